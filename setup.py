@@ -17,8 +17,6 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
-medclip_requirements = shlex.split(cfg.get('medclip_requirements', ''))
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
 
 setuptools.setup(
@@ -35,7 +33,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'medsae': ['assets/*', 'assets/**/*']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'medclip': medclip_requirements},
+    extras_require={k.removesuffix('_requirements'): shlex.split(v) for k, v in cfg.items() if k.endswith('_requirements')},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
