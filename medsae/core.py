@@ -134,6 +134,11 @@ def _fsync_dir(d:Path):
         try: os.fsync(fd)
         finally: os.close(fd)
 
+def _umask() -> int:
+    "The process's umask (set back at once)."
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextlib.contextmanager
 def atomic_path(path:str|Path, # the final file name
                ) -> Iterator[Path]:
@@ -143,6 +148,7 @@ def atomic_path(path:str|Path, # the final file name
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())         # mkstemp makes files private (0600); give them the usual mode
     try:
         yield tmp
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
