@@ -19,8 +19,8 @@ from .core import *
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
            'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches', 'ActivationStore',
-           'dist_info', 'load_or_extract', 'make_forward', 'activations_request', 'default_extra',
-           'extract_activations', 'activations_command']
+           'load_or_extract', 'make_forward', 'activations_request', 'default_extra', 'extract_activations',
+           'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -306,16 +306,6 @@ def _to_tensor(self:ActivationStore, flatten_spatial:bool=False, normalize:bool|
 
 ActivationStore.iter_batches, ActivationStore.to_tensor = _iter_batches, _to_tensor
 
-# %% ../nbs/03_activations.ipynb #dc2c6502
-def dist_info() -> tuple[int, int]:
-    "`(rank, world_size)`, joining the process group when a launcher such as torchrun set one up; `(0, 1)` alone."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
-        if not dist.is_available(): raise MedsaeError("WORLD_SIZE > 1 but this PyTorch has no torch.distributed")
-        dist.init_process_group('gloo')
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
 # %% ../nbs/03_activations.ipynb #d7a31410
 ACTIVATIONS = Kind('activations', None, ActivationStore, lambda s: {'n': s.n, 'shape': list(s.shape), 'd_in': s.d_in, 'shards': len(s.files), 'label_names': s.label_names}, is_dir=True)
 
@@ -325,7 +315,7 @@ def load_or_extract(path:str|Path, # the activations folder
                     overwrite:bool=False, # recompute even if complete
                    ) -> ActivationStore:
     "`load_or_compute` for activations written by one process or by every rank of a process group."
-    rank, world = dist_info()
+    rank, world = init_distributed('gloo')
     if world == 1: return load_or_compute(path, request, compute, ACTIVATIONS, overwrite)
     path = Path(path)
     if rank == 0 and overwrite: discard(path, ACTIVATIONS)
@@ -422,7 +412,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
                        ) -> ActivationStore:
     "Compute (or load) a model's activations at a hook point over a dataset split, as shards on disk."
     if user_path is not None: return load_or_compute(user_path, {}, None, ACTIVATIONS, user_path=user_path)
-    rank, world = dist_info()
+    rank, world = init_distributed('gloo')
     device = get_device(device)
     if device.type == 'cuda' and device.index is None and world > 1: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
     dtype = get_dtype(dtype, device)

@@ -26,7 +26,8 @@ __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'Med
            'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'load_table', 'load_pt',
            'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard',
            'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything',
-           'CommandParser', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
+           'dist_info', 'init_distributed', 'CommandParser', 'cache_self_check', 'info_command', 'find_notebooks',
+           'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -404,6 +405,22 @@ def seed_everything(seed:int=0) -> torch.Generator:
     "Seed `random`, NumPy and PyTorch (all devices); return a CPU generator seeded the same."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #7a2f943e
+def dist_info() -> tuple[int, int]:
+    "`(rank, world_size)` of this process in `torch.distributed`; `(0, 1)` when not distributed."
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def init_distributed(backend:str|None=None, # 'gloo', 'nccl', ...; default NCCL with CUDA, else gloo
+                    ) -> tuple[int, int]:
+    "Join the process group a launcher such as torchrun set up (if any, and not joined yet); return `(rank, world_size)`."
+    import torch.distributed as dist
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not (dist.is_available() and dist.is_initialized()):
+        if not dist.is_available(): raise MedsaeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+        if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+        dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'))
+    return dist_info()
 
 # %% ../nbs/00_core.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):

@@ -17,16 +17,17 @@ import torch.nn.functional as F
 
 import medsae
 from .core import (MedsaeError, CommandParser, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
-                         load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything)
+                         load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
+                         dist_info, init_distributed)
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .activations import ActivationStore, default_extra
 
 # %% auto #0
 __all__ = ['SAE_TYPE_NAMES', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches', 'IterBatches',
            'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad', 'normalize_decoder',
-           'resample_dead', 'reanimation_loss', 'dist_info', 'init_distributed', 'SAETrainer', 'save_checkpoint',
-           'load_checkpoint', 'fit', 'TrainResult', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run',
-           'sweep', 'train_distributed', 'activations_folder', 'train_command', 'sweep_command']
+           'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit',
+           'TrainResult', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run', 'sweep',
+           'train_distributed', 'activations_folder', 'train_command', 'sweep_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -247,17 +248,6 @@ def reanimation_loss(sae:SAE, x:torch.Tensor, dead:torch.Tensor) -> torch.Tensor
     return -(sae.centered(x) @ sae.W_enc[:, cols] + sae.b_enc[cols]).mean()
 
 # %% ../nbs/05_training.ipynb #713d2a6c
-def dist_info() -> tuple[int, int]:
-    "(rank, world_size) of this process; (0, 1) when not distributed."
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-def init_distributed() -> tuple[int, int]:
-    "Start the process group from torchrun's environment (WORLD_SIZE, RANK, MASTER_ADDR, ...) if there is one."
-    if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-        if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-    return dist_info()
-
 def _all_reduce(t:torch.Tensor, op=None) -> torch.Tensor:
     "Sum (or `op`) of `t` over processes, in place; `t` itself when not distributed."
     if dist_info()[1] > 1: dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
