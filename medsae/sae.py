@@ -287,6 +287,10 @@ class BatchTopKSAE(TopKSAE):
         self.threshold.copy_(m if self.threshold < 0 else b * self.threshold + (1 - b) * m)
 
 # %% ../nbs/04_sae.ipynb #ef51cf2f
+def _window(pre, theta, bandwidth):
+    "The rectangle kernel of the straight-through estimator: 1/bandwidth where |pre − θ| < bandwidth/2."
+    return ((pre - theta).abs() < bandwidth / 2) / bandwidth
+
 class _JumpReLU(torch.autograd.Function):
     "f = relu(pre)·H(pre − θ), with a straight-through gradient for θ."
     @staticmethod
@@ -296,8 +300,7 @@ class _JumpReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         pre, theta = ctx.saved_tensors
-        near = ((pre - theta).abs() < ctx.bw / 2) / ctx.bw
-        return g * (pre > theta) * (pre > 0), (-(theta * near) * g).sum(0), None
+        return g * (pre > theta) * (pre > 0), (-(theta * _window(pre, theta, ctx.bw)) * g).sum(0), None
 
 class _Step(torch.autograd.Function):
     "H(pre − θ), with a straight-through gradient for θ."
@@ -308,7 +311,7 @@ class _Step(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         pre, theta = ctx.saved_tensors
-        return None, (-(((pre - theta).abs() < ctx.bw / 2) / ctx.bw) * g).sum(0), None
+        return None, (-_window(pre, theta, ctx.bw) * g).sum(0), None
 
 # %% ../nbs/04_sae.ipynb #7407256f
 @register_sae('jumprelu')
