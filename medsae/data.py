@@ -18,15 +18,16 @@ from torch.utils.data import Dataset, IterableDataset
 from .core import CommandParser, MedsaeError, atomic_path, data_root, load_table, log, progress
 
 # %% auto #0
-__all__ = ['CHEXPERT_LABELS', 'DATASETS', 'LABEL_POLICIES', 'CHEXPERT_FILES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'PLACES365_SPLITS',
-           'DATA_COMMANDS', 'SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS',
-           'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'collate_samples', 'register_dataset', 'list_datasets',
-           'get_dataset', 'root_env_var', 'dataset_root', 'read_image', 'ImageLabelDataset', 'CsvImageDataset',
-           'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert', 'HFImageDataset', 'mimic_cxr',
-           'shards_for_reader', 'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar10',
-           'cifar100', 'places365', 'data_command', 'SynthConfig', 'sample_findings', 'synth_report', 'sample_anatomy',
-           'draw_ribs', 'render_cxr', 'synth_cxr', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR',
-           'synthetic_cxr', 'write_synthetic_cxr', 'read_synthetic_masks']
+__all__ = ['CHEXPERT_LABELS', 'DATASETS', 'LABEL_POLICIES', 'CHEXPERT_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS',
+           'PLACES365_SPLITS', 'DATA_COMMANDS', 'SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS',
+           'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'collate_samples',
+           'register_dataset', 'list_datasets', 'get_dataset', 'root_env_var', 'dataset_root', 'read_image',
+           'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
+           'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
+           'cc3m', 'ClassificationDataset', 'cifar10', 'cifar100', 'places365', 'data_command', 'SynthConfig',
+           'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs', 'render_cxr', 'synth_cxr',
+           'finding_sentences', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR', 'synthetic_cxr',
+           'write_synthetic_cxr', 'read_synthetic_masks']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -288,14 +289,34 @@ class HFImageDataset(ImageLabelDataset):
         return read_image(source, f'{what} (sample {self.ids[i]} of {self.name} {self.split})', self.mode, self.on_error)
 
 # %% ../nbs/01_data.ipynb #c9de8ab6
+HF_DATA_SUFFIXES = ('.parquet', '.arrow', '.jsonl', '.json', '.csv')  # data files of a dataset repository on the hub
+
+def hf_dataset_snapshot(repo_id:str, # a dataset repository on the hub, e.g. 'someone/mimic-cxr'
+                        revision:str|None=None, # a branch, tag or commit (default: main)
+                        cache_dir:str|Path|None=None, # the hub cache (default: $HF_HUB_CACHE, else ~/.cache/huggingface/hub)
+                        name:str='mimic-cxr', # the dataset, for messages
+                       ) -> Path:
+    "The local folder of a dataset repository already in the Hugging Face hub cache; never downloads."
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    try: return Path(snapshot_download(repo_id, repo_type='dataset', revision=revision, cache_dir=cache_dir, local_files_only=True))
+    except LocalEntryNotFoundError as e:
+        from huggingface_hub.constants import HF_HUB_CACHE
+        raise MedsaeError(f"{name}: {repo_id!r} (revision {revision or 'main'}) is not in the local Hugging Face cache {cache_dir or HF_HUB_CACHE}; "
+                          f"fetch it once where there is network (`huggingface-cli download --repo-type dataset {repo_id}`), or pass root= a local copy") from e
+
 def _load_hf_split(root:Path, split:str, name:str):
-    "Split `split` of a `datasets` folder: a saved DatasetDict at `root`, or a saved Dataset at `root/split`."
+    "Split `split` of a `datasets` folder: a saved DatasetDict at `root`, a saved Dataset at `root/split`, or a hub repository's data files."
     import datasets
     names = {'val': ['val', 'validation', 'valid'], 'validation': ['validation', 'val', 'valid']}.get(split, [split])
     for s in names:
         if (root/s/'dataset_info.json').is_file(): return datasets.load_from_disk(str(root/s))
     try: d = datasets.load_from_disk(str(root))
-    except FileNotFoundError as e: raise MedsaeError(f"{name}: {root} is not a saved Hugging Face dataset (save one with DatasetDict.save_to_disk) and has no {split}/ split folder") from e
+    except FileNotFoundError as e:
+        if not any(p.suffix in HF_DATA_SUFFIXES for p in root.rglob('*') if p.is_file()):
+            raise MedsaeError(f"{name}: {root} is neither a saved Hugging Face dataset (save one with DatasetDict.save_to_disk) "
+                              f"nor a dataset repository's files ({', '.join(HF_DATA_SUFFIXES)}), and has no {split}/ split folder") from e
+        d = datasets.load_dataset(str(root))  # a hub repository's files (e.g. its snapshot in the hub cache), read locally
     if not isinstance(d, datasets.DatasetDict): raise MedsaeError(f"{name}: {root} holds a single Dataset; save the splits as a DatasetDict or put each in {root}/SPLIT")
     for s in names:
         if s in d: return d[s]
@@ -313,9 +334,11 @@ def mimic_cxr(split:str='train', # a split of the saved dataset ('val' also find
               blank:str='zeros', # an empty label becomes: 'ignore' (NaN), 'zeros' or 'ones'
               on_error:str='raise', # an unreadable image: 'raise', or 'skip' (warn, item is None)
               mode:str|None='RGB', # PIL mode images are converted to
+              repo_id:str|None=None, # read this hub dataset repository from the local Hugging Face cache instead of `root`
+              revision:str|None=None, cache_dir:str|Path|None=None, # its revision and hub cache (see `hf_dataset_snapshot`)
              ) -> ImageLabelDataset:
-    "MIMIC-CXR radiographs with their 14 CheXpert labels and reports, from a local `datasets` folder or CSV."
-    root = dataset_root('mimic-cxr', root)
+    "MIMIC-CXR radiographs with their 14 CheXpert labels and reports, from a local `datasets` folder, the hub cache, or a CSV."
+    root = hf_dataset_snapshot(repo_id, revision, cache_dir) if repo_id else dataset_root('mimic-cxr', root)
     for ext in ('.csv', '.csv.gz'):
         if (root/f'mimic-cxr_{split}{ext}').is_file():
             return chexpert(split, root, transform, csv=root/f'mimic-cxr_{split}{ext}', uncertain=uncertain,
@@ -672,8 +695,9 @@ def draw_ribs(Y, X, a:dict, fracture:dict|None=None) -> np.ndarray:
     if fracture:
         k, x, gap, out = fracture['rib'], fracture['x'], fracture['gap'], _lateral(fracture['side'])
         near = np.abs(phase - k) < .5
-        phase = np.where(near & (out * (X - x) > gap) & (out * (X - x) < gap + .12), phase + .4, phase)  # the outer piece, displaced
-        ribs = _rib_profile(phase) * ~(near & (np.abs(X - x) < gap)) + 1.5 * near * np.exp(-(np.abs(X - x) - gap)**2 / (2 * .006**2))
+        phase = np.where(near & (out * (X - x) > gap) & (out * (X - x) < gap + .25), phase + .5, phase)  # the outer piece, displaced by half a rib spacing
+        ends = (np.abs(phase - k - .5 * (out * (X - x) > 0)) < .25) * np.exp(-(np.abs(X - x) - gap)**2 / (2 * .008**2))  # sclerotic broken ends
+        ribs = _rib_profile(phase) * ~(near & (np.abs(X - x) < gap)) + 3 * ends
     else: ribs = _rib_profile(phase)
     return ribs * ((Y > a['top'] - .06) & (Y < a['dia'] + .04) & (np.abs(X - a['cx']) < a['tw'] / 2 + .04))
 
@@ -709,7 +733,7 @@ def _opacity(Y, X, a, d, rng, lung, air, markings):
     s = d['side']; y, x = _spot(rng, a, s, d['zone'])
     blobs = sum(np.exp(-((Y - y - rng.normal(0, .035))**2 + (X - x - rng.normal(0, .03))**2) / (2 * rng.uniform(.02, .04)**2)) for _ in range(rng.integers(3, 7)))
     o = np.clip(blobs, 0, 1) * (.7 + .3 * np.tanh(_smooth_noise(rng, len(Y), 24))) * lung[s]
-    return rng.uniform(.16, .26) * o, (o > .35) & (lung[s] > .5)
+    return rng.uniform(.22, .32) * o, (o > .35) & (lung[s] > .5)
 
 def _consolidation(Y, X, a, d, rng, lung, air, markings):
     s = d['side']; y, x = _spot(rng, a, s, d['zone'])
@@ -744,7 +768,7 @@ def _fracture(Y, X, a, d, rng, lung, air, markings):
     s = d['side']; y, x = _spot(rng, a, s, d['zone'])
     x = a['lungs'][s][1] + _lateral(s) * abs(x - a['lungs'][s][1])  # the outer half of the lung, where ribs are seen side-on
     k = np.round(_rib_phase(np.float32(y), np.float32(x), a))
-    d.update(rib=k, x=x, gap=rng.uniform(.02, .03))  # `draw_ribs` draws the break
+    d.update(rib=k, x=x, gap=rng.uniform(.035, .05))  # `draw_ribs` draws the break
     return 0, (np.abs(_rib_phase(Y, X, a) - k) < .45) & (np.abs(X - x) < d['gap'] + .025) & (lung[s] > .5)
 
 # %% ../nbs/01_data.ipynb #c4e2b8ae
@@ -821,6 +845,16 @@ def synth_cxr(index:int, # which image
 SYNTH_WORDS = {'Cardiomegaly': ('cardiomegaly', 'cardiac silhouette'), 'Pleural Effusion': ('effusion',), 'Pneumothorax': ('pneumothorax',),
                'Lung Opacity': ('opacity',), 'Consolidation': ('consolidation',), 'Edema': ('edema',), 'Atelectasis': ('atelectasis',),
                'Lung Lesion': ('nodule', 'mass'), 'Support Devices': ('tube', 'catheter', 'line in place', 'pacemaker'), 'Fracture': ('fracture',)}  # how reports name each finding
+
+# %% ../nbs/01_data.ipynb #74aa2998
+def finding_sentences(finding:str, # one of `SYNTH_FINDINGS`
+                      n:int=400, # random draws of the finding's side, size and severity
+                      seed:int=0, # the draws' seed
+                     ) -> list[str]:
+    "The distinct sentences the report generator writes for `finding`, sorted."
+    _check_choice('finding', finding, SYNTH_FINDINGS)
+    rng, cfg = np.random.default_rng(seed), SynthConfig(prevalence={f: float(f == finding) for f in SYNTH_FINDINGS}, lift={})
+    return sorted({_sentence(rng, finding, sample_findings(rng, cfg)[finding]) for _ in range(n)})
 
 # %% ../nbs/01_data.ipynb #4f9c2bea
 def plot_synthetic_findings(n_per:int=4, # images per finding
