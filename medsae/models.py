@@ -19,14 +19,14 @@ from .core import MedsaeError, CommandParser, get_device, get_dtype, load_pt, lo
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
            'SWIN_TINY_CONFIG', 'TINY_BERT_CONFIG', 'TINY_SWIN_CONFIG', 'TINY_VOCAB', 'SWIN_RENAMES', 'STALE_BUFFERS',
-           'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'SYNTH_PROMPTS', 'HookPoint', 'position_vectors', 'ImageTextModel',
-           'prepare_images', 'get_hook_point', 'hook_activations', 'probe_shapes', 'register_model', 'list_models',
-           'get_model', 'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config',
-           'OpenClipTokens', 'openclip_model', 'clip_rn50', 'MedCLIPResNetVision', 'MedCLIPSwinVision', 'MedCLIPText',
+           'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint', 'position_vectors', 'ImageTextModel', 'prepare_images',
+           'get_hook_point', 'hook_activations', 'probe_shapes', 'register_model', 'list_models', 'get_model',
+           'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens',
+           'openclip_model', 'clip_rn50', 'MedCLIPResNetVision', 'MedCLIPSwinVision', 'MedCLIPText',
            'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer', 'BertTokens',
            'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model', 'medclip_rn50',
            'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig',
-           'clip_loss', 'train_synthetic_clip', 'save_synthetic_clip', 'zero_shot_scores', 'auroc',
+           'clip_loss', 'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc',
            'train_clip_command', 'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
@@ -675,27 +675,25 @@ def save_synthetic_clip(model:nn.Module, # a trained model
     return save_tensors(path, sd, meta={'model': 'synthetic-cxr-clip', 'train_config': asdict(cfg) if cfg else None})
 
 # %% ../nbs/02_models.ipynb #9a804d19
-SYNTH_PROMPTS = {  # finding: (sentences stating it, sentences denying it), in the reports' words
-    'Cardiomegaly': (['Moderate cardiomegaly.', 'The cardiac silhouette is moderately enlarged.'], ['Heart size is normal.']),
-    'Pleural Effusion': (['Moderate right pleural effusion.', 'Moderate left pleural effusion.'], ['No pleural effusion.']),
-    'Pneumothorax': (['Moderate right pneumothorax.', 'Moderate left pneumothorax.'], ['No pneumothorax.']),
-    'Lung Opacity': (['Patchy opacity in the right mid lung.', 'Patchy opacity in the left mid lung.'], ['Lungs are clear.']),
-    'Consolidation': (['Focal right lower lobe consolidation.', 'Focal left lower lobe consolidation.'], ['No focal consolidation.']),
-    'Edema': (['Moderate pulmonary edema.'], ['Lungs are clear.']),
-    'Atelectasis': (['Linear atelectasis at the right lung base.', 'Linear atelectasis at the left lung base.'], ['Lungs are clear.']),
-    'Lung Lesion': (['A 20 mm nodule in the right mid lung.', 'A 20 mm nodule in the left mid lung.'], ['Lungs are clear.']),
-    'Support Devices': (['Endotracheal tube in place.', 'Right central line in place.', 'Cardiac pacemaker in place.'], ['No acute cardiopulmonary process.']),
-    'Fracture': (['Displaced right rib fracture.', 'Displaced left rib fracture.'], ['No acute fracture.']),
-    'No Finding': (['No acute cardiopulmonary process.', 'Normal chest radiograph.'], ['Moderate cardiomegaly.', 'Moderate right pleural effusion.'])}
+def synth_prompts(n:int=400, # draws per finding when collecting the report generator's phrasings
+                  seed:int=0) -> dict[str, tuple[list[str], list[str]]]:
+    "Zero-shot prompts for the planted findings: every sentence the synthetic reports use to state each one, and those that deny it."
+    from medsae.data import SYNTH_CLEAR_LUNGS, SYNTH_FINDINGS, SYNTH_NEGATIVES, SYNTH_NORMAL, finding_sentences
+    lungs = {'Lung Opacity', 'Consolidation', 'Edema', 'Atelectasis', 'Lung Lesion'}
+    deny = lambda f: SYNTH_NEGATIVES.get(f) or (SYNTH_CLEAR_LUNGS if f in lungs else SYNTH_NORMAL)
+    return {f: (finding_sentences(f, n, seed), deny(f)) for f in SYNTH_FINDINGS}
 
 def zero_shot_scores(model:ImageTextModel, # a CLIP-style model
                      images:torch.Tensor, # (N, 3, H, W) preprocessed
-                     prompts:dict[str, tuple[list[str], list[str]]]=SYNTH_PROMPTS, # finding: (positive, negative) sentences
+                     prompts:dict[str, tuple[list[str], list[str]]]|None=None, # finding: (positive, negative) sentences; default `synth_prompts()`
                      batch_size:int=256) -> dict[str, np.ndarray]:
-    "Per finding, each image's cosine to the positive prompts' mean embedding minus its cosine to the negatives'."
+    "Per finding, each image's cosine to the positive prompts' mean embedding minus its cosine to the negatives'; 'No Finding' (unless prompted) is minus the largest."
+    prompts = synth_prompts() if prompts is None else prompts
     z = torch.cat([model.encode_image(images[i:i + batch_size], normalize=True) for i in range(0, len(images), batch_size)])
     mean_text = lambda texts: nn.functional.normalize(model.encode_text(texts, normalize=True).mean(0), dim=0)
-    return {f: (z @ mean_text(pos) - z @ mean_text(neg)).numpy() for f, (pos, neg) in prompts.items()}
+    scores = {f: (z @ mean_text(pos) - z @ mean_text(neg)).numpy() for f, (pos, neg) in prompts.items()}
+    if 'No Finding' not in scores and scores: scores['No Finding'] = -np.max(np.stack(list(scores.values())), 0)
+    return scores
 
 # %% ../nbs/02_models.ipynb #4b5f5187
 def auroc(scores:np.ndarray, # (n,) higher = more likely positive
