@@ -18,6 +18,9 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'activations': ('medsae.activations', 'activations_command', "compute a model's activations at a hook point over a dataset split (or check your own activation file)"),
     'train': ('medsae.training', 'train_command', 'train an SAE on cached or user-given activations'),
     'sweep': ('medsae.training', 'sweep_command', 'train a grid of SAEs in one pass over the activations and tabulate their final metrics'),
+    'features': ('medsae.features', 'features_command', "compute an SAE's sparse features over a dataset split (extracting the activations first if needed) and their statistics"),
+    'plot': ('medsae.features', 'plot_command', 'plot features: sparsity (firing-frequency histogram) or top-images (the images a latent fires on most)'),
+    'docs': ('medsae.docs', 'docs_command', 'build the offline docs site from the notebooks, or check a built one in headless Chromium'),
     'test': ('medsae.core', 'test_command', "run every notebook's tests and print one PASS/FAIL line each"),
 }
 
