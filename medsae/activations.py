@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_activations.ipynb #76ff9a46
 from __future__ import annotations
-import argparse, contextlib, json, math, os, re
+import contextlib, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -434,7 +434,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
 # %% ../nbs/03_activations.ipynb #6de54331
 def activations_command(argv:list[str]|None=None) -> int:
     "`medsae activations`: compute a model's activations over a dataset split, or check a user's activation file."
-    p = CommandParser(prog='medsae activations', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae activations',
                       description="Run a dataset split through a model and save the activations at a hook point as shards under data/activations/.",
                       epilog='examples:\n  medsae activations --model_name MedCLIP-RN50 --dataset chexpert --split train\n'
                              '  medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4\n'

@@ -424,7 +424,8 @@ def init_distributed(backend:str|None=None, # 'gloo', 'nccl', ...; default NCCL 
 
 # %% ../nbs/00_core.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):
-    "An argument parser whose long options answer to both `--model_name` and `--model-name`."
+    "An argument parser whose long options answer to both `--model_name` and `--model-name`, and whose description and examples keep their line breaks."
+    def __init__(self, *args, **kwargs): super().__init__(*args, **{"formatter_class": argparse.RawDescriptionHelpFormatter, **kwargs})
     def parse_known_args(self, args=None, namespace=None):
         known = {o.replace('-', '_'): o for o in self._option_string_actions if o.startswith('--')}
         def norm(a):
@@ -512,7 +513,7 @@ def run_notebook_tests(notebooks:list[Path], # the notebooks to run
 # %% ../nbs/00_core.ipynb #4e81dbdc
 def test_command(argv:list[str]|None=None) -> int:
     "`medsae test`: run the notebooks' tests; status 1 if any fails or none ran."
-    p = CommandParser(prog='medsae test', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae test',
                       description="Run every notebook's tests with nbdev; print PASS/FAIL per notebook, then 'N passed, N failed'.",
                       epilog='examples:\n  medsae test\n  medsae test nbs/00_core.ipynb\n  medsae test --flags slow')
     p.add_argument('path', nargs='?', help="a notebook or a folder of them (default: the project's nbs/)")

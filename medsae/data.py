@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #6fa0ff8b
 from __future__ import annotations
-import argparse, io, logging, os, re, sys
+import io, logging, os, re, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -511,7 +511,7 @@ def data_command(argv:list[str]|None=None) -> int:
     "`medsae data SUBCOMMAND ...`: dataset utilities."
     argv = sys.argv[1:] if argv is None else list(argv)
     epilog = 'subcommands:\n' + '\n'.join(f'  {k:<8} {h}' for k, (_, h) in sorted(DATA_COMMANDS.items())) + '\n\nexamples:\n  medsae data list'
-    p = CommandParser(prog='medsae data', description='Dataset utilities.', epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandParser(prog='medsae data', description='Dataset utilities.', epilog=epilog)
     p.add_argument('subcommand', choices=sorted(DATA_COMMANDS), help='what to do')
     args, rest = p.parse_known_args(argv[:1])
     return DATA_COMMANDS[args.subcommand][0](argv[1:])
@@ -945,8 +945,7 @@ def read_synthetic_masks(image_path:str|Path) -> dict[str, np.ndarray]:
 def _synth_command(argv:list[str]) -> int:
     "`medsae data synth`: write synthetic chest radiographs in CheXpert's format."
     p = CommandParser(prog='medsae data synth', description='Write synthetic chest radiographs with planted findings, masks and reports, in CheXpert format.',
-                      epilog='examples:\n  medsae data synth --out datasets/synthetic-cxr --n 10000\n  medsae data synth --out datasets/synthetic-cxr --n 1000 --split test --size 224',
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog='examples:\n  medsae data synth --out datasets/synthetic-cxr --n 10000\n  medsae data synth --out datasets/synthetic-cxr --n 1000 --split test --size 224')
     p.add_argument('--out', required=True, help='folder to write (CSV, PNGs, masks)')
     p.add_argument('--n', type=int, default=1000, help='number of images (default 1000)')
     p.add_argument('--size', type=int, default=128, help='image side in pixels (default 128)')

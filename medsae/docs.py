@@ -4,13 +4,13 @@
 
 # %% ../nbs/11_docs.ipynb #72281095
 from __future__ import annotations
-import argparse, base64, contextlib, html, io, json, logging, os, re, shutil, subprocess, sys, threading, time, warnings
+import contextlib, html, json, logging, os, re, shutil, subprocess, sys, threading, time, warnings
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlparse
 
-import anywidget, jinja2, nbformat, traitlets
+import jinja2, nbformat
 import numpy as np
 from PIL import Image
 
@@ -18,19 +18,12 @@ import medsae
 from .core import MedsaeError, CommandParser, log, progress
 
 # %% auto #0
-__all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'png_data_url', 'fake_browser_data', 'validate_browser_data',
-           'BrowserPreview', 'notebook_title', 'process_notebook', 'nav_html', 'local_links', 'fetched_urls',
-           'site_notebooks', 'build_site', 'execute_notebook', 'find_chromium', 'browser_missing', 'serve_folder',
-           'in_thread', 'check_site', 'docs_command']
+__all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'nav_html',
+           'local_links', 'fetched_urls', 'site_notebooks', 'build_site', 'execute_notebook', 'find_chromium',
+           'browser_missing', 'serve_folder', 'in_thread', 'check_site', 'docs_command']
 
 # %% ../nbs/11_docs.ipynb #825253b6
 ASSETS = Path(medsae.__file__).parent/'assets'
-
-def png_data_url(img:Image.Image) -> str:
-    "A PIL image as a `data:image/png;base64,...` URL."
-    buf = io.BytesIO()
-    img.save(buf, format='PNG', optimize=True)
-    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
 
 def _fake_thumb(rng:np.random.Generator, px:int) -> Image.Image:
     "A grey chest-radiograph-like thumbnail: a bright body, two dark lungs, a little noise."
@@ -57,6 +50,7 @@ def fake_browser_data(n_latents:int=6, # latents embedded
                       heatmaps:bool=True, # add heatmap overlays to the top examples
                       seed:int=0) -> dict:
     "Browser data of the feature browser's shape, made up from random numbers (for demos and tests)."
+    from medsae.features import png_data_url  # here, not at the top: medsae.features imports torch, which building the docs does not need
     rng = np.random.default_rng(seed)
     label_names = ['Cardiomegaly', 'Edema', 'Pleural Effusion']
     ids = [f'synth-{i:04d}' for i in range(n_samples)]
@@ -80,41 +74,6 @@ def fake_browser_data(n_latents:int=6, # latents embedded
     return {'version': 1, 'title': f'fake data · {n_latents} of {d_sae} latents · {n_samples} samples', 'n_samples': n_samples,
             'd_sae': d_sae, 'label_names': label_names, 'score_names': ['monosemanticity'], 'images': images, 'latents': latents,
             'limits': {'latents': n_latents, 'top': top, 'bottom': bottom, 'thumb_px': thumb_px}}
-
-# %% ../nbs/11_docs.ipynb #518af079
-def _need(ok:bool, msg:str):
-    if not ok: raise MedsaeError(f'browser data: {msg}')
-
-def validate_browser_data(data:dict) -> dict:
-    "Check `data` has the feature browser's shape; raise `MedsaeError` naming the first field at fault, else return it."
-    _need(isinstance(data, dict) and data.get('version') == 1, "'version' must be 1")
-    for k in ('title', 'n_samples', 'd_sae', 'label_names', 'score_names', 'images', 'latents', 'limits'): _need(k in data, f'missing {k!r}')
-    _need(all(str(v).startswith('data:image/png;base64,') for v in data['images'].values()), "'images' must be PNG data URLs")
-    for l in data['latents']:
-        where = f"latent {l.get('index')!r}"
-        for k in ('index', 'name', 'description', 'scores', 'freq', 'mean', 'max', 'hist', 'top', 'bottom'): _need(k in l, f'{where}: missing {k!r}')
-        _need(0 <= l['index'] < data['d_sae'], f"{where}: 'index' outside 0..d_sae-1")
-        _need(len(l['hist']['edges']) == len(l['hist']['counts']) + 1 or not l['hist']['counts'], f"{where}: 'hist' needs one more edge than counts")
-        _need(set(l['scores']) <= set(data['score_names']), f"{where}: a score not in 'score_names'")
-        values = [e['value'] for e in l['top']]
-        _need(values == sorted(values, reverse=True), f"{where}: 'top' must be sorted by value, highest first")
-        for e in l['top'] + l['bottom']: _need(e['id'] in data['images'], f"{where}: sample {e['id']!r} has no thumbnail in 'images'")
-    _need(len({l['index'] for l in data['latents']}) == len(data['latents']), 'a latent is embedded twice')
-    return data
-
-# %% ../nbs/11_docs.ipynb #0f8c9993
-class BrowserPreview(anywidget.AnyWidget):
-    "The feature browser's front end over given browser data (no features computed)."
-    _esm = (ASSETS/'browser'/'feature_browser.js').read_text()
-    _css = (ASSETS/'browser'/'feature_browser.css').read_text()
-    data = traitlets.Dict().tag(sync=True)
-    latent = traitlets.Int().tag(sync=True)
-
-    def __init__(self, data:dict, # browser data (see `validate_browser_data`)
-                 latent:int|None=None, **kwargs):
-        validate_browser_data(data)
-        if latent is None: latent = data['latents'][0]['index'] if data['latents'] else 0
-        super().__init__(data=data, latent=latent, **kwargs)
 
 # %% ../nbs/11_docs.ipynb #1a689248
 from execnb.nbio import read_nb
@@ -395,7 +354,7 @@ def check_site(site:str|Path, # a built site (`build_site`)
 # %% ../nbs/11_docs.ipynb #2703c25c
 def docs_command(argv:list[str]|None=None) -> int:
     "`medsae docs`: build the offline docs site, or check a built one in headless Chromium."
-    p = CommandParser(prog='medsae docs', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae docs',
                       description='Build the docs site (one HTML page per notebook, no network needed), or check a built site in headless Chromium.',
                       epilog='examples:\n  medsae docs --out _site\n  medsae docs --check _site --screenshot _site/feature-browser.png')
     p.add_argument('--nbs', default='nbs', help='the folder of notebooks (default: nbs)')

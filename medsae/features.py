@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_features.ipynb #fdc2dcdc
 from __future__ import annotations
-import argparse, base64, hashlib, io, json, math
+import base64, hashlib, io, json, math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
@@ -670,6 +670,9 @@ def check_browser_data(data:dict) -> dict:
             need(ex['id'] in data['images'], f"latent {l['index']}: example {ex['id']!r} has no image")
             need(isinstance(ex['labels'], list), f"latent {l['index']}: example labels must be a list")
         need(all('heatmap' in ex for ex in l['top']), f"latent {l['index']}: top examples need a 'heatmap' (null when none)")
+        values = [ex['value'] for ex in l['top']]
+        need(values == sorted(values, reverse=True), f"latent {l['index']}: top examples must be sorted by value, highest first")
+    need(len({l['index'] for l in data['latents']}) == len(data['latents']), 'a latent is embedded twice')
     json.dumps(data, allow_nan=False)
     return data
 
@@ -706,7 +709,7 @@ def feature_browser(features:FeatureStore, # the features
 # %% ../nbs/06_features.ipynb #5bc08852
 def features_command(argv:list[str]|None=None) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
-    p = CommandParser(prog='medsae features', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae features',
                       description='Encode a dataset split with a trained SAE; save the features (sparse shards) and per-latent statistics under data/sae_features/.',
                       epilog='examples:\n  medsae features --model_name MedCLIP-RN50 --dataset chexpert --split test --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk\n'
                              '  medsae features --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4 --sae_path sae.pt --sae_type_name BatchTopKSAE\n'
@@ -737,7 +740,7 @@ PLOTS = ('sparsity', 'top-images', 'hist')
 
 def plot_command(argv:list[str]|None=None) -> int:
     "`medsae plot`: draw a features folder's sparsity distribution, or a latent's top images or histogram, into a PNG."
-    p = CommandParser(prog='medsae plot', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae plot',
                       description="Plot SAE features: the sparsity distribution, or one latent's top-activating images or activation histogram.",
                       epilog='examples:\n  medsae plot sparsity --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'
                              '  medsae plot top-images --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test --latent 17 --n 16 --out latent17.png')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #4d5f0b62
 from __future__ import annotations
-import argparse, contextlib, logging, math
+import contextlib, logging, math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -713,8 +713,7 @@ def train_clip_command(argv:list[str]|None=None) -> int:
     "`medsae train-clip`: train synthetic-cxr-clip from scratch on synthetic radiographs and save its weights."
     d = SynthClipConfig()
     p = CommandParser(prog='medsae train-clip', description='Train the small CLIP of synthetic-cxr-clip contrastively on synthetic radiographs and their reports.',
-                      epilog='examples:\n  medsae train-clip --out synthetic-cxr-clip.safetensors\n  medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2',
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog='examples:\n  medsae train-clip --out synthetic-cxr-clip.safetensors\n  medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2')
     p.add_argument('--out', required=True, help='the .safetensors file to write')
     for k in ('n_train', 'steps', 'batch_size', 'lr', 'warmup', 'weight_decay', 'shift', 'seed', 'data_seed'):
         p.add_argument(f'--{k}', type=type(getattr(d, k)), default=getattr(d, k), help=f'default {getattr(d, k)}')
@@ -740,8 +739,7 @@ def describe_hook_points(model:ImageTextModel) -> str:
 def models_command(argv:list[str]|None=None) -> int:
     "`medsae models`: list the registered models, or one model's hook points and their shapes."
     p = CommandParser(prog='medsae models', description='List the models medsae knows, or the hook points of one of them.',
-                      epilog='examples:\n  medsae models\n  medsae models --model_name MedCLIP-RN50\n  medsae models --model_name open_clip:ViT-B-32 --tiny',
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog='examples:\n  medsae models\n  medsae models --model_name MedCLIP-RN50\n  medsae models --model_name open_clip:ViT-B-32 --tiny')
     p.add_argument('--model_name', help="a registered model, or open_clip:ARCH[:PRETRAINED]; shows its hook points")
     p.add_argument('--tiny', action='store_true', help='the tiny test version of the architecture')
     args = p.parse_args(argv)

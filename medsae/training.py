@@ -603,7 +603,7 @@ def _train_cfg(args, **extra) -> TrainConfig:
 # %% ../nbs/05_training.ipynb #db8e0f96
 def train_command(argv:list[str]|None=None) -> int:
     "`medsae train`: train one SAE on cached or user-given activations."
-    p = CommandParser(prog='medsae train', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae train',
                       description='Train a sparse autoencoder on activations and save it (sae.safetensors + config.json).',
                       epilog='examples:\n  medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch batchtopk --expansion 8 --k 32\n'
                              '  medsae train --model_name CLIP-RN50 --dataset chexpert --hook_point visual.layer4 --arch topk --k 64 --normalize\n'
@@ -649,7 +649,7 @@ def _values(s:str) -> list:
 
 def sweep_command(argv:list[str]|None=None) -> int:
     "`medsae sweep`: train a grid of SAEs in one pass over the activations and write a table of their final metrics."
-    p = CommandParser(prog='medsae sweep', formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = CommandParser(prog='medsae sweep',
                       description='Train every combination of the given values (comma-separated lists) and write one CSV of final metrics, dead latents included.',
                       epilog='examples:\n  medsae sweep --model_name MedCLIP-RN50 --dataset chexpert --arch topk,batchtopk --expansion 4,8 --k 16,32 --steps 5000\n'
                              '  medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv')
