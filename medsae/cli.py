@@ -23,6 +23,8 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'vocab': ('medsae.naming', 'vocab_command', 'build a vocabulary (frequent words and n-grams) from a corpus of reports or captions'),
     'name': ('medsae.naming', 'name_command', 'name every latent: by the closest vocabulary concept (vocab) or by a vision-language model (vlm)'),
     'name-eval': ('medsae.naming', 'name_eval_command', 'score latent names: does a VLM, told the name, predict where the latent fires on held-out images?'),
+    'score': ('medsae.evaluation', 'score_command', 'score latents (or neurons): ms, actms, chexpert, probe1d, probe, fidelity'),
+    'linearity': ('medsae.linearity', 'linearity_command', 'linearity check: is the embedding (and the SAE code) of a composite image a non-negative mix of those of its parts?'),
     'docs': ('medsae.docs', 'docs_command', 'build the offline docs site from the notebooks, or check a built one in headless Chromium'),
     'test': ('medsae.core', 'test_command', "run every notebook's tests and print one PASS/FAIL line each"),
 }
