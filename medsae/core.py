@@ -452,7 +452,8 @@ def cache_self_check(folder:str|Path) -> str:
 # %% ../nbs/00_core.ipynb #3e5b4c8b
 def info_command(argv:list[str]|None=None) -> int:
     "`medsae info`: show versions, device and paths, and check the cache in the data root."
-    p = CommandParser(prog='medsae info', description='Show the version, the device and where artefacts live; check the cache works.')
+    p = CommandParser(prog='medsae info', description='Show the version, the device and where artefacts live; check the cache works.',
+                      epilog='examples:\n  medsae info\n  medsae info --data_root /scratch/medsae-data --results /scratch/medsae-results')
     p.add_argument('--data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
     p.add_argument('--results', help='results folder (default: $MEDSAE_RESULTS, else results/ beside the data root)')
     args = p.parse_args(argv)
