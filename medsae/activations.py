@@ -419,6 +419,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
     model, dataset = _resolve(model, dataset, split, weights, tiny, device, dtype, dataset_root, dataset_kwargs)
     hook_point = _check_hook_point(model, hook_point or model.embed_hook)
     request = activations_request(model, dataset, split, hook_point, dtype, shard_size, weights, tiny, dataset_kwargs)
+    if request['n_samples'] == 0: raise MedsaeError(f"the {request['dataset']} {split} split has no samples; nothing to extract")
     path = get_paths(root).activations/activations_name(model.name, request['dataset'], split, extra if extra is not None else default_extra(model, hook_point, tiny))
     workers = min(8, max(0, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers
     loader_kw = dict(num_workers=workers, collate_fn=ExtractionCollate(getattr(model, 'preprocess', None)), pin_memory=device.type == 'cuda',
@@ -429,6 +430,10 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
         forward = make_forward(model, hook_point, hook_fn, device, dtype, channels_last)
         if isinstance(dataset, IterableDataset): write_stream_shards(folder, dataset, forward, shard_size, batch_size, rank, info, **loader_kw)
         else: write_map_shards(folder, dataset, forward, shard_size, batch_size, rank, world, info, **loader_kw)
+        urls = getattr(dataset, 'urls', None) or []
+        if world == 1 and not list_shards(folder):
+            raise MedsaeError(f"the {request['dataset']} {split} split gave no readable sample" + (f" from its {len(urls)} shard(s) ({urls[0]}{', ...' if len(urls) > 1 else ''})" if urls else '')
+                              + "; nothing was written (see the warnings above)")
     return load_or_extract(path, request, compute, overwrite)
 
 # %% ../nbs/03_activations.ipynb #6de54331

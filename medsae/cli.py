@@ -25,6 +25,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'name-eval': ('medsae.naming', 'name_eval_command', 'score latent names: does a VLM, told the name, predict where the latent fires on held-out images?'),
     'score': ('medsae.evaluation', 'score_command', 'score latents (or neurons): ms, actms, chexpert, probe1d, probe, fidelity'),
     'linearity': ('medsae.linearity', 'linearity_command', 'linearity check: is the embedding (and the SAE code) of a composite image a non-negative mix of those of its parts?'),
+    'demo': ('medsae.demo', 'demo_command', 'the whole pipeline on the built-in synthetic chest set (or your model and data) with an HTML report; cached, so a second run takes seconds'),
     'docs': ('medsae.docs', 'docs_command', 'build the offline docs site from the notebooks, or check a built one in headless Chromium'),
     'test': ('medsae.core', 'test_command', "run every notebook's tests and print one PASS/FAIL line each"),
 }
@@ -61,3 +62,7 @@ def main(argv:list[str]|None=None, # the arguments after `medsae` (default: the 
     except SystemExit as e: return e.code if isinstance(e.code, int) else 1
     except KeyboardInterrupt: print('medsae: interrupted', file=sys.stderr); return 130
     except Exception as e: _report(cmd, e); return 1
+
+# %% ../nbs/10_cli.ipynb #f1c2e3f4a5b6c7d8
+#| eval: false
+if __name__ == '__main__': sys.exit(main())

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, io, json, logging, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time
+import argparse, contextlib, datetime, errno, io, json, logging, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,20 +140,37 @@ def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
     return mask
 
+_WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is exceeded', errno.EACCES: 'no permission to write there',
+                 errno.EPERM: 'no permission to write there', errno.EROFS: 'the file system is read-only'}
+
+def _write_error(path:Path, e:OSError) -> MedsaeError:
+    "The user's error for a write the file system refused."
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return MedsaeError(f"cannot write {path}: {_WRITE_ERRNOS[e.errno]} ({e.strerror}); what was saved before is unchanged. "
+                       f"{'Free some space, or choose' if full else 'Choose'} another data root with --data_root or MEDSAE_DATA")
+
 @contextlib.contextmanager
 def atomic_path(path:str|Path, # the final file name
                ) -> Iterator[Path]:
-    "Yield a temporary path beside `path`; when the block succeeds, fsync it and rename it onto `path`."
+    "Yield a temporary path beside `path`; when the block succeeds, fsync it and rename it onto `path`. A refused write is a `MedsaeError`."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    except OSError as e:
+        if e.errno in _WRITE_ERRNOS: raise _write_error(path, e) from e
+        raise
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o666 & ~_umask())         # mkstemp makes files private (0600); give them the usual mode
     try:
-        yield tmp
-        with open(tmp, 'rb+') as f: os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            with open(tmp, 'rb+') as f: os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            if e.errno in _WRITE_ERRNOS: raise _write_error(path, e) from e
+            raise
         _fsync_dir(path.parent)
     finally: tmp.unlink(missing_ok=True)
 
@@ -237,8 +254,9 @@ def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
     if not path.exists(): raise MedsaeError(f"{path}: no such file")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise UnsafeFileError(f"{path} holds pickled Python objects, not only tensors, and medsae will not unpickle it "
-                              f"(that could run code). Re-save it as safetensors or as a plain state dict. ({str(e).splitlines()[0]})") from e
+        needs = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
+        raise UnsafeFileError(f"{path} holds pickled Python objects, not only tensors (it needs the Python global {needs[1] if needs else 'code'}), and medsae will not unpickle it "
+                              f"(that could run code). Re-save it as safetensors or as a plain state dict.") from e
     except (RuntimeError, EOFError) as e: raise MedsaeError(f"{path} is not a readable PyTorch file ({e})") from e
 
 def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`

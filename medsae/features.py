@@ -294,7 +294,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
         hook_point = hook_point or _trained_hook_point(info)
         cached = _cached_activations(model, dataset, split, hook_point, tiny, root, dataset_kwargs) if isinstance(model, str) and isinstance(dataset, str) else None
         store = cached or extract_activations(
-            model, dataset, split, hook_point, root=root, batch_size=batch_size, tiny=tiny, **(extract_kwargs or {}), **dataset_kwargs)
+            model, dataset, split, hook_point, root=root, tiny=tiny, **{'batch_size': batch_size, **(extract_kwargs or {})}, **dataset_kwargs)
     _check_widths(sae, store, sae_path)
     dataset = getattr(dataset, 'name', dataset)
     source = {'dataset': dataset, 'split': split} if load_activations_path is not None else {}

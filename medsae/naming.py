@@ -39,6 +39,7 @@ def vocab_file(vocab:str|Path, # a shipped vocabulary ('medical', 'general'), a 
     "The file of a vocabulary, looked up as a path, a shipped name, then a name under `data/vocabs/`."
     p = Path(vocab)
     if p.suffix and p.is_file(): return p
+    if p.suffix or len(p.parts) > 1: raise MedsaeError(f"vocabulary file {p}: no such file")
     if str(vocab) in VOCABS: return Path(medsae.__file__).parent/'assets'/'vocabs'/f'{vocab}.txt'
     user = get_paths(root).vocabs/f'{vocab}.txt'
     if user.is_file(): return user

@@ -96,6 +96,8 @@ class SAE(nn.Module):
         super().__init__()
         self.cfg = cfg if cfg is not None else self.config_cls(**kwargs)
         d_in, d_sae = self.cfg.d_in, self.cfg.d_sae
+        k = getattr(self.cfg, 'k', None)
+        if k is not None and not 1 <= k <= d_sae: raise MedsaeError(f"k={k} active latents per sample must be between 1 and d_sae={d_sae} (--k, --d_sae)")
         W_dec = torch.randn(d_sae, d_in)
         W_dec = W_dec / W_dec.norm(dim=1, keepdim=True) * self.cfg.dec_init_norm
         self.W_dec = nn.Parameter(W_dec)

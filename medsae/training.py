@@ -258,7 +258,8 @@ class SAETrainer:
     "One SAE with its optimizer, schedules and dead-latent counters; `step(x)` trains on one batch."
     def __init__(self, sae:SAE, cfg:TrainConfig, total_steps:int):
         self.sae, self.cfg, self.total = sae, cfg, total_steps
-        self.lr = cfg.lr or default_lr(sae.d_sae)
+        if cfg.lr is not None and not cfg.lr > 0: raise MedsaeError(f"lr={cfg.lr} must be positive (--lr); leave it out for the default {default_lr(sae.d_sae):.3g}")
+        self.lr = default_lr(sae.d_sae) if cfg.lr is None else cfg.lr
         self.opt = getattr(torch.optim, cfg.optimizer)(sae.parameters(), lr=self.lr, **cfg.optimizer_kwargs)
         if cfg.scheduler: self.sched = getattr(torch.optim.lr_scheduler, cfg.scheduler)(self.opt, **cfg.scheduler_kwargs)
         else: self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
