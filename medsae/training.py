@@ -438,7 +438,9 @@ def train_sae(sae:SAE, # the SAE to train (its initial weights are the start)
     if world > 1:
         dist.barrier()
         for p in sae.state_dict().values(): dist.broadcast(p, 0)
-    if out is not None and (out/'config.json').exists():
+    if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked
+        stored, request = load_json(out/'config.json').get('training', {}), _request(sae, cfg)
+        check_request(out, {k: stored.get(k) for k in request}, request)
         done = load_sae(out, sae.device)
         return TrainResult(done, pd.DataFrame(load_json(out/'config.json')['training'].get('history', [])), out)
     source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size)
