@@ -731,9 +731,9 @@ def _pneumothorax(Y, X, a, d, rng, lung, air, markings):
 # %% ../nbs/01_data.ipynb #aae10a8b
 def _opacity(Y, X, a, d, rng, lung, air, markings):
     s = d['side']; y, x = _spot(rng, a, s, d['zone'])
-    blobs = sum(np.exp(-((Y - y - rng.normal(0, .035))**2 + (X - x - rng.normal(0, .03))**2) / (2 * rng.uniform(.02, .04)**2)) for _ in range(rng.integers(3, 7)))
-    o = np.clip(blobs, 0, 1) * (.7 + .3 * np.tanh(_smooth_noise(rng, len(Y), 24))) * lung[s]
-    return rng.uniform(.22, .32) * o, (o > .35) & (lung[s] > .5)
+    blobs = sum(np.exp(-((Y - y - rng.normal(0, .04))**2 + (X - x - rng.normal(0, .035))**2) / (2 * rng.uniform(.03, .045)**2)) for _ in range(rng.integers(4, 8)))
+    o = np.clip(blobs, 0, 1) * (.6 + .4 * np.tanh(_smooth_noise(rng, len(Y), 24))) * lung[s]
+    return rng.uniform(.28, .38) * o, (o > .35) & (lung[s] > .5)
 
 def _consolidation(Y, X, a, d, rng, lung, air, markings):
     s = d['side']; y, x = _spot(rng, a, s, d['zone'])

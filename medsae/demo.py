@@ -275,10 +275,10 @@ def render_report(nb:nbformat.NotebookNode, # the report notebook
                   title:str='medsae demo', # the page's title
                  ) -> Path:
     "Render the report notebook into `out/report.html`, with the docs site's scripts and styles in `out/_static`."
-    from medsae.docs import ASSETS, _write_page
+    from medsae.docs import ASSETS, write_page
     out = Path(out)
     shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
-    return _write_page(nb, 'report.html', out, [('report.html', title)], {}, title)
+    return write_page(nb, 'report.html', out, [('report.html', title)], {}, title)
 
 # %% ../nbs/13_demo.ipynb #fc293b42
 def plot_training_curve(history:pd.DataFrame, # the training history (`TrainResult.metrics`)

@@ -19,8 +19,8 @@ from .core import MedsaeError, CommandParser, log, progress
 
 # %% auto #0
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'nav_html',
-           'local_links', 'fetched_urls', 'site_notebooks', 'build_site', 'execute_notebook', 'find_chromium',
-           'browser_missing', 'serve_folder', 'in_thread', 'check_site', 'docs_command']
+           'local_links', 'fetched_urls', 'site_notebooks', 'write_page', 'build_site', 'execute_notebook',
+           'find_chromium', 'browser_missing', 'serve_folder', 'in_thread', 'check_site', 'docs_command']
 
 # %% ../nbs/11_docs.ipynb #825253b6
 ASSETS = Path(medsae.__file__).parent/'assets'
@@ -222,7 +222,13 @@ def _published_prefix() -> str|None:
     except Exception: return None
 
 # %% ../nbs/11_docs.ipynb #51d35281
-def _write_page(nb, name:str, out:Path, nav:list, links:dict, title:str) -> Path:
+def write_page(nb, # a notebook processed by `process_notebook`
+               name:str, # the page's path in the site, e.g. 'features.html'
+               out:Path, # the site's folder
+               nav:list, # (page, title) pairs of the navigation; `name` must be one of them
+               links:dict, # notebook file or published URL -> page, for `local_links`
+               title:str, # the site's title
+              ) -> Path:
     "Render one processed notebook as the page `out/name`; refuse it if it would fetch from another host."
     up = '../' * name.count('/')
     nb.metadata['title'] = f"{nav[[n for n, _ in nav].index(name)][1]} – {title}"
@@ -246,7 +252,7 @@ def build_site(nbs:str|Path='nbs', # the notebooks
     if prefix: links |= {f"{prefix}/{nb.metadata['frontmatter']['output-file']}": n
                          for nb, n in zip(processed, names) if 'output-file' in nb.metadata['frontmatter']}
     shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
-    return [_write_page(nb, n, out, nav, links, title) for nb, n in zip(processed, names)]
+    return [write_page(nb, n, out, nav, links, title) for nb, n in zip(processed, names)]
 
 # %% ../nbs/11_docs.ipynb #6dab64dc
 def execute_notebook(path:str|Path, # the notebook, rewritten in place

@@ -23,38 +23,20 @@ from .models import (ImageTextModel, HookPoint, get_hook_point, hook_activations
                            auroc, get_model, _first, _flatten, _tokens_to_chw, _sequence_first_to_batch_first)
 from .activations import ActivationStore, extract_activations
 from .sae import SAE
-from .features import FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint, _cached_activations
+from .features import (FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint, add_feature_args, features_from_args,
+                             results_file, _cached_activations)
 
 # %% auto #0
-__all__ = ['AV_NORMALIZE', 'CONDITIONS', 'SCORES', 'add_feature_args', 'features_from_args', 'value_blocks', 'ms_embeddings',
-           'features_embeddings', 'monosemanticity_scores', 'plot_monosemanticity', 'activation_version_scores',
-           'av_best_classes', 'ms_cli', 'actms_cli', 'pool_positions', 'score_rows', 'firing_thresholds', 'ClassScores',
-           'class_scores', 'best_classes', 'chexpert_scores', 'per_class_best', 'compare_with_neurons',
-           'plot_class_correlation', 'Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe',
-           'probe_metrics', 'train_probe', 'save_probe', 'load_probe', 'neuron_store', 'results_file',
-           'plot_class_bars', 'chexpert_cli', 'probe1d_cli', 'probe_cli', 'reconstruct', 'reconstruction_metrics',
-           'splice', 'eval_images', 'sae_splice_fn', 'ablation_fns', 'downstream_fidelity', 'plot_downstream',
-           'text_directions', 'check_embed_hook', 'Attribution', 'concept_output_attribution', 'top_contributions',
-           'ablate_latents', 'ablation_effect', 'fidelity_inputs', 'fidelity_cli', 'score_command']
-
-# %% ../nbs/08_evaluation.ipynb #27705991
-def add_feature_args(p:CommandParser) -> CommandParser:
-    "The flags that say which SAE features to score: a features folder, or an SAE applied to a dataset split."
-    p.add_argument('--features', help='a features folder (data/sae_features/...)')
-    p.add_argument('--sae_path', help='or: the SAE (a checkpoint folder, or a reference .pt with --sae_type_name)')
-    p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--model_name', help='the model whose activations the SAE encodes')
-    p.add_argument('--dataset', help='the dataset')
-    p.add_argument('--split', default='test', help='the split (default: test)')
-    p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained)')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    return p
-
-def features_from_args(args) -> FeatureStore:
-    "The features the flags of `add_feature_args` name (computed if needed)."
-    if args.features: return FeatureStore(args.features)
-    if not (args.sae_path and args.model_name and args.dataset): raise MedsaeError("say which features to score: --features, or --sae_path with --model_name, --dataset and --split")
-    return sae_features(args.sae_path, args.model_name, args.dataset, args.split, args.hook_point, root=args.data_root, sae_type_name=args.sae_type_name)
+__all__ = ['AV_NORMALIZE', 'CONDITIONS', 'SCORES', 'value_blocks', 'ms_embeddings', 'features_embeddings',
+           'monosemanticity_scores', 'plot_monosemanticity', 'activation_version_scores', 'av_best_classes', 'ms_cli',
+           'actms_cli', 'pool_positions', 'score_rows', 'firing_thresholds', 'ClassScores', 'class_scores',
+           'best_classes', 'chexpert_scores', 'per_class_best', 'compare_with_neurons', 'plot_class_correlation',
+           'Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'probe_metrics', 'train_probe',
+           'save_probe', 'load_probe', 'neuron_store', 'plot_class_bars', 'chexpert_cli', 'probe1d_cli', 'probe_cli',
+           'reconstruct', 'reconstruction_metrics', 'splice', 'eval_images', 'sae_splice_fn', 'ablation_fns',
+           'downstream_fidelity', 'plot_downstream', 'text_directions', 'check_embed_hook', 'Attribution',
+           'concept_output_attribution', 'top_contributions', 'ablate_latents', 'ablation_effect', 'fidelity_inputs',
+           'fidelity_cli', 'score_command']
 
 # %% ../nbs/08_evaluation.ipynb #d7347842
 def _csr_blocks(features:FeatureStore, batch_size:int):
@@ -332,7 +314,7 @@ def ms_cli(argv:list[str]|None=None) -> int:
     args = p.parse_args(argv)
     feats = features_from_args(args)
     scores = monosemanticity_scores(feats, features_embeddings(feats, args.embedding_model, args.data_root), batch_size=args.batch_size)
-    out = get_paths(args.data_root).results/f'{feats.path.name}_ms.csv'
+    out = results_file(feats, 'ms', root=args.data_root)
     save_table(out, scores)
     fig = plot_monosemanticity(scores); fig.savefig(out.with_suffix('.png'), dpi=120); plt.close(fig)
     d = scores[scores.defined]
@@ -352,7 +334,7 @@ def actms_cli(argv:list[str]|None=None) -> int:
     feats = features_from_args(args)
     scores = activation_version_scores(feats, normalize=args.normalize, batch_size=args.batch_size)
     table = pd.concat([scores.reset_index(), av_best_classes(scores).drop(columns='neuron')], axis=1)
-    out = get_paths(args.data_root).results/f'{feats.path.name}_actms.csv'
+    out = results_file(feats, 'actms', root=args.data_root)
     save_table(out, table)
     scored = scores.columns[scores.notna().all()]
     top = ', '.join(f"{c}: #{int(scores[c].idxmax())}" for c in scored)
@@ -789,14 +771,6 @@ def neuron_store(features:FeatureStore, # SAE features
     store = ActivationStore(folder)
     if store.n != features.n or store.ids != features.ids: raise MedsaeError(f"the activations {folder} hold other samples than the features {features.path} ({store.n} vs {features.n}); recompute the features")
     return store
-
-def results_file(features:FeatureStore, # the features scored
-                 kind:str, # what was scored: 'chexpert', 'probe1d', ...
-                 suffix:str='.csv', # the file type
-                 root:str|Path|None=None, # data root
-                ) -> Path:
-    "Where a score of these features goes: `results/{features folder}_{kind}{suffix}`."
-    return get_paths(root).results/f'{features.path.name}_{kind}{suffix}'
 
 def plot_class_bars(table:pd.DataFrame, # one row per class, with a `class` column
                     columns:Iterable[str]=('f1', 'auroc'), # the scores to show

@@ -33,7 +33,8 @@ __all__ = ['POOLINGS', 'FEATURES', 'STATS', 'PLOTS', 'to_csr', 'csr_to_dense', '
            'load_stats', 'feature_stats', 'plot_feature_sparsity', 'plot_activation_hist', 'features_dataset',
            'sample_images', 'plot_top_images', 'position_grid', 'latent_heatmap', 'sample_activations',
            'latent_heatmaps', 'heatmap_layer', 'heatmap_overlay', 'png_data_url', 'browser_data', 'check_browser_data',
-           'FeatureBrowser', 'feature_browser', 'features_command', 'plot_command']
+           'FeatureBrowser', 'feature_browser', 'features_command', 'plot_command', 'add_feature_args',
+           'features_from_args', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -763,3 +764,37 @@ def plot_command(argv:list[str]|None=None) -> int:
     fig.savefig(out, dpi=150); plt.close(fig)
     print(out)
     return 0
+
+# %% ../nbs/06_features.ipynb #a3988398
+def add_feature_args(p:CommandParser, # the command's parser
+                     split:str='test', # the default --split
+                     what:str='the dataset split', # what the split is for, in the help text
+                    ) -> CommandParser:
+    "Add the flags that name SAE features: --features (a features folder), or --sae_path with --model_name, --dataset and --split."
+    p.add_argument('--features', help='a features folder (data/sae_features/...)')
+    p.add_argument('--sae_path', help='or: the SAE (a checkpoint folder, or a reference .pt with --sae_type_name)')
+    p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
+    p.add_argument('--model_name', help='the model whose activations the SAE encodes')
+    p.add_argument('--dataset', help='the dataset')
+    p.add_argument('--split', default=split, help=f'{what} (default: {split})')
+    p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained)')
+    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
+    return p
+
+def features_from_args(args, # parsed flags of `add_feature_args`
+                       what:str='features to score', # named in the error when the flags name none
+                      ) -> FeatureStore:
+    "The features the flags name: the folder of --features, or the SAE's features on the split (computed and cached when missing)."
+    if args.features: return FeatureStore(args.features)
+    if not (args.sae_path and args.model_name and args.dataset):
+        raise MedsaeError(f"say which {what}: --features, or --sae_path with --model_name, --dataset and --split")
+    return sae_features(args.sae_path, args.model_name, args.dataset, args.split, args.hook_point, root=args.data_root, sae_type_name=args.sae_type_name)
+
+def results_file(features:FeatureStore, # the features scored
+                 kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
+                 suffix:str='.csv', # the file type
+                 root:str|Path|None=None, # data root
+                ) -> Path:
+    "Where a score of these features goes: `results/{features folder}_{kind}{suffix}`."
+    return get_paths(root).results/f'{features.path.name}_{kind}{suffix}'
+

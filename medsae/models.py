@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #4d5f0b62
 from __future__ import annotations
-import contextlib, logging, math
+import contextlib, logging, math, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,8 +26,9 @@ __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', '
            'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer', 'BertTokens',
            'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model', 'medclip_rn50',
            'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig',
-           'clip_loss', 'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc',
-           'train_clip_command', 'describe_hook_points', 'models_command']
+           'clip_loss', 'paired_batch', 'drop_sentences', 'draw_training_set', 'train_synthetic_clip',
+           'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc', 'train_clip_command',
+           'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -620,6 +621,8 @@ class SynthClipConfig:
     warmup: int = 30 # linear warm-up steps
     weight_decay: float = .1 # AdamW weight decay
     shift: int = 4 # random translation, pixels
+    pair_frac: float = .5 # share of each batch drawn as pairs of images whose findings differ in exactly one
+    sentence_drop: float = 0. # each report sentence is left out of a step's text with this probability (one is always kept)
     seed: int = 0 # seeds the initialisation, the batches and the augmentation
     data_seed: int = 0 # which synthetic set
     tiny: bool = False # the tiny architecture (64 px), for tests
@@ -628,11 +631,15 @@ class SynthClipConfig:
 def clip_loss(model:nn.Module, # an open_clip CLIP
               images:torch.Tensor, # (B, 3, H, W) preprocessed
               tokens:torch.Tensor, # (B, context_length) token ids of the matching texts
+              groups:torch.Tensor|None=None, # (B,) pairs with the same id have the same text: each is a right answer for the others
              ) -> torch.Tensor:
     "CLIP's symmetric InfoNCE loss: each image must pick its own text among the batch's, and each text its image."
     image_z, text_z, scale = model(images, tokens)  # unit vectors, and exp(logit_scale)
     logits = scale * image_z @ text_z.T  # (B, B)
-    target = torch.arange(len(images), device=images.device)
+    if groups is None: target = torch.arange(len(images), device=images.device)
+    else:
+        same = (groups[:, None] == groups[None]).float()
+        target = same / same.sum(1, keepdim=True)  # symmetric: the same targets serve both directions
     return (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target)) / 2
 
 def _augment(pixels:torch.Tensor, shift:int, g:torch.Generator) -> torch.Tensor:
@@ -642,23 +649,85 @@ def _augment(pixels:torch.Tensor, shift:int, g:torch.Generator) -> torch.Tensor:
     B = len(x)
     return (x * (1 + .2 * (torch.rand(B, 1, 1, generator=g) - .5)) + 25.5 * (torch.rand(B, 1, 1, generator=g) - .5)).clamp(0, 255)
 
+# %% ../nbs/02_models.ipynb #35d0350d
+def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 tuple
+                 batch_size:int, # images in the batch
+                 pair_frac:float, # share of the batch made of pairs differing in one finding
+                 g:torch.Generator, # the batch's random stream
+                 index:dict|None=None, # findings tuple -> images with it (built from `keys` if not given)
+                ) -> torch.Tensor:
+    "A batch of image numbers: random images, and for `pair_frac` of the batch, a partner of one of them whose findings differ in exactly one (a random one; when no image has them, a random image)."
+    if index is None:
+        index = {}
+        for i, k in enumerate(keys): index.setdefault(k, []).append(i)
+    n_pairs = int(pair_frac * batch_size) // 2
+    idx = torch.randint(0, len(keys), (batch_size - n_pairs,), generator=g).tolist()
+    for a, f in zip(idx[:n_pairs], torch.randint(0, len(keys[0]), (n_pairs,), generator=g).tolist()):
+        k = list(keys[a]); k[f] = 1 - k[f]
+        options = index.get(tuple(k)) or range(len(keys))
+        idx.append(options[int(torch.randint(0, len(options), (1,), generator=g))])
+    return torch.tensor(idx)
+
+def drop_sentences(report:str, # a report: sentences ending in '.'
+                   p:float, # the probability of leaving each sentence out
+                   g:torch.Generator, # the random stream
+                  ) -> str:
+    "The report with each sentence left out with probability `p`, in their order; when all would go, one at random stays."
+    sentences = re.split(r'(?<=\.)\s+', report.strip())
+    if p <= 0: return report
+    kept = [s for s, u in zip(sentences, torch.rand(len(sentences), generator=g).tolist()) if u >= p]
+    return ' '.join(kept) if kept else sentences[int(torch.randint(0, len(sentences), (1,), generator=g))]
+
+# %% ../nbs/02_models.ipynb #ce67ad5f
+def _draw_synthetic(indices:range, seed:int, size:int) -> list[dict]:
+    from medsae.data import SynthConfig, synth_cxr
+    return [{key: d[key] for key in ('image', 'report', 'labels')} for d in (synth_cxr(i, seed, SynthConfig(size=size)) for i in indices)]
+
+def draw_training_set(n:int, # images 0..n-1 of the set
+                      seed:int=0, # which synthetic set
+                      size:int=128, # side, pixels
+                      workers:int|None=None, # processes drawing (default: up to 4 of the machine's cores)
+                      chunk:int=250, # images per task
+                     ) -> list[dict]:
+    "The images, reports and labels of synthetic radiographs 0..n-1, drawn in parallel processes when there are more than `chunk`."
+    import multiprocessing, os
+    from concurrent.futures import ProcessPoolExecutor
+    from medsae.models import _draw_synthetic as draw  # by its module, which the spawned workers import
+    workers = workers or min(4, os.cpu_count() or 1)
+    parts = [range(s, min(s + chunk, n)) for s in range(0, n, chunk)]
+    if workers < 2 or len(parts) < 2: return draw(range(n), seed, size)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as ex:  # spawn: no fork of a process running torch threads
+        done = progress(ex.map(draw, parts, [seed] * len(parts), [size] * len(parts)), total=len(parts), desc='drawing synthetic radiographs')
+        return [d for part in done for d in part]
+
 # %% ../nbs/02_models.ipynb #7bee7a6c
 def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train, how long
                         ) -> tuple[nn.Module, list[float]]:
     "Train `synthetic-cxr-clip` from scratch on synthetic radiographs and reports; returns the model and the loss per step."
     import open_clip
-    from medsae.data import SynthConfig, synth_cxr
+    from medsae.data import CHEXPERT_LABELS, SYNTH_FINDINGS
     g = seed_everything(cfg.seed)
     model = open_clip.model.CLIP(**(tiny_openclip_config(SYNTH_CLIP_CONFIG) if cfg.tiny else SYNTH_CLIP_CONFIG)).to(memory_format=torch.channels_last)
     size = model.visual.image_size
-    data = [synth_cxr(i, cfg.data_seed, SynthConfig(size=size)) for i in progress(range(cfg.n_train), desc='drawing synthetic radiographs')]
-    pixels, tokens = torch.from_numpy(np.stack([d['image'] for d in data])), OpenClipTokens('RN50')([d['report'] for d in data])
+    data = draw_training_set(cfg.n_train, cfg.data_seed, size)
+    pixels, reports, tok = torch.from_numpy(np.stack([d['image'] for d in data])), [d['report'] for d in data], OpenClipTokens('RN50')
+    if cfg.sentence_drop <= 0:  # the texts are the whole reports: tokenise them once, group them by identity once
+        ids = {r: j for j, r in enumerate(dict.fromkeys(reports))}
+        tokens, report_group = tok(reports), torch.tensor([ids[r] for r in reports])
+    keys = [tuple(int(d['labels'][CHEXPERT_LABELS.index(f)]) for f in SYNTH_FINDINGS) for d in data]
+    index = {}
+    for i, k in enumerate(keys): index.setdefault(k, []).append(i)
     opt, prep, losses = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay), GrayPreprocess(size), []
     model.train()
     for step in progress(range(cfg.steps), desc='training synthetic-cxr-clip'):
         for group in opt.param_groups: group['lr'] = cfg.lr * min(1, (step + 1) / cfg.warmup) * .5 * (1 + math.cos(math.pi * step / cfg.steps))
-        idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=g)
-        loss = clip_loss(model, prep.tensor(_augment(pixels[idx], cfg.shift, g)).contiguous(memory_format=torch.channels_last), tokens[idx])
+        idx = paired_batch(keys, cfg.batch_size, cfg.pair_frac, g, index)
+        if cfg.sentence_drop > 0:
+            texts = [drop_sentences(reports[i], cfg.sentence_drop, g) for i in idx.tolist()]
+            ids = {t: j for j, t in enumerate(dict.fromkeys(texts))}  # the same text, the same group
+            batch_tokens, groups = tok(texts), torch.tensor([ids[t] for t in texts])
+        else: batch_tokens, groups = tokens[idx], report_group[idx]
+        loss = clip_loss(model, prep.tensor(_augment(pixels[idx], cfg.shift, g)).contiguous(memory_format=torch.channels_last), batch_tokens, groups)
         opt.zero_grad(); loss.backward(); opt.step()
         with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
         losses.append(loss.item())
@@ -715,7 +784,7 @@ def train_clip_command(argv:list[str]|None=None) -> int:
     p = CommandParser(prog='medsae train-clip', description='Train the small CLIP of synthetic-cxr-clip contrastively on synthetic radiographs and their reports.',
                       epilog='examples:\n  medsae train-clip --out synthetic-cxr-clip.safetensors\n  medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2')
     p.add_argument('--out', required=True, help='the .safetensors file to write')
-    for k in ('n_train', 'steps', 'batch_size', 'lr', 'warmup', 'weight_decay', 'shift', 'seed', 'data_seed'):
+    for k in ('n_train', 'steps', 'batch_size', 'lr', 'warmup', 'weight_decay', 'shift', 'pair_frac', 'sentence_drop', 'seed', 'data_seed'):
         p.add_argument(f'--{k}', type=type(getattr(d, k)), default=getattr(d, k), help=f'default {getattr(d, k)}')
     p.add_argument('--tiny', action='store_true', help='the tiny architecture (64 px), for tests')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch decides)')

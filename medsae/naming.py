@@ -19,7 +19,7 @@ from PIL import Image
 
 from .core import (MedsaeError, CommandParser, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
                          get_device, get_dtype, progress, log)
-from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features,
+from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,
                              load_sae_checkpoint, _trained_hook_point)
 
 # %% auto #0
@@ -642,12 +642,6 @@ def _concepts_path(name:str, root) -> Path:
     if not q.exists(): raise MedsaeError(f"--assigned_concepts {name}: no such file, nor {q}")
     return q
 
-def _eval_features(args) -> FeatureStore:
-    "The held-out features the flags name: a features folder, or an SAE applied to a dataset split."
-    if args.features: return FeatureStore(args.features)
-    if not args.sae_path: raise MedsaeError("say which held-out features to use: --features, or --sae_path with --model_name, --dataset and --split")
-    return sae_features(args.sae_path, args.model_name, args.dataset, args.split, args.hook_point, root=args.data_root, sae_type_name=args.sae_type_name)
-
 # %% ../nbs/07_naming.ipynb #163c8515
 def name_eval_command(argv:list[str]|None=None) -> int:
     "`medsae name-eval`: score how well latent names let a VLM predict where the latents fire on held-out images."
@@ -659,13 +653,7 @@ def name_eval_command(argv:list[str]|None=None) -> int:
                              '  medsae name-eval --assigned_concepts data/assign_concepts/my_sae_vlm.csv --features data/sae_features/my_sae_chexpert_val --latents 1 5 9 --n_images 40\n'
                              '  medsae name-eval --assigned_concepts my_sae_vlm --features data/sae_features/my_sae_chexpert_val --threshold 0.2 --relative_threshold --load_in_4bit')
     p.add_argument('--assigned_concepts', required=True, help='the concept table: a CSV (neuron, concept, description), or its name under data/assign_concepts/')
-    p.add_argument('--features', help='a features folder of held-out images (data/sae_features/...)')
-    p.add_argument('--sae_path', help='or: the SAE (checkpoint folder or reference .pt) whose features to compute on --dataset/--split')
-    p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--model_name', help='the model whose activations the SAE encodes')
-    p.add_argument('--dataset', help='the dataset of the held-out images')
-    p.add_argument('--split', default='val', help='the held-out split (default: val)')
-    p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained)')
+    add_feature_args(p, split='val', what='the held-out split')
     p.add_argument('--latents', type=int, nargs='+', help='latents to evaluate (default: every latent with a concept)')
     p.add_argument('--n_images', type=int, default=20, help='images asked about per latent, half firing when possible (default: 20)')
     p.add_argument('--threshold', type=float, default=0.0, help='a latent fires where its activation exceeds this (default: 0)')
@@ -673,10 +661,9 @@ def name_eval_command(argv:list[str]|None=None) -> int:
     p.add_argument('--batch_size', type=int, default=1, help='questions generated together (default: 1)')
     p.add_argument('--seed', type=int, default=0, help='which images are drawn (default: 0)')
     p.add_argument('--out', help='the scores CSV (default: results/{concepts}_{features}_naming_eval.csv); answers and plot beside it')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
     add_vlm_args(p, naming=False)
     args = p.parse_args(argv)
-    concepts, feats = _concepts_path(args.assigned_concepts, args.data_root), _eval_features(args)
+    concepts, feats = _concepts_path(args.assigned_concepts, args.data_root), features_from_args(args, 'held-out features to use')
     answers = naming_eval_answers(feats, concepts, vlm_from_args(args), latents=args.latents, n_images=args.n_images, threshold=args.threshold,
                                   relative_threshold=args.relative_threshold, batch_size=args.batch_size, seed=args.seed)
     scores = naming_scores(answers)
@@ -721,7 +708,7 @@ def name_command(argv:list[str]|None=None) -> int:
                            sae_type_name=args.sae_type_name, root=args.data_root, tiny=args.tiny)
         name = load_sae_checkpoint(args.sae_path, args.sae_type_name)[1]['name']
     else:
-        feats = _eval_features(args)
+        feats = features_from_args(args, 'features whose top images to show')
         df = name_by_vlm(feats, vlm_from_args(args), root=args.data_root, overwrite=args.overwrite, **vlm_naming_kwargs(args))
         name = _sae_of(feats)
     out = concepts_file(name, args.method, args.data_root)
