@@ -26,8 +26,8 @@ __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'Med
            'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'load_table', 'load_pt',
            'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard',
            'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything',
-           'dist_info', 'init_distributed', 'CommandParser', 'cache_self_check', 'info_command', 'find_notebooks',
-           'run_notebook_tests', 'test_command']
+           'weights_digest', 'dist_info', 'init_distributed', 'CommandParser', 'cache_self_check', 'info_command',
+           'find_notebooks', 'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -423,6 +423,14 @@ def seed_everything(seed:int=0) -> torch.Generator:
     "Seed `random`, NumPy and PyTorch (all devices); return a CPU generator seeded the same."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #49031d1d
+def weights_digest(module:torch.nn.Module) -> str:
+    "16 hex digits of a SHA-1 over a module's state dict (names in order, values as float32): other weights, another digest."
+    import hashlib
+    h = hashlib.sha1()
+    for k, v in sorted(module.state_dict().items()): h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 # %% ../nbs/00_core.ipynb #7a2f943e
 def dist_info() -> tuple[int, int]:

@@ -17,35 +17,17 @@ from torch.utils.data import Dataset
 from . import evaluation
 from .core import MedsaeError, get_paths, sae_name
 from .data import list_datasets
-from .models import (ImageTextModel, OpenClipTokens, get_model, get_hook_point, hook_activations, openclip_hook_points, probe_shapes,
-                           _openclip_image, _openclip_text)
+from .models import ImageTextModel, get_model, get_hook_point, hook_activations, openclip_from_module
 from .activations import ActivationStore, extract_activations, default_extra
 from .sae import SAE, sae_class
 from .training import TrainConfig, train_sae
-from .features import (FeatureStore, sae_digest, sae_features, feature_stats, features_dataset, sample_images, latent_heatmap,
+from .features import (FeatureStore, sae_features, feature_stats, features_dataset, sample_images, latent_heatmap,
                              heatmap_overlay, load_sae_checkpoint, _top_samples)
 from .naming import VLM, decoder_directions, name_by_vocab, name_by_vlm
 
 # %% auto #0
-__all__ = ['CONCEPT_CLASSES', 'INTERPRET_METHODS', 'openclip_from_module', 'as_image_text_model', 'SAEExplainer',
-           'VanillaSAEConcepts', 'TopKSAEConcepts', 'BatchTopKSAEConcepts', 'JumpReLUSAEConcepts',
-           'MatryoshkaBatchTopKSAEConcepts', 'occlusion_map']
-
-# %% ../nbs/12_explainer.ipynb #c7f7c0e8
-def openclip_from_module(model:nn.Module, # a built open_clip CLIP: has `visual`, `encode_image` and `encode_text`
-                         name:str|None=None, # the name its artefacts get (default: 'open_clip-' and a digest of its weights)
-                         preprocess:Callable|None=None, # PIL image -> (3, H, W) (default: open_clip's eval transform at its image size)
-                         arch:str='RN50', # the open_clip architecture whose tokenizer it uses (default: CLIP's BPE tokenizer)
-                        ) -> ImageTextModel:
-    "An open_clip model object as an `ImageTextModel`, with its hook points found and their shapes probed."
-    import open_clip
-    size = model.visual.image_size
-    size = size[0] if isinstance(size, (tuple, list)) else size
-    m = ImageTextModel(name=name or f'open_clip-{sae_digest(model)[:10]}', model=model.eval(),
-                       preprocess=preprocess or open_clip.image_transform(size, is_train=False), tokenizer=OpenClipTokens(arch),
-                       image_forward=_openclip_image, text_forward=_openclip_text, hook_points=openclip_hook_points(model), image_size=size,
-                       channels_last=hasattr(model.visual, 'layer4'), description=f'open_clip {type(model.visual).__name__} (given object)', weights='given object')
-    return probe_shapes(m)
+__all__ = ['CONCEPT_CLASSES', 'INTERPRET_METHODS', 'as_image_text_model', 'SAEExplainer', 'VanillaSAEConcepts', 'TopKSAEConcepts',
+           'BatchTopKSAEConcepts', 'JumpReLUSAEConcepts', 'MatryoshkaBatchTopKSAEConcepts', 'occlusion_map']
 
 # %% ../nbs/12_explainer.ipynb #082ed986
 def as_image_text_model(model:str|ImageTextModel|nn.Module, # a registry name, an `ImageTextModel`, or an open_clip model object

@@ -21,7 +21,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from .core import (MedsaeError, CommandParser, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta,
-                         save_tensors, load_tensors, load_json, progress)
+                         save_tensors, load_tensors, load_json, progress, weights_digest)
 from .sae import SAE, load_sae, load_reference_sae
 from .activations import ActivationStore, extract_activations
 from .training import SAE_TYPE_NAMES, activations_folder
@@ -203,10 +203,8 @@ FeatureStore.iter_dense, FeatureStore._check_latents, FeatureStore.columns, Feat
 
 # %% ../nbs/06_features.ipynb #37eaa2b2
 def sae_digest(sae:SAE) -> str:
-    "A short digest of the SAE's weights: features made with other weights are not reused."
-    h = hashlib.sha1()
-    for k, v in sorted(sae.state_dict().items()): h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    "A short digest of the SAE's weights (`weights_digest`): features made with other weights are not reused."
+    return weights_digest(sae)
 
 def _check_widths(sae:SAE, store:ActivationStore, sae_source:Any):
     if store.d_in != sae.d_in:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything
+from .core import MedsaeError, CommandParser, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, weights_digest
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
@@ -22,13 +22,13 @@ __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', '
            'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint', 'position_vectors', 'ImageTextModel', 'prepare_images',
            'get_hook_point', 'hook_activations', 'probe_shapes', 'register_model', 'list_models', 'get_model',
            'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens',
-           'openclip_model', 'clip_rn50', 'MedCLIPResNetVision', 'MedCLIPSwinVision', 'MedCLIPText',
-           'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer', 'BertTokens',
-           'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model', 'medclip_rn50',
-           'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig',
-           'clip_loss', 'paired_batch', 'drop_sentences', 'draw_training_set', 'train_synthetic_clip',
-           'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc', 'train_clip_command',
-           'describe_hook_points', 'models_command']
+           'openclip_model', 'clip_rn50', 'openclip_from_module', 'MedCLIPResNetVision', 'MedCLIPSwinVision',
+           'MedCLIPText', 'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer',
+           'BertTokens', 'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model',
+           'medclip_rn50', 'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip',
+           'SynthClipConfig', 'clip_loss', 'paired_batch', 'drop_sentences', 'draw_training_set',
+           'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc',
+           'train_clip_command', 'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -366,6 +366,22 @@ def _openclip_text(model, tokens): return model.encode_text(tokens)
 def clip_rn50(weights:str|Path|None=None, tiny:bool=False, **kwargs) -> ImageTextModel:
     "OpenAI's CLIP ResNet-50 (open_clip RN50-quickgelu, pretrained='openai'); 1024-d joint embedding."
     return openclip_model('RN50-quickgelu', 'openai', weights=weights, tiny=tiny, name='CLIP-RN50', **kwargs)
+
+# %% ../nbs/02_models.ipynb #6fd60cb9
+def openclip_from_module(model:nn.Module, # a built open_clip CLIP: has `visual`, `encode_image` and `encode_text`
+                         name:str|None=None, # the name its artefacts get (default: 'open_clip-' and a digest of its weights)
+                         preprocess:Callable|None=None, # PIL image -> (3, H, W) (default: open_clip's eval transform at its image size)
+                         arch:str='RN50', # the open_clip architecture whose tokenizer it uses (default: CLIP's BPE tokenizer)
+                        ) -> ImageTextModel:
+    "An open_clip model object as an `ImageTextModel`, with its hook points found and their shapes probed."
+    import open_clip
+    size = model.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    m = ImageTextModel(name=name or f'open_clip-{weights_digest(model)[:10]}', model=model.eval(),
+                       preprocess=preprocess or open_clip.image_transform(size, is_train=False), tokenizer=OpenClipTokens(arch),
+                       image_forward=_openclip_image, text_forward=_openclip_text, hook_points=openclip_hook_points(model), image_size=size,
+                       channels_last=hasattr(model.visual, 'layer4'), description=f'open_clip {type(model.visual).__name__} (given object)', weights='given object')
+    return probe_shapes(m)
 
 # %% ../nbs/02_models.ipynb #4b2793a3
 MEDCLIP_MEAN, MEDCLIP_STD = 0.5862785803043838, 0.27950088968644304
