@@ -23,11 +23,12 @@ from .models import (ImageTextModel, HookPoint, get_hook_point, hook_activations
                            auroc, get_model, _first, _flatten, _tokens_to_chw, _sequence_first_to_batch_first)
 from .activations import ActivationStore, extract_activations
 from .sae import SAE
+from .naming import check_joint_space
 from .features import (FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint, add_feature_args, features_from_args,
                              results_file, _cached_activations)
 
 # %% auto #0
-__all__ = ['AV_NORMALIZE', 'CONDITIONS', 'SCORES', 'value_blocks', 'ms_embeddings', 'features_embeddings',
+__all__ = ['AV_NORMALIZE', 'CONDITIONS', 'ATTRIBUTION_NEEDS', 'SCORES', 'value_blocks', 'ms_embeddings', 'features_embeddings',
            'monosemanticity_scores', 'plot_monosemanticity', 'activation_version_scores', 'av_best_classes', 'ms_cli',
            'actms_cli', 'pool_positions', 'score_rows', 'firing_thresholds', 'ClassScores', 'class_scores',
            'best_classes', 'chexpert_scores', 'per_class_best', 'compare_with_neurons', 'plot_class_correlation',
@@ -39,15 +40,6 @@ __all__ = ['AV_NORMALIZE', 'CONDITIONS', 'SCORES', 'value_blocks', 'ms_embedding
            'fidelity_cli', 'score_command']
 
 # %% ../nbs/08_evaluation.ipynb #d7347842
-def _csr_blocks(features:FeatureStore, batch_size:int):
-    "CSR blocks `(indptr, indices, values)` of at most `batch_size` consecutive samples, in store order."
-    for j in range(len(features.files)):
-        indptr, indices, values = features.csr(j)
-        for s in range(0, features.sizes[j], batch_size):
-            e = min(s + batch_size, features.sizes[j])
-            a, b = int(indptr[s]), int(indptr[e])
-            yield indptr[s:e + 1] - a, indices[a:b].long(), values[a:b]
-
 def _dense_blocks(acts:ActivationStore, batch_size:int, pooling:str):
     "Dense `(rows, channels)` blocks of an activation store, positions pooled per channel."
     for x in acts.iter_batches(batch_size, shuffle=False, buffer_size=0):
@@ -60,7 +52,7 @@ def value_blocks(values:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
                 ):
     "The values of every sample in store order, as blocks: CSR triples `(indptr, indices, values)` for features, dense `(rows, d)` tensors otherwise."
     if pooling not in POOLINGS: raise MedsaeError(f"pooling={pooling!r} is not one of {POOLINGS}")
-    if isinstance(values, FeatureStore): return _csr_blocks(values, batch_size)
+    if isinstance(values, FeatureStore): return ((indptr, indices.long(), v) for _, indptr, indices, v in values.iter_csr(batch_size))
     if isinstance(values, ActivationStore): return _dense_blocks(values, batch_size, pooling)
     if isinstance(values, torch.Tensor) and values.ndim == 2: return iter(values.split(batch_size))
     raise MedsaeError(f"values to score must be a FeatureStore, an ActivationStore or an (N, d) tensor; got {type(values).__name__} {tuple(getattr(values, 'shape', ()))}")
@@ -1058,18 +1050,15 @@ def text_directions(model:ImageTextModel, # the model
     mean_text = lambda texts: F.normalize(model.encode_text(texts, normalize=True).float().mean(0), dim=0)
     return torch.stack([mean_text(pos) - mean_text(neg) for pos, neg in prompts.values()]).cpu()
 
+ATTRIBUTION_NEEDS = ("concept -> output attribution needs an SAE of the joint embedding ({model}'s {embed!r}), where the zero-shot logits are "
+                     "linear in the reconstruction; this SAE reads {hook_point!r}. Use `downstream_fidelity` or `ablation_effect` there instead")
+
 def check_embed_hook(model:ImageTextModel, # the model
                      hook_point:str|None, # where the SAE reads (None: the joint embedding)
                      d_in:int, # the SAE's input width
                     ) -> str:
-    "The hook point, if it is the model's joint image-text embedding of the SAE's width; else a `MedsaeError` saying why attribution needs it."
-    hook_point = hook_point or model.embed_hook
-    if hook_point != model.embed_hook:
-        raise MedsaeError(f"concept -> output attribution needs an SAE of the joint embedding ({model.name}'s {model.embed_hook!r}), where the zero-shot "
-                          f"logits are linear in the reconstruction; this SAE reads {hook_point!r}. Use `downstream_fidelity` or `ablation_effect` there instead")
-    d = get_hook_point(model, hook_point).d_in
-    if d != d_in: raise MedsaeError(f"this SAE takes d_in={d_in} but {model.name}'s {hook_point!r} has {d} dimensions: is it an SAE of another model?")
-    return hook_point
+    "07's `check_joint_space`, with the error saying why attribution needs the joint embedding."
+    return check_joint_space(model, hook_point, d_in, ATTRIBUTION_NEEDS)
 
 # %% ../nbs/08_evaluation.ipynb #71c51af3
 @dataclass

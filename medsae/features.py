@@ -156,14 +156,18 @@ class FeatureStore:
     index = property(lambda self: torch.cat([self._read(j, 'index') for j in range(len(self.files))]), doc="(n,) each sample's position in its dataset.")
 
 # %% ../nbs/06_features.ipynb #9aed1112
-def _iter_dense(self:FeatureStore, chunk_rows:int=1024) -> Iterator[tuple[int, torch.Tensor]]:
-    "`(first sample, dense (rows, d_sae) chunk)` over the whole split, at most `chunk_rows` rows at a time."
+def _iter_csr(self:FeatureStore, chunk_rows:int=1024) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    "`(first sample, indptr, indices, values)`: CSR blocks of at most `chunk_rows` consecutive samples over the whole split."
     for j in range(len(self.files)):
         indptr, indices, values = self.csr(j)
         for s in range(0, self.sizes[j], chunk_rows):
             e = min(s + chunk_rows, self.sizes[j])
             a, b = int(indptr[s]), int(indptr[e])
-            yield self.offsets[j] + s, csr_to_dense(indptr[s:e + 1] - a, indices[a:b], values[a:b], self.d_sae)
+            yield self.offsets[j] + s, indptr[s:e + 1] - a, indices[a:b], values[a:b]
+
+def _iter_dense(self:FeatureStore, chunk_rows:int=1024) -> Iterator[tuple[int, torch.Tensor]]:
+    "`(first sample, dense (rows, d_sae) chunk)` over the whole split, at most `chunk_rows` rows at a time."
+    for start, indptr, indices, values in self.iter_csr(chunk_rows): yield start, csr_to_dense(indptr, indices, values, self.d_sae)
 
 def _check_latents(self:FeatureStore, latents) -> list[int]:
     latents = [int(k) for k in latents]
@@ -199,7 +203,7 @@ def _to_dense(self:FeatureStore) -> torch.Tensor:
     "Every sample's features as one dense `(n, d_sae)` tensor (small sets only)."
     return torch.cat([self.dense(j) for j in range(len(self.files))])
 
-FeatureStore.iter_dense, FeatureStore._check_latents, FeatureStore.columns, FeatureStore.rows, FeatureStore.to_dense = _iter_dense, _check_latents, _columns, _rows, _to_dense
+FeatureStore.iter_csr, FeatureStore.iter_dense, FeatureStore._check_latents, FeatureStore.columns, FeatureStore.rows, FeatureStore.to_dense = _iter_csr, _iter_dense, _check_latents, _columns, _rows, _to_dense
 
 # %% ../nbs/06_features.ipynb #37eaa2b2
 def sae_digest(sae:SAE) -> str:

@@ -26,7 +26,7 @@ __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', '
            'MedCLIPText', 'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer',
            'BertTokens', 'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model',
            'medclip_rn50', 'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip',
-           'SynthClipConfig', 'clip_loss', 'paired_batch', 'drop_sentences', 'draw_training_set',
+           'SynthClipConfig', 'clip_loss', 'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set',
            'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc',
            'train_clip_command', 'describe_hook_points', 'models_command']
 
@@ -666,6 +666,17 @@ def _augment(pixels:torch.Tensor, shift:int, g:torch.Generator) -> torch.Tensor:
     return (x * (1 + .2 * (torch.rand(B, 1, 1, generator=g) - .5)) + 25.5 * (torch.rand(B, 1, 1, generator=g) - .5)).clamp(0, 255)
 
 # %% ../nbs/02_models.ipynb #35d0350d
+def group_ids(items:list) -> torch.Tensor:
+    "One id per item, the same for equal items (numbered in order of first appearance)."
+    ids = {}
+    return torch.tensor([ids.setdefault(x, len(ids)) for x in items])
+
+def _index_by(keys:list) -> dict:
+    "key -> the positions that have it."
+    index = {}
+    for i, k in enumerate(keys): index.setdefault(k, []).append(i)
+    return index
+
 def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 tuple
                  batch_size:int, # images in the batch
                  pair_frac:float, # share of the batch made of pairs differing in one finding
@@ -673,9 +684,7 @@ def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 t
                  index:dict|None=None, # findings tuple -> images with it (built from `keys` if not given)
                 ) -> torch.Tensor:
     "A batch of image numbers: random images, and for `pair_frac` of the batch, a partner of one of them whose findings differ in exactly one (a random one; when no image has them, a random image)."
-    if index is None:
-        index = {}
-        for i, k in enumerate(keys): index.setdefault(k, []).append(i)
+    index = _index_by(keys) if index is None else index
     n_pairs = int(pair_frac * batch_size) // 2
     idx = torch.randint(0, len(keys), (batch_size - n_pairs,), generator=g).tolist()
     for a, f in zip(idx[:n_pairs], torch.randint(0, len(keys[0]), (n_pairs,), generator=g).tolist()):
@@ -727,12 +736,9 @@ def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train,
     size = model.visual.image_size
     data = draw_training_set(cfg.n_train, cfg.data_seed, size)
     pixels, reports, tok = torch.from_numpy(np.stack([d['image'] for d in data])), [d['report'] for d in data], OpenClipTokens('RN50')
-    if cfg.sentence_drop <= 0:  # the texts are the whole reports: tokenise them once, group them by identity once
-        ids = {r: j for j, r in enumerate(dict.fromkeys(reports))}
-        tokens, report_group = tok(reports), torch.tensor([ids[r] for r in reports])
+    if cfg.sentence_drop <= 0: tokens, report_group = tok(reports), group_ids(reports)  # the texts are the whole reports: tokenised and grouped once
     keys = [tuple(int(d['labels'][CHEXPERT_LABELS.index(f)]) for f in SYNTH_FINDINGS) for d in data]
-    index = {}
-    for i, k in enumerate(keys): index.setdefault(k, []).append(i)
+    index = _index_by(keys)
     opt, prep, losses = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay), GrayPreprocess(size), []
     model.train()
     for step in progress(range(cfg.steps), desc='training synthetic-cxr-clip'):
@@ -740,8 +746,7 @@ def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train,
         idx = paired_batch(keys, cfg.batch_size, cfg.pair_frac, g, index)
         if cfg.sentence_drop > 0:
             texts = [drop_sentences(reports[i], cfg.sentence_drop, g) for i in idx.tolist()]
-            ids = {t: j for j, t in enumerate(dict.fromkeys(texts))}  # the same text, the same group
-            batch_tokens, groups = tok(texts), torch.tensor([ids[t] for t in texts])
+            batch_tokens, groups = tok(texts), group_ids(texts)
         else: batch_tokens, groups = tokens[idx], report_group[idx]
         loss = clip_loss(model, prep.tensor(_augment(pixels[idx], cfg.shift, g)).contiguous(memory_format=torch.channels_last), batch_tokens, groups)
         opt.zero_grad(); loss.backward(); opt.step()

@@ -23,12 +23,12 @@ from .features import (FeatureStore, FeatureStats, feature_stats, features_datas
                              load_sae_checkpoint, _trained_hook_point)
 
 # %% auto #0
-__all__ = ['VOCABS', 'STOP_WORDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus', 'candidate_terms', 'domain_words',
-           'generate_vocabulary', 'decoder_directions', 'embed_vocab', 'match_concepts', 'check_joint_space',
-           'concepts_file', 'name_by_vocab', 'VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt',
-           'parse_concept', 'name_by_vlm', 'parse_yes_no', 'eval_prompt', 'naming_eval_answers', 'naming_scores',
-           'naming_summary', 'naming_eval', 'plot_naming_eval', 'add_vlm_args', 'vlm_from_args', 'vlm_naming_kwargs',
-           'name_eval_command', 'name_command', 'vocab_command']
+__all__ = ['VOCABS', 'STOP_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus', 'candidate_terms',
+           'domain_words', 'generate_vocabulary', 'decoder_directions', 'embed_vocab', 'match_concepts',
+           'check_joint_space', 'concepts_file', 'name_by_vocab', 'VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM',
+           'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no', 'eval_prompt', 'naming_eval_answers',
+           'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval', 'add_vlm_args', 'vlm_from_args',
+           'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -166,18 +166,20 @@ def match_concepts(directions:torch.Tensor, # (n_latents, d) latent directions
     return sims.topk(min(1 + top_m, len(t)), dim=1)
 
 # %% ../nbs/07_naming.ipynb #12af04d0
+NAMING_NEEDS = ("naming by text similarity needs latents in the joint image-text space ({model}'s {embed!r}), but this SAE reads {hook_point!r}, "
+                "whose directions the text encoder cannot compare with: name its latents with --method vlm (a vision-language model looks at "
+                "their top images), or train an SAE at {embed!r}")
+
 def check_joint_space(model:Any, # the `ImageTextModel`
                       hook_point:str|None, # where the SAE's activations were read (None: the joint embedding)
                       d_in:int, # the SAE's input width
+                      needs:str=NAMING_NEEDS, # the error when it reads elsewhere: what needs the joint space, and what to do; formatted with model, embed, hook_point
                      ) -> str:
     "The hook point, if it is the model's joint image-text embedding of the SAE's width; else a `MedsaeError` that says what to do."
     hook_point = hook_point or model.embed_hook
-    if hook_point != model.embed_hook:
-        raise MedsaeError(f"naming by text similarity needs latents in the joint image-text space ({model.name}'s {model.embed_hook!r}), "
-                          f"but this SAE reads {hook_point!r}, whose directions the text encoder cannot compare with: name its latents with "
-                          f"--method vlm (a vision-language model looks at their top images), or train an SAE at {model.embed_hook!r}")
-    d_text = model.encode_text(['x']).shape[-1]
-    if d_in != d_text: raise MedsaeError(f"this SAE takes d_in={d_in} but {model.name}'s text embeddings have {d_text} dimensions: is it an SAE of another model?")
+    if hook_point != model.embed_hook: raise MedsaeError(needs.format(model=model.name, embed=model.embed_hook, hook_point=hook_point))
+    d = model.hook_points[hook_point].d_in
+    if d != d_in: raise MedsaeError(f"this SAE takes d_in={d_in} but {model.name}'s {hook_point!r} has {d} dimensions: is it an SAE of another model?")
     return hook_point
 
 # %% ../nbs/07_naming.ipynb #d28b28d7
