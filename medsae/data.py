@@ -725,8 +725,8 @@ def _pneumothorax(Y, X, a, d, rng, lung, air, markings):
     r2 = _ellipse(Y, X, cy + (1 - k) * ry * .4, lcx - _lateral(s) * (1 - k) * rx * .6, ry * k, rx * k)  # the collapsed lung
     gas = (1 - _soft(r2, .02)) * lung[s]
     markings *= 1 - gas
-    line = np.exp(-((np.sqrt(r2) - 1) * rx * k / .004)**2) * lung[s]  # the visceral pleural line
-    return .12 * line - .1 * gas, (r2 > 1) & (lung[s] > .5)
+    line = np.exp(-((np.sqrt(r2) - 1) * rx * k / .006)**2) * lung[s]  # the visceral pleural line
+    return .14 * line - .13 * gas, (r2 > 1) & (lung[s] > .5)
 
 # %% ../nbs/01_data.ipynb #aae10a8b
 def _opacity(Y, X, a, d, rng, lung, air, markings):

@@ -20,7 +20,7 @@ from .core import (MedsaeError, CommandParser, get_paths, features_name, save_ta
                          save_json, load_json, progress, log)
 from .data import CHEXPERT_LABELS, get_dataset
 from .models import (ImageTextModel, HookPoint, get_hook_point, hook_activations, position_vectors, zero_shot_scores, synth_prompts,
-                           auroc, get_model, _first, _flatten, _tokens_to_chw, _sequence_first_to_batch_first)
+                           text_directions, auroc, get_model, _first, _flatten, _tokens_to_chw, _sequence_first_to_batch_first)
 from .activations import ActivationStore, extract_activations
 from .sae import SAE
 from .naming import check_joint_space
@@ -35,9 +35,8 @@ __all__ = ['AV_NORMALIZE', 'CONDITIONS', 'ATTRIBUTION_NEEDS', 'SCORES', 'value_b
            'Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'probe_metrics', 'train_probe',
            'save_probe', 'load_probe', 'neuron_store', 'plot_class_bars', 'chexpert_cli', 'probe1d_cli', 'probe_cli',
            'reconstruct', 'reconstruction_metrics', 'splice', 'eval_images', 'sae_splice_fn', 'ablation_fns',
-           'downstream_fidelity', 'plot_downstream', 'text_directions', 'check_embed_hook', 'Attribution',
-           'concept_output_attribution', 'top_contributions', 'ablate_latents', 'ablation_effect', 'fidelity_inputs',
-           'fidelity_cli', 'score_command']
+           'downstream_fidelity', 'plot_downstream', 'check_embed_hook', 'Attribution', 'concept_output_attribution',
+           'top_contributions', 'ablate_latents', 'ablation_effect', 'fidelity_inputs', 'fidelity_cli', 'score_command']
 
 # %% ../nbs/08_evaluation.ipynb #d7347842
 def _dense_blocks(acts:ActivationStore, batch_size:int, pooling:str):
@@ -1041,15 +1040,6 @@ def plot_downstream(df:pd.DataFrame, # from `downstream_fidelity`
     return fig
 
 # %% ../nbs/08_evaluation.ipynb #cd8b8d5f
-@torch.inference_mode()
-def text_directions(model:ImageTextModel, # the model
-                    prompts:dict|None=None, # finding: (positive, negative) sentences (default `synth_prompts()`)
-                   ) -> torch.Tensor: # (n_classes, d_embed)
-    "Each class's zero-shot direction `t_c`: the normalised mean positive prompt embedding minus the negative one."
-    prompts = synth_prompts() if prompts is None else prompts
-    mean_text = lambda texts: F.normalize(model.encode_text(texts, normalize=True).float().mean(0), dim=0)
-    return torch.stack([mean_text(pos) - mean_text(neg) for pos, neg in prompts.values()]).cpu()
-
 ATTRIBUTION_NEEDS = ("concept -> output attribution needs an SAE of the joint embedding ({model}'s {embed!r}), where the zero-shot logits are "
                      "linear in the reconstruction; this SAE reads {hook_point!r}. Use `downstream_fidelity` or `ablation_effect` there instead")
 

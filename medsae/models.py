@@ -27,8 +27,8 @@ __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', '
            'BertTokens', 'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model',
            'medclip_rn50', 'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip',
            'SynthClipConfig', 'clip_loss', 'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set',
-           'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'zero_shot_scores', 'auroc',
-           'train_clip_command', 'describe_hook_points', 'models_command']
+           'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'text_directions', 'zero_shot_scores',
+           'auroc', 'train_clip_command', 'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -637,7 +637,7 @@ class SynthClipConfig:
     warmup: int = 30 # linear warm-up steps
     weight_decay: float = .1 # AdamW weight decay
     shift: int = 4 # random translation, pixels
-    pair_frac: float = .5 # share of each batch drawn as pairs of images whose findings differ in exactly one
+    pair_frac: float = .75 # share of each batch drawn as pairs of images whose findings differ in exactly one
     sentence_drop: float = 0. # each report sentence is left out of a step's text with this probability (one is always kept)
     seed: int = 0 # seeds the initialisation, the batches and the augmentation
     data_seed: int = 0 # which synthetic set
@@ -773,15 +773,24 @@ def synth_prompts(n:int=400, # draws per finding when collecting the report gene
     deny = lambda f: SYNTH_NEGATIVES.get(f) or (SYNTH_CLEAR_LUNGS if f in lungs else SYNTH_NORMAL)
     return {f: (finding_sentences(f, n, seed), deny(f)) for f in SYNTH_FINDINGS}
 
+@torch.inference_mode()
+def text_directions(model:ImageTextModel, # a CLIP-style model
+                    prompts:dict[str, tuple[list[str], list[str]]]|None=None, # finding: (positive, negative) sentences; default `synth_prompts()`
+                   ) -> torch.Tensor: # (n_findings, d_embed), on the CPU
+    "Each finding's zero-shot direction `t = normalize(mean(positive prompt embeddings)) - normalize(mean(negative ones))`, prompt embeddings normalised first."
+    prompts = synth_prompts() if prompts is None else prompts
+    mean_text = lambda texts: nn.functional.normalize(model.encode_text(texts, normalize=True).float().mean(0), dim=0)
+    return torch.stack([mean_text(pos) - mean_text(neg) for pos, neg in prompts.values()]).cpu()
+
 def zero_shot_scores(model:ImageTextModel, # a CLIP-style model
                      images:torch.Tensor, # (N, 3, H, W) preprocessed
                      prompts:dict[str, tuple[list[str], list[str]]]|None=None, # finding: (positive, negative) sentences; default `synth_prompts()`
                      batch_size:int=256) -> dict[str, np.ndarray]:
-    "Per finding, each image's cosine to the positive prompts' mean embedding minus its cosine to the negatives'; 'No Finding' (unless prompted) is minus the largest."
+    "Per finding, each image's cosine to the positive prompts' mean embedding minus its cosine to the negatives' (`z · t` with `text_directions`); 'No Finding' (unless prompted) is minus the largest."
     prompts = synth_prompts() if prompts is None else prompts
-    z = torch.cat([model.encode_image(images[i:i + batch_size], normalize=True) for i in range(0, len(images), batch_size)])
-    mean_text = lambda texts: nn.functional.normalize(model.encode_text(texts, normalize=True).mean(0), dim=0)
-    scores = {f: (z @ mean_text(pos) - z @ mean_text(neg)).numpy() for f, (pos, neg) in prompts.items()}
+    z = torch.cat([model.encode_image(images[i:i + batch_size], normalize=True).float().cpu() for i in range(0, len(images), batch_size)])
+    s = (z @ text_directions(model, prompts).T).numpy()
+    scores = {f: s[:, i].copy() for i, f in enumerate(prompts)}
     if 'No Finding' not in scores and scores: scores['No Finding'] = -np.max(np.stack(list(scores.values())), 0)
     return scores
 
