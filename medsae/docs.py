@@ -76,14 +76,30 @@ def fake_browser_data(n_latents:int=6, # latents embedded
             'limits': {'latents': n_latents, 'top': top, 'bottom': bottom, 'thumb_px': thumb_px}}
 
 # %% ../nbs/11_docs.ipynb #1a689248
+import ast
 from execnb.nbio import read_nb
 from nbdev.process import NBProcessor
 from nbdev.processors import FilterDefaults, exec_show_docs, insert_warning
 
+_doc_directives = {'export', 'exports', 'exporti', 'exec_doc'}
+
+def _imports_of(cell) -> str|None:
+    "For a code cell that mixes imports with other code (a test cell): the source of its top-level imports, which is all the docs need of it. None for any other cell."
+    if cell.cell_type != 'code' or cell.directives_.keys() & _doc_directives or not (body := cell.parsed_()): return None
+    if cell.directives_.get('eval:', [''])[0].lower() == 'false': return None
+    is_import = lambda n: isinstance(n, (ast.Import, ast.ImportFrom))
+    if not any(is_import(n) for s in body for n in ast.walk(s)) or all(map(is_import, body)): return None  # no imports, or imports only
+    if any(isinstance(s, ast.Expr) and getattr(getattr(s.value, 'func', None), 'id', None) == 'show_doc' for s in body): return None
+    return '\n'.join(ast.unparse(s) for s in body if is_import(s))
+
 class _exec_show_docs(exec_show_docs):
-    "nbdev's show_doc executor, without merging the building process's widgets into the page, and past cells that fail."
+    "nbdev's show_doc executor, running only the imports of test cells, past cells that fail, and without merging the building process's widgets into the page."
     def __call__(self, cell):
-        try: super().__call__(cell)
+        try:
+            if (imports := _imports_of(cell)) is None: return super().__call__(cell)
+            if getattr(self.nb, 'has_docs_', False) and hasattr(self, 'k') and imports:
+                self.k.run(imports)  # the cell's stored outputs stay as the notebook's run left them
+                if self.k.exc: raise Exception(f'the imports of cell {cell.idx_}') from self.k.exc
         except Exception as e:
             self.k.exc = None
             log(f'docs: a cell nbdev runs for show_doc failed, skipped it ({e.__cause__ or e!r})'[:300], logging.WARNING)
