@@ -18,8 +18,8 @@ import medsae
 from .core import MedsaeError, CommandParser, log, progress
 
 # %% auto #0
-__all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'nav_html',
-           'local_links', 'fetched_urls', 'site_notebooks', 'write_page', 'build_site', 'execute_notebook',
+__all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',
+           'nav_html', 'local_links', 'fetched_urls', 'site_notebooks', 'write_page', 'build_site', 'execute_notebook',
            'find_chromium', 'browser_missing', 'serve_folder', 'in_thread', 'check_site', 'docs_command']
 
 # %% ../nbs/11_docs.ipynb #825253b6
@@ -166,10 +166,30 @@ PAGE_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 {%- endblock body_header -%}
 """
 
+def tex_html(tex:str, # a formula in TeX, without its $ delimiters
+             display:bool=False, # a block of its own (`$$...$$`), or inline (`$...$`)
+            ) -> str:
+    "The formula as MathML, which browsers lay out with no script and no download; the TeX as code where it cannot be converted."
+    from latex2mathml.converter import convert
+    try: return convert(tex.strip(), display='block' if display else 'inline')
+    except Exception: return f'<code class="tex">{html.escape(tex)}</code>'
+
 def _exporter(static:str) -> 'nbconvert.HTMLExporter':
-    "nbconvert's HTML exporter with `PAGE_TEMPLATE`, every script it names taken from `static`."
+    "nbconvert's HTML exporter with `PAGE_TEMPLATE`, every script it names taken from `static`, and formulas in MathML."
     from nbconvert import HTMLExporter
-    return HTMLExporter(template_name='lab', extra_loaders=[jinja2.DictLoader({'medsae-page.html.j2': PAGE_TEMPLATE})],
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body): return tex_html(body, display=True)
+        def inline_math(self, body): return tex_html(body)
+        def latex_environment(self, name, body): return tex_html(f'\\begin{{{name}}}{body}\\end{{{name}}}', display=True)
+    class Exporter(HTMLExporter):
+        @jinja2.pass_context  # as nbconvert's own: the template passes the cell's context
+        def markdown2html(self, context, source):
+            r = MathMLRenderer(escape=False, attachments=context.get('cell', {}).get('attachments', {}), embed_images=self.embed_images,
+                               path=context.get('resources', {}).get('metadata', {}).get('path', ''), anchor_link_text=self.anchor_link_text,
+                               exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+            return MarkdownWithMath(renderer=r).render(source)
+    return Exporter(template_name='lab', extra_loaders=[jinja2.DictLoader({'medsae-page.html.j2': PAGE_TEMPLATE})],
                         template_file='medsae-page.html.j2', require_js_url=f'{static}/require.js', mathjax_url='',
                         exclude_input_prompt=True, exclude_output_prompt=True,
                         widget_renderer_url=f'{static}/embed-amd.js', jupyter_widgets_base_url=f'{static}/npm/')
