@@ -1013,10 +1013,10 @@ def downstream_fidelity(model:ImageTextModel, # the model
     prompts = synth_prompts() if prompts is None else prompts
     missing = [f for f in [*prompts, 'No Finding'] if f not in label_names]
     if missing: raise MedsaeError(f"no label column for the finding(s) {missing} (zero-shot scores 'No Finding' too); the labels are {label_names}")
-    fns = ablation_fns(model, sae, images, hook_point, act_scale, batch_size)
+    fns, t = ablation_fns(model, sae, images, hook_point, act_scale, batch_size), text_directions(model, prompts)  # the text side is spliced nowhere: encoded once
     scores = {}
     for cond, fn in fns.items():
-        with (splice(model, hook_point or model.embed_hook, fn) if fn else contextlib.nullcontext()): scores[cond] = zero_shot_scores(model, images, prompts, batch_size)
+        with (splice(model, hook_point or model.embed_hook, fn) if fn else contextlib.nullcontext()): scores[cond] = zero_shot_scores(model, images, prompts, batch_size, t)
     col = lambda f: np.asarray(labels, np.float64)[:, label_names.index(f)]
     rows = [{'metric': 'auroc', 'finding': f, **{c: auroc(scores[c][f], col(f)) for c in CONDITIONS}} for f in scores['original']]
     rows.append({'metric': 'auroc', 'finding': 'mean', **{c: np.nanmean([r[c] for r in rows]) for c in CONDITIONS}})
@@ -1116,9 +1116,9 @@ def ablation_effect(model:ImageTextModel, # the model
     "Per class, how the zero-shot scores change when the model runs on the SAE reconstruction with `latents` ablated instead of the full one."
     prompts, hp = synth_prompts() if prompts is None else prompts, get_hook_point(model, hook_point or model.embed_hook)
     latents = _latent_index(sae, latents).tolist()
-    scores = {}
+    scores, t = {}, text_directions(model, prompts)
     for name, ablate in (('sae', None), ('ablated', latents)):
-        with splice(model, hp.name, sae_splice_fn(sae, hp.layout, act_scale, ablate)): scores[name] = zero_shot_scores(model, images, prompts, batch_size)
+        with splice(model, hp.name, sae_splice_fn(sae, hp.layout, act_scale, ablate)): scores[name] = zero_shot_scores(model, images, prompts, batch_size, t)
     rows = []
     for c in prompts:
         d = scores['ablated'][c] - scores['sae'][c]

@@ -785,11 +785,14 @@ def text_directions(model:ImageTextModel, # a CLIP-style model
 def zero_shot_scores(model:ImageTextModel, # a CLIP-style model
                      images:torch.Tensor, # (N, 3, H, W) preprocessed
                      prompts:dict[str, tuple[list[str], list[str]]]|None=None, # finding: (positive, negative) sentences; default `synth_prompts()`
-                     batch_size:int=256) -> dict[str, np.ndarray]:
+                     batch_size:int=256,
+                     directions:torch.Tensor|None=None, # `text_directions(model, prompts)`, when already computed (scoring the same prompts again)
+                    ) -> dict[str, np.ndarray]:
     "Per finding, each image's cosine to the positive prompts' mean embedding minus its cosine to the negatives' (`z · t` with `text_directions`); 'No Finding' (unless prompted) is minus the largest."
     prompts = synth_prompts() if prompts is None else prompts
+    if directions is not None and len(directions) != len(prompts): raise MedsaeError(f'{len(directions)} text directions for {len(prompts)} prompted findings')
     z = torch.cat([model.encode_image(images[i:i + batch_size], normalize=True).float().cpu() for i in range(0, len(images), batch_size)])
-    s = (z @ text_directions(model, prompts).T).numpy()
+    s = (z @ (text_directions(model, prompts) if directions is None else directions).T).numpy()
     scores = {f: s[:, i].copy() for i, f in enumerate(prompts)}
     if 'No Finding' not in scores and scores: scores['No Finding'] = -np.max(np.stack(list(scores.values())), 0)
     return scores
