@@ -631,7 +631,7 @@ def synthetic_cxr_clip(weights:str|Path|None=None, # None: the weights shipped w
 class SynthClipConfig:
     "How `synthetic-cxr-clip` is trained."
     n_train: int = 6000 # synthetic training images (drawn once, then reused with augmentation)
-    steps: int = 560 # optimiser steps
+    steps: int = 520 # optimiser steps
     batch_size: int = 128 # image-report pairs per step
     lr: float = 2e-3 # peak learning rate
     warmup: int = 30 # linear warm-up steps
