@@ -7,9 +7,9 @@ planted findings?", reports the tallies).
 WEIGHTS: a synthetic-cxr-clip .safetensors file (`medsae train-clip --out ...`), or `shipped`. The setting is 07's slow
 check: joint embeddings of 6,000 training radiographs, a BatchTopK SAE (seed 0, 1,500 steps), its features on the 1,000
 test radiographs; a finding is tracked when some latent separates it at AUROC >= 0.9. `--restrict` cuts the medical
-vocabulary to the phrasings whose words all occur in the training reports. About 3 minutes on a 2-core CPU.
+vocabulary to the phrasings whose words all occur in the training reports (`restrict_vocab`). About 3 minutes on a 2-core CPU.
 """
-import argparse, re, shutil, tempfile
+import argparse, shutil, tempfile
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from medsae.core import seed_everything
@@ -19,7 +19,7 @@ from medsae.activations import extract_activations
 from medsae.training import TrainConfig, train_sae
 from medsae.sae import sae_class
 from medsae.features import sae_features
-from medsae.naming import decoder_directions, load_sae_checkpoint, load_vocab
+from medsae.naming import decoder_directions, load_sae_checkpoint, load_vocab, restrict_vocab
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 p.add_argument('weights'); p.add_argument('--d_sae', type=int, default=128); p.add_argument('--k', type=int, default=4)
@@ -43,10 +43,7 @@ for f in SYNTH_FINDINGS:
     au = np.array([auroc(F_test[:, j], Y_test[:, CHEXPERT_LABELS.index(f)]) for j in range(feats.d_sae)])
     if au.max() >= .9: tracked.append((f, int(au.argmax())))
 
-vocab = load_vocab('medical')
-if a.restrict:
-    known = {w for t in get_dataset('synthetic-cxr', 'train', n=3000).texts for w in re.findall('[a-z]+', t.lower())}
-    vocab = {c: kept for c, ps in vocab.items() if (kept := [q for q in ps if all(w in known for w in re.findall('[a-z]+', q.lower()))])}
+vocab = restrict_vocab('medical', get_dataset('synthetic-cxr', 'train', n=6000).texts) if a.restrict else load_vocab('medical')
 names = list(vocab)
 phrases = [q for ps in vocab.values() for q in ps]
 owner = torch.repeat_interleave(torch.tensor([len(ps) for ps in vocab.values()]))

@@ -24,11 +24,11 @@ from .features import (FeatureStore, FeatureStats, feature_stats, features_datas
 
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus', 'candidate_terms',
-           'domain_words', 'generate_vocabulary', 'decoder_directions', 'embed_vocab', 'match_concepts',
-           'check_joint_space', 'concepts_file', 'name_by_vocab', 'VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM',
-           'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no', 'eval_prompt', 'naming_eval_answers',
-           'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval', 'add_vlm_args', 'vlm_from_args',
-           'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
+           'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab', 'decoder_directions', 'embed_vocab',
+           'match_concepts', 'check_joint_space', 'concepts_file', 'name_by_vocab', 'VLM', 'HFVLM', 'tiny_vlm',
+           'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no', 'eval_prompt',
+           'naming_eval_answers', 'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval', 'add_vlm_args',
+           'vlm_from_args', 'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -99,10 +99,14 @@ def candidate_terms(doc:str, # one document
     return out
 
 # %% ../nbs/07_naming.ipynb #f8e536cf
+def vocab_words(text:str) -> list[str]:
+    "The words of a text as vocabularies count them: lower case, letters only, hyphenated words kept whole."
+    return re.findall(r"[a-z][a-z\-]*[a-z]|[a-z]", text.lower())
+
 def domain_words(domain:str|Path|dict|list|None) -> set[str]|None:
     "The words of a domain vocabulary (any vocabulary `load_vocab` reads), or None for no domain."
     if domain is None: return None
-    return {w for phrases in load_vocab(domain).values() for p in phrases for w in re.findall(r"[a-z][a-z\-]*[a-z]|[a-z]", p.lower())} - STOP_WORDS
+    return {w for phrases in load_vocab(domain).values() for p in phrases for w in vocab_words(p)} - STOP_WORDS
 
 def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the documents
                         name:str|None=None, # write data/vocabs/{name}.txt
@@ -127,6 +131,22 @@ def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the d
         with atomic_path(out) as tmp: Path(tmp).write_text(''.join(t + '\n' for t in terms), encoding='utf-8')
         log(f'{len(terms)} terms -> {out}')
     return terms
+
+def restrict_vocab(vocab:str|Path|dict|list, # a vocabulary (see `load_vocab`)
+                   corpus:str|Path|Iterable[str], # the texts the model's text encoder learned from: a .txt, a .csv or the documents
+                   *, column:str|None=None, # the CSV's text column
+                   min_count:int=1, # a word is known when it occurs at least this often in the corpus
+                   root:str|Path|None=None, # data root, for a vocabulary given by name
+                  ) -> dict[str, list[str]]:
+    "The vocabulary cut to the phrasings whose every word occurs in `corpus`; a concept keeps its name, and goes when none of its phrasings is left."
+    if min_count < 1: raise MedsaeError(f"min_count must be >= 1, got {min_count}")
+    counts = Counter(w for doc in read_corpus(corpus, column) for w in vocab_words(doc))
+    known = lambda p: bool(ws := vocab_words(p)) and all(counts[w] >= min_count for w in ws)
+    out = {c: kept for c, phrases in load_vocab(vocab, root).items() if (kept := [p for p in phrases if known(p)])}
+    if not out: raise MedsaeError(f"no phrasing of the vocabulary has all its words in the corpus ({len(counts)} distinct words): "
+                                  f"is the corpus what the model's text encoder was trained on?")
+    return out
+
 
 # %% ../nbs/07_naming.ipynb #fd543dbb
 @torch.inference_mode()
@@ -195,7 +215,8 @@ def _alternatives(names:list[str], sims:list[float]) -> str: return '; '.join(f'
 def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (see `load_sae_checkpoint`)
                   model:Any, # the model the SAE reads (a registry name or an `ImageTextModel`)
                   vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
-                  *, hook_point:str|None=None, # where the SAE reads (default: from its training summary, else the joint embedding)
+                  *, restrict_to:str|Path|Iterable[str]|None=None, # keep only phrasings whose words all occur in these texts, the model's training texts (see `restrict_vocab`)
+                  hook_point:str|None=None, # where the SAE reads (default: from its training summary, else the joint embedding)
                   template:str='{}', # how a phrasing becomes a text
                   top_m:int=5, # alternatives kept per latent
                   latents:list[int]|None=None, # which latents (default: all)
@@ -213,16 +234,17 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
         from medsae.models import get_model
         model = get_model(model, tiny=tiny)
     check_joint_space(model, hook_point, sae.d_in)
-    concepts = load_vocab(vocab, root)
+    concepts = load_vocab(vocab, root) if restrict_to is None else restrict_vocab(vocab, restrict_to, root=root)
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)
-    names, vname = list(concepts), vocab if isinstance(vocab, (str, Path)) else 'given'
+    names, vname = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given')
+    cut = '' if restrict_to is None else ", cut to the model's known words,"
     rows = []
     for k, s, i in zip(latents, sims.tolist(), idx.tolist()):
         c = [names[j] for j in i]
         rows.append({'neuron': k, 'concept': c[0], 'similarity': s[0], 'alternatives': _alternatives(c[1:], s[1:]), 'score': s[0],
-                     'description': f"closest of the {vname} vocabulary to the latent's decoder direction (cos {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
+                     'description': f"closest of the {vname} vocabulary{cut} to the latent's decoder direction (cos {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     if save and sae_name:
         out = save_table(concepts_file(sae_name, 'vocab', root), df)
@@ -686,6 +708,7 @@ def name_command(argv:list[str]|None=None) -> int:
                                   'Writes data/assign_concepts/{sae}_{method}.csv.',
                       epilog='examples:\n  medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical\n'
                              "  medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'\n"
+                             '  medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to reports.csv\n'
                              '  medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4\n'
                              '  medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit')
     p.add_argument('--method', required=True, choices=('vocab', 'vlm'), help='by text similarity to a vocabulary, or by a vision-language model')
@@ -695,6 +718,7 @@ def name_command(argv:list[str]|None=None) -> int:
     p.add_argument('--hook_point', help='where the SAE reads (default: where it was trained)')
     p.add_argument('--vocab', default='medical', help=f"vocab: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file (default: medical)")
     p.add_argument('--template', default='{}', help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")
+    p.add_argument('--restrict_to', help="vocab: the model's training texts (a .txt, one per line, or a .csv); keep only the phrasings whose words all occur in them")
     p.add_argument('--top_m', type=int, default=5, help='vocab: alternatives kept per latent (default: 5)')
     p.add_argument('--features', help='vlm: a features folder whose images are shown')
     p.add_argument('--dataset', help='vlm: or the dataset to compute the features on, with --sae_path and --model_name')
@@ -706,7 +730,7 @@ def name_command(argv:list[str]|None=None) -> int:
     args = p.parse_args(argv)
     if args.method == 'vocab':
         if not (args.sae_path and args.model_name): p.error('--method vocab needs --sae_path and --model_name')
-        df = name_by_vocab(args.sae_path, args.model_name, args.vocab, hook_point=args.hook_point, template=args.template, top_m=args.top_m,
+        df = name_by_vocab(args.sae_path, args.model_name, args.vocab, restrict_to=args.restrict_to, hook_point=args.hook_point, template=args.template, top_m=args.top_m,
                            sae_type_name=args.sae_type_name, root=args.data_root, tiny=args.tiny)
         name = load_sae_checkpoint(args.sae_path, args.sae_type_name)[1]['name']
     else:
