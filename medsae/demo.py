@@ -53,6 +53,7 @@ class DemoConfig:
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
     vocab: str = 'medical' # the vocabulary latents are named from
+    known_words: bool = True # where the model knows the texts it was trained on (synthetic-cxr-clip), name with only their words (07's `restrict_to`)
     n_composites: int = 50 # composites of the linearity check
     seed: int = 0 # seeds the SAE's initialisation and its batches
     n_browser: int = 32 # latents embedded in the report's feature browser
@@ -176,9 +177,11 @@ NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives'
 def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool) -> pd.DataFrame:
     "The latents' names from the vocabulary (an empty table when the SAE is not in the joint space)."
     if not joint: return pd.DataFrame(columns=NAME_COLUMNS)
-    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab}
-    return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.root), request,
-                           lambda p: name_by_vocab(sae_dir, model(), cfg.vocab, save=False), TABLE, cfg.overwrite)
+    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words}
+    def name(p):
+        m = model()
+        return name_by_vocab(sae_dir, m, cfg.vocab, restrict_to=cfg.known_words and m.training_texts is not None, save=False)
+    return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.root), request, name, TABLE, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #60f1468e
 def score_findings(class_names:list[str], # the label columns
@@ -337,7 +340,8 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                  "while training; then the last logged step."),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
     view, state = widget_output(demo_browser(r))
-    naming = (f"named by the closest concept of the `{cfg.vocab}` vocabulary" if r.joint else
+    cut = len(r.names) and r.names['description'].str.contains("cut to the model's known words", regex=False).any()
+    naming = (f"named by the closest concept of the `{cfg.vocab}` vocabulary" + (" (only the phrasings made of words the model was trained on)" if cut else "") if r.joint else
               "unnamed: naming by text similarity needs the joint image-text embedding, and this SAE reads another hook point")
     cells += [md(f"## Feature browser\n\nThe {r.cfg.n_browser} live latents that best match a label (by the CheXpert score's F1), {naming}; "
                  "pick a latent to see its statistics, the held-out images it fires on most and least, and their labels."), output_cell(view)]
@@ -440,6 +444,7 @@ def demo_parser() -> CommandParser:
         p.add_argument(f'--{name}', type=int, default=getattr(d, name), help=f'{help} (default: {getattr(d, name)})')
     p.add_argument('--lr', type=float, default=d.lr, help=f'learning rate (default: {d.lr})')
     p.add_argument('--vocab', default=d.vocab, help=f'the vocabulary latents are named from (default: {d.vocab})')
+    p.add_argument('--all_words', action='store_true', help="name from the whole vocabulary, even where the model knows its training texts (by default only their words)")
     p.add_argument('--size', type=int, help='synthetic-cxr: image side in pixels (default: 128)')
     p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
     p.add_argument('--out', help="the report's folder (default: results/demo beside the data root)")
@@ -453,6 +458,6 @@ def demo_command(argv:list[str]|None=None) -> int:
     if args.quiet: set_quiet(True)
     opts = {k: getattr(args, k) for k in ('model', 'dataset', 'split_train', 'split_test', 'hook_point', 'n_train', 'n_test', 'd_sae', 'k', 'steps',
                                           'batch_size', 'lr', 'vocab', 'n_composites', 'seed', 'n_browser', 'out', 'overwrite')}
-    cfg = DemoConfig(**opts, root=args.data_root, dataset_kwargs={'size': args.size} if args.size else {})
+    cfg = DemoConfig(**opts, known_words=not args.all_words, root=args.data_root, dataset_kwargs={'size': args.size} if args.size else {})
     print(run_demo(cfg))
     return 0

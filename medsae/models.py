@@ -5,6 +5,7 @@
 # %% ../nbs/02_models.ipynb #4d5f0b62
 from __future__ import annotations
 import contextlib, logging, math, re
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, weights_digest
+from .core import MedsaeError, CommandParser, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, tensors_meta, weights_digest
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
@@ -99,6 +100,7 @@ class ImageTextModel:
     channels_last: bool = False # run convolutions in channels-last memory (faster for CNNs on CPU)
     description: str = '' # one line for listings
     weights: str = '' # where the weights came from
+    training_texts: Callable|None = None # () -> the texts its text tower was trained on, where medsae knows them (07 can name latents with their words)
 
     @property
     def device(self) -> torch.device: return next(self.model.parameters()).device
@@ -617,14 +619,23 @@ def synthetic_cxr_clip(weights:str|Path|None=None, # None: the weights shipped w
     cfg = tiny_openclip_config(SYNTH_CLIP_CONFIG) if tiny else SYNTH_CLIP_CONFIG
     model = open_clip.model.CLIP(**cfg)
     source = None if tiny and weights is None else 'random' if str(weights) == 'random' else Path(weights or synthetic_clip_weights())
+    texts = None
     if isinstance(source, Path):
         if not source.exists(): raise MedsaeError(f"synthetic-cxr-clip: no weights file {source}; train one with `medsae train-clip --out {source.name}` and pass weights=...")
         load_weights(model, read_weights(source), source=str(source))
+        trained = ((tensors_meta(source) if source.suffix == '.safetensors' else None) or {}).get('train_config')
+        if trained: texts = partial(_synthetic_reports, trained.get('n_train', 6000), trained.get('data_seed', 0))
     size = cfg['vision_cfg']['image_size']
     m = ImageTextModel(name='synthetic-cxr-clip', model=model.eval(), preprocess=GrayPreprocess(size), tokenizer=OpenClipTokens('RN50'),
                        image_forward=_openclip_image, text_forward=_openclip_text, hook_points=openclip_hook_points(model), image_size=size,
-                       channels_last=True, description='small CLIP trained on synthetic-cxr', weights='tiny random' if tiny and source is None else str(source))
+                       channels_last=True, description='small CLIP trained on synthetic-cxr', weights='tiny random' if tiny and source is None else str(source),
+                       training_texts=texts)
     return probe_shapes(m)
+
+def _synthetic_reports(n:int, seed:int) -> list[str]:
+    "The reports of synthetic radiographs 0..n-1 of set `seed`: what `train_synthetic_clip` trains the text tower on."
+    from medsae.data import get_dataset
+    return get_dataset('synthetic-cxr', 'train', n=n, seed=seed).texts
 
 # %% ../nbs/02_models.ipynb #d3c3c525
 @dataclass

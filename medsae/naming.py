@@ -215,7 +215,7 @@ def _alternatives(names:list[str], sims:list[float]) -> str: return '; '.join(f'
 def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (see `load_sae_checkpoint`)
                   model:Any, # the model the SAE reads (a registry name or an `ImageTextModel`)
                   vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
-                  *, restrict_to:str|Path|Iterable[str]|None=None, # keep only phrasings whose words all occur in these texts, the model's training texts (see `restrict_vocab`)
+                  *, restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings whose words all occur in these texts, the model's training texts (see `restrict_vocab`); True: `model.training_texts`
                   hook_point:str|None=None, # where the SAE reads (default: from its training summary, else the joint embedding)
                   template:str='{}', # how a phrasing becomes a text
                   top_m:int=5, # alternatives kept per latent
@@ -234,12 +234,16 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
         from medsae.models import get_model
         model = get_model(model, tiny=tiny)
     check_joint_space(model, hook_point, sae.d_in)
-    concepts = load_vocab(vocab, root) if restrict_to is None else restrict_vocab(vocab, restrict_to, root=root)
+    if restrict_to is True:
+        if getattr(model, 'training_texts', None) is None:
+            raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
+        restrict_to = model.training_texts()
+    concepts = load_vocab(vocab, root) if restrict_to in (None, False) else restrict_vocab(vocab, restrict_to, root=root)
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)
     names, vname = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given')
-    cut = '' if restrict_to is None else ", cut to the model's known words,"
+    cut = '' if restrict_to in (None, False) else ", cut to the model's known words,"
     rows = []
     for k, s, i in zip(latents, sims.tolist(), idx.tolist()):
         c = [names[j] for j in i]
@@ -708,7 +712,7 @@ def name_command(argv:list[str]|None=None) -> int:
                                   'Writes data/assign_concepts/{sae}_{method}.csv.',
                       epilog='examples:\n  medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical\n'
                              "  medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'\n"
-                             '  medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to reports.csv\n'
+                             '  medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to model\n'
                              '  medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4\n'
                              '  medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit')
     p.add_argument('--method', required=True, choices=('vocab', 'vlm'), help='by text similarity to a vocabulary, or by a vision-language model')
@@ -718,7 +722,8 @@ def name_command(argv:list[str]|None=None) -> int:
     p.add_argument('--hook_point', help='where the SAE reads (default: where it was trained)')
     p.add_argument('--vocab', default='medical', help=f"vocab: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file (default: medical)")
     p.add_argument('--template', default='{}', help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")
-    p.add_argument('--restrict_to', help="vocab: the model's training texts (a .txt, one per line, or a .csv); keep only the phrasings whose words all occur in them")
+    p.add_argument('--restrict_to', help="vocab: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, "
+                                         "or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)")
     p.add_argument('--top_m', type=int, default=5, help='vocab: alternatives kept per latent (default: 5)')
     p.add_argument('--features', help='vlm: a features folder whose images are shown')
     p.add_argument('--dataset', help='vlm: or the dataset to compute the features on, with --sae_path and --model_name')
@@ -730,7 +735,7 @@ def name_command(argv:list[str]|None=None) -> int:
     args = p.parse_args(argv)
     if args.method == 'vocab':
         if not (args.sae_path and args.model_name): p.error('--method vocab needs --sae_path and --model_name')
-        df = name_by_vocab(args.sae_path, args.model_name, args.vocab, restrict_to=args.restrict_to, hook_point=args.hook_point, template=args.template, top_m=args.top_m,
+        df = name_by_vocab(args.sae_path, args.model_name, args.vocab, restrict_to=True if args.restrict_to == 'model' else args.restrict_to, hook_point=args.hook_point, template=args.template, top_m=args.top_m,
                            sae_type_name=args.sae_type_name, root=args.data_root, tiny=args.tiny)
         name = load_sae_checkpoint(args.sae_path, args.sae_type_name)[1]['name']
     else:
