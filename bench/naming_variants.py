@@ -19,7 +19,7 @@ from medsae.activations import extract_activations
 from medsae.training import TrainConfig, train_sae
 from medsae.sae import sae_class
 from medsae.features import sae_features
-from medsae.naming import decoder_directions, load_sae_checkpoint, load_vocab, restrict_vocab
+from medsae.naming import decoder_directions, embed_vocab, load_sae_checkpoint, load_vocab, restrict_vocab
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 p.add_argument('weights'); p.add_argument('--d_sae', type=int, default=128); p.add_argument('--k', type=int, default=4)
@@ -47,8 +47,8 @@ vocab = restrict_vocab('medical', get_dataset('synthetic-cxr', 'train', n=6000).
 names = list(vocab)
 phrases = [q for ps in vocab.values() for q in ps]
 owner = torch.repeat_interleave(torch.tensor([len(ps) for ps in vocab.values()]))
-with torch.inference_mode(): P = model.encode_text(phrases, normalize=True).float()
-C = F.normalize(torch.zeros(len(vocab), P.shape[1]).index_add_(0, owner, P), dim=1)  # a concept: the mean of its phrasings
+with torch.inference_mode(): P = model.encode_text(phrases, normalize=True).float()  # each phrasing, for the best-phrasing variants
+C = embed_vocab(model, vocab)  # each concept, as name_by_vocab embeds it
 Cc, Pc = F.normalize(C - C.mean(0), dim=1), F.normalize(P - P.mean(0), dim=1)
 X = acts.to_tensor().float()  # the training embeddings the SAE read
 with torch.inference_mode(): Z = sae.encode(X * (info['act_scale'] or 1.)).float()

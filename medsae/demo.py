@@ -23,7 +23,7 @@ from .activations import ActivationStore, extract_activations
 from .sae import sae_class
 from .training import TrainConfig, activations_folder, train_sae, _request as _train_request
 from .features import FeatureBrowser, browser_data, feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
-from .naming import concepts_file, name_by_vocab
+from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
                                reconstruction_metrics, score_rows)
 from .linearity import linearity_check, linearity_summary, plot_linearity
@@ -340,7 +340,7 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                  "while training; then the last logged step."),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
     view, state = widget_output(demo_browser(r))
-    cut = len(r.names) and r.names['description'].str.contains("cut to the model's known words", regex=False).any()
+    cut = len(r.names) and r.names['description'].str.contains(KNOWN_WORDS, regex=False).any()  # as name_by_vocab notes it
     naming = (f"named by the closest concept of the `{cfg.vocab}` vocabulary" + (" (only the phrasings made of words the model was trained on)" if cut else "") if r.joint else
               "unnamed: naming by text similarity needs the joint image-text embedding, and this SAE reads another hook point")
     cells += [md(f"## Feature browser\n\nThe {r.cfg.n_browser} live latents that best match a label (by the CheXpert score's F1), {naming}; "

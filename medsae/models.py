@@ -624,7 +624,7 @@ def synthetic_cxr_clip(weights:str|Path|None=None, # None: the weights shipped w
         if not source.exists(): raise MedsaeError(f"synthetic-cxr-clip: no weights file {source}; train one with `medsae train-clip --out {source.name}` and pass weights=...")
         load_weights(model, read_weights(source), source=str(source))
         trained = ((tensors_meta(source) if source.suffix == '.safetensors' else None) or {}).get('train_config')
-        if trained: texts = partial(_synthetic_reports, trained.get('n_train', 6000), trained.get('data_seed', 0))
+        if trained: texts = partial(_synthetic_reports, trained['n_train'], trained['data_seed'])  # `save_synthetic_clip` records the whole config
     size = cfg['vision_cfg']['image_size']
     m = ImageTextModel(name='synthetic-cxr-clip', model=model.eval(), preprocess=GrayPreprocess(size), tokenizer=OpenClipTokens('RN50'),
                        image_forward=_openclip_image, text_forward=_openclip_text, hook_points=openclip_hook_points(model), image_size=size,

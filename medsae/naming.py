@@ -23,12 +23,12 @@ from .features import (FeatureStore, FeatureStats, feature_stats, features_datas
                              load_sae_checkpoint, _trained_hook_point)
 
 # %% auto #0
-__all__ = ['VOCABS', 'STOP_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus', 'candidate_terms',
-           'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab', 'decoder_directions', 'embed_vocab',
-           'match_concepts', 'check_joint_space', 'concepts_file', 'name_by_vocab', 'VLM', 'HFVLM', 'tiny_vlm',
-           'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no', 'eval_prompt',
-           'naming_eval_answers', 'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval', 'add_vlm_args',
-           'vlm_from_args', 'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
+__all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus',
+           'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
+           'decoder_directions', 'embed_vocab', 'match_concepts', 'check_joint_space', 'concepts_file', 'name_by_vocab',
+           'VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
+           'eval_prompt', 'naming_eval_answers', 'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval',
+           'add_vlm_args', 'vlm_from_args', 'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -131,6 +131,10 @@ def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the d
         with atomic_path(out) as tmp: Path(tmp).write_text(''.join(t + '\n' for t in terms), encoding='utf-8')
         log(f'{len(terms)} terms -> {out}')
     return terms
+
+
+# %% ../nbs/07_naming.ipynb #7d18b96f
+KNOWN_WORDS = "cut to the model's known words"  # what a name's description says when the vocabulary was cut
 
 def restrict_vocab(vocab:str|Path|dict|list, # a vocabulary (see `load_vocab`)
                    corpus:str|Path|Iterable[str], # the texts the model's text encoder learned from: a .txt, a .csv or the documents
@@ -238,12 +242,13 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
         if getattr(model, 'training_texts', None) is None:
             raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
         restrict_to = model.training_texts()
-    concepts = load_vocab(vocab, root) if restrict_to in (None, False) else restrict_vocab(vocab, restrict_to, root=root)
+    if restrict_to is False: restrict_to = None
+    concepts = load_vocab(vocab, root) if restrict_to is None else restrict_vocab(vocab, restrict_to, root=root)
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)
     names, vname = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given')
-    cut = '' if restrict_to in (None, False) else ", cut to the model's known words,"
+    cut = '' if restrict_to is None else f', {KNOWN_WORDS},'
     rows = []
     for k, s, i in zip(latents, sims.tolist(), idx.tolist()):
         c = [names[j] for j in i]
