@@ -18,9 +18,9 @@ from .core import *
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
-           'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches', 'ActivationStore',
-           'load_or_extract', 'make_forward', 'activations_request', 'default_extra', 'extract_activations',
-           'activations_command']
+           'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches',
+           'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'activations_request',
+           'default_extra', 'extract_activations', 'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -200,6 +200,18 @@ def _shard_header(f:Path) -> tuple[int, tuple, dict]:
     except Exception as e: raise MedsaeError(f"{f} is not a readable activation shard ({e}); delete it and extract again to recompute it") from e
     return shape[0], tuple(shape[1:]), info
 
+# %% ../nbs/03_activations.ipynb #3cc66c42
+def check_user_activations(shape:tuple, # the tensor's shape
+                           path:Path, # its file, named in errors
+                          ):
+    "Refuse a user's activation tensor whose shape cannot be rows of activations: (N, d_in), (N, C, H, W) maps or (N, T, D) tokens, with d_in ≥ 2."
+    shape, fix = tuple(shape), ''
+    if not 2 <= len(shape) <= 4: raise MedsaeError(f"{path}: activations must be (N, d_in), (N, C, H, W) or (N, T, D); got shape {shape}")
+    if shape[0] == 0: raise MedsaeError(f"{path} holds no activations (shape {shape})")
+    width = shape[1] if len(shape) == 4 else shape[-1]
+    if width == 1 and len(shape) > 2: fix = f"; if each row is one vector of {shape[1]}, save it as {(shape[0], *[n for n in shape[1:] if n != 1])} (e.g. x.squeeze(-1))"
+    if width < 2: raise MedsaeError(f"{path}: shape {shape} would be read as rows of width d_in={width}, too narrow for an SAE{fix}")
+
 # %% ../nbs/03_activations.ipynb #f9df7a4c
 class ActivationStore:
     "Activations on disk, streamed back in shuffled batches; a folder of shards, or a user's tensor file."
@@ -219,7 +231,7 @@ class ActivationStore:
             self.shape = shapes.pop() if shapes else heads[0][1]
         else:
             self._block = load_tensor_file(self.path, key)
-            if self._block.ndim < 2: raise MedsaeError(f"{self.path}: activations must be (N, d_in), got shape {tuple(self._block.shape)}")
+            check_user_activations(self._block.shape, self.path)
             self.files, self.shape = [], tuple(self._block.shape[1:])
             self.sizes = [len(c) for c in self._block.split(chunk_rows)] or [0]
             self._info = [{}] * len(self.sizes)

@@ -246,34 +246,68 @@ def load_table(path:str|Path, # a CSV file
     return df
 
 # %% ../nbs/00_core.ipynb #79d33cc7
+_PT_MAGIC = (b'PK\x03\x04', b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.')  # torch.save's zip archive; its legacy pickle (protocol 2, then torch's magic number)
+
+def _first_line(e:Exception, n:int=160) -> str:
+    "The first line of an exception's message, cut to `n` characters: the part that fits in a one-line error."
+    s = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return s if len(s) <= n else s[:n - 1] + '…'
+
+def _legacy_cut(path:Path) -> bool:
+    "Whether a legacy-format torch file ends inside one of its four leading pickles (magic, protocol, system info, the object)."
+    import pickletools
+    with open(path, 'rb') as f:
+        try:
+            for _ in range(4): all(pickletools.genops(f))
+        except Exception: return True
+    return False
+
 def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
             map_location:str|torch.device='cpu',
            ) -> Any:
     "Read a foreign PyTorch file with `weights_only=True`: tensors and plain containers, never code."
     path = Path(path)
-    if not path.exists(): raise MedsaeError(f"{path}: no such file")
+    if not path.is_file(): raise MedsaeError(f"{path}: no such file")
+    with open(path, 'rb') as f: head = f.read(16)
+    if not head.startswith(_PT_MAGIC): raise MedsaeError(f"{path} is not a PyTorch file (torch.save writes a zip archive or a pickle with torch's magic number; it starts {head[:8]!r})")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        needs = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
-        raise UnsafeFileError(f"{path} holds pickled Python objects, not only tensors (it needs the Python global {needs[1] if needs else 'code'}), and medsae will not unpickle it "
+        needs = re.search(r'Unsupported global: GLOBAL ([A-Za-z_][\w.]*\w)\b', str(e))
+        if needs is None or (head.startswith(_PT_MAGIC[1]) and _legacy_cut(path)): raise MedsaeError(f"{path} is a damaged PyTorch file ({_first_line(e)}); save it again") from e
+        raise UnsafeFileError(f"{path} holds pickled Python objects, not only tensors (it needs the Python global {needs[1]}), and medsae will not unpickle it "
                               f"(that could run code). Re-save it as safetensors or as a plain state dict.") from e
-    except (RuntimeError, EOFError) as e: raise MedsaeError(f"{path} is not a readable PyTorch file ({e})") from e
+    except Exception as e: raise MedsaeError(f"{path} is a truncated or damaged PyTorch file ({_first_line(e)}); save it again") from e
+
+def _numeric(t:torch.Tensor, path:Path) -> torch.Tensor:
+    "`t` if it holds real numbers (floats, integers or booleans); complex values are refused, as they have no SAE."
+    if t.is_complex(): raise MedsaeError(f"{path} holds complex numbers ({str(t.dtype).removeprefix('torch.')}); activations must be real: save the real part or the magnitude")
+    return t
+
+def _load_npy(path:Path) -> torch.Tensor:
+    "A plain numeric `.npy` array as a tensor, or an error naming what the file holds instead."
+    try: a = np.load(path, allow_pickle=False)
+    except FileNotFoundError: raise MedsaeError(f"{path}: no such file")
+    except ValueError as e:
+        if 'allow_pickle' in str(e): raise UnsafeFileError(f"{path} is not a plain numeric .npy array: it holds Python objects, which medsae will not unpickle") from e
+        raise MedsaeError(f"{path} is a truncated or damaged .npy file ({_first_line(e)})") from e
+    except (EOFError, OSError) as e: raise MedsaeError(f"{path} is an empty, truncated or damaged .npy file ({_first_line(e)})") from e
+    if a.dtype.names: raise MedsaeError(f"{path} holds a structured array (fields {list(a.dtype.names)}), not a plain numeric array; save one field, e.g. np.save(path, a['{a.dtype.names[0]}'])")
+    if a.dtype.kind not in 'fiubc': raise MedsaeError(f"{path} holds {a.dtype} values, not numbers")
+    return torch.from_numpy(a)
 
 def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
                      key:str|None=None, # which tensor, where the file holds several
                     ) -> torch.Tensor:
-    "Read one tensor from a user's file, whatever of the three formats it is in."
+    "Read one tensor of real numbers from a user's file, whatever of the three formats it is in."
     path = Path(path)
-    if path.suffix == '.npy':
-        try: return torch.from_numpy(np.load(path, allow_pickle=False))
-        except FileNotFoundError: raise MedsaeError(f"{path}: no such file")
-        except ValueError as e: raise UnsafeFileError(f"{path} is not a plain numeric .npy array ({e})") from e
+    if path.suffix == '.npy': return _numeric(_load_npy(path), path)
     obj = load_tensors(path) if path.suffix == '.safetensors' else load_pt(path)
-    if isinstance(obj, torch.Tensor): return obj
+    if isinstance(obj, torch.Tensor): return _numeric(obj, path)
     if not isinstance(obj, Mapping) or not obj: raise MedsaeError(f"{path} holds a {type(obj).__name__}, not a tensor or a dict of tensors")
     if key is None and len(obj) == 1: key = next(iter(obj))
     if key not in obj: raise MedsaeError(f"{path} holds several tensors {list(obj)}; say which with `key`" if key is None else f"{path} has no tensor {key!r}; it has {list(obj)}")
-    return obj[key]
+    if not isinstance(obj[key], torch.Tensor): raise MedsaeError(f"{path}: {key!r} holds {type(obj[key]).__name__} {str(obj[key])[:40]}, not a tensor")
+    return _numeric(obj[key], path)
 
 # %% ../nbs/00_core.ipynb #2c44e5c9
 @dataclass(frozen=True)
