@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, contextlib, json, math, warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -30,13 +31,14 @@ from .features import (FeatureStore, POOLINGS, position_rows, sae_features, load
 # %% auto #0
 __all__ = ['AV_NORMALIZE', 'CONDITIONS', 'ATTRIBUTION_NEEDS', 'SCORES', 'value_blocks', 'ms_embeddings', 'features_embeddings',
            'monosemanticity_scores', 'plot_monosemanticity', 'activation_version_scores', 'av_best_classes', 'ms_cli',
-           'actms_cli', 'pool_positions', 'score_rows', 'firing_thresholds', 'ClassScores', 'class_scores',
-           'best_classes', 'chexpert_scores', 'per_class_best', 'compare_with_neurons', 'plot_class_correlation',
-           'Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'probe_metrics', 'train_probe',
-           'save_probe', 'load_probe', 'neuron_store', 'plot_class_bars', 'chexpert_cli', 'probe1d_cli', 'probe_cli',
-           'reconstruct', 'reconstruction_metrics', 'splice', 'eval_images', 'sae_splice_fn', 'ablation_fns',
-           'downstream_fidelity', 'plot_downstream', 'check_embed_hook', 'Attribution', 'concept_output_attribution',
-           'top_contributions', 'ablate_latents', 'ablation_effect', 'fidelity_inputs', 'fidelity_cli', 'score_command']
+           'actms_cli', 'pool_positions', 'score_rows', 'firing_counts', 'firing_thresholds', 'ClassScores',
+           'class_scores', 'best_classes', 'chexpert_scores', 'per_class_best', 'compare_with_neurons',
+           'plot_class_correlation', 'Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe',
+           'probe_metrics', 'train_probe', 'save_probe', 'load_probe', 'neuron_store', 'plot_class_bars',
+           'chexpert_cli', 'probe1d_cli', 'probe_cli', 'reconstruct', 'reconstruction_metrics', 'splice', 'eval_images',
+           'sae_splice_fn', 'ablation_fns', 'downstream_fidelity', 'plot_downstream', 'check_embed_hook', 'Attribution',
+           'concept_output_attribution', 'top_contributions', 'ablate_latents', 'ablation_effect', 'fidelity_inputs',
+           'fidelity_cli', 'score_command']
 
 # %% ../nbs/08_evaluation.ipynb #d7347842
 def _dense_blocks(acts:ActivationStore, batch_size:int, pooling:str):
@@ -371,6 +373,15 @@ def _check_labels(source, labels, class_names) -> tuple[torch.Tensor, list[str]]
     if len(names) != y.shape[1]: raise MedsaeError(f"{len(names)} class names for {y.shape[1]} label columns")
     return y, names
 
+# %% ../nbs/08_evaluation.ipynb #60c6be77
+def firing_counts(m:torch.Tensor, # (d,) number of positive values of each latent
+                  p:float, # the firing fraction, in (0, 1]
+                 ) -> torch.Tensor:
+    "k = ⌈p·m⌉ for each latent (at least 1), in exact integer arithmetic on `p` read as the decimal it is written as."
+    a, b = Fraction(repr(float(p))).as_integer_ratio()
+    ms, where = m.long().unique(return_inverse=True)
+    return torch.tensor([max(1, -(-a * v // b)) for v in ms.tolist()], dtype=torch.long)[where]
+
 # %% ../nbs/08_evaluation.ipynb #b14ead89
 def firing_thresholds(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or an (n, d) tensor
                       p:float=0.30, # fraction of each latent's positive values that count as firing
@@ -386,7 +397,7 @@ def firing_thresholds(source:FeatureStore|ActivationStore|torch.Tensor, # SAE fe
     vals, order = vals.sort(stable=True); idx = idx[order]
     idx, order = idx.sort(stable=True); vals = vals[order]  # grouped by latent, ascending within each
     m = torch.bincount(idx, minlength=d)
-    k = torch.ceil((p * m).double().round(decimals=6)).long().clamp(min=1)
+    k = firing_counts(m, p)
     t = torch.full((d,), float('nan'))
     alive = m > 0
     t[alive] = vals[(m.cumsum(0) - k)[alive]]
