@@ -246,19 +246,20 @@ def load_table(path:str|Path, # a CSV file
     return df
 
 # %% ../nbs/00_core.ipynb #79d33cc7
-_PT_MAGIC = (b'PK\x03\x04', b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.')  # torch.save's zip archive; its legacy pickle (protocol 2, then torch's magic number)
+_PT_MAGIC = (b'PK\x03\x04', b'\x80')  # torch.save's zip archive; a pickle (its PROTO opcode): torch's legacy format, or a plain pickled dict
+_LEGACY = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.'  # the legacy format's first pickle: torch's magic number
 
 def _first_line(e:Exception, n:int=160) -> str:
     "The first line of an exception's message, cut to `n` characters: the part that fits in a one-line error."
     s = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return s if len(s) <= n else s[:n - 1] + '…'
 
-def _legacy_cut(path:Path) -> bool:
-    "Whether a legacy-format torch file ends inside one of its four leading pickles (magic, protocol, system info, the object)."
+def _pickle_cut(path:Path, n:int) -> bool:
+    "Whether a pickle file ends inside one of its first `n` pickles (a legacy torch file has four: magic, protocol, system info, the object)."
     import pickletools
     with open(path, 'rb') as f:
         try:
-            for _ in range(4): all(pickletools.genops(f))
+            for _ in range(n): all(pickletools.genops(f))
         except Exception: return True
     return False
 
@@ -269,11 +270,15 @@ def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
     path = Path(path)
     if not path.is_file(): raise MedsaeError(f"{path}: no such file")
     with open(path, 'rb') as f: head = f.read(16)
-    if not head.startswith(_PT_MAGIC): raise MedsaeError(f"{path} is not a PyTorch file (torch.save writes a zip archive or a pickle with torch's magic number; it starts {head[:8]!r})")
+    if not head.startswith(_PT_MAGIC): raise MedsaeError(f"{path} is not a PyTorch file (torch.save writes a zip archive or a pickle; it starts {head[:8]!r})")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         needs = re.search(r'Unsupported global: GLOBAL ([A-Za-z_][\w.]*\w)\b', str(e))
-        if needs is None or (head.startswith(_PT_MAGIC[1]) and _legacy_cut(path)): raise MedsaeError(f"{path} is a damaged PyTorch file ({_first_line(e)}); save it again") from e
+        plain = head.startswith(b'\x80') and not head.startswith(_LEGACY)
+        if head.startswith(b'\x80') and _pickle_cut(path, 1 if plain else 4): raise MedsaeError(f"{path} is a truncated PyTorch file ({_first_line(e)}); save it again") from e
+        if plain and needs is None: raise UnsafeFileError(f"{path} is a plain Python pickle (written by pickle.dump, not torch.save), which medsae will not unpickle (that could run code); "
+                                                          f"re-save the tensors with torch.save or as safetensors") from e
+        if needs is None: raise MedsaeError(f"{path} is a damaged PyTorch file ({_first_line(e)}); save it again") from e
         raise UnsafeFileError(f"{path} holds pickled Python objects, not only tensors (it needs the Python global {needs[1]}), and medsae will not unpickle it "
                               f"(that could run code). Re-save it as safetensors or as a plain state dict.") from e
     except Exception as e: raise MedsaeError(f"{path} is a truncated or damaged PyTorch file ({_first_line(e)}); save it again") from e

@@ -21,7 +21,7 @@ from .core import CommandParser, MedsaeError, atomic_path, data_root, load_table
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'LABEL_POLICIES', 'CHEXPERT_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS',
            'PLACES365_SPLITS', 'DATA_COMMANDS', 'SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS',
            'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'collate_samples',
-           'register_dataset', 'list_datasets', 'get_dataset', 'root_env_var', 'dataset_root', 'read_image',
+           'register_dataset', 'list_datasets', 'get_dataset', 'root_env_var', 'dataset_root', 'to_8bit', 'read_image',
            'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
            'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
            'cc3m', 'ClassificationDataset', 'cifar10', 'cifar100', 'places365', 'data_command', 'SynthConfig',
@@ -91,9 +91,21 @@ def dataset_root(name:str, # the dataset's registered name
 def _check_choice(arg:str, value:Any, choices):
     if value not in choices: raise MedsaeError(f"{arg}={value!r} is not one of {list(choices)}")
 
+def to_8bit(im:Image.Image, # a decoded image
+             what:str, # how to name it in messages
+            ) -> Image.Image:
+    "`im` with more than 8 bits per pixel scaled to 8 bits by its bit depth (16-bit 0–65535 → 0–255, float 0–1 → 0–255); others as they are."
+    if im.mode not in ('I', 'F') and not im.mode.startswith('I;16'): return im
+    a = np.asarray(im)
+    if im.mode == 'F':
+        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1): raise MedsaeError(f"{what} is a floating-point image with values outside [0, 1] ({a.min():.4g} to {a.max():.4g}); save it as an 8- or 16-bit PNG")
+        return Image.fromarray(np.round(a * 255).astype(np.uint8))
+    if a.min() < 0 or a.max() > 65535: raise MedsaeError(f"{what} is a 32-bit integer image with values {a.min()} to {a.max()}, outside 16 bits; save it as an 8- or 16-bit PNG")
+    return Image.fromarray(((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))  # v·255/65535, rounded
+
 def read_image(source:str|Path|bytes, # a file, or the encoded bytes of one
                what:str|None=None, # how to name the image in messages (default: the path)
-               mode:str|None='RGB', # convert to this PIL mode; None keeps the file's
+               mode:str|None='RGB', # convert to this PIL mode (16-bit and float images scaled to 8 bits first); None keeps the file's
                on_error:str='raise', # 'raise' a MedsaeError, or 'skip': warn and return None
               ) -> Image.Image|None:
     "Decode an image fully, naming it in the error (or warning) when it cannot be read."
@@ -102,7 +114,9 @@ def read_image(source:str|Path|bytes, # a file, or the encoded bytes of one
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             im.load()
-            return im.convert(mode) if mode and im.mode != mode else im.copy()
+            if not mode: return im.copy()
+            im = to_8bit(im, what)
+            return im.convert(mode) if im.mode != mode else im.copy()
     except FileNotFoundError as e: msg = f"image {what} does not exist"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e: msg = f"cannot read image {what}: {e}"
     if on_error == 'skip':
