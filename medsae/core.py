@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, io, json, logging, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time
+import argparse, contextlib, datetime, errno, io, json, logging, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,7 +271,10 @@ def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
     if not path.is_file(): raise MedsaeError(f"{path}: no such file")
     with open(path, 'rb') as f: head = f.read(16)
     if not head.startswith(_PT_MAGIC): raise MedsaeError(f"{path} is not a PyTorch file (torch.save writes a zip archive or a pickle; it starts {head[:8]!r})")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')  # torch's note before it refuses a plain pickle: the error says it all
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         needs = re.search(r'Unsupported global: GLOBAL ([A-Za-z_][\w.]*\w)\b', str(e))
         plain = head.startswith(b'\x80') and not head.startswith(_LEGACY)
