@@ -4,16 +4,17 @@ Run with a virtual environment that has them (CI does not: the notebook reads on
 
     python3 -m venv /work/peers && /work/peers/bin/pip install torch==2.14.1 torchvision==0.29.1
     /work/peers/bin/pip install dictionary_learning==0.1.0 sae-lens==6.54.12 overcomplete==0.3.0
+    /work/peers/bin/pip install 'matplotlib<3.9'  # overcomplete 0.3.0 imports matplotlib.cm.get_cmap, gone in 3.9
     PYTHONPATH=. /work/peers/bin/python bench/interop_fixtures.py
 
 For every library x class x save method it builds a small SAE (d_in 16, d_sae 32, seeded, every bias and
 threshold random), saves it with the library's own save path into `nbs/fixtures/interop/<library>/<case>/`,
 loads it back with the library's own loader, and stores beside it `expected.safetensors`: a fixed batch `x`
 and the library's codes and reconstructions of it. `case.json` says what was saved and how medsae is to be
-asked to load it (the options a file cannot tell). The medsae -> SAELens export cases write medsae SAEs with
+asked to load it (the options a file cannot tell). The script is deterministic (seeded, one thread, a fixed hash seed). The medsae -> SAELens export cases write medsae SAEs with
 medsae and store what SAELens's own loader computes from the export.
 """
-import contextlib, io, json, shutil, tempfile, warnings
+import contextlib, io, json, os, shutil, sys, tempfile, warnings
 from pathlib import Path
 
 import torch
@@ -278,6 +279,8 @@ def overcomplete_cases():
 
 
 if __name__ == '__main__':
+    if os.environ.get('PYTHONHASHSEED') != '0':  # SAELens writes an inference cfg.json from a set of field names: fix the hash seed, fix the key order
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, 'PYTHONHASHSEED': '0'})
     torch.set_num_threads(1)
     if OUT.exists(): shutil.rmtree(OUT)
     dictionary_learning_cases()
