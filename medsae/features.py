@@ -22,7 +22,8 @@ from safetensors import safe_open
 
 from .core import (MedsaeError, CommandParser, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta,
                          save_tensors, load_tensors, load_json, progress, weights_digest)
-from .sae import SAE, load_sae, load_reference_sae
+from .sae import SAE
+from .interop import load_any_sae, sae_format
 from .activations import ActivationStore, extract_activations
 from .training import SAE_TYPE_NAMES, activations_folder
 
@@ -242,21 +243,14 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
     return load_or_compute(out, request, lambda p: write_feature_shards(p, sae, store, batch_size, pooling, act_scale, stats), FEATURES, overwrite)
 
 # %% ../nbs/06_features.ipynb #6acc48d8
-def load_sae_checkpoint(sae_path:str|Path, # a medsae checkpoint folder, or a reference `.pt` state dict
-                        sae_type_name:str|None=None, # the reference's architecture name (needed for a `.pt`; checked for a folder)
+def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dictionary_learning or SAELens, or a `.pt` state dict
+                        sae_type_name:str|None=None, # the architecture name (needed for a `.pt`; checked for a folder): see `medsae.interop.parse_type_name`
                        ) -> tuple[SAE, dict]:
     "The SAE at `sae_path` and what features need of its training: `{'name', 'act_scale', 'activations'}`."
     p = Path(sae_path)
-    if sae_type_name is not None and sae_type_name not in SAE_TYPE_NAMES: raise MedsaeError(f"unknown --sae_type_name {sae_type_name!r}; choose from {sorted(SAE_TYPE_NAMES)}")
-    if p.is_dir():
-        sae = load_sae(p)
-        if sae_type_name and SAE_TYPE_NAMES[sae_type_name] != sae.arch:
-            raise MedsaeError(f"--sae_type_name {sae_type_name} means a {SAE_TYPE_NAMES[sae_type_name]} SAE, but {p} holds a {sae.arch} SAE; drop --sae_type_name or fix it")
-        training = load_json(p/'config.json').get('training', {})
-        return sae, {'name': p.name, 'act_scale': training.get('act_scale'), 'activations': training.get('activations')}
-    if not p.exists(): raise MedsaeError(f"--sae_path {p}: no such file or folder")
-    if sae_type_name is None: raise MedsaeError(f"--sae_path {p} is a state dict file: say its architecture with --sae_type_name ({', '.join(sorted(SAE_TYPE_NAMES))})")
-    return load_reference_sae(p, sae_type_name), {'name': p.stem, 'act_scale': None, 'activations': None}
+    sae = load_any_sae(p, sae_type_name)
+    training = load_json(p/'config.json').get('training', {}) if p.is_dir() and sae_format(p) == 'medsae' else {}
+    return sae, {'name': p.name if p.is_dir() else p.stem, 'act_scale': training.get('act_scale'), 'activations': training.get('activations')}
 
 # %% ../nbs/06_features.ipynb #19d1788f
 def _cached_activations(model:str, dataset:str, split:str, hook_point:str|None, tiny:bool, root, dataset_kwargs:dict) -> ActivationStore|None:
@@ -717,8 +711,8 @@ def features_command(argv:list[str]|None=None) -> int:
                       epilog='examples:\n  medsae features --model_name MedCLIP-RN50 --dataset chexpert --split test --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk\n'
                              '  medsae features --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4 --sae_path sae.pt --sae_type_name BatchTopKSAE\n'
                              '  medsae features --load_activations_path acts.safetensors --dataset custom --sae_path data/sae_checkpoints/my_sae')
-    p.add_argument('--sae_path', required=True, help="a medsae SAE checkpoint folder, or a reference project's .pt state dict (with --sae_type_name)")
-    p.add_argument('--sae_type_name', help=f"the reference project's architecture name ({', '.join(sorted(SAE_TYPE_NAMES))}); checked against a checkpoint folder's")
+    p.add_argument('--sae_path', required=True, help="an SAE checkpoint folder of medsae, dictionary_learning (ae.pt + config.json) or SAELens (cfg.json + sae_weights.safetensors), or a .pt state dict (with --sae_type_name)")
+    p.add_argument('--sae_type_name', help=f"the class of a .pt state dict: the reference project's name ({', '.join(sorted(SAE_TYPE_NAMES))}), a dictionary_learning class, or overcomplete.<class>[:top_k=N]; checked against a checkpoint folder's")
     p.add_argument('--model_name', help='the model whose activations are encoded')
     p.add_argument('--dataset', help='the dataset (a registry name; names the output)')
     p.add_argument('--split', default='train', help='the dataset split (default: train)')

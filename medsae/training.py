@@ -20,6 +20,7 @@ from .core import (MedsaeError, CommandParser, get_paths, sae_name, activations_
                          load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
                          dist_info, init_distributed)
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
+from .interop import foreign_names
 from .activations import ActivationStore, default_extra
 
 # %% auto #0
@@ -551,8 +552,7 @@ def train_distributed(world_size:int, # processes
     return sae.eval()
 
 # %% ../nbs/05_training.ipynb #d632e449
-SAE_TYPE_NAMES = {'Standard': 'standard', 'StandardAprilUpdate': 'standard_april', 'BatchTopKSAE': 'batchtopk',
-                  'MatryoshkaBatchTopKSAE': 'matryoshka_batchtopk', 'TopK': 'topk', 'JumpReLU': 'jumprelu'}
+SAE_TYPE_NAMES = foreign_names('reference')  # the reference project's --sae_type_name values (04b_interop's table)
 
 def activations_folder(model_name:str, dataset:str, split:str='train',
                        hook_point:str|None=None, # the hook point they were taken at (default: the joint embedding)
