@@ -877,11 +877,11 @@ def reconstruct(sae:SAE, # the SAE
                 act_scale:float|None=None, # the SAE's input scale s (None: 1)
                 ablate:Iterable[int]|None=None, # latents set to 0 before decoding
                ) -> torch.Tensor: # (..., d_in)
-    "The SAE's reconstruction `dec(enc(x·s))/s` of `x`, optionally with some latents ablated."
+    "The SAE's reconstruction `dec(enc(x·s))/s` of `x` (its input normalisation undone), optionally with some latents ablated."
     s = 1. if act_scale is None else float(act_scale)
     f = sae.encode(x.to(sae.device, sae.dtype) * s)
     if ablate is not None: f[..., _latent_index(sae, ablate)] = 0
-    return (sae.decode(f) / s).to(x.dtype).to(x.device)
+    return (sae.reconstruction(f, x.to(sae.device, sae.dtype) * s) / s).to(x.dtype).to(x.device)
 
 def _latent_index(sae:SAE, latents:Iterable[int]) -> torch.Tensor:
     "The latents as an index tensor; a clear error for one out of range."
@@ -914,8 +914,9 @@ def reconstruction_metrics(sae:SAE, # the SAE
     fired = torch.zeros(sae.d_sae, dtype=torch.bool)
     s = 1. if act_scale is None else float(act_scale)
     for x in progress(acts.iter_batches(batch_size, shuffle=False, buffer_size=0, flatten_spatial=True, normalize=False), desc='reconstruction metrics'):
-        f = sae.encode(x.to(sae.device, sae.dtype) * s)
-        x, x_hat = x.double(), (sae.decode(f) / s).double().cpu()
+        xs = x.to(sae.device, sae.dtype) * s
+        f = sae.encode(xs)
+        x, x_hat = x.double(), (sae.reconstruction(f, xs) / s).double().cpu()
         mo.add(x)
         sse += float((x - x_hat).pow(2).sum())
         cos += float(F.cosine_similarity(x, x_hat, dim=-1).sum())

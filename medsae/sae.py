@@ -144,9 +144,10 @@ class SAE(nn.Module):
     def decode(self, f:torch.Tensor) -> torch.Tensor:
         "Reconstruction x_hat (..., d_in) of latents f (..., d_sae), in the normalised space when the SAE normalises its inputs."
         return f @ self.W_dec + self.b_dec
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        "Reconstruction of x, with the input normalisation undone."
-        return input_norm(x, self.cfg.normalize_activations)[1](self.decode(self.encode(x)))
+    def reconstruction(self, f:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+        "The reconstruction of inputs x (..., d_in) from their latents f (..., d_sae), possibly edited, in x's units (any input normalisation undone)."
+        return input_norm(x, self.cfg.normalize_activations)[1](self.decode(f))
+    def forward(self, x:torch.Tensor) -> torch.Tensor: return self.reconstruction(self.encode(x), x)
     def _trainable(self):
         if self.cfg.normalize_activations != 'none': raise MedsaeError(f"this SAE normalises its inputs (normalize_activations={self.cfg.normalize_activations!r}, as SAELens); medsae only encodes with it and does not train it: train a new SAE (medsae scales inputs with --normalize)")
     def _check(self, x):
