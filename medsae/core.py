@@ -649,7 +649,7 @@ def test_command(argv:list[str]|None=None) -> int:
                       epilog='examples:\n  medsae test\n  medsae test nbs/00_core.ipynb\n  medsae test --flags slow')
     p.add_argument('path', nargs='?', help="a notebook or a folder of them (default: the project's nbs/)")
     p.add_argument('--flags', default='', help='space-separated test flags to run that are skipped by default (e.g. slow)')
-    p.add_argument('--n_workers', type=int, help='notebooks run at once (default: one per core)')
+    p.add_argument('--n_workers', type=int_range(lo=1), help='notebooks run at once (default: one per core)')
     args = p.parse_args(argv)
     from nbdev.config import get_config
     try: cfg = get_config()
