@@ -305,7 +305,7 @@ def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
     if isinstance(obj, torch.Tensor): return _numeric(obj, path)
     if not isinstance(obj, Mapping) or not obj: raise MedsaeError(f"{path} holds a {type(obj).__name__}, not a tensor or a dict of tensors")
     if key is None and len(obj) == 1: key = next(iter(obj))
-    if key not in obj: raise MedsaeError(f"{path} holds several tensors {list(obj)}; say which with `key`" if key is None else f"{path} has no tensor {key!r}; it has {list(obj)}")
+    if key not in obj: raise MedsaeError(f"{path} holds several tensors {list(obj)}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {list(obj)}")
     if not isinstance(obj[key], torch.Tensor): raise MedsaeError(f"{path}: {key!r} holds {type(obj[key]).__name__} {str(obj[key])[:40]}, not a tensor")
     return _numeric(obj[key], path)
 
