@@ -437,7 +437,7 @@ def demo_parser() -> CommandParser:
     p.add_argument('--split_train', default=d.split_train, help=f'the split the SAE is trained on (default: {d.split_train})')
     p.add_argument('--split_test', default=d.split_test, help=f'the held-out split (default: {d.split_test})')
     p.add_argument('--hook_point', help="where activations are read (default: the joint embedding; names need it)")
-    for name, lo, help in (('n_train', 1, 'training images (at most, for a real dataset)'), ('n_test', 1, 'held-out images (at most, for a real dataset)'),
+    for name, lo, help in (('n_train', 1, 'training images, at most this many of a real dataset'), ('n_test', 1, 'held-out images, at most this many of a real dataset'),
                            ('d_sae', 1, 'latents'), ('k', 1, 'active latents per input, at most d_sae'), ('steps', 1, 'training steps'), ('batch_size', 1, 'activations per step'),
                            ('n_composites', 1, 'composites of the linearity check'), ('seed', 0, 'seed of the SAE and its batches'),
                            ('n_browser', 1, "latents in the report's feature browser")):
