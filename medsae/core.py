@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, io, json, logging, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time, warnings
+import argparse, contextlib, datetime, errno, io, json, logging, math, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +26,8 @@ __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'Med
            'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'load_table', 'load_pt',
            'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard',
            'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything',
-           'weights_digest', 'dist_info', 'init_distributed', 'CommandParser', 'cache_self_check', 'info_command',
-           'find_notebooks', 'run_notebook_tests', 'test_command']
+           'weights_digest', 'dist_info', 'init_distributed', 'CommandParser', 'NumberRange', 'int_range',
+           'float_range', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -313,7 +313,7 @@ def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
     if isinstance(obj, torch.Tensor): return _numeric(obj, path)
     if not isinstance(obj, Mapping) or not obj: raise MedsaeError(f"{path} holds a {type(obj).__name__}, not a tensor or a dict of tensors")
     if key is None and len(obj) == 1: key = next(iter(obj))
-    if key not in obj: raise MedsaeError(f"{path} holds several tensors {list(obj)}; say which with `key`" if key is None else f"{path} has no tensor {key!r}; it has {list(obj)}")
+    if key not in obj: raise MedsaeError(f"{path} holds several tensors {list(obj)}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {list(obj)}")
     if not isinstance(obj[key], torch.Tensor): raise MedsaeError(f"{path}: {key!r} holds {type(obj[key]).__name__} {str(obj[key])[:40]}, not a tensor")
     return _numeric(obj[key], path)
 
@@ -492,8 +492,14 @@ def init_distributed(backend:str|None=None, # 'gloo', 'nccl', ...; default NCCL 
 
 # %% ../nbs/00_core.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):
-    "An argument parser whose long options answer to both `--model_name` and `--model-name`, and whose description and examples keep their line breaks."
-    def __init__(self, *args, **kwargs): super().__init__(*args, **{"formatter_class": argparse.RawDescriptionHelpFormatter, **kwargs})
+    "An argument parser whose long options answer to both `--model_name` and `--model-name`, whose description and examples keep their line breaks, and whose numeric flags say their range."
+    built: dict[str, CommandParser] = {} # the last parser built under each program name (what a test walks to check every command's flags)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"formatter_class": argparse.RawDescriptionHelpFormatter, **kwargs})
+        CommandParser.built[self.prog] = self
+    def add_argument(self, *args, **kwargs):
+        if hasattr(kwargs.get('type'), 'describe'): kwargs['help'] = _with_range(kwargs.get('help'), kwargs['type'].describe())  # a `NumberRange`
+        return super().add_argument(*args, **kwargs)
     def parse_known_args(self, args=None, namespace=None):
         known = {o.replace('-', '_'): o for o in self._option_string_actions if o.startswith('--')}
         def norm(a):
@@ -501,6 +507,70 @@ class CommandParser(argparse.ArgumentParser):
             name, eq, val = a.partition('=')
             return known.get(name.replace('-', '_'), name) + eq + val
         return super().parse_known_args([norm(a) for a in (sys.argv[1:] if args is None else args)], namespace)
+
+# %% ../nbs/00_core.ipynb #706e2a6b
+def _read_number(text:str, kind:type) -> int|float|None:
+    "The number of type `kind` that `text` writes (an integer may be written '1e6'), or None."
+    try: return kind(text)
+    except ValueError:
+        if kind is float: return None
+    try: x = float(text)
+    except ValueError: return None
+    return int(x) if math.isfinite(x) and x.is_integer() else None
+
+class NumberRange:
+    "An argparse `type` that reads a number (or a comma-separated list of them), checks that it lies in a range, and says the range in words."
+    def __init__(self, kind:type, # int or float
+                 lo:float|None=None, # the least value (None: no bound)
+                 hi:float|None=None, # the greatest value (None: no bound)
+                 lo_open:bool=False, # `lo` itself is out of range
+                 hi_open:bool=False, # `hi` itself is out of range
+                 many:bool=False, # a comma-separated list of such numbers ('4,8' -> [4, 8])
+                ):
+        self.kind, self.lo, self.hi, self.lo_open, self.hi_open, self.many = kind, lo, hi, lo_open, hi_open, many
+
+    def describe(self) -> str:
+        "The range in words, as the help and the errors say it: 'an integer ≥ 1', 'a number in (0, 1]'."
+        what = {(int, False): 'an integer', (float, False): 'a number', (int, True): 'comma-separated integers', (float, True): 'comma-separated numbers'}[self.kind, self.many]
+        lo, hi = (v if self.kind is int or v is None else f'{v:g}' for v in (self.lo, self.hi))
+        if self.lo is not None and self.hi is not None: return f"{what} in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+        if self.lo is not None: return f"{what} {'>' if self.lo_open else '≥'} {lo}"
+        if self.hi is not None: return f"{what} {'<' if self.hi_open else '≤'} {hi}"
+        return what
+
+    def holds(self, x:int|float) -> bool:
+        "Whether the number `x` is in the range (never NaN or infinite)."
+        return (math.isfinite(x) and (self.lo is None or (x > self.lo if self.lo_open else x >= self.lo))
+                and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)))
+
+    def __call__(self, text:str) -> int|float|list:
+        "The number (or list) that `text` writes; `argparse.ArgumentTypeError` saying the range if it writes none in range."
+        values = [_read_number(t, self.kind) for t in (text.split(',') if self.many else [text]) if t.strip() or not self.many]  # '8,' is [8]
+        if not values or any(v is None or not self.holds(v) for v in values):
+            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text if text.strip() else repr(text)}")
+        return values if self.many else values[0]
+
+def int_range(lo:int|None=None, hi:int|None=None, # the bounds, both included (None: no bound)
+              many:bool=False, # a comma-separated list
+             ) -> NumberRange:
+    "The type of an integer flag: `int_range(lo=1)` takes 1, 2, 3, ..."
+    return NumberRange(int, lo, hi, many=many)
+
+def float_range(lo:float|None=None, hi:float|None=None, # the bounds (None: no bound)
+                lo_open:bool=False, hi_open:bool=False, # leave a bound itself out
+                many:bool=False, # a comma-separated list
+               ) -> NumberRange:
+    "The type of a real-number flag (finite): `float_range(0, 1, lo_open=True)` takes (0, 1]."
+    return NumberRange(float, lo, hi, lo_open, hi_open, many)
+
+# %% ../nbs/00_core.ipynb #bb4a22e7
+def _with_range(help:str|None, # a flag's help text
+                words:str, # its range in words
+               ) -> str:
+    "`help` with the range said: inside a closing '(default ...)', else in brackets of its own."
+    if not help: return words
+    m = re.fullmatch(r'(.*?)\s*\((default\b.*)\)', help, re.S)
+    return f'{m[1]} ({words}; {m[2]})' if m else f'{help} ({words})'
 
 # %% ../nbs/00_core.ipynb #36a0083c
 def cache_self_check(folder:str|Path) -> str:
@@ -587,7 +657,7 @@ def test_command(argv:list[str]|None=None) -> int:
                       epilog='examples:\n  medsae test\n  medsae test nbs/00_core.ipynb\n  medsae test --flags slow')
     p.add_argument('path', nargs='?', help="a notebook or a folder of them (default: the project's nbs/)")
     p.add_argument('--flags', default='', help='space-separated test flags to run that are skipped by default (e.g. slow)')
-    p.add_argument('--n_workers', type=int, help='notebooks run at once (default: one per core)')
+    p.add_argument('--n_workers', type=int_range(lo=1), help='notebooks run at once (default: one per core)')
     args = p.parse_args(argv)
     from nbdev.config import get_config
     try: cfg = get_config()

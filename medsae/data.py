@@ -15,19 +15,19 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from .core import CommandParser, MedsaeError, atomic_path, data_root, load_table, log, progress
+from .core import CommandParser, MedsaeError, int_range, atomic_path, data_root, load_table, log, progress
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'LABEL_POLICIES', 'CHEXPERT_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS',
            'PLACES365_SPLITS', 'DATA_COMMANDS', 'SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS',
-           'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'collate_samples',
-           'register_dataset', 'list_datasets', 'get_dataset', 'root_env_var', 'dataset_root', 'to_8bit', 'read_image',
-           'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
-           'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
-           'cc3m', 'ClassificationDataset', 'cifar10', 'cifar100', 'places365', 'data_command', 'SynthConfig',
-           'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs', 'render_cxr', 'synth_cxr',
-           'finding_sentences', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR', 'synthetic_cxr',
-           'write_synthetic_cxr', 'read_synthetic_masks']
+           'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'SYNTH_MIN_SIZE',
+           'collate_samples', 'register_dataset', 'list_datasets', 'get_dataset', 'root_env_var', 'dataset_root',
+           'to_8bit', 'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
+           'balanced_subset', 'chexpert', 'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader',
+           'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar10', 'cifar100', 'places365',
+           'data_command', 'SynthConfig', 'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs',
+           'render_cxr', 'synth_cxr', 'finding_sentences', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR',
+           'synthetic_cxr', 'write_synthetic_cxr', 'read_synthetic_masks']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -956,17 +956,18 @@ def read_synthetic_masks(image_path:str|Path) -> dict[str, np.ndarray]:
     with np.load(p.with_name(p.stem + '_masks.npz')) as z: return {k: z[k] for k in z.files}
 
 # %% ../nbs/01_data.ipynb #33377996
+SYNTH_MIN_SIZE = 32 # the smallest image side `medsae` draws synthetic radiographs at
+
 def _synth_command(argv:list[str]) -> int:
     "`medsae data synth`: write synthetic chest radiographs in CheXpert's format."
     p = CommandParser(prog='medsae data synth', description='Write synthetic chest radiographs with planted findings, masks and reports, in CheXpert format.',
                       epilog='examples:\n  medsae data synth --out datasets/synthetic-cxr --n 10000\n  medsae data synth --out datasets/synthetic-cxr --n 1000 --split test --size 224')
     p.add_argument('--out', required=True, help='folder to write (CSV, PNGs, masks)')
-    p.add_argument('--n', type=int, default=1000, help='number of images (default 1000)')
-    p.add_argument('--size', type=int, default=128, help='image side in pixels (default 128)')
-    p.add_argument('--seed', type=int, default=0, help='which synthetic set (default 0)')
+    p.add_argument('--n', type=int_range(lo=1), default=1000, help='number of images (default 1000)')
+    p.add_argument('--size', type=int_range(lo=SYNTH_MIN_SIZE), default=128, help='image side in pixels (default 128)')
+    p.add_argument('--seed', type=int_range(lo=0), default=0, help='which synthetic set (default 0)')
     p.add_argument('--split', default='train', choices=list(SYNTH_SPLITS), help='index range and CSV name (default train)')
     a = p.parse_args(argv)
-    if a.n < 1 or a.size < 32: raise MedsaeError(f'--n must be at least 1 and --size at least 32 (got --n {a.n}, --size {a.size})')
     csv = write_synthetic_cxr(a.out, a.n, a.split, a.size, a.seed)
     print(f'wrote {a.n} images and {csv}')
     return 0

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import (FOLDER, TABLE, CommandParser, Kind, artefact_name, check_request, discard, get_paths, load_json,
+from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, artefact_name, check_request, discard, get_paths, load_json,
                          load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet)
-from .data import SYNTH_FINDINGS, get_dataset
+from .data import SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
 from .models import ImageTextModel, auroc, get_model
 from .activations import ActivationStore, extract_activations
 from .sae import sae_class
@@ -437,15 +437,15 @@ def demo_parser() -> CommandParser:
     p.add_argument('--split_train', default=d.split_train, help=f'the split the SAE is trained on (default: {d.split_train})')
     p.add_argument('--split_test', default=d.split_test, help=f'the held-out split (default: {d.split_test})')
     p.add_argument('--hook_point', help="where activations are read (default: the joint embedding; names need it)")
-    for name, help in (('n_train', 'training images (at most, for a real dataset)'), ('n_test', 'held-out images (at most, for a real dataset)'),
-                       ('d_sae', 'latents'), ('k', 'active latents per input'), ('steps', 'training steps'), ('batch_size', 'activations per step'),
-                       ('n_composites', 'composites of the linearity check'), ('seed', 'seed of the SAE and its batches'),
-                       ('n_browser', "latents in the report's feature browser")):
-        p.add_argument(f'--{name}', type=int, default=getattr(d, name), help=f'{help} (default: {getattr(d, name)})')
-    p.add_argument('--lr', type=float, default=d.lr, help=f'learning rate (default: {d.lr})')
+    for name, lo, help in (('n_train', 1, 'training images, at most this many of a real dataset'), ('n_test', 1, 'held-out images, at most this many of a real dataset'),
+                           ('d_sae', 1, 'latents'), ('k', 1, 'active latents per input, at most d_sae'), ('steps', 1, 'training steps'), ('batch_size', 1, 'activations per step'),
+                           ('n_composites', 1, 'composites of the linearity check'), ('seed', 0, 'seed of the SAE and its batches'),
+                           ('n_browser', 1, "latents in the report's feature browser")):
+        p.add_argument(f'--{name}', type=int_range(lo=lo), default=getattr(d, name), help=f'{help} (default: {getattr(d, name)})')
+    p.add_argument('--lr', type=float_range(lo=0, lo_open=True), default=d.lr, help=f'learning rate (default: {d.lr})')
     p.add_argument('--vocab', default=d.vocab, help=f'the vocabulary latents are named from (default: {d.vocab})')
     p.add_argument('--all_words', action='store_true', help="name from the whole vocabulary, even where the model knows its training texts (by default only their words)")
-    p.add_argument('--size', type=int, help='synthetic-cxr: image side in pixels (default: 128)')
+    p.add_argument('--size', type=int_range(lo=SYNTH_MIN_SIZE), help='synthetic-cxr: image side in pixels (default: 128)')
     p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
     p.add_argument('--out', help="the report's folder (default: results/demo beside the data root)")
     p.add_argument('--overwrite', action='store_true', help='recompute every stage instead of loading the cache')
@@ -458,6 +458,6 @@ def demo_command(argv:list[str]|None=None) -> int:
     if args.quiet: set_quiet(True)
     opts = {k: getattr(args, k) for k in ('model', 'dataset', 'split_train', 'split_test', 'hook_point', 'n_train', 'n_test', 'd_sae', 'k', 'steps',
                                           'batch_size', 'lr', 'vocab', 'n_composites', 'seed', 'n_browser', 'out', 'overwrite')}
-    cfg = DemoConfig(**opts, known_words=not args.all_words, root=args.data_root, dataset_kwargs={'size': args.size} if args.size else {})
+    cfg = DemoConfig(**opts, known_words=not args.all_words, root=args.data_root, dataset_kwargs={} if args.size is None else {'size': args.size})
     print(run_demo(cfg))
     return 0

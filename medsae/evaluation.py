@@ -17,9 +17,9 @@ import seaborn as sns
 import torch
 import torch.nn.functional as F
 
-from .core import (MedsaeError, CommandParser, get_paths, features_name, save_table, load_table, save_tensors, load_tensors,
+from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, features_name, save_table, load_table, save_tensors, load_tensors,
                          save_json, load_json, progress, log)
-from .data import CHEXPERT_LABELS, get_dataset
+from .data import CHEXPERT_LABELS, SYNTH_MIN_SIZE, get_dataset
 from .models import (ImageTextModel, HookPoint, get_hook_point, hook_activations, position_vectors, zero_shot_scores, synth_prompts,
                            text_directions, auroc, get_model, _first, _flatten, _tokens_to_chw, _sequence_first_to_batch_first)
 from .activations import ActivationStore, extract_activations
@@ -303,7 +303,7 @@ def ms_cli(argv:list[str]|None=None) -> int:
         epilog='examples:\n  medsae score ms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'
                '  medsae score ms --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --dataset chexpert --split test --embedding_model CLIP-RN50'))
     p.add_argument('--embedding_model', help="the image encoder E whose cosine similarities are averaged (default: the features' own model; any registered model name)")
-    p.add_argument('--batch_size', type=int, default=1024, help='samples per block (default: 1024)')
+    p.add_argument('--batch_size', type=int_range(lo=1), default=1024, help='samples per block (default: 1024)')
     args = p.parse_args(argv)
     feats = features_from_args(args)
     scores = monosemanticity_scores(feats, features_embeddings(feats, args.embedding_model, args.data_root), batch_size=args.batch_size)
@@ -322,7 +322,7 @@ def actms_cli(argv:list[str]|None=None) -> int:
         epilog='examples:\n  medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'
                '  medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test --normalize zscore'))
     p.add_argument('--normalize', default='sum', choices=AV_NORMALIZE, help="'sum': shares, as in SAeUron (default); 'none': difference of means; 'zscore': divided by each latent's std")
-    p.add_argument('--batch_size', type=int, default=1024, help='samples per block (default: 1024)')
+    p.add_argument('--batch_size', type=int_range(lo=1), default=1024, help='samples per block (default: 1024)')
     args = p.parse_args(argv)
     feats = features_from_args(args)
     scores = activation_version_scores(feats, normalize=args.normalize, batch_size=args.batch_size)
@@ -797,12 +797,13 @@ def chexpert_cli(argv:list[str]|None=None) -> int:
         'activations; precision, recall, F1 of firing and Pearson r of the activation, per class; its best class by F1.',
         epilog='examples:\n  medsae score chexpert --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid --neurons\n'
                '  medsae score chexpert --sae_path data/sae_checkpoints/X --model_name MedCLIP-RN50 --dataset chexpert --split valid --p 0.2'))
-    p.add_argument('--p', type=float, default=0.30, help="fraction of a latent's positive activations that count as firing (default 0.30)")
-    p.add_argument('--min_firing', type=int, default=0, help='keep latents firing on at least this many samples')
-    p.add_argument('--max_firing', type=int, help='keep latents firing on at most this many samples')
+    p.add_argument('--p', type=float_range(0, 1, lo_open=True), default=0.30, help="fraction of a latent's positive activations that count as firing (default 0.30)")
+    p.add_argument('--min_firing', type=int_range(lo=0), default=0, help='keep latents firing on at least this many samples (default: 0)')
+    p.add_argument('--max_firing', type=int_range(lo=0), help='keep latents firing on at most this many samples (default: no limit)')
     p.add_argument('--neurons', action='store_true', help="also score the model's raw neurons at the same hook point, and compare")
-    p.add_argument('--top', type=int, default=3, help='latents per class in the heatmap (default 3)')
+    p.add_argument('--top', type=int_range(lo=1), default=3, help='latents per class in the heatmap (default 3)')
     args = p.parse_args(argv)
+    if args.max_firing is not None and args.max_firing < args.min_firing: raise MedsaeError(f"--max_firing {args.max_firing} is below --min_firing {args.min_firing}: no latent would be kept")
     feats = features_from_args(args)
     out = lambda kind, suffix='.csv': results_file(feats, kind, suffix, args.data_root)
     scores = class_scores(feats, p=args.p)
@@ -829,8 +830,8 @@ def probe1d_cli(argv:list[str]|None=None) -> int:
         epilog='examples:\n  medsae score probe1d --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid\n'
                '  medsae score probe1d --features data/sae_features/X --on activations'))
     p.add_argument('--on', choices=('features', 'activations'), default='features', help='probe the SAE latents (default) or the raw neurons')
-    p.add_argument('--l2', type=float, default=1e-2, help='L2 penalty on the slope (default 0.01)')
-    p.add_argument('--steps', type=int, default=50, help='at most this many Newton steps (default 50)')
+    p.add_argument('--l2', type=float_range(lo=0), default=1e-2, help='L2 penalty on the slope (default 0.01)')
+    p.add_argument('--steps', type=int_range(lo=1), default=50, help='at most this many Newton steps (default 50)')
     args = p.parse_args(argv)
     feats = features_from_args(args)
     source = feats if args.on == 'features' else neuron_store(feats)
@@ -850,11 +851,11 @@ def probe_cli(argv:list[str]|None=None) -> int:
         'raw activations, with optional L1; save it under probe_checkpoints/ and report per-class AUROC and F1 on held-out samples.',
         epilog='examples:\n  medsae score probe --features data/sae_features/X --l1 0.001\n  medsae score probe --features data/sae_features/X --on activations'))
     p.add_argument('--on', choices=('features', 'activations'), default='features', help='train on the SAE latents (default) or the raw activations')
-    p.add_argument('--l1', type=float, default=0., help='L1 penalty (default 0)')
-    p.add_argument('--l2', type=float, default=1e-4, help='L2 penalty (default 1e-4)')
-    p.add_argument('--steps', '--epochs', dest='steps', type=int, default=300, help='full-batch optimisation steps (default 300)')
-    p.add_argument('--val_fraction', type=float, default=0.2, help='share of samples held out (default 0.2)')
-    p.add_argument('--seed', type=int, default=0, help='seed of the train/validation split')
+    p.add_argument('--l1', type=float_range(lo=0), default=0., help='L1 penalty (default 0)')
+    p.add_argument('--l2', type=float_range(lo=0), default=1e-4, help='L2 penalty (default 1e-4)')
+    p.add_argument('--steps', '--epochs', dest='steps', type=int_range(lo=1), default=300, help='full-batch optimisation steps (default 300)')
+    p.add_argument('--val_fraction', type=float_range(0, 1, hi_open=True), default=0.2, help='share of samples held out, 0: report on the training samples (default 0.2)')
+    p.add_argument('--seed', type=int_range(lo=0), default=0, help='seed of the train/validation split (default: 0)')
     p.add_argument('--name', help='checkpoint name (default: {features}_{on}[_l1_{l1}])')
     args = p.parse_args(argv)
     feats = features_from_args(args)
@@ -1166,10 +1167,10 @@ def fidelity_cli(argv:list[str]|None=None) -> int:
                                        'and downstream fidelity: zero-shot AUROC with the hook point original, SAE-reconstructed, zero- and mean-ablated.',
                                        epilog='examples:\n  medsae score fidelity --features data/sae_features/toy_embeds_topk_synthetic-cxr_test\n'
                                               '  medsae score fidelity --sae_path data/sae_checkpoints/toy_embeds_topk --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test --n 500'))
-    p.add_argument('--n', type=int, help='images used (default: all of the split; with --features, the first n of those features)')
-    p.add_argument('--size', type=int, help='synthetic-cxr only: image side in pixels')
-    p.add_argument('--prompts_per_finding', type=int, help='positive prompt sentences kept per finding (default: all)')
-    p.add_argument('--batch_size', type=int, default=64, help='images per forward pass (default: 64)')
+    p.add_argument('--n', type=int_range(lo=1), help='images used (default: all of the split; with --features, the first n of those features)')
+    p.add_argument('--size', type=int_range(lo=SYNTH_MIN_SIZE), help='synthetic-cxr only: image side in pixels')
+    p.add_argument('--prompts_per_finding', type=int_range(lo=1), help='positive prompt sentences kept per finding (default: all)')
+    p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass (default: 64)')
     args = p.parse_args(argv)
     inp = fidelity_inputs(args)
     model = get_model(inp['model'])
@@ -1177,7 +1178,7 @@ def fidelity_cli(argv:list[str]|None=None) -> int:
     rec = reconstruction_metrics(sae, inp['acts'], inp['act_scale'])
     kw = {**inp['dataset_kwargs'], **({'n': args.n} if args.n is not None else {})}
     images, labels = eval_images(model, inp['dataset'], inp['split'], kw.pop('n', None), **kw)
-    prompts = {f: (pos[:args.prompts_per_finding], neg) for f, (pos, neg) in synth_prompts().items()} if args.prompts_per_finding else None
+    prompts = {f: (pos[:args.prompts_per_finding], neg) for f, (pos, neg) in synth_prompts().items()} if args.prompts_per_finding is not None else None
     down = downstream_fidelity(model, sae, images, labels, inp['hook_point'], prompts, inp['act_scale'], batch_size=args.batch_size)
     table = pd.concat([pd.DataFrame([{'metric': k, 'finding': '', 'sae': float(v)} for k, v in rec.items()]), down], ignore_index=True)
     out = save_table(get_paths(args.data_root).results/f"{inp['name']}_fidelity.csv", table)

@@ -20,7 +20,7 @@ import traitlets
 from PIL import Image
 from safetensors import safe_open
 
-from .core import (MedsaeError, CommandParser, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta,
+from .core import (MedsaeError, CommandParser, int_range, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta,
                          save_tensors, load_tensors, load_json, progress, weights_digest)
 from .sae import SAE
 from .interop import load_any_sae, sae_format
@@ -274,6 +274,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                  hook_point:str|None=None, # where the activations are read (default: where the SAE was trained, else the joint embedding)
                  *, root:str|Path|None=None, # data root
                  load_activations_path:str|Path|None=None, # the user's own activations (a tensor file or folder) instead
+                 key:str|None=None, # which tensor of a `load_activations_path` file, where it holds several
                  sae_type_name:str|None=None, # the reference's architecture name: Standard, StandardAprilUpdate, BatchTopKSAE, ...
                  batch_size:int=64, # images per forward pass / samples per encode
                  pooling:str='max', # spatial hook points: pool positions by 'max' or 'mean'
@@ -285,7 +286,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                 ) -> FeatureStore:
     "The SAE's features on a dataset split: load them, or compute them (and the activations first, if missing)."
     sae, info = load_sae_checkpoint(sae_path, sae_type_name)
-    if load_activations_path is not None: store = ActivationStore(load_activations_path)
+    if load_activations_path is not None: store = ActivationStore(load_activations_path, key=key)
     else:
         if not (model and dataset): raise MedsaeError("say which activations to encode: --load_activations_path, or --model_name and --dataset (and --split)")
         hook_point = hook_point or _trained_hook_point(info)
@@ -718,14 +719,17 @@ def features_command(argv:list[str]|None=None) -> int:
     p.add_argument('--split', default='train', help='the dataset split (default: train)')
     p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained, else the joint embedding)')
     p.add_argument('--load_activations_path', help='your own activations (a (N, d_in) tensor file or an activations folder) instead of computed ones')
+    p.add_argument('--key', help='which tensor of the --load_activations_path file, where it holds several')
     p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    p.add_argument('--batch_size', type=int, default=64, help='images per forward pass and per encode (default: 64)')
+    p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass and per encode (default: 64)')
     p.add_argument('--pooling', default='max', choices=POOLINGS, help='spatial hook points: how positions pool into one value per image (default: max)')
     p.add_argument('--tiny', action='store_true', help='the activations of a tiny model (`medsae activations --tiny`)')
-    p.add_argument('--n_top', type=int, default=16, help='top-activating samples kept per latent (default: 16)')
+    p.add_argument('--n_top', type=int_range(lo=1), default=16, help='top-activating samples kept per latent (default: 16)')
     p.add_argument('--overwrite', action='store_true', help='recompute the features even if complete')
     args = p.parse_args(argv)
-    feats = sae_features(args.sae_path, args.model_name, args.dataset, args.split, args.hook_point, root=args.data_root, load_activations_path=args.load_activations_path,
+    if args.key is not None and not (args.load_activations_path and Path(args.load_activations_path).is_file()):
+        raise MedsaeError("--key names a tensor of a --load_activations_path file (not a folder); give that file, or leave --key out")
+    feats = sae_features(args.sae_path, args.model_name, args.dataset, args.split, args.hook_point, root=args.data_root, load_activations_path=args.load_activations_path, key=args.key,
                          sae_type_name=args.sae_type_name, batch_size=args.batch_size, pooling=args.pooling, tiny=args.tiny, overwrite=args.overwrite)
     stats = feature_stats(feats, n_top=args.n_top)
     print(f"{feats.path}: {feats.n} samples x {feats.d_sae} latents in {len(feats.files)} shards; "
@@ -743,8 +747,8 @@ def plot_command(argv:list[str]|None=None) -> int:
                              '  medsae plot top-images --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test --latent 17 --n 16 --out latent17.png')
     p.add_argument('kind', choices=PLOTS, help='what to plot')
     p.add_argument('--features', required=True, help='a features folder (data/sae_features/...)')
-    p.add_argument('--latent', type=int, help='the latent (top-images, hist)')
-    p.add_argument('--n', type=int, default=16, help='images shown (top-images; default 16)')
+    p.add_argument('--latent', type=int_range(lo=0), help='the latent, numbered from 0: top-images, hist')
+    p.add_argument('--n', type=int_range(lo=1), default=16, help='images shown: top-images (default: 16)')
     p.add_argument('--heatmaps', action='store_true', help='top-images: overlay the heatmaps (spatial hook points)')
     p.add_argument('--dataset_root', help="the dataset's own folder, if not its default")
     p.add_argument('--out', help='the PNG to write (default: results/{features}_{kind}[_{latent}].png)')

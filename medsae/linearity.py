@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import MedsaeError, CommandParser, get_paths, artefact_name, save_table
+from .core import MedsaeError, CommandParser, int_range, get_paths, artefact_name, save_table
 from .models import get_model
 from .data import get_dataset
 from .sae import SAE
@@ -226,10 +226,10 @@ def linearity_command(argv:list[str]|None=None) -> int:
     p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
     p.add_argument('--layout', default='grid', choices=list(LAYOUTS), help='grid: 2x2 of 4 images; pair: 2 side by side; diagonal: 2 on the diagonal of a 2x2 canvas (default: grid)')
     p.add_argument('--method', default='nnls', choices=METHODS, help='nnls: non-negative weights; signed: least squares of any sign (default: nnls)')
-    p.add_argument('--n_composites', type=int, default=50, help='composites to draw (default: 50)')
-    p.add_argument('--seed', type=int, default=0, help='which composites (default: 0)')
+    p.add_argument('--n_composites', type=int_range(lo=1), default=50, help='composites to draw (default: 50)')
+    p.add_argument('--seed', type=int_range(lo=0), default=0, help='which composites (default: 0)')
     p.add_argument('--control', action='store_true', help="also fit each composite by another composite's parts")
-    p.add_argument('--batch_size', type=int, default=64, help='images per forward pass (default: 64)')
+    p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass (default: 64)')
     p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data); results go beside it')
     args = p.parse_args(argv)
     sae, act_scale, sae_name = _sae_and_scale(args.sae_path, None, args.sae_type_name)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, tensors_meta, weights_digest
+from .core import MedsaeError, CommandParser, int_range, float_range, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, tensors_meta, weights_digest
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
@@ -828,14 +828,19 @@ def train_clip_command(argv:list[str]|None=None) -> int:
     p = CommandParser(prog='medsae train-clip', description='Train the small CLIP of synthetic-cxr-clip contrastively on synthetic radiographs and their reports.',
                       epilog='examples:\n  medsae train-clip --out synthetic-cxr-clip.safetensors\n  medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2')
     p.add_argument('--out', required=True, help='the .safetensors file to write')
-    for k in ('n_train', 'steps', 'batch_size', 'lr', 'warmup', 'weight_decay', 'shift', 'pair_frac', 'sentence_drop', 'seed', 'data_seed'):
-        p.add_argument(f'--{k}', type=type(getattr(d, k)), default=getattr(d, k), help=f'default {getattr(d, k)}')
+    flags = {'n_train': (int_range(lo=1), 'synthetic training images'), 'steps': (int_range(lo=1), 'optimiser steps'),
+             'batch_size': (int_range(lo=2), 'image-report pairs per step, each contrasted with the others'), 'lr': (float_range(lo=0, lo_open=True), 'peak learning rate'),
+             'warmup': (int_range(lo=1), 'linear warm-up steps, 1: none'), 'weight_decay': (float_range(lo=0), 'AdamW weight decay'),
+             'shift': (int_range(lo=0), 'random translation, pixels'), 'pair_frac': (float_range(0, 1), 'share of each batch drawn as pairs of images whose findings differ in exactly one'),
+             'sentence_drop': (float_range(0, 1), "probability that a report sentence is left out of a step's text, one being always kept"),
+             'seed': (int_range(lo=0), 'seeds the initialisation, the batches and the augmentation'), 'data_seed': (int_range(lo=0), 'which synthetic set')}
+    for k, (kind, h) in flags.items(): p.add_argument(f'--{k}', type=kind, default=getattr(d, k), help=f'{h} (default: {getattr(d, k)})')
     p.add_argument('--tiny', action='store_true', help='the tiny architecture (64 px), for tests')
-    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch decides)')
+    p.add_argument('--threads', type=int_range(lo=1), help='torch CPU threads (default: torch decides)')
     a = vars(p.parse_args(argv))
     out, threads = a.pop('out'), a.pop('threads')
     if not str(out).endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
-    if threads: torch.set_num_threads(threads)
+    if threads is not None: torch.set_num_threads(threads)
     cfg = SynthClipConfig(**a)
     model, losses = train_synthetic_clip(cfg)
     save_synthetic_clip(model, out, cfg)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .core import (MedsaeError, CommandParser, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
+from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
                          get_device, get_dtype, progress, log)
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,
                              load_sae_checkpoint, _trained_hook_point)
@@ -647,14 +647,14 @@ def add_vlm_args(parser:CommandParser, # the command's parser
     parser.add_argument('--vlm', default='google/medgemma-4b-it', help='the image-text-to-text model: a Hugging Face name (from the local cache) or a folder (default: google/medgemma-4b-it)')
     parser.add_argument('--tiny_vlm', action='store_true', help='a tiny random Gemma 3 instead (for tests: its answers are gibberish)')
     parser.add_argument('--load_in_4bit', action='store_true', help='load the VLM in 4 bits (bitsandbytes, CUDA only)')
-    parser.add_argument('--max_new_tokens', type=int, default=200, help='answer length limit (default: 200)')
+    parser.add_argument('--max_new_tokens', type=int_range(lo=1), default=200, help='answer length limit (default: 200)')
     parser.add_argument('--device', help='where the VLM runs (default: CUDA if present)')
     if naming:
-        parser.add_argument('--n_top', type=int, default=8, help='top-activating images shown per latent (default: 8)')
-        parser.add_argument('--n_low', type=int, default=0, help='low-activating contrast images shown after them (default: 0)')
+        parser.add_argument('--n_top', type=int_range(lo=1), default=8, help='top-activating images shown per latent (default: 8)')
+        parser.add_argument('--n_low', type=int_range(lo=0), default=0, help='low-activating contrast images shown after them (default: 0)')
         parser.add_argument('--use_reports', action='store_true', help="add the top images' reports to the prompt (datasets with reports)")
-        parser.add_argument('--min_firing', type=int, default=5, help='name the latents firing on at least this many samples (default: 5)')
-        parser.add_argument('--retries', type=int, default=2, help='ask again this many times when an answer does not parse (default: 2)')
+        parser.add_argument('--min_firing', type=int_range(lo=1), default=5, help='name the latents firing on at least this many samples (default: 5)')
+        parser.add_argument('--retries', type=int_range(lo=0), default=2, help='ask again this many times when an answer does not parse (default: 2)')
     return parser
 
 def vlm_from_args(args) -> VLM:
@@ -687,15 +687,17 @@ def name_eval_command(argv:list[str]|None=None) -> int:
                              '  medsae name-eval --assigned_concepts my_sae_vlm --features data/sae_features/my_sae_chexpert_val --threshold 0.2 --relative_threshold --load_in_4bit')
     p.add_argument('--assigned_concepts', required=True, help='the concept table: a CSV (neuron, concept, description), or its name under data/assign_concepts/')
     add_feature_args(p, split='val', what='the held-out split')
-    p.add_argument('--latents', type=int, nargs='+', help='latents to evaluate (default: every latent with a concept)')
-    p.add_argument('--n_images', type=int, default=20, help='images asked about per latent, half firing when possible (default: 20)')
-    p.add_argument('--threshold', type=float, default=0.0, help='a latent fires where its activation exceeds this (default: 0)')
-    p.add_argument('--relative_threshold', action='store_true', help="--threshold is a fraction of each latent's max activation on the split")
-    p.add_argument('--batch_size', type=int, default=1, help='questions generated together (default: 1)')
-    p.add_argument('--seed', type=int, default=0, help='which images are drawn (default: 0)')
+    p.add_argument('--latents', type=int_range(lo=0), nargs='+', help='latents to evaluate, numbered from 0 (default: every latent with a concept)')
+    p.add_argument('--n_images', type=int_range(lo=1), default=20, help='images asked about per latent, half firing when possible (default: 20)')
+    p.add_argument('--threshold', type=float_range(lo=0), default=0.0, help='a latent fires where its activation exceeds this (default: 0)')
+    p.add_argument('--relative_threshold', action='store_true', help="--threshold is a fraction of each latent's max activation on the split, below 1")
+    p.add_argument('--batch_size', type=int_range(lo=1), default=1, help='questions generated together (default: 1)')
+    p.add_argument('--seed', type=int_range(lo=0), default=0, help='which images are drawn (default: 0)')
     p.add_argument('--out', help='the scores CSV (default: results/{concepts}_{features}_naming_eval.csv); answers and plot beside it')
     add_vlm_args(p, naming=False)
     args = p.parse_args(argv)
+    if args.relative_threshold and args.threshold >= 1:
+        raise MedsaeError(f"--threshold {args.threshold:g} with --relative_threshold is a fraction of each latent's max activation, which no activation exceeds; give one below 1")
     concepts, feats = _concepts_path(args.assigned_concepts, args.data_root), features_from_args(args, 'held-out features to use')
     answers = naming_eval_answers(feats, concepts, vlm_from_args(args), latents=args.latents, n_images=args.n_images, threshold=args.threshold,
                                   relative_threshold=args.relative_threshold, batch_size=args.batch_size, seed=args.seed)
@@ -729,7 +731,7 @@ def name_command(argv:list[str]|None=None) -> int:
     p.add_argument('--template', default='{}', help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")
     p.add_argument('--restrict_to', help="vocab: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, "
                                          "or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)")
-    p.add_argument('--top_m', type=int, default=5, help='vocab: alternatives kept per latent (default: 5)')
+    p.add_argument('--top_m', type=int_range(lo=1), default=5, help='vocab: alternatives kept per latent (default: 5)')
     p.add_argument('--features', help='vlm: a features folder whose images are shown')
     p.add_argument('--dataset', help='vlm: or the dataset to compute the features on, with --sae_path and --model_name')
     p.add_argument('--split', default='train', help='vlm: the split whose images are shown (default: train)')
@@ -764,10 +766,10 @@ def vocab_command(argv:list[str]|None=None) -> int:
     p.add_argument('--corpus', required=True, help='a .txt (one document per line) or a .csv')
     p.add_argument('--name', required=True, help='the vocabulary name (data/vocabs/{name}.txt)')
     p.add_argument('--column', help='the .csv text column (default: Report, report, text, caption, findings or impression)')
-    p.add_argument('--min_count', type=int, default=3, help='keep terms in at least this many documents (default: 3)')
-    p.add_argument('--max_ngram', type=int, default=3, help='longest term, in words (default: 3)')
+    p.add_argument('--min_count', type=int_range(lo=1), default=3, help='keep terms in at least this many documents (default: 3)')
+    p.add_argument('--max_ngram', type=int_range(lo=1), default=3, help='longest term, in words (default: 3)')
     p.add_argument('--domain', help=f"keep only terms with a word of this vocabulary ({', '.join(VOCABS)}, or a file)")
-    p.add_argument('--max_terms', type=int, help='keep the most frequent terms only')
+    p.add_argument('--max_terms', type=int_range(lo=1), help='keep only this many of the most frequent terms (default: all)')
     p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
     args = p.parse_args(argv)
     terms = generate_vocabulary(args.corpus, args.name, root=args.data_root, column=args.column, min_count=args.min_count,

@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import medsae
-from .core import (MedsaeError, CommandParser, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
+from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
                          load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
                          dist_info, init_distributed)
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
@@ -566,7 +566,9 @@ def activations_folder(model_name:str, dataset:str, split:str='train',
 
 def _find_activations(args) -> ActivationStore:
     "The activations a command trains on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
-    if args.load_activations_path: return ActivationStore(args.load_activations_path)
+    if args.key is not None and not (args.load_activations_path and Path(args.load_activations_path).is_file()):
+        raise MedsaeError("--key names a tensor of a --load_activations_path file (not a folder); give that file, or leave --key out")
+    if args.load_activations_path: return ActivationStore(args.load_activations_path, key=args.key)
     if not (args.model_name and args.dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
     folder = activations_folder(args.model_name, args.dataset, args.split, args.hook_point, args.tiny, args.extra, args.data_root)
     if folder.is_dir(): return ActivationStore(folder)
@@ -586,21 +588,24 @@ def _common_args(p:CommandParser):
     p.add_argument('--tiny', action='store_true', help='the cached activations of a tiny model (`medsae activations --tiny`)')
     p.add_argument('--extra', help='suffix of the cached activations\' name, as given to `medsae activations --extra`')
     p.add_argument('--load_activations_path', help='a (N, d_in) tensor file (.safetensors/.npy/.pt) or an activations folder to train on instead of the cache')
+    p.add_argument('--key', help='which tensor of the --load_activations_path file, where it holds several')
     p.add_argument('--normalize', action='store_true', help='scale activation rows to unit mean norm (the factor is saved in the SAE\'s config)')
-    p.add_argument('--buffer_size', type=int, default=2**18, help='rows held in the shuffle buffer (memory: this plus one shard; default: 262144)')
-    p.add_argument('--lr', type=float, help='peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))')
-    p.add_argument('--steps', type=int, help='optimizer steps')
-    p.add_argument('--tokens', type=int, help='activations to train on (instead of --steps)')
-    p.add_argument('--epochs', type=int, default=1, help='passes over the activations when neither --steps nor --tokens is given')
-    p.add_argument('--batch_size', type=int, default=4096, help='activations per step (default: 4096)')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--buffer_size', type=int_range(lo=0), default=2**18, help='rows held for shuffling besides the shard being read, 0: rows mix within a shard only (default: 262144)')
+    p.add_argument('--lr', type=float_range(lo=0, lo_open=True), help='peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))')
+    p.add_argument('--steps', type=int_range(lo=1), help='optimizer steps; give one of --steps, --tokens and --epochs (default: 1 epoch)')
+    p.add_argument('--tokens', type=int_range(lo=1), help='activations to train on, in batches of --batch_size, instead of --steps')
+    p.add_argument('--epochs', type=int_range(lo=1), help='passes over the activations (default: 1, when neither --steps nor --tokens is given)')
+    p.add_argument('--batch_size', type=int_range(lo=1), default=4096, help='activations per step (default: 4096)')
+    p.add_argument('--seed', type=int_range(lo=0), default=0, help="seeds the SAE's initialisation and the order of the batches (default: 0)")
     p.add_argument('--device', help='cuda, mps or cpu (default: the best available)')
     p.add_argument('--dense', action='store_true', help='TopK family: use the dense step instead of decoding only active latents')
-    p.add_argument('--log_every', type=int, default=100, help='metrics every n steps')
+    p.add_argument('--log_every', type=int_range(lo=1), default=100, help='metrics every n steps (default: 100)')
     p.add_argument('--data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
 
 def _train_cfg(args, **extra) -> TrainConfig:
-    return TrainConfig(batch_size=args.batch_size, steps=args.steps, tokens=args.tokens, epochs=args.epochs, lr=args.lr, seed=args.seed,
+    given = [f'--{k} {getattr(args, k)}' for k in ('steps', 'tokens', 'epochs') if getattr(args, k) is not None]
+    if len(given) > 1: raise MedsaeError(f"{' and '.join(given)} each set the length of the run; give one of --steps, --tokens and --epochs")
+    return TrainConfig(batch_size=args.batch_size, steps=args.steps, tokens=args.tokens, epochs=1 if args.epochs is None else args.epochs, lr=args.lr, seed=args.seed,
                        device=args.device, sparse=not args.dense, log_every=args.log_every, normalize=args.normalize or None, buffer_size=args.buffer_size, **extra)
 
 # %% ../nbs/05_training.ipynb #db8e0f96
@@ -615,25 +620,28 @@ def train_command(argv:list[str]|None=None) -> int:
     _common_args(p)
     p.add_argument('--arch', choices=sorted(SAE_ARCHS), help='SAE architecture (default: batchtopk)')
     p.add_argument('--sae_type_name', choices=sorted(SAE_TYPE_NAMES), help="the reference project's architecture name (instead of --arch)")
-    p.add_argument('--d_sae', type=int, help='number of latents')
-    p.add_argument('--expansion', type=float, default=8, help='d_sae = expansion × d_in when --d_sae is not given (default: 8)')
-    p.add_argument('--k', type=int, help='active latents per sample (TopK family; default 32)')
-    p.add_argument('--l1', type=float, help='L1 coefficient (standard, standard_april)')
-    p.add_argument('--l0', type=float, help='L0 coefficient (jumprelu)')
+    p.add_argument('--d_sae', type=int_range(lo=1), help='number of latents, instead of --expansion')
+    p.add_argument('--expansion', type=float_range(lo=0, lo_open=True), help='d_sae = expansion × d_in, when --d_sae is not given (default: 8)')
+    p.add_argument('--k', type=int_range(lo=1), help=f"active latents per sample, at most d_sae: TopK family (default: {sae_class('topk').config_cls.k})")
+    p.add_argument('--l1', type=float_range(lo=0), help=f"L1 coefficient: standard, standard_april (default: {sae_class('standard').config_cls.l1:g})")
+    p.add_argument('--l0', type=float_range(lo=0), help=f"L0 coefficient: jumprelu (default: {sae_class('jumprelu').config_cls.l0:g})")
     p.add_argument('--remarks', help='suffix of the output name')
     p.add_argument('--out', help='output folder (default: data/sae_checkpoints/{model}_{dataset}_{arch}[_{remarks}])')
-    p.add_argument('--checkpoint_every', type=int, default=1000, help='checkpoint every n steps (default: 1000)')
+    p.add_argument('--checkpoint_every', type=int_range(lo=0), default=1000, help='checkpoint every n steps, 0: never, so that a killed run starts again (default: 1000)')
     p.add_argument('--resume', action='store_true', help='continue an unfinished run in --out (or load a finished one)')
     p.add_argument('--overwrite', action='store_true', help='discard what --out holds and train again')
     args = p.parse_args(argv)
     rank, world = init_distributed()
     if args.arch and args.sae_type_name and SAE_TYPE_NAMES[args.sae_type_name] != args.arch: raise MedsaeError(f"--arch {args.arch} and --sae_type_name {args.sae_type_name} disagree; give one")
     arch = args.arch or (SAE_TYPE_NAMES[args.sae_type_name] if args.sae_type_name else 'batchtopk')
+    if args.d_sae is not None and args.expansion is not None: raise MedsaeError(f"--d_sae {args.d_sae} and --expansion {args.expansion:g} each set the number of latents; give one")
     x = _find_activations(args)
     d_in = x.d_in
+    d_sae = args.d_sae if args.d_sae is not None else int((8 if args.expansion is None else args.expansion) * d_in)
+    if d_sae < 1: raise MedsaeError(f"--expansion {args.expansion:g} × d_in={d_in} leaves no latent; give a larger --expansion, or --d_sae")
     hyper = {k: getattr(args, k) for k in ('k', 'l1', 'l0') if getattr(args, k) is not None}
     out = Path(args.out) if args.out else get_paths(args.data_root).sae_checkpoints/sae_name(args.model_name or 'activations', args.dataset or 'custom', arch, args.remarks)
-    sae, cfg = make_run({'arch': arch, 'd_sae': args.d_sae or int(args.expansion * d_in), **hyper}, d_in, _train_cfg(args, checkpoint_every=args.checkpoint_every))
+    sae, cfg = make_run({'arch': arch, 'd_sae': d_sae, **hyper}, d_in, _train_cfg(args, checkpoint_every=args.checkpoint_every))
     res = train_sae(sae, x, cfg, out=out, resume=args.resume, overwrite=args.overwrite)
     if rank: return 0
     final = res.metrics.iloc[-1].to_dict() if len(res.metrics) else {}
@@ -641,15 +649,6 @@ def train_command(argv:list[str]|None=None) -> int:
     return 0
 
 # %% ../nbs/05_training.ipynb #2df08fde
-def _values(s:str) -> list:
-    "'8,16' → [8, 16], with numbers parsed."
-    def num(v):
-        for f in (int, float):
-            try: return f(v)
-            except ValueError: pass
-        return v
-    return [num(v) for v in s.split(',') if v]
-
 def sweep_command(argv:list[str]|None=None) -> int:
     "`medsae sweep`: train a grid of SAEs in one pass over the activations and write a table of their final metrics."
     p = CommandParser(prog='medsae sweep',
@@ -658,22 +657,25 @@ def sweep_command(argv:list[str]|None=None) -> int:
                              '  medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv')
     _common_args(p)
     p.add_argument('--arch', default='batchtopk', help='architectures, comma-separated')
-    for name, h in (('expansion', 'expansion factors'), ('d_sae', 'dictionary sizes (instead of --expansion)'), ('k', 'k values (TopK family)'),
-                    ('l1', 'L1 coefficients (standard family)'), ('l0', 'L0 coefficients (jumprelu)')):
-        p.add_argument(f'--{name}', help=f'{h}, comma-separated')
+    for name, kind, h in (('expansion', float_range(lo=0, lo_open=True, many=True), 'expansion factors (default: 8)'),
+                          ('d_sae', int_range(lo=1, many=True), 'dictionary sizes, instead of --expansion'), ('k', int_range(lo=1, many=True), 'k values: TopK family'),
+                          ('l1', float_range(lo=0, many=True), 'L1 coefficients: standard family'), ('l0', float_range(lo=0, many=True), 'L0 coefficients: jumprelu')):
+        p.add_argument(f'--{name}', type=kind, help=h)
     p.add_argument('--out_csv', help='the table (default: results/{model}_{dataset}_sweep.csv)')
     p.add_argument('--save_saes', action='store_true', help='also save every SAE under data/sae_checkpoints/{model}_{dataset}_sweep/')
     args = p.parse_args(argv)
+    if args.d_sae is not None and args.expansion is not None: raise MedsaeError("--d_sae and --expansion each set the number of latents; give one")
     x = _find_activations(args)
-    axes = {'arch': _values(args.arch)}
-    for name, key in (('expansion', 'expansion'), ('d_sae', 'd_sae')):
-        if getattr(args, name): axes[key] = _values(getattr(args, name))
-    if 'd_sae' not in axes and 'expansion' not in axes: axes['expansion'] = [8]
+    archs = [a for a in args.arch.split(',') if a]
+    if args.d_sae is not None: axes = {'arch': archs, 'd_sae': args.d_sae}
+    else:
+        axes = {'arch': archs, 'expansion': [8] if args.expansion is None else args.expansion}
+        if min(axes['expansion']) * x.d_in < 1: raise MedsaeError(f"--expansion {min(axes['expansion']):g} × d_in={x.d_in} leaves no latent; give larger expansion factors, or --d_sae")
     runs = []
     for run in grid(**axes):
         cls = sae_class(run['arch'])
         fields = {f.name for f in dataclasses.fields(cls.config_cls)}
-        extra = {k: _values(getattr(args, k)) for k in ('k', 'l1', 'l0') if getattr(args, k) and k in fields}
+        extra = {k: getattr(args, k) for k in ('k', 'l1', 'l0') if getattr(args, k) is not None and k in fields}
         runs += [{**run, **e} for e in grid(**extra)] if extra else [run]
     paths = get_paths(args.data_root)
     stem = f"{args.model_name or 'activations'}_{args.dataset or 'custom'}"
