@@ -223,6 +223,7 @@ class ActivationStore:
         self.path, self.normalize, self._norms = Path(path), normalize, {}
         if self.path.is_dir():
             self.files = list_shards(self.path)
+            check_complete(self.path, f'{len(self.files)} of its shards')
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
             heads, self._block = [_shard_header(f) for f in self.files], None
             self.sizes, self._info = [h[0] for h in heads], [h[2] for h in heads]
@@ -319,7 +320,8 @@ def _to_tensor(self:ActivationStore, flatten_spatial:bool=False, normalize:bool|
 ActivationStore.iter_batches, ActivationStore.to_tensor = _iter_batches, _to_tensor
 
 # %% ../nbs/03_activations.ipynb #d7a31410
-ACTIVATIONS = Kind('activations', None, ActivationStore, lambda s: {'n': s.n, 'shape': list(s.shape), 'd_in': s.d_in, 'shards': len(s.files), 'label_names': s.label_names}, is_dir=True)
+ACTIVATIONS = Kind('activations', None, ActivationStore, lambda s: {'n': s.n, 'shape': list(s.shape), 'd_in': s.d_in, 'shards': len(s.files), 'label_names': s.label_names},
+                   is_dir=True, producer='medsae activations')
 
 def load_or_extract(path:str|Path, # the activations folder
                     request:dict, # what the activations are made from
@@ -329,18 +331,19 @@ def load_or_extract(path:str|Path, # the activations folder
     "`load_or_compute` for activations written by one process or by every rank of a process group."
     rank, world = init_distributed('gloo')
     if world == 1: return load_or_compute(path, request, compute, ACTIVATIONS, overwrite)
-    path = Path(path)
-    if rank == 0 and overwrite: discard(path, ACTIVATIONS)
-    dist.barrier()
-    meta, marker = read_meta(path, ACTIVATIONS), path/'.request.json'
-    stored = meta['request'] if meta else load_json(marker)['request'] if marker.exists() else None
-    if stored is not None: check_request(path, stored, request)
-    if meta is None:
-        def run(p): compute(p); dist.barrier()
-        if rank == 0: load_or_compute(path, request, run, ACTIVATIONS)
-        else: run(path)
+    if rank:
+        if (where := from_rank0()) is not None: compute(Path(where)); dist.barrier()  # None: rank 0 found them complete
         dist.barrier()
-    return ActivationStore(path)
+        return ActivationStore(path)
+    told = []
+    def run(p): told.append(from_rank0(str(p))); compute(p); dist.barrier()
+    try: store = load_or_compute(path, request, run, ACTIVATIONS, overwrite)
+    except Exception as e:
+        if not told: from_rank0(e if isinstance(e, MedsaeError) else MedsaeError(f"rank 0 failed: {type(e).__name__}: {e}"))
+        raise
+    if not told: from_rank0(None)
+    dist.barrier()
+    return store
 
 # %% ../nbs/03_activations.ipynb #d10a1f17
 def _default_hook_fn() -> Callable:

@@ -58,7 +58,9 @@ def main(argv:list[str]|None=None, # the arguments after `medsae` (default: the 
     if cmd not in COMMANDS:
         print(f"medsae: error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr); return 2
     module, func, _ = COMMANDS[cmd]
-    try: return getattr(importlib.import_module(module), func)(rest) or 0
+    from medsae.core import running_command
+    try:
+        with running_command(['medsae', *argv]): return getattr(importlib.import_module(module), func)(rest) or 0  # what an unfinished artefact, or a lock, names
     except SystemExit as e: return e.code if isinstance(e.code, int) else 1
     except KeyboardInterrupt: print('medsae: interrupted', file=sys.stderr); return 130
     except Exception as e: _report(cmd, e); return 1

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, io, json, logging, math, multiprocessing, os, pickle, random, re, shutil, sys, tempfile, time, warnings
+import argparse, contextlib, datetime, errno, glob, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +22,14 @@ import medsae
 # %% auto #0
 __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError',
            'data_root', 'results_root', 'Paths', 'get_paths', 'safe_name', 'artefact_name', 'activations_name',
-           'sae_name', 'features_name', 'concepts_name', 'atomic_path', 'clean_temp_files', 'save_tensors',
-           'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'load_table', 'load_pt',
-           'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard',
-           'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything',
-           'weights_digest', 'dist_info', 'init_distributed', 'CommandParser', 'NumberRange', 'int_range',
-           'float_range', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
+           'sae_name', 'features_name', 'concepts_name', 'write_errors', 'atomic_path', 'clean_temp_files',
+           'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'save_figure',
+           'load_table', 'load_pt', 'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request',
+           'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder', 'artefact_lock', 'building',
+           'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype',
+           'seed_everything', 'weights_digest', 'dist_info', 'init_distributed', 'from_rank0', 'CommandParser',
+           'NumberRange', 'int_range', 'float_range', 'cache_self_check', 'info_command', 'find_notebooks',
+           'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -140,48 +142,60 @@ def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
     return mask
 
-_WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is exceeded', errno.EACCES: 'no permission to write there',
-                 errno.EPERM: 'no permission to write there', errno.EROFS: 'the file system is read-only'}
+_WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is exceeded', errno.EFBIG: 'the file is larger than the file system or this process may write',
+                 errno.EACCES: 'no permission to write there', errno.EPERM: 'no permission to write there', errno.EROFS: 'the file system is read-only'}
 
 def _write_error(path:Path, e:OSError) -> MedsaeError:
     "The user's error for a write the file system refused."
-    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-    return MedsaeError(f"cannot write {path}: {_WRITE_ERRNOS[e.errno]} ({e.strerror}); what was saved before is unchanged. "
-                       f"{'Free some space, or choose' if full else 'Choose'} another data root with --data_root or MEDSAE_DATA")
+    cause = f"{_WRITE_ERRNOS[e.errno]} ({e.strerror})" if e.errno in _WRITE_ERRNOS else e.strerror or str(e)
+    first = {errno.ENOSPC: 'Free some space, or choose', errno.EDQUOT: 'Free some space, or choose', errno.EFBIG: 'Raise the file-size limit (ulimit -f), or choose'}
+    return MedsaeError(f"cannot write {path}: {cause}; what was saved before is unchanged. {first.get(e.errno, 'Choose')} another data root with --data_root or MEDSAE_DATA")
 
+def _os_error(e:Exception) -> OSError|None:
+    "The system's error behind a failed write: `e` itself, or the one safetensors names in its message ('... (os error 28)')."
+    if isinstance(e, OSError): return e
+    code = re.search(r'\(os error (\d+)\)', str(e))
+    return OSError(int(code[1]), os.strerror(int(code[1]))) if code else None
+
+@contextlib.contextmanager
+def write_errors(path:str|Path, # the file or folder being written, named in the error
+                ) -> Iterator[None]:
+    "Turn a write the file system refuses inside the block (an `OSError`, or safetensors' report of one) into the one-line `MedsaeError` naming `path`."
+    try: yield
+    except (OSError, SafetensorError) as e:
+        if (os_e := _os_error(e)) is None: raise
+        raise _write_error(Path(path), os_e) from e
+
+# %% ../nbs/00_core.ipynb #c0670d89
 @contextlib.contextmanager
 def atomic_path(path:str|Path, # the final file name
                ) -> Iterator[Path]:
-    "Yield a temporary path beside `path`; when the block succeeds, fsync it and rename it onto `path`. A refused write is a `MedsaeError`."
+    "Yield a temporary path beside `path`; when the block succeeds, fsync it and rename it onto `path`. A refused write is a `MedsaeError` naming `path`."
     path = Path(path)
-    try:
+    with write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    except OSError as e:
-        if e.errno in _WRITE_ERRNOS: raise _write_error(path, e) from e
-        raise
-    os.close(fd)
+        os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())         # mkstemp makes files private (0600); give them the usual mode
     try:
-        try:
+        with write_errors(path):
             yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600), and a writer may put its own in its place: give it the usual mode
             with open(tmp, 'rb+') as f: os.fsync(f.fileno())
             os.replace(tmp, path)
-        except OSError as e:
-            if e.errno in _WRITE_ERRNOS: raise _write_error(path, e) from e
-            raise
         _fsync_dir(path.parent)
     finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/00_core.ipynb #977c9099
+_TEMP_NAME = re.compile(r'\..+\.tmp|\.tmp[A-Za-z0-9]{6}')  # ours (`.x.csv.a1b2.tmp`), and safetensors' own (`.tmpA1b2C3`, renamed onto ours when complete)
+
 def clean_temp_files(folder:str|Path, # where to look (recursively)
-                     min_age_s:float=3600, # only files older than this, so a live writer's file is spared
+                     min_age_s:float=3600, # only files older than this; 0 where no live writer can own one (the folder's lock is held)
                     ) -> int:
-    "Delete temporary files left by killed atomic writes; returns how many."
-    now, n = datetime.datetime.now().timestamp(), 0
-    for p in Path(folder).rglob('.*.tmp'):
-        if p.is_file() and now - p.stat().st_mtime >= min_age_s: p.unlink(missing_ok=True); n += 1
+    "Delete temporary files left by killed writes; returns how many."
+    now, n = time.time(), 0
+    for p in Path(folder).rglob('.*'):
+        if _TEMP_NAME.fullmatch(p.name) and p.is_file() and now - p.stat().st_mtime >= min_age_s: p.unlink(missing_ok=True); n += 1
     return n
 
 # %% ../nbs/00_core.ipynb #4319a0df
@@ -233,6 +247,15 @@ def save_table(path:str|Path, df:pd.DataFrame) -> Path:
     "Write a DataFrame as CSV (without its index), atomically."
     with atomic_path(path) as tmp: df.to_csv(tmp, index=False)
     return Path(path)
+
+def save_figure(path:str|Path, # a `.png` (or `.svg`, `.pdf`: the format follows the suffix)
+                fig:Any, # a matplotlib figure
+                **kwargs, # for `savefig` (dpi, ...)
+               ) -> Path:
+    "Write a matplotlib figure, atomically."
+    path = Path(path)
+    with atomic_path(path) as tmp: fig.savefig(tmp, format=path.suffix.lstrip('.') or 'png', **kwargs)
+    return path
 
 def load_table(path:str|Path, # a CSV file
                required:Iterable[str]=(), # columns that must be present
@@ -326,6 +349,8 @@ class Kind:
     load: Callable[[Path], Any]
     describe: Callable[[Any], dict] = lambda value: {}
     is_dir: bool = False
+    record: str = 'meta.json' # a folder's completion record: written last, its presence means complete
+    producer: str = '' # the command that makes it (`medsae activations`), named when an unfinished one is refused
 
 def _describe_tensors(t): return {k: {'shape': list(v.shape), 'dtype': str(v.dtype).removeprefix('torch.')} for k, v in t.items()}
 def _describe_folder(p): return {'files': sorted(f.name for f in Path(p).iterdir() if not f.name.startswith('.') and f.name != 'meta.json')}
@@ -350,7 +375,7 @@ def meta_diff(stored:Mapping, # the request recorded with an artefact
 def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
     "Where the meta of the artefact at `path` lives."
     path = Path(path)
-    return path/'meta.json' if kind.is_dir else path.with_name(path.name + '.meta.json')
+    return path/kind.record if kind.is_dir else path.with_name(path.name + '.meta.json')
 
 def read_meta(path:str|Path, kind:Kind=TENSORS) -> dict|None:
     "The meta of a complete artefact, or None if there is no complete artefact at `path`."
@@ -373,38 +398,210 @@ def discard(path:str|Path, kind:Kind=TENSORS):
     else: path.unlink(missing_ok=True)
 
 # %% ../nbs/00_core.ipynb #0e0ee0ec
-def _start_folder(path:Path, request:Mapping):
-    "Create a folder artefact, or check that a partial one was started for the same request."
+def _start_folder(path:Path, request:Mapping, kind:Kind=FOLDER):
+    "Create a folder artefact, or check that a partial one was started for the same request; the marker records the command that started it."
     marker = path/'.request.json'
     if marker.exists(): check_request(path, load_json(marker)['request'], request)
     else:
-        path.mkdir(parents=True, exist_ok=True)
-        save_json(marker, {'request': _jsonable(dict(request))})
+        with write_errors(path): path.mkdir(parents=True, exist_ok=True)
+        save_json(marker, {'request': _jsonable(dict(request)), 'command': current_command(), 'producer': kind.producer or None})
+
+def _started_for(path:Path, request:Mapping) -> bool:
+    "Whether the unfinished folder at `path` was started for this request (so it may be resumed)."
+    marker = path/'.request.json'
+    return marker.exists() and not meta_diff(load_json(marker)['request'], request)
+
+# %% ../nbs/00_core.ipynb #396ca884
+_COMMAND: list[tuple[int, str]] = []  # (pid, command line): a forked child (a test worker, a DataLoader worker) does not inherit its parent's
+
+@contextlib.contextmanager
+def running_command(argv:list[str], # the command line, program name first (`['medsae', 'train', ...]`)
+                   ) -> Iterator[None]:
+    "Record, for the block, the command this process is running: the artefacts it starts and the locks it holds name it."
+    _COMMAND.append((os.getpid(), shlex.join(map(str, argv))))
+    try: yield
+    finally: _COMMAND.pop()
+
+def current_command() -> str|None:
+    "The command recorded by `running_command` in this process (the innermost), or None outside one."
+    return next((c for pid, c in reversed(_COMMAND) if pid == os.getpid()), None)
+
+# %% ../nbs/00_core.ipynb #cda72f8e
+try: import fcntl
+except ImportError: fcntl = None  # Windows: no advisory locks, so only this process's own writers are kept apart
+
+_LOCKS: dict[Path, list] = {}  # artefact → [lock file descriptor, owning thread, holder], for the locks this process holds
+
+def lock_path(path:str|Path) -> Path:
+    "The lock file of the artefact at `path`: `.{name}.lock` beside it."
+    path = Path(path)
+    return path.with_name(f'.{path.name}.lock')
+
+def lock_holder(path:str|Path) -> dict|None:
+    "Who holds (or last held) the lock of the artefact at `path`: pid, host, command, start time, from its lock file."
+    if (held := _LOCKS.get(Path(path).resolve())) is not None: return held[2]  # ours: never reopen the file (closing it would drop a POSIX lock)
+    try: return json.loads(lock_path(path).read_text())
+    except (OSError, ValueError): return None
+
+def _holder_text(h:dict|None) -> str:
+    return f"pid {h['pid']} on {h['host']} (`{h['command']}`, since {h['started']})" if h else 'a process that has not said who it is yet'
+
+def _take_lock(path:Path) -> tuple[int, dict]:
+    "Open and lock `path`'s lock file (retrying if its holder deleted it meanwhile); write who holds it; return its descriptor and that."
+    lock = lock_path(path)
+    with write_errors(path): lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        with write_errors(path): fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EACCES, errno.EAGAIN): raise _write_error(path, e) from e
+            raise MedsaeError(f"{path} is being written by another process, {_holder_text(lock_holder(path))}; wait for it to finish, "
+                              f"or write elsewhere (another --out or --data_root)") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino: break
+        os.close(fd)  # the holder finished and deleted the file between our open and our lock: take the new one
+    who = {'pid': os.getpid(), 'host': socket.gethostname(), 'command': current_command() or shlex.join(sys.argv),
+           'started': datetime.datetime.now().astimezone().isoformat(timespec='seconds')}
+    with contextlib.suppress(OSError): os.ftruncate(fd, 0); os.write(fd, (json.dumps(who) + '\n').encode())
+    return fd, who
+
+@contextlib.contextmanager
+def artefact_lock(path:str|Path, # the artefact to be written
+                 ) -> Iterator[None]:
+    "Hold the write lock of the artefact at `path` for the block: any other writer, in any process, is refused at once, naming the holder."
+    path, me = Path(path), threading.get_ident()
+    key = path.resolve()
+    if key in _LOCKS:  # this process holds it already: the same thread may go on, another may not
+        if _LOCKS[key][1] != me: raise MedsaeError(f"{path} is being written by another thread of this process (pid {os.getpid()}); write elsewhere")
+        yield
+        return
+    fd, who = _take_lock(path) if fcntl else (None, None)
+    _LOCKS[key] = [fd, me, who]
+    try: yield
+    finally:
+        del _LOCKS[key]
+        if fd is not None:
+            with contextlib.suppress(OSError): lock_path(path).unlink()
+            os.close(fd)  # releases the lock (the kernel does it too when the process dies)
+
+# %% ../nbs/00_core.ipynb #af476d83
+def _staging(path:Path) -> Path: return path.with_name(f'.{path.name}.new')  # where a replacement is built
+def _trash(path:Path) -> Path: return path.with_name(f'.{path.name}.old')  # where the replaced one waits to be deleted
+
+def _members(path:Path, kind:Kind) -> list[Path]:
+    "What the artefact at `path` is made of, its completion record last: the folder, or the file and its meta."
+    return [path] if kind.is_dir else [path, meta_path(path, kind)]
+
+def _delete(p:Path):
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+    else: p.unlink(missing_ok=True)
+
+def _remove(path:Path, kind:Kind):
+    "Delete the artefact at `path`, its completion record first."
+    for p in reversed(_members(path, kind)): _delete(p)
+
+def _swap(path:Path, kind:Kind):
+    "Move the complete replacement at the staging name onto `path`: the old one to the trash (its record first), the new one in (its record last), the trash deleted."
+    new, old = _staging(path), _trash(path)
+    if new.exists():  # the new data is not in place yet
+        for a, b in zip(reversed(_members(path, kind)), reversed(_members(old, kind))):
+            if a.exists(): _delete(b); os.replace(a, b)
+        os.replace(new, path)
+    if not kind.is_dir: os.replace(meta_path(new, kind), meta_path(path, kind))
+    _remove(old, kind)
+    _fsync_dir(path.parent)
+
+def _recover(path:Path, kind:Kind):
+    "Finish a replacement cut short once the new artefact was complete; else drop the trash of one that finished."
+    if meta_path(_staging(path), kind).exists(): _swap(path, kind)
+    else: _remove(_trash(path), kind)
+
+# %% ../nbs/00_core.ipynb #065d3ffd
+_BUILDING: set[Path] = set()  # where this process is building an artefact now: the only unfinished folders it may open
+
+@contextlib.contextmanager
+def building(path:str|Path, # the artefact
+             kind:Kind=FOLDER, # a folder, or a file with its meta beside it
+             overwrite:bool=False, # replace a complete one (it stays until the new one is complete)
+             keep:Callable[[Path], bool]=lambda staging: False, # whether a replacement left unfinished by a killed overwrite may be resumed
+            ) -> Iterator[Path]:
+    "Lock `path` and yield where to build it: `path` itself, or, to replace a complete one, a hidden sibling swapped in when the block succeeds."
+    path = Path(path)
+    with artefact_lock(path):
+        with write_errors(path):
+            _recover(path, kind)
+            replace, new = overwrite and meta_path(path, kind).exists(), _staging(path)
+            if new.exists() and not (replace and keep(new)): _remove(new, kind)
+            if overwrite and not replace: _remove(path, kind)  # an unfinished one: nothing to keep
+            target = new if replace else path
+            if kind.is_dir and target.is_dir(): clean_temp_files(target, min_age_s=0)  # we hold the lock: any temporary file in it is a dead writer's
+            if not kind.is_dir:
+                for p in path.parent.glob(f'.{glob.escape(target.name)}.*.tmp'): p.unlink(missing_ok=True)
+        _BUILDING.add(key := target.resolve())
+        try: yield target
+        except BaseException:
+            if replace and not kind.is_dir: _remove(new, kind)  # a file's failed replacement: nothing in it to resume
+            raise
+        finally: _BUILDING.discard(key)
+        if replace:
+            with write_errors(path): _swap(path, kind)
+
+# %% ../nbs/00_core.ipynb #c501b0a7
+def _writer(path:Path) -> dict|None:
+    "The holder of `path`'s lock if it is a live process on this machine (a killed one leaves its lock file, not its lock)."
+    h = lock_holder(path)
+    if not h or h.get('host') != socket.gethostname(): return h
+    try: os.kill(h['pid'], 0)
+    except ProcessLookupError: return None
+    except PermissionError: pass
+    return h
+
+def check_complete(path:str|Path, # a folder artefact given as input
+                   held:str='', # what it holds so far, for the message (`'12 of its shards'`)
+                   resumable:bool=False, # the command that started it may open it (to finish it)
+                  ):
+    "Refuse a folder artefact that was started (`.request.json`) and not finished (no `meta.json`), naming the command that finishes it."
+    path = Path(path)
+    marker, key = path/'.request.json', path.resolve()
+    if (path/'meta.json').exists() or not marker.exists() or key in _BUILDING or key in _LOCKS: return
+    started = load_json(marker)
+    command = started.get('command')
+    if resumable and command == current_command(): return
+    what = f"{held}, no meta.json" if held else 'no meta.json'
+    if (h := _writer(path)) is not None: raise MedsaeError(f"{path} is incomplete ({what}): {_holder_text(h)} is writing it now; wait for it to finish")
+    producer = f" `{started['producer']}`" if started.get('producer') else ''
+    finish = f"rerun `{command}`" if command else f"rerun the{producer} command that started it, with the same options,"
+    raise MedsaeError(f"{path} is incomplete ({what}): {finish} to finish it")
 
 # %% ../nbs/00_core.ipynb #b842d460
+def _cached(path:Path, request:Mapping, kind:Kind) -> bool:
+    "Whether a complete artefact is at `path`; raise if it was made for another request."
+    meta = read_meta(path, kind)
+    if meta is not None: check_request(path, meta['request'], request)
+    return meta is not None
+
 def load_or_compute(path:str|Path, # where the artefact lives (a file, or a folder for `FOLDER` kinds)
                     request:Mapping, # what the artefact is made from; must match a cached one to reuse it
-                    compute:Callable[[Path], Any], # called with `path`; returns the value, or fills the folder and returns None
+                    compute:Callable[[Path], Any], # called with where to build it; returns the value, or fills the folder and returns None
                     kind:Kind=TENSORS, # how it is saved, loaded and described
-                    overwrite:bool=False, # recompute even if a complete artefact exists
+                    overwrite:bool=False, # recompute even if a complete artefact exists (it is replaced once the new one is complete)
                     user_path:str|Path|None=None, # the user's own artefact: loaded as is, bypassing the cache
                    ) -> Any:
-    "Load the artefact at `path` if a complete one exists for this `request`; else compute, save and record it."
+    "Load the artefact at `path` if a complete one exists for this `request`; else compute, save and record it, holding its lock."
     if user_path is not None: return kind.load(Path(user_path))
     path = Path(path)
-    if overwrite: discard(path, kind)
-    meta = read_meta(path, kind)
-    if meta is not None:
-        check_request(path, meta['request'], request)
-        return kind.load(path)
-    if kind.is_dir: _start_folder(path, request)
-    value = compute(path)
-    if kind.save is not None: kind.save(path, value)
-    else: value = kind.load(path)
-    save_json(meta_path(path, kind), {'request': _jsonable(dict(request)), 'medsae_version': medsae.__version__,
-                                      'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-                                      'info': _jsonable(kind.describe(value))})
-    return value
+    if not overwrite and not meta_path(_staging(path), kind).exists() and _cached(path, request, kind): return kind.load(path)  # complete, and no cut replacement to finish
+    with building(path, kind, overwrite, keep=lambda p: _started_for(p, request)) as target:
+        if not overwrite and _cached(path, request, kind): return kind.load(path)  # finished by another process before we had the lock
+        if kind.is_dir: _start_folder(target, request, kind)
+        value = compute(target)
+        if kind.save is not None: kind.save(target, value)
+        else: value = kind.load(target)
+        save_json(meta_path(target, kind), {'request': _jsonable(dict(request)), 'medsae_version': medsae.__version__,
+                                            'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+                                            'info': _jsonable(kind.describe(value))})
+    return value if target == path or kind.save is not None else kind.load(path)
 
 # %% ../nbs/00_core.ipynb #b9755b05
 logger = logging.getLogger('medsae')
@@ -489,6 +686,18 @@ def init_distributed(backend:str|None=None, # 'gloo', 'nccl', ...; default NCCL 
         if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
         dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'))
     return dist_info()
+
+# %% ../nbs/00_core.ipynb #e0036b79
+def from_rank0(obj:Any=None, # rank 0's value (ignored on the others)
+              ) -> Any:
+    "`obj` as rank 0 has it, on every rank of the process group (`obj` itself when alone); an exception rank 0 sends is raised on the others."
+    rank, world = dist_info()
+    if world == 1: return obj
+    import torch.distributed as dist
+    box = [obj]
+    dist.broadcast_object_list(box, 0)
+    if rank and isinstance(box[0], BaseException): raise box[0]
+    return box[0]
 
 # %% ../nbs/00_core.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from .core import CommandParser, MedsaeError, int_range, atomic_path, data_root, load_table, log, progress
+from .core import CommandParser, MedsaeError, int_range, atomic_path, data_root, load_table, log, progress, write_errors
+
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'LABEL_POLICIES', 'CHEXPERT_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS',
@@ -940,7 +941,7 @@ def write_synthetic_cxr(out:str|Path, # the folder to write into
     "Write `n` synthetic radiographs as a CheXpert-format folder (PNGs, masks, CSV with reports); returns the CSV's path."
     _check_choice('split', split, SYNTH_SPLITS)
     out, cfg, rows = Path(out), cfg or SynthConfig(size=size), []
-    (out/'synthetic-cxr'/split).mkdir(parents=True, exist_ok=True)
+    with write_errors(out/'synthetic-cxr'/split): (out/'synthetic-cxr'/split).mkdir(parents=True, exist_ok=True)
     for i in progress(range(SYNTH_SPLITS[split], SYNTH_SPLITS[split] + n), desc=f'synthetic-cxr {split}', total=n):
         s, rel = synth_cxr(i, seed, cfg), synth_id(split, i)
         with atomic_path(out/rel) as tmp: Image.fromarray(s['image']).save(tmp, format='PNG')

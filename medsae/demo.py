@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, artefact_name, check_request, discard, get_paths, load_json,
-                         load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet)
+                         load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet, write_errors)
 from .data import SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
 from .models import ImageTextModel, auroc, get_model
 from .activations import ActivationStore, extract_activations
@@ -280,7 +280,7 @@ def render_report(nb:nbformat.NotebookNode, # the report notebook
     "Render the report notebook into `out/report.html`, with the docs site's scripts and styles in `out/_static`."
     from medsae.docs import ASSETS, write_page
     out = Path(out)
-    shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
+    with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
     return write_page(nb, 'report.html', out, [('report.html', title)], {}, title)
 
 # %% ../nbs/13_demo.ipynb #fc293b42

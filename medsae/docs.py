@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 import medsae
-from .core import MedsaeError, CommandParser, log, progress
+from .core import MedsaeError, CommandParser, atomic_path, log, progress, write_errors
 
 # %% auto #0
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',
@@ -271,8 +271,7 @@ def write_page(nb, # a notebook processed by `process_notebook`
     page, _ = _exporter(f'{up}_static').from_notebook_node(nb, resources={'site': {'static': f'{up}_static', 'nav': nav_html(nav, name, title)}})
     page = local_links(page, links, up)
     if bad := fetched_urls(page): raise MedsaeError(f'{name}: the page would fetch {", ".join(sorted(set(bad)))}; only local files may be loaded')
-    (path := out/name).parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding='utf-8')
+    with atomic_path(path := out/name) as tmp: tmp.write_text(page, encoding='utf-8')
     return path
 
 def build_site(nbs:str|Path='nbs', # the notebooks
@@ -287,7 +286,7 @@ def build_site(nbs:str|Path='nbs', # the notebooks
     links, prefix = {f.name: n for f, n in zip(files, names)}, _published_prefix()
     if prefix: links |= {f"{prefix}/{nb.metadata['frontmatter']['output-file']}": n
                          for nb, n in zip(processed, names) if 'output-file' in nb.metadata['frontmatter']}
-    shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
+    with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
     return [write_page(nb, n, out, nav, links, title) for nb, n in zip(processed, names)]
 
 # %% ../nbs/11_docs.ipynb #6dab64dc

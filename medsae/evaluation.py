@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, features_name, save_table, load_table, save_tensors, load_tensors,
-                         save_json, load_json, progress, log)
+                         save_json, load_json, progress, log, save_figure)
 from .data import CHEXPERT_LABELS, SYNTH_MIN_SIZE, get_dataset
 from .models import (ImageTextModel, HookPoint, get_hook_point, hook_activations, position_vectors, zero_shot_scores, synth_prompts,
                            text_directions, auroc, get_model, _first, _flatten, _tokens_to_chw, _sequence_first_to_batch_first)
@@ -309,7 +309,7 @@ def ms_cli(argv:list[str]|None=None) -> int:
     scores = monosemanticity_scores(feats, features_embeddings(feats, args.embedding_model, args.data_root), batch_size=args.batch_size)
     out = results_file(feats, 'ms', root=args.data_root)
     save_table(out, scores)
-    fig = plot_monosemanticity(scores); fig.savefig(out.with_suffix('.png'), dpi=120); plt.close(fig)
+    fig = plot_monosemanticity(scores); save_figure(out.with_suffix('.png'), fig, dpi=120); plt.close(fig)
     d = scores[scores.defined]
     print(f"{out}: mean MS {d.ms.mean():.4f} (median {d.ms.median():.4f}) over {len(d)} of {len(scores)} latents; "
           f"{len(scores) - len(d)} undefined (dead, constant or firing on one image)")
@@ -810,7 +810,7 @@ def chexpert_cli(argv:list[str]|None=None) -> int:
     table, classes = best_classes(scores, args.min_firing, args.max_firing), per_class_best(scores, args.min_firing)
     save_table(out('chexpert'), table); save_table(out('chexpert_classes'), classes)
     fig = plot_class_correlation(scores, top=args.top, title=f'{feats.path.name}: latent-class correlation')
-    fig.savefig(out('chexpert', '.png'), dpi=120); plt.close(fig)
+    save_figure(out('chexpert', '.png'), fig, dpi=120); plt.close(fig)
     print(out('chexpert'))
     line = f"{len(table)} latents; median best-class F1 {_summary(table.f1)}; best latent per class: median F1 {_summary(classes.f1)}"
     if args.neurons:
@@ -839,7 +839,7 @@ def probe1d_cli(argv:list[str]|None=None) -> int:
     table = probe1d_scores(source, probes=fit_probes_1d(source, l2=args.l2, steps=args.steps))
     save_table(results_file(feats, kind, root=args.data_root), table)
     fig = plot_class_bars(table, title=f'{feats.path.name}: best 1-D probe per class ({args.on})')
-    fig.savefig(results_file(feats, kind, '.png', args.data_root), dpi=120); plt.close(fig)
+    save_figure(results_file(feats, kind, '.png', args.data_root), fig, dpi=120); plt.close(fig)
     print(results_file(feats, kind, root=args.data_root))
     print(f"best 1-D probe per class: median F1 {_summary(table.f1)}, median AUROC {_summary(table.auroc)} over {table.f1.notna().sum()} classes")
     return 0
@@ -866,7 +866,7 @@ def probe_cli(argv:list[str]|None=None) -> int:
     kind = 'probe' if args.on == 'features' else 'probe_activations'
     save_table(results_file(feats, kind, root=args.data_root), probe.metrics)
     fig = plot_class_bars(probe.metrics, title=f'{name}: held-out scores')
-    fig.savefig(results_file(feats, kind, '.png', args.data_root), dpi=120); plt.close(fig)
+    save_figure(results_file(feats, kind, '.png', args.data_root), fig, dpi=120); plt.close(fig)
     print(ckpt); print(results_file(feats, kind, root=args.data_root))
     print(f"linear probe on {args.on} (d={probe.d_in}, {int((probe.weight != 0).sum())} non-zero weights): median held-out AUROC {_summary(probe.metrics.auroc)}")
     return 0
@@ -1182,7 +1182,7 @@ def fidelity_cli(argv:list[str]|None=None) -> int:
     down = downstream_fidelity(model, sae, images, labels, inp['hook_point'], prompts, inp['act_scale'], batch_size=args.batch_size)
     table = pd.concat([pd.DataFrame([{'metric': k, 'finding': '', 'sae': float(v)} for k, v in rec.items()]), down], ignore_index=True)
     out = save_table(get_paths(args.data_root).results/f"{inp['name']}_fidelity.csv", table)
-    plot_downstream(down).savefig(out.with_suffix('.png'), dpi=120); plt.close('all')
+    save_figure(out.with_suffix('.png'), plot_downstream(down), dpi=120); plt.close('all')
     m = down[down.finding == 'mean'].iloc[0]
     print(f"{out}\nfvu={rec['fvu']:.3f} cosine={rec['cosine']:.3f} l2_ratio={rec['l2_ratio']:.3f} l0={rec['l0']:.1f} dead={rec['dead_frac']:.1%}; "
           f"zero-shot AUROC {m.original:.3f} -> {m.sae:.3f} with the SAE (zero ablation {m.zero_ablation:.3f}): {m.recovered_zero:.1%} recovered on {len(images)} images")

@@ -20,11 +20,11 @@ import traitlets
 from PIL import Image
 from safetensors import safe_open
 
-from .core import (MedsaeError, CommandParser, int_range, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta,
+from .core import (MedsaeError, CommandParser, int_range, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta, check_complete, save_figure,
                          save_tensors, load_tensors, load_json, progress, weights_digest)
 from .sae import SAE
 from .interop import load_any_sae, sae_format
-from .activations import ActivationStore, extract_activations
+from .activations import ActivationStore, extract_activations, list_shards
 from .training import SAE_TYPE_NAMES, activations_folder
 
 # %% auto #0
@@ -131,6 +131,7 @@ class FeatureStore:
                 ):
         self.path = Path(path)
         self.files = list_feature_shards(self.path)
+        check_complete(self.path, f'{len(self.files)} of its feature shards')
         if not self.files: raise MedsaeError(f"{self.path} holds no feature shards (feats_*.safetensors); compute them with `medsae features`")
         self._info, self.sizes = [], []
         for f in self.files:
@@ -216,7 +217,7 @@ def _check_widths(sae:SAE, store:ActivationStore, sae_source:Any):
         raise MedsaeError(f"the SAE {sae_source} takes activations of width d_in={sae.d_in}, but the activations {store.path} have d_in={store.d_in} "
                           f"(shape {store.shape}); use the SAE trained on this model and hook point, or the activations it was trained on")
 
-FEATURES = Kind('features', None, FeatureStore, lambda s: {'n': s.n, 'd_sae': s.d_sae, 'shards': len(s.files)}, is_dir=True)
+FEATURES = Kind('features', None, FeatureStore, lambda s: {'n': s.n, 'd_sae': s.d_sae, 'shards': len(s.files)}, is_dir=True, producer='medsae features')
 
 # %% ../nbs/06_features.ipynb #b3f816e8
 def compute_features(sae:SAE, # the SAE (in eval mode)
@@ -254,8 +255,9 @@ def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dict
 
 # %% ../nbs/06_features.ipynb #19d1788f
 def _cached_activations(model:str, dataset:str, split:str, hook_point:str|None, tiny:bool, root, dataset_kwargs:dict) -> ActivationStore|None:
-    "The complete cached activations of these options, if their dataset options match (no model is built to find them)."
+    "The complete cached activations of these options, if their dataset options match (no model is built to find them); unfinished ones are refused unless this very command started them (then extraction resumes them)."
     folder = activations_folder(model, dataset, split, hook_point, tiny, root=root)
+    if folder.is_dir(): check_complete(folder, f'{len(list_shards(folder))} of its shards', resumable=True)
     meta = read_meta(folder, FOLDER)
     if meta is None or json.loads(json.dumps(meta['request'].get('dataset_kwargs', {}))) != json.loads(json.dumps(dataset_kwargs)): return None
     return ActivationStore(folder)
@@ -760,8 +762,7 @@ def plot_command(argv:list[str]|None=None) -> int:
     elif args.kind == 'hist': fig = plot_activation_hist(feats, args.latent)
     else: fig = plot_top_images(feats, args.latent, n=args.n, heatmaps=args.heatmaps, dataset=features_dataset(feats, args.dataset_root))
     out = Path(args.out) if args.out else get_paths(args.data_root).results/f"{feats.path.name}_{args.kind}{'' if args.latent is None else f'_{args.latent}'}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150); plt.close(fig)
+    save_figure(out, fig, dpi=150); plt.close(fig)
     print(out)
     return 0
 

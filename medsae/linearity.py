@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import MedsaeError, CommandParser, int_range, get_paths, artefact_name, save_table
+from .core import MedsaeError, CommandParser, int_range, get_paths, artefact_name, save_table, save_figure
 from .models import get_model
 from .data import get_dataset
 from .sae import SAE
@@ -237,7 +237,7 @@ def linearity_command(argv:list[str]|None=None) -> int:
                          args.seed, act_scale, args.control, batch_size=args.batch_size)
     out = get_paths(args.data_root).results/f"{artefact_name(sae_name or args.model_name, args.dataset, args.split, 'linearity', args.layout, args.method)}.csv"
     save_table(out, df)
-    fig = plot_linearity(df); fig.savefig(out.with_suffix('.png'), dpi=150); plt.close(fig)
+    fig = plot_linearity(df); save_figure(out.with_suffix('.png'), fig, dpi=150); plt.close(fig)
     print(out)
     for r in linearity_summary(df).itertuples():
         print(f"{r.layout} {r.method} {r.space} ({r.fit}): cos {r.cos_mean:.3f} (median {r.cos_median:.3f}), mean weight {r.w_mean:.3f}, sum {r.w_sum:.3f}, {r.w_le0:.0%} <= 0, n={r.n}")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
-                         get_device, get_dtype, progress, log)
+                         get_device, get_dtype, progress, log, save_figure, write_errors)
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,
                              load_sae_checkpoint, _trained_hook_point)
 
@@ -127,7 +127,6 @@ def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the d
                    key=lambda t: (-counts[t], t))[:max_terms]
     if name is not None:
         out = get_paths(root).vocabs/f'{name}.txt'
-        out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp: Path(tmp).write_text(''.join(t + '\n' for t in terms), encoding='utf-8')
         log(f'{len(terms)} terms -> {out}')
     return terms
@@ -459,7 +458,7 @@ def _open_answers(path:Path, request:dict, overwrite:bool) -> dict[int, dict]:
 
 def _append(path:Path, record:dict):
     "Append one JSON line to `path` and make it durable."
-    with open(path, 'a') as f:
+    with write_errors(path), open(path, 'a') as f:
         f.write(json.dumps(record) + '\n'); f.flush(); os.fsync(f.fileno())
 
 # %% ../nbs/07_naming.ipynb #dc026073
@@ -704,7 +703,7 @@ def name_eval_command(argv:list[str]|None=None) -> int:
     scores = naming_scores(answers)
     out = Path(args.out) if args.out else get_paths(args.data_root).results/f'{concepts.stem}_{feats.path.name}_naming_eval.csv'
     save_table(out, scores); save_table(out.with_name(f'{out.stem}_answers.csv'), answers)
-    fig = plot_naming_eval(scores); fig.savefig(out.with_suffix('.png'), dpi=150); plt.close(fig)
+    fig = plot_naming_eval(scores); save_figure(out.with_suffix('.png'), fig, dpi=150); plt.close(fig)
     s = naming_summary(scores)
     print(f"{out}: {s['latents']} latents, {s['n']} images ({s['n_unparsed']} unparsed answers); "
           f"micro precision {s['micro_precision']:.3f}, recall {s['micro_recall']:.3f}, F1 {s['micro_f1']:.3f}; macro F1 {s['macro_f1']:.3f}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_training.ipynb #80d47bcb
 from __future__ import annotations
-import argparse, dataclasses, itertools, math, os, shutil, tempfile
+import argparse, contextlib, dataclasses, itertools, math, os, shutil, tempfile
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -16,18 +16,18 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import medsae
-from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
+from .core import (MedsaeError, CommandParser, Kind, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
                          load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
-                         dist_info, init_distributed)
+                         dist_info, init_distributed, from_rank0, artefact_lock, building)
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import foreign_names
 from .activations import ActivationStore, default_extra
 
 # %% auto #0
-__all__ = ['SAE_TYPE_NAMES', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches', 'IterBatches',
-           'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad', 'normalize_decoder',
-           'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit',
-           'TrainResult', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run', 'sweep',
+__all__ = ['SAE_CHECKPOINT', 'SAE_TYPE_NAMES', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches',
+           'IterBatches', 'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad',
+           'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint',
+           'fit', 'TrainResult', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run', 'sweep',
            'train_distributed', 'activations_folder', 'train_command', 'sweep_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
@@ -412,13 +412,12 @@ class TrainResult:
     metrics: pd.DataFrame
     out: Path|None = None
 
+SAE_CHECKPOINT = Kind('sae checkpoint', None, load_sae, is_dir=True, record='config.json', producer='medsae train')  # complete once config.json is written
+
 def _request(sae:SAE, cfg:TrainConfig) -> dict:
     return {'arch': sae.arch, 'sae': asdict(sae.cfg), 'train': {k: v for k, v in asdict(cfg).items() if k not in ('device', 'log_every', 'checkpoint_every')}}
 
-def _prepare_out(out:Path|None, resume:bool, overwrite:bool) -> Path|None:
-    if out is None: return None
-    out = Path(out)
-    if overwrite and out.exists(): shutil.rmtree(out)
+def _prepare_out(out:Path, resume:bool) -> Path:
     if (out/'config.json').exists() and not resume: raise MedsaeError(f"{out} already holds a trained SAE; pass overwrite=True (--overwrite) to retrain it, or resume=True (--resume) to load it")
     if (out/'checkpoint').exists() and not resume: raise MedsaeError(f"{out} holds an unfinished run; pass resume=True (--resume) to continue it, or overwrite=True (--overwrite)")
     return out
@@ -427,14 +426,21 @@ def _prepare_out(out:Path|None, resume:bool, overwrite:bool) -> Path|None:
 def train_sae(sae:SAE, # the SAE to train (its initial weights are the start)
               data:Any, # tensor, tensor file, data source or iterable of (batch, d_in) batches
               cfg:TrainConfig|None=None, # training options
-              out:str|Path|None=None, # folder to save the trained SAE (and checkpoints) in
+              out:str|Path|None=None, # folder to save the trained SAE (and checkpoints) in; locked while training
               resume:bool=False, # continue from out/checkpoint (or load a finished run)
-              overwrite:bool=False, # discard whatever is in `out`
+              overwrite:bool=False, # train again; a finished SAE in `out` is replaced only once the new one is saved
              ) -> TrainResult:
     "Train `sae` on `data`; save it to `out` if given."
     cfg = cfg or TrainConfig()
+    if out is None: return _train(sae, data, cfg, None, resume)
+    if dist_info()[0]: return _train(sae, data, cfg, Path(from_rank0()), resume)  # the folder rank 0 trains into
+    with building(out, SAE_CHECKPOINT, overwrite, keep=lambda staging: resume) as target:
+        res = _train(sae, data, cfg, _prepare_out(Path(from_rank0(str(target))), resume), resume)
+    return dataclasses.replace(res, out=Path(out))
+
+def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> TrainResult:
+    "`train_sae` with its output folder chosen: `out` itself, or where its replacement is built."
     rank, world = dist_info()
-    out = _prepare_out(out, resume, overwrite) if rank == 0 else (Path(out) if out is not None else None)
     sae.to(get_device(cfg.device)).train()
     if world > 1:
         dist.barrier()
@@ -509,8 +515,13 @@ def sweep(data:Any, # a (n, d_in) tensor, a tensor file, an activations folder o
           out_csv:str|Path|None=None, # where to write the table
           out_dir:str|Path|None=None, # where to save every SAE (one folder per run)
          ) -> pd.DataFrame:
-    "Train every run (those sharing batch size, length and seed in one pass over the data) and tabulate their final metrics."
-    base = base or TrainConfig()
+    "Train every run (those sharing batch size, length and seed in one pass over the data) and tabulate their final metrics; the outputs are locked meanwhile."
+    with contextlib.ExitStack() as locks:
+        for p in (out_dir, out_csv):
+            if p is not None: locks.enter_context(artefact_lock(p))
+        return _sweep(data, runs, base or TrainConfig(), out_csv, out_dir)
+
+def _sweep(data:Any, runs:list[dict], base:TrainConfig, out_csv:str|Path|None, out_dir:str|Path|None) -> pd.DataFrame:
     if isinstance(data, (str, Path)): data = ActivationStore(data) if Path(data).is_dir() else load_tensor_file(data)
     built = [(i, run, *make_run(run, data.d_in if isinstance(data, ActivationStore) else data.shape[-1], base)) for i, run in enumerate(runs)]
     groups: dict = {}
