@@ -72,7 +72,7 @@ def _dl_class(sd:dict, dict_class:str, source:Any) -> str:
     fits = dl_classes(sd)
     if dict_class in fits: return dict_class
     if dict_class == 'AutoEncoder' and fits == ['AutoEncoderNew']: return 'AutoEncoderNew'  # the April trainer writes "AutoEncoder" for every class
-    held = f"those of a {' or '.join(fits)}" if fits else 'those of no dictionary_learning class'
+    held = f"those of {' or '.join(('an ' if c[0] in 'AEIOU' else 'a ') + c for c in fits)}" if fits else 'those of no dictionary_learning class'
     raise MedsaeError(f"{source}: the class is {dict_class}, but its keys {sorted(sd)} are {held}; fix the class (config.json's trainer.dict_class, or --sae_type_name)")
 
 # %% ../nbs/04b_interop.ipynb #e15885b9
