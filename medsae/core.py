@@ -4,32 +4,33 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, glob, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, warnings
+import argparse, contextlib, datetime, errno, functools, glob, inspect, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, types, typing, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from fastcore.docments import docments
 from tqdm.auto import tqdm
 
 import medsae
 
 # %% auto #0
-__all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError',
-           'data_root', 'results_root', 'Paths', 'get_paths', 'safe_name', 'artefact_name', 'activations_name',
-           'sae_name', 'features_name', 'concepts_name', 'write_errors', 'atomic_path', 'clean_temp_files',
-           'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'save_figure',
-           'load_table', 'load_pt', 'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request',
-           'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder', 'artefact_lock', 'building',
-           'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype',
-           'seed_everything', 'weights_digest', 'dist_info', 'init_distributed', 'from_rank0', 'CommandParser',
-           'NumberRange', 'int_range', 'float_range', 'cache_self_check', 'info_command', 'find_notebooks',
-           'run_notebook_tests', 'test_command']
+__all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHARED_FLAGS', 'MedsaeError', 'MetaMismatchError',
+           'UnsafeFileError', 'data_root', 'results_root', 'Paths', 'get_paths', 'safe_name', 'artefact_name',
+           'activations_name', 'sae_name', 'features_name', 'concepts_name', 'write_errors', 'atomic_path',
+           'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table',
+           'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta',
+           'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
+           'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log',
+           'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
+           'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'Command', 'command',
+           'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -781,6 +782,97 @@ def _with_range(help:str|None, # a flag's help text
     m = re.fullmatch(r'(.*?)\s*\((default\b.*)\)', help, re.S)
     return f'{m[1]} ({words}; {m[2]})' if m else f'{help} ({words})'
 
+# %% ../nbs/00_core.ipynb #13ce3783
+@dataclass
+class Flag:
+    "How a command's parameter is read, where its type and docment do not say it all: choices, other spellings, a list, a positional."
+    type: Callable|None = None # an argparse type: a `NumberRange`, `str`, `bool` (a switch); default: `str`
+    choices: Sequence|None = None # the values allowed
+    aliases: tuple[str, ...] = () # other spellings of the flag, e.g. ('--root',)
+    help: str|None = None # what it means (default: the parameter's docment)
+    many: bool = False # one or more values (a list)
+    positional: bool = False # given without a flag name (`medsae test nbs/00_core.ipynb`)
+
+SHARED_FLAGS: dict[str, Flag] = { # written once for every command: a parameter of this name without a docment of its own takes these
+    'data_root': Flag(str, aliases=('--root',), help='data root (default: $MEDSAE_DATA, else ./data); results go beside it'),
+    'device': Flag(str, help="where to run: 'cpu', 'cuda', 'cuda:1', 'mps' (default: CUDA > MPS > CPU)"),
+    'seed': Flag(int_range(lo=0), help='random seed'),
+}
+
+# %% ../nbs/00_core.ipynb #ab616021
+def _plain(anno):
+    "An annotation without `None` in it (`str|None` is `str`)."
+    if isinstance(anno, types.UnionType) or typing.get_origin(anno) is typing.Union:
+        rest = [a for a in typing.get_args(anno) if a is not type(None)]
+        if len(rest) == 1: return rest[0]
+    return anno
+
+def _flag_of(name:str, # the parameter's name
+             p:inspect.Parameter, # the parameter
+             doc:str|None, # its docment
+             inherited:dict, # docments of the `docs_from` function
+            ) -> tuple[list[str], dict]:
+    "The option strings and `add_argument` keywords of one parameter of a command."
+    default = p.default
+    if default is ...:
+        if name not in inherited: raise TypeError(f"{name}=... takes the default of the library function, which has no parameter {name!r}")
+        default = inherited[name].default
+    anno = _plain(p.annotation)
+    shared = SHARED_FLAGS.get(name, Flag())
+    flag = anno if isinstance(anno, Flag) else shared if anno is inspect.Parameter.empty else Flag(anno)
+    help = doc or flag.help or (inherited[name].docment if name in inherited else None) or shared.help
+    names = [name] if flag.positional else [f'--{name}', *(flag.aliases or shared.aliases)]
+    if flag.type is bool:
+        if default is not False: raise TypeError(f"--{name}: a switch is off unless given, so its default must be False, not {default!r}")
+        return names, dict(dest=name, action='store_true', help=help)
+    t = flag.type or shared.type or str
+    if t in (int, float): raise TypeError(f"--{name}: a numeric flag needs its range (int_range or float_range), not {t.__name__}")
+    kw = dict(type=t, choices=flag.choices, help=help, nargs='+' if flag.many else None)
+    if flag.positional: kw['nargs'] = '?' if default is not inspect.Parameter.empty else kw['nargs']
+    else: kw['dest'] = name
+    if default is inspect.Parameter.empty: kw['required'] = None if flag.positional else True
+    else:
+        kw['default'] = default
+        if default not in (None, '') and help and '(default' not in help: kw['help'] = f'{help} (default: {default})'
+    return names, {k: v for k, v in kw.items() if v is not None}
+
+# %% ../nbs/00_core.ipynb #aeb0b72e
+class Command:
+    "A `medsae` subcommand made from a function: its flags are the function's parameters, their help its docments."
+    def __init__(self, func:Callable, # takes the flags as keyword arguments; returns the exit status (None: 0)
+                 prog:str, # 'medsae linearity'
+                 examples:Sequence[str]=(), # command lines shown under --help
+                 docs_from:Callable|None=None, # the library function whose docments (and `...` defaults) parameters without their own take
+                 description:str|None=None, # the --help text (default: the function's docstring)
+                ):
+        functools.update_wrapper(self, func)
+        self.func, self.prog, self.examples, self.docs_from, self.description = func, prog, list(examples), docs_from, description
+        self.parser()  # a parameter that cannot be a flag fails here, where the command is defined
+
+    def parser(self) -> CommandParser:
+        "The command's argument parser."
+        inherited = docments(self.docs_from, full=True, returns=False) if self.docs_from else {}
+        docs = docments(self.func, full=True, returns=False)
+        p = CommandParser(prog=self.prog, description=self.description or self.func.__doc__,
+                          epilog='examples:\n' + '\n'.join(f'  {e}' for e in self.examples) if self.examples else None)
+        for name, param in inspect.signature(self.func, eval_str=True).parameters.items():
+            names, kw = _flag_of(name, param, docs[name].docment, inherited)
+            p.add_argument(*names, **kw)
+        return p
+
+    def __call__(self, argv:list[str]|None=None, # the flags (default: the process's arguments)
+                ) -> int:
+        "Parse `argv` and run the function with the flags; return the exit status."
+        return self.func(**vars(self.parser().parse_args(argv))) or 0
+
+def command(prog:str, # 'medsae linearity'
+            examples:Sequence[str]=(), # command lines shown under --help
+            docs_from:Callable|None=None, # a library function whose docments and `...` defaults the parameters take
+            description:str|None=None, # the --help text (default: the docstring)
+           ) -> Callable[[Callable], Command]:
+    "Decorator: the function becomes the `Command` `prog`, its signature its flags."
+    return lambda func: Command(func, prog, examples, docs_from, description)
+
 # %% ../nbs/00_core.ipynb #36a0083c
 def cache_self_check(folder:str|Path) -> str:
     "Round-trip one artefact through `load_or_compute` in `folder`; raise if anything is off."
@@ -797,14 +889,13 @@ def cache_self_check(folder:str|Path) -> str:
     return 'ok (write, read back, refuse a changed request)'
 
 # %% ../nbs/00_core.ipynb #3e5b4c8b
-def info_command(argv:list[str]|None=None) -> int:
+@command('medsae info', description='Show the version, the device and where artefacts live; check the cache works.',
+         examples=['medsae info', 'medsae info --data_root /scratch/medsae-data --results /scratch/medsae-results'])
+def info_command(data_root:str|None=None,
+                 results:str|None=None, # results folder (default: $MEDSAE_RESULTS, else results/ beside the data root)
+                ) -> int:
     "`medsae info`: show versions, device and paths, and check the cache in the data root."
-    p = CommandParser(prog='medsae info', description='Show the version, the device and where artefacts live; check the cache works.',
-                      epilog='examples:\n  medsae info\n  medsae info --data_root /scratch/medsae-data --results /scratch/medsae-results')
-    p.add_argument('--data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    p.add_argument('--results', help='results folder (default: $MEDSAE_RESULTS, else results/ beside the data root)')
-    args = p.parse_args(argv)
-    paths = get_paths(args.data_root, args.results)
+    paths = get_paths(data_root, results)
     dev = get_device()
     rows = {'medsae': medsae.__version__, 'python': sys.version.split()[0], 'torch': torch.__version__,
             'device': f'{dev} ({torch.cuda.get_device_name(dev)})' if dev.type == 'cuda' else str(dev),
@@ -813,7 +904,6 @@ def info_command(argv:list[str]|None=None) -> int:
             'artefact cache': cache_self_check(paths.root)}
     w = max(map(len, rows))
     print('\n'.join(f'{k:>{w}}: {v}' for k, v in rows.items()))
-    return 0
 
 # %% ../nbs/00_core.ipynb #ebdd91ce
 def find_notebooks(path:str|Path='nbs', # a folder (searched recursively) or one notebook
@@ -859,20 +949,18 @@ def run_notebook_tests(notebooks:list[Path], # the notebooks to run
     return passed, failed
 
 # %% ../nbs/00_core.ipynb #4e81dbdc
-def test_command(argv:list[str]|None=None) -> int:
+@command('medsae test', description="Run every notebook's tests with nbdev; print PASS/FAIL per notebook, then 'N passed, N failed'.",
+         examples=['medsae test', 'medsae test nbs/00_core.ipynb', 'medsae test --flags slow'])
+def test_command(path:Flag(positional=True, help="a notebook or a folder of them (default: the project's nbs/)")=None,
+                 flags:str='', # space-separated test flags to run that are skipped by default (e.g. slow)
+                 n_workers:int_range(lo=1)=None, # notebooks run at once (default: one per core)
+                ) -> int:
     "`medsae test`: run the notebooks' tests; status 1 if any fails or none ran."
-    p = CommandParser(prog='medsae test',
-                      description="Run every notebook's tests with nbdev; print PASS/FAIL per notebook, then 'N passed, N failed'.",
-                      epilog='examples:\n  medsae test\n  medsae test nbs/00_core.ipynb\n  medsae test --flags slow')
-    p.add_argument('path', nargs='?', help="a notebook or a folder of them (default: the project's nbs/)")
-    p.add_argument('--flags', default='', help='space-separated test flags to run that are skipped by default (e.g. slow)')
-    p.add_argument('--n_workers', type=int_range(lo=1), help='notebooks run at once (default: one per core)')
-    args = p.parse_args(argv)
     from nbdev.config import get_config
     try: cfg = get_config()
     except Exception as e: raise MedsaeError(f'no settings.ini found here or above ({e}); run `medsae test` inside a medsae checkout') from e
-    notebooks, t0 = find_notebooks(args.path or cfg.nbs_path), time.time()
-    passed, failed = run_notebook_tests(notebooks, cfg.tst_flags.split(), args.flags.split(), args.n_workers, basepath=cfg.config_path)
+    notebooks, t0 = find_notebooks(path or cfg.nbs_path), time.time()
+    passed, failed = run_notebook_tests(notebooks, cfg.tst_flags.split(), flags.split(), n_workers, basepath=cfg.config_path)
     print(f'{len(notebooks)} notebooks in {time.time() - t0:.0f}s', file=sys.stderr)
     print(f'{passed} passed, {failed} failed', flush=True)
     return 1 if failed or not passed else 0
