@@ -817,10 +817,9 @@ def _flag_of(name:str, # the parameter's name
     if default is ...:
         if name not in inherited: raise TypeError(f"{name}=... takes the default of the library function, which has no parameter {name!r}")
         default = inherited[name].default
-    anno = _plain(p.annotation)
-    shared = SHARED_FLAGS.get(name, Flag())
-    flag = anno if isinstance(anno, Flag) else shared if anno is inspect.Parameter.empty else Flag(anno)
-    help = doc or flag.help or (inherited[name].docment if name in inherited else None) or shared.help
+    anno, shared = _plain(p.annotation), SHARED_FLAGS.get(name, Flag())
+    flag = anno if isinstance(anno, Flag) else Flag() if anno is inspect.Parameter.empty else Flag(anno)
+    help = doc or flag.help or (inherited[name].docment if name in inherited else None) or shared.help  # its own words first, the shared ones last
     names = [name] if flag.positional else [f'--{name}', *(flag.aliases or shared.aliases)]
     if flag.type is bool:
         if default is not False: raise TypeError(f"--{name}: a switch is off unless given, so its default must be False, not {default!r}")

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import MedsaeError, CommandParser, int_range, get_paths, artefact_name, save_table, save_figure
+from .core import MedsaeError, Flag, command, int_range, get_paths, artefact_name, save_table, save_figure
 from .models import get_model
 from .data import get_dataset
 from .sae import SAE
@@ -158,14 +158,14 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
                     dataset:Sequence, # items with an 'image' (as `get_dataset` gives), or PIL images
                     sae:SAE|str|Path|None=None, # an SAE on the joint embedding, or its checkpoint; None: embeddings only
                     n_composites:int=50, # composites to draw
-                    layout:str='grid', # 'grid', 'pair' or 'diagonal'
-                    method:str='nnls', # 'nnls' (w >= 0) or 'signed'
+                    layout:str='grid', # grid: 2x2 of 4 images; pair: 2 side by side; diagonal: 2 on the diagonal of a 2x2 canvas
+                    method:str='nnls', # nnls: non-negative weights; signed: least squares of any sign
                     seed:int=0, # which composites
                     act_scale:float|None=None, # the SAE's input scale (default: its checkpoint's; none for an SAE object)
                     control:bool=False, # also fit each composite by another composite's parts
                     size:int|None=None, # side of a cell, pixels (default: the first part's width)
                     batch_size:int=64, # images per forward pass
-                    sae_type_name:str|None=None, # the reference's architecture name, for a `.pt` SAE
+                    sae_type_name:str|None=None, # the reference project's architecture name, for a `.pt` SAE
                    ) -> pd.DataFrame:
     "Fit the embedding (and SAE features) of random composites by those of their parts: one row per composite, space and fit."
     cells = layout_cells(layout)[1]
@@ -213,32 +213,24 @@ def plot_linearity(df:pd.DataFrame, # from `linearity_check` (several may be con
     return fig
 
 # %% ../nbs/09_linearity.ipynb #f630bbe5
-def linearity_command(argv:list[str]|None=None) -> int:
+@command('medsae linearity', docs_from=linearity_check,
+         description='Linearity sanity check: is the embedding (and the SAE features) of a composite of images a mix of those of its parts?',
+         examples=['medsae linearity --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test',
+                   'medsae linearity --model_name MedCLIP-RN50 --dataset chexpert --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --layout pair --method signed'])
+def linearity_command(model_name:str, # the model whose joint embedding is checked
+                      dataset:str, # the dataset the parts are drawn from
+                      split:str='test', # the split
+                      sae_path:str|None=None, # an SAE trained on the joint embedding (a checkpoint folder, or a reference .pt with --sae_type_name): its features are checked too
+                      sae_type_name:str|None=..., layout:Flag(choices=list(LAYOUTS))=..., method:Flag(choices=METHODS)=...,
+                      n_composites:int_range(lo=1)=..., seed:int_range(lo=0)=..., control:bool=..., batch_size:int_range(lo=1)=...,
+                      data_root:str|None=None,
+                     ) -> int:
     "`medsae linearity`: fit composites of random images by their parts, in the embedding and SAE feature spaces; write a table and a plot."
-    p = CommandParser(prog='medsae linearity',
-                      description='Linearity sanity check: is the embedding (and the SAE features) of a composite of images a mix of those of its parts?',
-                      epilog='examples:\n  medsae linearity --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test\n'
-                             '  medsae linearity --model_name MedCLIP-RN50 --dataset chexpert --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --layout pair --method signed')
-    p.add_argument('--model_name', required=True, help='the model whose joint embedding is checked')
-    p.add_argument('--dataset', required=True, help='the dataset the parts are drawn from')
-    p.add_argument('--split', default='test', help='the split (default: test)')
-    p.add_argument('--sae_path', help="an SAE trained on the joint embedding (a checkpoint folder, or a reference .pt with --sae_type_name): its features are checked too")
-    p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--layout', default='grid', choices=list(LAYOUTS), help='grid: 2x2 of 4 images; pair: 2 side by side; diagonal: 2 on the diagonal of a 2x2 canvas (default: grid)')
-    p.add_argument('--method', default='nnls', choices=METHODS, help='nnls: non-negative weights; signed: least squares of any sign (default: nnls)')
-    p.add_argument('--n_composites', type=int_range(lo=1), default=50, help='composites to draw (default: 50)')
-    p.add_argument('--seed', type=int_range(lo=0), default=0, help='which composites (default: 0)')
-    p.add_argument('--control', action='store_true', help="also fit each composite by another composite's parts")
-    p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass (default: 64)')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data); results go beside it')
-    args = p.parse_args(argv)
-    sae, act_scale, sae_name = _sae_and_scale(args.sae_path, None, args.sae_type_name)
-    df = linearity_check(get_model(args.model_name), get_dataset(args.dataset, args.split), sae, args.n_composites, args.layout, args.method,
-                         args.seed, act_scale, args.control, batch_size=args.batch_size)
-    out = get_paths(args.data_root).results/f"{artefact_name(sae_name or args.model_name, args.dataset, args.split, 'linearity', args.layout, args.method)}.csv"
+    sae, act_scale, sae_name = _sae_and_scale(sae_path, None, sae_type_name)
+    df = linearity_check(get_model(model_name), get_dataset(dataset, split), sae, n_composites, layout, method, seed, act_scale, control, batch_size=batch_size)
+    out = get_paths(data_root).results/f"{artefact_name(sae_name or model_name, dataset, split, 'linearity', layout, method)}.csv"
     save_table(out, df)
     fig = plot_linearity(df); save_figure(out.with_suffix('.png'), fig, dpi=150); plt.close(fig)
     print(out)
     for r in linearity_summary(df).itertuples():
         print(f"{r.layout} {r.method} {r.space} ({r.fit}): cos {r.cos_mean:.3f} (median {r.cos_median:.3f}), mean weight {r.w_mean:.3f}, sum {r.w_sum:.3f}, {r.w_le0:.0%} <= 0, n={r.n}")
-    return 0
