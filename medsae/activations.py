@@ -413,13 +413,13 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
                         hook_point:str|None=None, # where to read (default: the model's joint embedding)
                         *, root:str|Path|None=None, # data root (default `$MEDSAE_DATA`, else `./data`)
                         batch_size:int=64, # images per forward pass
-                        num_workers:int|None=None, # DataLoader workers decoding images (default: cores - 1, at most 8)
+                        num_workers:int|None=None, # DataLoader workers decoding images, 0: in the main process (default: cores - 1, at most 8)
                         shard_size:int=1024, # samples per shard file
                         device:str|None=None, dtype:str|torch.dtype|None=None, # default: cuda > mps > cpu; bf16 on cuda, fp32 elsewhere
                         extra:str|None=None, # name suffix (default: the hook point unless it is the embedding, and `tiny`)
-                        overwrite:bool=False, # recompute even if complete
+                        overwrite:bool=False, # recompute even if complete activations exist
                         weights:str|None=None, tiny:bool=False, # for a model given by name
-                        dataset_root:str|Path|None=None, # the dataset's own folder, for a dataset given by name
+                        dataset_root:str|Path|None=None, # the dataset's own folder, for a dataset given by name (default: its environment variable, e.g. MEDSAE_CHEXPERT_ROOT)
                         hook_fn:Callable|None=None, # `(model, images, hook_point) → acts`; default `medsae.models.hook_activations`
                         channels_last:bool|None=None, # default: for conv nets
                         user_path:str|Path|None=None, # the user's own activations (a tensor file or a shard folder): used as they are
@@ -452,38 +452,27 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
     return load_or_extract(path, request, compute, overwrite)
 
 # %% ../nbs/03_activations.ipynb #6de54331
-def activations_command(argv:list[str]|None=None) -> int:
+@command('medsae activations', docs_from=extract_activations,
+         description="Run a dataset split through a model and save the activations at a hook point as shards under data/activations/.",
+         examples=['medsae activations --model_name MedCLIP-RN50 --dataset chexpert --split train',
+                   'medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4',
+                   'torchrun --nproc_per_node 4 $(which medsae) activations --model_name CLIP-RN50 --dataset cc3m --split train',
+                   'medsae activations --load_activations_path my_acts.safetensors'])
+def activations_command(model_name:str|None=None, # a registry name (CLIP-RN50, MedCLIP-RN50, MedCLIP-ViT) or open_clip:ARCH[:PRETRAINED]
+                        dataset:str|None=None, # a registry name (chexpert, mimic-cxr, cc3m, cifar10, ...)
+                        split:str=..., hook_point:str|None=..., batch_size:int_range(lo=1)=..., num_workers:int_range(lo=0)=..., shard_size:int_range(lo=1)=...,
+                        device:str|None=None, dtype:str|None=None, # float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 elsewhere)
+                        weights:str|None=None, # a local weights file for the model
+                        tiny:bool=False, # a tiny randomly-initialised model of the same architecture (for trying things out)
+                        data_root:str|None=None, dataset_root:str|None=..., extra:str|None=..., overwrite:bool=...,
+                        load_activations_path:str|None=None, # check and describe your own (N, d_in) tensor file (.safetensors, .npy, .pt) instead
+                        key:str|None=None, # which tensor of --load_activations_path, where it holds several
+                       ) -> int:
     "`medsae activations`: compute a model's activations over a dataset split, or check a user's activation file."
-    p = CommandParser(prog='medsae activations',
-                      description="Run a dataset split through a model and save the activations at a hook point as shards under data/activations/.",
-                      epilog='examples:\n  medsae activations --model_name MedCLIP-RN50 --dataset chexpert --split train\n'
-                             '  medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4\n'
-                             '  torchrun --nproc_per_node 4 $(which medsae) activations --model_name CLIP-RN50 --dataset cc3m --split train\n'
-                             '  medsae activations --load_activations_path my_acts.safetensors')
-    p.add_argument('--model_name', help='a registry name (CLIP-RN50, MedCLIP-RN50, MedCLIP-ViT) or open_clip:ARCH[:PRETRAINED]')
-    p.add_argument('--dataset', help='a registry name (chexpert, mimic-cxr, cc3m, cifar10, ...)')
-    p.add_argument('--split', default='train', help='the dataset split (default: train)')
-    p.add_argument('--hook_point', help="where to read activations (default: the model's joint embedding)")
-    p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass (default: 64)')
-    p.add_argument('--num_workers', type=int_range(lo=0), help='DataLoader workers decoding images, 0: in the main process (default: cores - 1, at most 8)')
-    p.add_argument('--shard_size', type=int_range(lo=1), default=1024, help='samples per shard file (default: 1024)')
-    p.add_argument('--device', help='cuda, cuda:1, mps, cpu (default: the best available)')
-    p.add_argument('--dtype', help='float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 elsewhere)')
-    p.add_argument('--weights', help='a local weights file for the model')
-    p.add_argument('--tiny', action='store_true', help='a tiny randomly-initialised model of the same architecture (for trying things out)')
-    p.add_argument('--data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    p.add_argument('--dataset_root', help="the dataset's own folder (default: its environment variable, e.g. MEDSAE_CHEXPERT_ROOT)")
-    p.add_argument('--extra', help='suffix of the activations name (default: the hook point unless it is the embedding)')
-    p.add_argument('--overwrite', action='store_true', help='recompute even if complete activations exist')
-    p.add_argument('--load_activations_path', help='check and describe your own (N, d_in) tensor file (.safetensors, .npy, .pt) instead')
-    p.add_argument('--key', help='which tensor of --load_activations_path, where it holds several')
-    args = p.parse_args(argv)
-    if args.key is not None and not args.load_activations_path: p.error('--key names a tensor of the --load_activations_path file; give that file too')
-    if args.load_activations_path: store = ActivationStore(args.load_activations_path, key=args.key)
+    if key is not None and not load_activations_path: raise UsageError('--key names a tensor of the --load_activations_path file; give that file too')
+    if load_activations_path: store = ActivationStore(load_activations_path, key=key)
     else:
-        if not (args.model_name and args.dataset): p.error('--model_name and --dataset are required (or give --load_activations_path)')
-        store = extract_activations(args.model_name, args.dataset, args.split, args.hook_point, root=args.data_root, batch_size=args.batch_size,
-                                    num_workers=args.num_workers, shard_size=args.shard_size, device=args.device, dtype=args.dtype, extra=args.extra,
-                                    overwrite=args.overwrite, weights=args.weights, tiny=args.tiny, dataset_root=args.dataset_root)
+        if not (model_name and dataset): raise UsageError('--model_name and --dataset are required (or give --load_activations_path)')
+        store = extract_activations(model_name, dataset, split, hook_point, root=data_root, batch_size=batch_size, num_workers=num_workers, shard_size=shard_size,
+                                    device=device, dtype=dtype, extra=extra, overwrite=overwrite, weights=weights, tiny=tiny, dataset_root=dataset_root)
     if dist_info()[0] == 0: print(f'{store.path}: {store.n} samples of shape {store.shape} (d_in {store.d_in}) in {len(store.sizes)} shards')
-    return 0

@@ -29,8 +29,8 @@ __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHA
            'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
            'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log',
            'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
-           'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'Command', 'command',
-           'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
+           'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'UsageError', 'Command',
+           'command', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -836,6 +836,9 @@ def _flag_of(name:str, # the parameter's name
     return names, {k: v for k, v in kw.items() if v is not None}
 
 # %% ../nbs/00_core.ipynb #aeb0b72e
+class UsageError(MedsaeError):
+    "Flags that do not go together (`--key` without its file): a command raises it and the user sees argparse's usage error."
+
 class Command:
     "A `medsae` subcommand made from a function: its flags are the function's parameters, their help its docments."
     def __init__(self, func:Callable, # takes the flags as keyword arguments; returns the exit status (None: 0)
@@ -861,8 +864,10 @@ class Command:
 
     def __call__(self, argv:list[str]|None=None, # the flags (default: the process's arguments)
                 ) -> int:
-        "Parse `argv` and run the function with the flags; return the exit status."
-        return self.func(**vars(self.parser().parse_args(argv))) or 0
+        "Parse `argv` and run the function with the flags; return the exit status (a `UsageError` is argparse's: status 2, one line)."
+        p = self.parser()
+        try: return self.func(**vars(p.parse_args(argv))) or 0
+        except UsageError as e: p.error(str(e))
 
 def command(prog:str, # 'medsae linearity'
             examples:Sequence[str]=(), # command lines shown under --help
