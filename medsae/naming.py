@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
+from .core import (MedsaeError, CommandParser, command, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
                          get_device, get_dtype, progress, log, save_figure, write_errors)
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,
                              load_sae_checkpoint, _trained_hook_point)
@@ -111,12 +111,12 @@ def domain_words(domain:str|Path|dict|list|None) -> set[str]|None:
 def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the documents
                         name:str|None=None, # write data/vocabs/{name}.txt
                         *, root:str|Path|None=None, # data root
-                        column:str|None=None, # the CSV's text column
+                        column:str|None=None, # the .csv text column (default: Report, report, text, caption, findings or impression)
                         min_count:int=3, # keep terms in at least this many documents
-                        max_ngram:int=3, # longest n-gram
+                        max_ngram:int=3, # longest term, in words
                         min_length:int=3, # shortest term, in characters
                         domain:str|Path|dict|list|None=None, # keep terms with a word of this vocabulary ('medical', a file, a list)
-                        max_terms:int|None=None, # keep the most frequent
+                        max_terms:int|None=None, # keep only this many of the most frequent terms (default: all)
                         stop_words:Iterable[str]=STOP_WORDS, # words a term may not start or end with
                        ) -> list[str]:
     "A vocabulary of the frequent words and n-grams of a corpus, most frequent first; written to data/vocabs/ when named."
@@ -755,23 +755,18 @@ def name_command(argv:list[str]|None=None) -> int:
     return 0
 
 # %% ../nbs/07_naming.ipynb #22e9f4bb
-def vocab_command(argv:list[str]|None=None) -> int:
+@command('medsae vocab', docs_from=generate_vocabulary,
+         description='Build a vocabulary (frequent words and n-grams) from a corpus: a .txt with one document per line, or a .csv with a report column. '
+                     'Writes data/vocabs/{name}.txt, which `medsae name --vocab {name}` reads.',
+         examples=['medsae vocab --corpus data/chexpert/train.csv --column Report --name chexpert-reports --domain medical',
+                   'medsae vocab --corpus captions.txt --name cc3m --min_count 20 --max_ngram 2 --max_terms 20000'])
+def vocab_command(corpus:str, # a .txt (one document per line) or a .csv
+                  name:str, # the vocabulary name (data/vocabs/{name}.txt)
+                  column:str|None=..., min_count:int_range(lo=1)=..., max_ngram:int_range(lo=1)=...,
+                  domain:str|None=None, # keep only terms with a word of this vocabulary (medical, general, or a file)
+                  max_terms:int_range(lo=1)=...,
+                  data_root:str|None=None,
+                 ) -> int:
     "`medsae vocab`: build a vocabulary from a corpus of reports or captions into data/vocabs/."
-    p = CommandParser(prog='medsae vocab',
-                      description='Build a vocabulary (frequent words and n-grams) from a corpus: a .txt with one document per line, or a .csv with a report column. '
-                                  'Writes data/vocabs/{name}.txt, which `medsae name --vocab {name}` reads.',
-                      epilog='examples:\n  medsae vocab --corpus data/chexpert/train.csv --column Report --name chexpert-reports --domain medical\n'
-                             '  medsae vocab --corpus captions.txt --name cc3m --min_count 20 --max_ngram 2 --max_terms 20000')
-    p.add_argument('--corpus', required=True, help='a .txt (one document per line) or a .csv')
-    p.add_argument('--name', required=True, help='the vocabulary name (data/vocabs/{name}.txt)')
-    p.add_argument('--column', help='the .csv text column (default: Report, report, text, caption, findings or impression)')
-    p.add_argument('--min_count', type=int_range(lo=1), default=3, help='keep terms in at least this many documents (default: 3)')
-    p.add_argument('--max_ngram', type=int_range(lo=1), default=3, help='longest term, in words (default: 3)')
-    p.add_argument('--domain', help=f"keep only terms with a word of this vocabulary ({', '.join(VOCABS)}, or a file)")
-    p.add_argument('--max_terms', type=int_range(lo=1), help='keep only this many of the most frequent terms (default: all)')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    args = p.parse_args(argv)
-    terms = generate_vocabulary(args.corpus, args.name, root=args.data_root, column=args.column, min_count=args.min_count,
-                                max_ngram=args.max_ngram, domain=args.domain, max_terms=args.max_terms)
-    print(f"{get_paths(args.data_root).vocabs/f'{args.name}.txt'}: {len(terms)} terms; most frequent: {', '.join(terms[:5])}")
-    return 0
+    terms = generate_vocabulary(corpus, name, root=data_root, column=column, min_count=min_count, max_ngram=max_ngram, domain=domain, max_terms=max_terms)
+    print(f"{get_paths(data_root).vocabs/f'{name}.txt'}: {len(terms)} terms; most frequent: {', '.join(terms[:5])}")
