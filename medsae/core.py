@@ -29,8 +29,9 @@ __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHA
            'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
            'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log',
            'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
-           'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'UsageError', 'Command',
-           'command', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests', 'test_command']
+           'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'UsageError', 'Group',
+           'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests',
+           'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -839,6 +840,16 @@ def _flag_of(name:str, # the parameter's name
 class UsageError(MedsaeError):
     "Flags that do not go together (`--key` without its file): a command raises it and the user sees argparse's usage error."
 
+class Group:
+    "Flags that together name one thing (SAE features: a folder, or an SAE, model, dataset and split): a command's parameter annotated with it gets what `func` makes of them."
+    def __init__(self, func:Callable, # its parameters, with their docments, are the flags; it returns the value
+                 help:dict[str, str]|None=None, # other help for some of them, in this command
+                 **defaults, # other defaults for some of them, in this command
+                ):
+        self.func, self.help, self.defaults = func, help or {}, defaults
+        self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
+    def __repr__(self): return f'Group({self.func.__name__})'
+
 class Command:
     "A `medsae` subcommand made from a function: its flags are the function's parameters, their help its docments."
     def __init__(self, func:Callable, # takes the flags as keyword arguments; returns the exit status (None: 0)
@@ -849,24 +860,35 @@ class Command:
                 ):
         functools.update_wrapper(self, func)
         self.func, self.prog, self.examples, self.docs_from, self.description = func, prog, list(examples), docs_from, description
+        self.params = inspect.signature(func, eval_str=True).parameters
         self.parser()  # a parameter that cannot be a flag fails here, where the command is defined
+
+    def flags(self) -> dict[str, tuple[inspect.Parameter, str|None, dict]]:
+        "Every flag by name: its parameter, its own help, and the docments it may inherit; a group's flags in its place, the command's own winning."
+        inherited = docments(self.docs_from, full=True, returns=False) if self.docs_from else {}
+        docs, out = docments(self.func, full=True, returns=False), {}
+        for name, param in self.params.items():
+            if not isinstance(g := param.annotation, Group): out[name] = (param, docs[name].docment, inherited); continue
+            for m, q in g.params.items():
+                if m not in self.params and m not in out: out[m] = (q.replace(default=g.defaults.get(m, q.default)), g.help.get(m), g.docs)
+        return out
 
     def parser(self) -> CommandParser:
         "The command's argument parser."
-        inherited = docments(self.docs_from, full=True, returns=False) if self.docs_from else {}
-        docs = docments(self.func, full=True, returns=False)
         p = CommandParser(prog=self.prog, description=self.description or self.func.__doc__,
                           epilog='examples:\n' + '\n'.join(f'  {e}' for e in self.examples) if self.examples else None)
-        for name, param in inspect.signature(self.func, eval_str=True).parameters.items():
-            names, kw = _flag_of(name, param, docs[name].docment, inherited)
-            p.add_argument(*names, **kw)
+        for name, (param, doc, inherited) in self.flags().items(): p.add_argument(*(f := _flag_of(name, param, doc, inherited))[0], **f[1])
         return p
 
     def __call__(self, argv:list[str]|None=None, # the flags (default: the process's arguments)
                 ) -> int:
-        "Parse `argv` and run the function with the flags; return the exit status (a `UsageError` is argparse's: status 2, one line)."
+        "Parse `argv` and run the function with the flags (each group's made into its value); return the exit status (a `UsageError` is argparse's: status 2, one line)."
         p = self.parser()
-        try: return self.func(**vars(p.parse_args(argv))) or 0
+        args = vars(p.parse_args(argv))
+        try:
+            for name, param in self.params.items():
+                if isinstance(g := param.annotation, Group): args[name] = g.func(**{m: args[m] for m in g.params})
+            return self.func(**{k: args[k] for k in self.params}) or 0
         except UsageError as e: p.error(str(e))
 
 def command(prog:str, # 'medsae linearity'
