@@ -254,7 +254,14 @@ def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dict
     return sae, {'name': p.name if p.is_dir() else p.stem, 'act_scale': training.get('act_scale'), 'activations': training.get('activations')}
 
 # %% ../nbs/06_features.ipynb #19d1788f
-def cached_activations(model:str, dataset:str, split:str, hook_point:str|None, tiny:bool, root, dataset_kwargs:dict) -> ActivationStore|None:
+def cached_activations(model:str, # a registered model's name
+                       dataset:str, # a registered dataset's name
+                       split:str, # its split
+                       hook_point:str|None, # where the activations were read (None: the model's joint embedding)
+                       tiny:bool, # a tiny model's activations (tests)
+                       root:str|Path|None, # data root
+                       dataset_kwargs:dict, # the dataset options they must have been extracted with (n, size, ...)
+                      ) -> ActivationStore|None:
     "The complete cached activations of these options, if their dataset options match (no model is built to find them); unfinished ones are refused unless this very command started them (then extraction resumes them)."
     folder = activations_folder(model, dataset, split, hook_point, tiny, root=root)
     if folder.is_dir(): check_complete(folder, f'{len(list_shards(folder))} of its shards', resumable=True)
@@ -262,7 +269,8 @@ def cached_activations(model:str, dataset:str, split:str, hook_point:str|None, t
     if meta is None or json.loads(json.dumps(meta['request'].get('dataset_kwargs', {}))) != json.loads(json.dumps(dataset_kwargs)): return None
     return ActivationStore(folder)
 
-def trained_hook_point(info:dict) -> str|None:
+def trained_hook_point(info:dict, # the training summary of `load_sae_checkpoint`
+                      ) -> str|None:
     "The hook point of the activations an SAE was trained on, if its training summary names a folder that still exists."
     folder = info.get('activations')
     meta = read_meta(folder, FOLDER) if folder and Path(folder).is_dir() else None

@@ -268,11 +268,11 @@ def ablation_effect(model:ImageTextModel, # the model
                     images:torch.Tensor, # (N, 3, H, W) preprocessed
                     latents:Iterable[int], # the latents to ablate
                     labels:np.ndarray|None=None, # (N, n_labels): adds each class's AUROC before and after
-                    hook_point:str|None=None, # where the SAE reads (default: the joint embedding; any hook point works)
+                    *, hook_point:str|None=None, # where the SAE reads (default: the joint embedding; any hook point works)
                     prompts:dict|None=None, # class: (positive, negative) sentences (default `synth_prompts()`)
                     act_scale:float|None=None, # the SAE's input scale
-                    label_names:list[str]=CHEXPERT_LABELS, # the label columns
                     batch_size:int=64, # images per forward pass
+                    label_names:list[str]=CHEXPERT_LABELS, # the label columns
                    ) -> pd.DataFrame:
     "Per class, how the zero-shot scores change when the model runs on the SAE reconstruction with `latents` ablated instead of the full one."
     prompts, hp = synth_prompts() if prompts is None else prompts, get_hook_point(model, hook_point or model.embed_hook)
