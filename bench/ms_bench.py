@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from medsae.core import set_quiet, save_tensors
 from medsae.features import FeatureStore, feature_shard_file
-from medsae.evaluation import monosemanticity_scores
+from medsae.evaluation.monosemanticity import monosemanticity_scores
 
 
 def rss_mib() -> float:

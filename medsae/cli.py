@@ -4,10 +4,10 @@
 
 # %% ../nbs/10_cli.ipynb #c7e876da
 from __future__ import annotations
-import importlib, os, sys
+import argparse, importlib, os, sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'usage', 'main']
+__all__ = ['COMMANDS', 'SCORES', 'usage', 'main', 'score_command']
 
 # %% ../nbs/10_cli.ipynb #6481cdd3
 COMMANDS = { # name: (module, function, one-line help), in the order of the flow
@@ -23,7 +23,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'vocab': ('medsae.naming', 'vocab_command', 'build a vocabulary (frequent words and n-grams) from a corpus of reports or captions'),
     'name': ('medsae.naming', 'name_command', 'name every latent: by the closest vocabulary concept (vocab) or by a vision-language model (vlm)'),
     'name-eval': ('medsae.naming', 'name_eval_command', 'score latent names: does a VLM, told the name, predict where the latent fires on held-out images?'),
-    'score': ('medsae.evaluation', 'score_command', 'score latents (or neurons): ms, actms, chexpert, probe1d, probe, fidelity'),
+    'score': ('medsae.cli', 'score_command', 'score latents (or neurons): ms, actms, chexpert, probe1d, probe, fidelity'),
     'linearity': ('medsae.linearity', 'linearity_command', 'linearity check: is the embedding (and the SAE code) of a composite image a non-negative mix of those of its parts?'),
     'demo': ('medsae.demo', 'demo_command', 'the whole pipeline on the built-in synthetic chest set (or your model and data) with an HTML report; cached, so a second run takes seconds'),
     'docs': ('medsae.docs', 'docs_command', 'build the offline docs site from the notebooks, or check a built one in headless Chromium'),
@@ -68,3 +68,31 @@ def main(argv:list[str]|None=None, # the arguments after `medsae` (default: the 
 # %% ../nbs/10_cli.ipynb #f1c2e3f4a5b6c7d8
 #| eval: false
 if __name__ == '__main__': sys.exit(main())
+
+# %% ../nbs/10_cli.ipynb #06cc0387
+SCORES = { # kind: (module, function, one-line help)
+    'ms': ('medsae.evaluation.monosemanticity', 'ms_command', 'monosemanticity score of every latent (Pach et al. 2025)'),
+    'actms': ('medsae.evaluation.monosemanticity', 'actms_command', "activation-version score: class specificity of each latent's mean activation (SAeUron)"),
+    'chexpert': ('medsae.evaluation.labels', 'chexpert_command', 'CheXpert score: precision/recall/F1 and correlation of each latent (and neuron) with each label'),
+    'probe1d': ('medsae.evaluation.probes', 'probe1d_command', '1-D logistic probes: the best single latent per class'),
+    'probe': ('medsae.evaluation.probes', 'probe_command', 'linear probes on all latents or raw activations (optional L1), saved under data/probe_checkpoints/'),
+    'fidelity': ('medsae.evaluation.fidelity', 'fidelity_command', 'reconstruction metrics and zero-shot performance with the SAE spliced into the model'),
+}
+
+def score_command(argv:list[str]|None=None, # the arguments after `medsae score`
+                 ) -> int:
+    "`medsae score KIND ...`: run one score; `medsae score KIND --help` for its flags."
+    from medsae.core import CommandParser
+    kinds = '\n'.join(f'  {k:<9} {h}' for k, (_, _, h) in SCORES.items())
+    p = CommandParser(prog='medsae score', description=f'Score SAE latents (or model neurons).\n\nkinds:\n{kinds}',
+                      epilog='examples:\n  medsae score ms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'
+                             '  medsae score chexpert --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --dataset chexpert --split test --neurons\n'
+                             '  medsae score fidelity --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --dataset synthetic-cxr')
+    p.add_argument('kind', choices=list(SCORES), help='which score')
+    p.add_argument('args', nargs=argparse.REMAINDER, help="the kind's own flags")
+    argv = list(argv or [])
+    if argv and argv[0] in SCORES:
+        module, func, _ = SCORES[argv[0]]
+        return getattr(importlib.import_module(module), func)(argv[1:])
+    p.parse_args(argv)  # --help, or an unknown kind: argparse prints and exits (0 or 2)
+    return 2

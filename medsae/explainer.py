@@ -14,10 +14,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from . import evaluation
+from .evaluation import fidelity
 from .core import MedsaeError, get_paths, sae_name
 from .data import list_datasets
-from .models import ImageTextModel, get_model, get_hook_point, hook_activations, openclip_from_module
+from .models import ImageTextModel, get_model, get_hook_point, hook_activations, openclip_from_module, synth_prompts
 from .activations import ActivationStore, extract_activations, default_extra
 from .sae import SAE, sae_class
 from .training import TrainConfig, train_sae
@@ -277,12 +277,12 @@ def _concept_output_attribution(self:SAEExplainer, inputs:torch.Tensor|list, # (
                                 target_class:str|list[str]|None=None, # the class(es) to explain (default: every class of `prompts`)
                                 *, prompts:dict|None=None, # class: (positive, negative) sentences (default `synth_prompts()`)
                                 batch_size:int=64, # images per forward pass
-                               ) -> evaluation.Attribution:
+                               ) -> fidelity.Attribution:
     "Each concept's exact contribution to each image's zero-shot score of the target class(es)."
     self._check_fitted()
     model = self.model_with_split_points
-    evaluation.check_embed_hook(model, self.split_point, self.concept_model.d_in)
-    prompts = evaluation.synth_prompts() if prompts is None else prompts
+    fidelity.check_embed_hook(model, self.split_point, self.concept_model.d_in)
+    prompts = synth_prompts() if prompts is None else prompts
     if target_class is not None:
         wanted = [target_class] if isinstance(target_class, str) else list(target_class)
         if any(c not in prompts for c in wanted): raise MedsaeError(f"no prompts for class(es) {[c for c in wanted if c not in prompts]}; the classes are {list(prompts)}")
@@ -290,6 +290,6 @@ def _concept_output_attribution(self:SAEExplainer, inputs:torch.Tensor|list, # (
     x = torch.stack([self._input_tensor(im) for im in inputs]) if isinstance(inputs, (list, tuple)) else inputs
     emb = torch.cat([hook_activations(model, x[i:i + batch_size], self.split_point).float() for i in range(0, len(x), batch_size)])
     with torch.no_grad(): f = self.encode_activations(emb)
-    return evaluation.concept_output_attribution(self.concept_model, f, model, prompts, self.act_scale, self.split_point)
+    return fidelity.concept_output_attribution(self.concept_model, f, model, prompts, self.act_scale, self.split_point)
 
 SAEExplainer.concept_output_attribution = _concept_output_attribution

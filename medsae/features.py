@@ -30,12 +30,12 @@ from .training import SAE_TYPE_NAMES, activations_folder
 # %% auto #0
 __all__ = ['POOLINGS', 'FEATURES', 'STATS', 'PLOTS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
            'feature_shard_file', 'list_feature_shards', 'write_feature_shards', 'FeatureStore', 'sae_digest',
-           'compute_features', 'load_sae_checkpoint', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats',
-           'load_stats', 'feature_stats', 'plot_feature_sparsity', 'plot_activation_hist', 'features_dataset',
-           'sample_images', 'plot_top_images', 'position_grid', 'latent_heatmap', 'sample_activations',
-           'latent_heatmaps', 'heatmap_layer', 'heatmap_overlay', 'png_data_url', 'browser_data', 'check_browser_data',
-           'FeatureBrowser', 'feature_browser', 'features_command', 'plot_command', 'add_feature_args',
-           'features_from_args', 'results_file']
+           'compute_features', 'load_sae_checkpoint', 'cached_activations', 'trained_hook_point', 'sae_features',
+           'FeatureStats', 'compute_stats', 'save_stats', 'load_stats', 'feature_stats', 'plot_feature_sparsity',
+           'plot_activation_hist', 'features_dataset', 'sample_images', 'plot_top_images', 'position_grid',
+           'latent_heatmap', 'sample_activations', 'latent_heatmaps', 'heatmap_layer', 'heatmap_overlay',
+           'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser', 'feature_browser',
+           'features_command', 'plot_command', 'add_feature_args', 'features_from_args', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -254,7 +254,14 @@ def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dict
     return sae, {'name': p.name if p.is_dir() else p.stem, 'act_scale': training.get('act_scale'), 'activations': training.get('activations')}
 
 # %% ../nbs/06_features.ipynb #19d1788f
-def _cached_activations(model:str, dataset:str, split:str, hook_point:str|None, tiny:bool, root, dataset_kwargs:dict) -> ActivationStore|None:
+def cached_activations(model:str, # a registered model's name
+                       dataset:str, # a registered dataset's name
+                       split:str, # its split
+                       hook_point:str|None, # where the activations were read (None: the model's joint embedding)
+                       tiny:bool, # a tiny model's activations (tests)
+                       root:str|Path|None, # data root
+                       dataset_kwargs:dict, # the dataset options they must have been extracted with (n, size, ...)
+                      ) -> ActivationStore|None:
     "The complete cached activations of these options, if their dataset options match (no model is built to find them); unfinished ones are refused unless this very command started them (then extraction resumes them)."
     folder = activations_folder(model, dataset, split, hook_point, tiny, root=root)
     if folder.is_dir(): check_complete(folder, f'{len(list_shards(folder))} of its shards', resumable=True)
@@ -262,7 +269,8 @@ def _cached_activations(model:str, dataset:str, split:str, hook_point:str|None, 
     if meta is None or json.loads(json.dumps(meta['request'].get('dataset_kwargs', {}))) != json.loads(json.dumps(dataset_kwargs)): return None
     return ActivationStore(folder)
 
-def _trained_hook_point(info:dict) -> str|None:
+def trained_hook_point(info:dict, # the training summary of `load_sae_checkpoint`
+                      ) -> str|None:
     "The hook point of the activations an SAE was trained on, if its training summary names a folder that still exists."
     folder = info.get('activations')
     meta = read_meta(folder, FOLDER) if folder and Path(folder).is_dir() else None
@@ -291,8 +299,8 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
     if load_activations_path is not None: store = ActivationStore(load_activations_path, key=key)
     else:
         if not (model and dataset): raise MedsaeError("say which activations to encode: --load_activations_path, or --model_name and --dataset (and --split)")
-        hook_point = hook_point or _trained_hook_point(info)
-        cached = _cached_activations(model, dataset, split, hook_point, tiny, root, dataset_kwargs) if isinstance(model, str) and isinstance(dataset, str) else None
+        hook_point = hook_point or trained_hook_point(info)
+        cached = cached_activations(model, dataset, split, hook_point, tiny, root, dataset_kwargs) if isinstance(model, str) and isinstance(dataset, str) else None
         store = cached or extract_activations(
             model, dataset, split, hook_point, root=root, tiny=tiny, **{'batch_size': batch_size, **(extract_kwargs or {})}, **dataset_kwargs)
     _check_widths(sae, store, sae_path)

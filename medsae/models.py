@@ -20,16 +20,17 @@ from .core import MedsaeError, CommandParser, int_range, float_range, get_device
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
            'SWIN_TINY_CONFIG', 'TINY_BERT_CONFIG', 'TINY_SWIN_CONFIG', 'TINY_VOCAB', 'SWIN_RENAMES', 'STALE_BUFFERS',
-           'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint', 'position_vectors', 'ImageTextModel', 'prepare_images',
-           'get_hook_point', 'hook_activations', 'probe_shapes', 'register_model', 'list_models', 'get_model',
-           'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens',
-           'openclip_model', 'clip_rn50', 'openclip_from_module', 'MedCLIPResNetVision', 'MedCLIPSwinVision',
-           'MedCLIPText', 'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer',
-           'BertTokens', 'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model',
-           'medclip_rn50', 'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip',
-           'SynthClipConfig', 'clip_loss', 'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set',
-           'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'text_directions', 'zero_shot_scores',
-           'auroc', 'train_clip_command', 'describe_hook_points', 'models_command']
+           'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint', 'first_output', 'flatten_output', 'tokens_to_chw',
+           'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel', 'prepare_images', 'get_hook_point',
+           'hook_activations', 'probe_shapes', 'register_model', 'list_models', 'get_model', 'read_weights',
+           'load_weights', 'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens', 'openclip_model',
+           'clip_rn50', 'openclip_from_module', 'MedCLIPResNetVision', 'MedCLIPSwinVision', 'MedCLIPText',
+           'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer', 'BertTokens',
+           'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model', 'medclip_rn50',
+           'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig',
+           'clip_loss', 'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set', 'train_synthetic_clip',
+           'save_synthetic_clip', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc', 'check_joint_space',
+           'train_clip_command', 'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -55,22 +56,22 @@ class HookPoint:
         return self.shape[-1] if self.layout == 'tokens' else self.shape[0]
 
 # %% ../nbs/02_models.ipynb #abaa8ca8
-def _first(raw):
+def first_output(raw):
     "The first element of a tuple output (transformers blocks return (hidden, attention, ...))."
     return raw[0] if isinstance(raw, (tuple, list)) else raw
 
-def _flatten(raw):
+def flatten_output(raw):
     "(B, C, 1, 1) or (B, C, 1) -> (B, C)."
     return raw.flatten(1)
 
-def _tokens_to_chw(raw):
+def tokens_to_chw(raw):
     "Swin tokens (B, H*W, C) of a square grid -> a spatial map (B, C, H, W)."
-    x = _first(raw)
+    x = first_output(raw)
     side = math.isqrt(x.shape[1])
     if side * side != x.shape[1]: raise MedsaeError(f"cannot read {x.shape[1]} tokens as a square grid; use square images")
     return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
 
-def _sequence_first_to_batch_first(raw):
+def sequence_first_to_batch_first(raw):
     "(L, B, D) -> (B, L, D), for transformers that run sequence-first."
     return raw.transpose(0, 1)
 
@@ -272,7 +273,7 @@ def openclip_hook_points(model:nn.Module) -> dict[str, HookPoint]:
         hps += [HookPoint(f'visual.layer{i}', f'visual.layer{i}', layout='chw', description=f'ResNet stage {i}') for i in range(1, 5)]
         hps.append(HookPoint('visual.attnpool', 'visual.attnpool', description='attention pooling into the joint space'))
     elif hasattr(visual, 'transformer') and hasattr(visual.transformer, 'resblocks'):
-        fix = None if getattr(visual.transformer, 'batch_first', True) else _sequence_first_to_batch_first
+        fix = None if getattr(visual.transformer, 'batch_first', True) else sequence_first_to_batch_first
         hps += [HookPoint(f'visual.transformer.resblocks.{i}', f'visual.transformer.resblocks.{i}', layout='tokens', output=fix,
                           description=f'ViT residual block {i}: class token then patch tokens') for i in range(len(visual.transformer.resblocks))]
     hps.append(HookPoint('image_embeds', 'visual', description='joint image-text embedding (encode_image)'))
@@ -525,14 +526,14 @@ def medclip_hook_points(vision:nn.Module) -> dict[str, HookPoint]:
     v = 'vision_model.model'
     if isinstance(vision, MedCLIPResNetVision):
         hps = [HookPoint(f'visual.layer{i}', f'{v}.layer{i}', layout='chw', description=f'ResNet stage {i}') for i in range(1, 5)]
-        hps += [HookPoint('visual.avgpool', f'{v}.avgpool', output=_flatten, description='global average pool'),
+        hps += [HookPoint('visual.avgpool', f'{v}.avgpool', output=flatten_output, description='global average pool'),
                 HookPoint('image_embeds', f'{v}.fc', description='projection to the joint space')]
     else:
         depths = vision.model.config.depths
-        hps = [HookPoint(f'visual.stage{i+1}', f'{v}.encoder.layers.{i}.blocks.{d-1}', layout='chw', output=_tokens_to_chw,
+        hps = [HookPoint(f'visual.stage{i+1}', f'{v}.encoder.layers.{i}.blocks.{d-1}', layout='chw', output=tokens_to_chw,
                          description=f'Swin stage {i+1} (before patch merging)') for i, d in enumerate(depths)]
-        hps += [HookPoint('visual.layernorm', f'{v}.layernorm', layout='chw', output=_tokens_to_chw, description='final layer norm'),
-                HookPoint('visual.pooler', f'{v}.pooler', output=_flatten, description='average pool of the final map'),
+        hps += [HookPoint('visual.layernorm', f'{v}.layernorm', layout='chw', output=tokens_to_chw, description='final layer norm'),
+                HookPoint('visual.pooler', f'{v}.pooler', output=flatten_output, description='average pool of the final map'),
                 HookPoint('image_embeds', 'vision_model.projection_head', description='projection to the joint space')]
     return {hp.name: hp for hp in hps}
 
@@ -820,6 +821,20 @@ def auroc(scores:np.ndarray, # (n,) higher = more likely positive
     _, group, counts = np.unique(scores, return_inverse=True, return_counts=True)
     ranks = (np.cumsum(counts) - (counts - 1) / 2)[group]  # 1-based ranks, ties given their average
     return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+# %% ../nbs/02_models.ipynb #7ca04c30
+def check_joint_space(model:ImageTextModel, # the model
+                      hook_point:str|None, # where the SAE's activations were read (None: the joint embedding)
+                      d_in:int, # the SAE's input width
+                      needs:str, # the error when it reads elsewhere: what needs the joint space, and what to do; formatted with model, embed, hook_point
+                     ) -> str:
+    "The hook point, if it is the model's joint image-text embedding of the SAE's width; else a `MedsaeError` that says what to do."
+    hook_point = hook_point or model.embed_hook
+    if hook_point != model.embed_hook: raise MedsaeError(needs.format(model=model.name, embed=model.embed_hook, hook_point=hook_point))
+    d = model.hook_points[hook_point].d_in
+    if d != d_in: raise MedsaeError(f"this SAE takes d_in={d_in} but {model.name}'s {hook_point!r} has {d} dimensions: is it an SAE of another model?")
+    return hook_point
+
 
 # %% ../nbs/02_models.ipynb #a17b596b
 def train_clip_command(argv:list[str]|None=None) -> int:

@@ -19,16 +19,17 @@ from PIL import Image
 
 from .core import (MedsaeError, CommandParser, command, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
                          get_device, get_dtype, progress, log, save_figure, write_errors)
+from .models import check_joint_space
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,
-                             load_sae_checkpoint, _trained_hook_point)
+                             load_sae_checkpoint, trained_hook_point)
 
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus',
            'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
-           'decoder_directions', 'embed_vocab', 'match_concepts', 'check_joint_space', 'concepts_file', 'name_by_vocab',
-           'VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
-           'eval_prompt', 'naming_eval_answers', 'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval',
-           'add_vlm_args', 'vlm_from_args', 'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
+           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'name_by_vocab', 'VLM', 'HFVLM',
+           'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no', 'eval_prompt',
+           'naming_eval_answers', 'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval', 'add_vlm_args',
+           'vlm_from_args', 'vlm_naming_kwargs', 'name_eval_command', 'name_command', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -193,17 +194,6 @@ NAMING_NEEDS = ("naming by text similarity needs latents in the joint image-text
                 "whose directions the text encoder cannot compare with: name its latents with --method vlm (a vision-language model looks at "
                 "their top images), or train an SAE at {embed!r}")
 
-def check_joint_space(model:Any, # the `ImageTextModel`
-                      hook_point:str|None, # where the SAE's activations were read (None: the joint embedding)
-                      d_in:int, # the SAE's input width
-                      needs:str=NAMING_NEEDS, # the error when it reads elsewhere: what needs the joint space, and what to do; formatted with model, embed, hook_point
-                     ) -> str:
-    "The hook point, if it is the model's joint image-text embedding of the SAE's width; else a `MedsaeError` that says what to do."
-    hook_point = hook_point or model.embed_hook
-    if hook_point != model.embed_hook: raise MedsaeError(needs.format(model=model.name, embed=model.embed_hook, hook_point=hook_point))
-    d = model.hook_points[hook_point].d_in
-    if d != d_in: raise MedsaeError(f"this SAE takes d_in={d_in} but {model.name}'s {hook_point!r} has {d} dimensions: is it an SAE of another model?")
-    return hook_point
 
 # %% ../nbs/07_naming.ipynb #d28b28d7
 def concepts_file(sae_name:str, # the SAE's name
@@ -232,11 +222,11 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
     "Name every latent by the vocabulary concept closest to its decoder direction in the joint image-text space."
     if isinstance(sae, (str, Path)):
         sae, info = load_sae_checkpoint(sae, sae_type_name)
-        sae_name, hook_point = sae_name or info['name'], hook_point or _trained_hook_point(info)
+        sae_name, hook_point = sae_name or info['name'], hook_point or trained_hook_point(info)
     if isinstance(model, str):
         from medsae.models import get_model
         model = get_model(model, tiny=tiny)
-    check_joint_space(model, hook_point, sae.d_in)
+    check_joint_space(model, hook_point, sae.d_in, NAMING_NEEDS)
     if restrict_to is True:
         if getattr(model, 'training_texts', None) is None:
             raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
