@@ -15,21 +15,22 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, int_range, float_range, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, tensors_meta, weights_digest
+from .core import MedsaeError, CommandParser, Registry, int_range, float_range, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, tensors_meta, weights_digest
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
-           'SWIN_TINY_CONFIG', 'TINY_BERT_CONFIG', 'TINY_SWIN_CONFIG', 'TINY_VOCAB', 'SWIN_RENAMES', 'STALE_BUFFERS',
-           'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint', 'position_vectors', 'ImageTextModel', 'prepare_images',
-           'get_hook_point', 'hook_activations', 'probe_shapes', 'register_model', 'list_models', 'get_model',
-           'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens',
-           'openclip_model', 'clip_rn50', 'openclip_from_module', 'MedCLIPResNetVision', 'MedCLIPSwinVision',
-           'MedCLIPText', 'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer',
-           'BertTokens', 'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model',
-           'medclip_rn50', 'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip',
-           'SynthClipConfig', 'clip_loss', 'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set',
-           'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts', 'text_directions', 'zero_shot_scores',
-           'auroc', 'train_clip_command', 'describe_hook_points', 'models_command']
+__all__ = ['LAYOUTS', 'MODELS', 'register_model', 'list_models', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD',
+           'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG', 'SWIN_TINY_CONFIG', 'TINY_BERT_CONFIG', 'TINY_SWIN_CONFIG',
+           'TINY_VOCAB', 'SWIN_RENAMES', 'STALE_BUFFERS', 'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint',
+           'position_vectors', 'ImageTextModel', 'prepare_images', 'get_hook_point', 'hook_activations', 'probe_shapes',
+           'get_model', 'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config',
+           'OpenClipTokens', 'openclip_model', 'clip_rn50', 'openclip_from_module', 'MedCLIPResNetVision',
+           'MedCLIPSwinVision', 'MedCLIPText', 'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer',
+           'bioclinicalbert_tokenizer', 'BertTokens', 'convert_medclip_state_dict', 'load_medclip_weights',
+           'medclip_hook_points', 'medclip_model', 'medclip_rn50', 'medclip_vit', 'synthetic_clip_weights',
+           'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig', 'clip_loss', 'group_ids', 'paired_batch',
+           'drop_sentences', 'draw_training_set', 'train_synthetic_clip', 'save_synthetic_clip', 'synth_prompts',
+           'text_directions', 'zero_shot_scores', 'auroc', 'train_clip_command', 'describe_hook_points',
+           'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -195,19 +196,9 @@ def probe_shapes(model:ImageTextModel) -> ImageTextModel:
     return model
 
 # %% ../nbs/02_models.ipynb #b7014a0d
-MODELS: dict[str, Callable[..., ImageTextModel]] = {}
-
-def register_model(name:str # the name users will pass to `get_model`
-                  ) -> Callable:
-    "Decorator registering a model factory `f(weights=None, tiny=False, **kwargs) -> ImageTextModel` under `name`."
-    def deco(f):
-        MODELS[name] = f
-        return f
-    return deco
-
-def list_models() -> list[str]:
-    "The registered model names (any `open_clip:ARCH[:PRETRAINED]` works too)."
-    return sorted(MODELS)
+MODELS = Registry('model', also=('open_clip:ARCH[:PRETRAINED]', 'any open_clip model'))
+register_model = MODELS.register  # `@register_model(name)` over a factory `f(weights=None, tiny=False, **kwargs) -> ImageTextModel`
+list_models = MODELS.names  # the registered names (any `open_clip:ARCH[:PRETRAINED]` works too)
 
 # %% ../nbs/02_models.ipynb #dcfcc718
 def get_model(name:str, # a registered name, 'open_clip:ARCH' or 'open_clip:ARCH:PRETRAINED'
@@ -221,8 +212,7 @@ def get_model(name:str, # a registered name, 'open_clip:ARCH' or 'open_clip:ARCH
     if name.startswith('open_clip:'):
         arch, _, tag = name.removeprefix('open_clip:').partition(':')
         m = openclip_model(arch, tag or None, weights=weights, tiny=tiny, name=name, **kwargs)
-    elif name in MODELS: m = MODELS[name](weights=weights, tiny=tiny, **kwargs)
-    else: raise MedsaeError(f"unknown model {name!r}; known models: {', '.join(list_models())}, or 'open_clip:ARCH[:PRETRAINED]' for any open_clip model")
+    else: m = MODELS[name](weights=weights, tiny=tiny, **kwargs)
     device = get_device(device)
     m.model.eval()
     return m.to(device, get_dtype(dtype, device))
@@ -858,13 +848,11 @@ def models_command(argv:list[str]|None=None) -> int:
     "`medsae models`: list the registered models, or one model's hook points and their shapes."
     p = CommandParser(prog='medsae models', description='List the models medsae knows, or the hook points of one of them.',
                       epilog='examples:\n  medsae models\n  medsae models --model_name MedCLIP-RN50\n  medsae models --model_name open_clip:ViT-B-32 --tiny')
-    p.add_argument('--model_name', help="a registered model, or open_clip:ARCH[:PRETRAINED]; shows its hook points")
+    p.add_argument('--model_name', registry=MODELS, help="a registered model, or open_clip:ARCH[:PRETRAINED]; shows its hook points")
     p.add_argument('--tiny', action='store_true', help='the tiny test version of the architecture')
     args = p.parse_args(argv)
     if args.model_name is None:
-        w = max(map(len, MODELS))
-        print('\n'.join(f'{n:<{w}}  {(MODELS[n].__doc__ or "").strip()}' for n in list_models()))
-        print(f"{'open_clip:ARCH[:PRETRAINED]':<{w}}  any open_clip model and pretrained tag")
+        print(MODELS.help_text())
         return 0
     m = get_model(args.model_name, weights=None if args.tiny else 'random', tiny=args.tiny, device='cpu', dtype='float32')
     print(f'{m.name}: {m.description}; {m.image_size}px images; weights: {m.weights}\n' + describe_hook_points(m))
