@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
@@ -20,7 +21,7 @@ from .core import *
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
            'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches',
            'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'activations_request',
-           'default_extra', 'extract_activations', 'activations_command']
+           'default_extra', 'activations_folder', 'extract_activations', 'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -387,6 +388,17 @@ def default_extra(model:Any, hook_point:str, tiny:bool=False) -> str|None:
     "The name suffix of activations taken elsewhere than the joint embedding, or from a tiny model."
     parts = [hook_point if hook_point != getattr(model, 'embed_hook', None) else None, 'tiny' if tiny else None]
     return '-'.join(p for p in parts if p) or None
+
+# %% ../nbs/03_activations.ipynb #ad574072
+def activations_folder(model_name:str, dataset:str, split:str='train',
+                       hook_point:str|None=None, # the hook point they were taken at (default: the joint embedding)
+                       tiny:bool=False, # taken with a tiny model (`medsae activations --tiny`)
+                       extra:str|None=None, # the name suffix given to `medsae activations --extra` (overrides the two above)
+                       root:str|Path|None=None, # data root
+                      ) -> Path:
+    "The folder `medsae activations` writes for these options: `data/activations/{model}_{dataset}_{split}[_{extra}]`."
+    if extra is None: extra = default_extra(SimpleNamespace(embed_hook='image_embeds'), hook_point or 'image_embeds', tiny)
+    return get_paths(root).activations/activations_name(model_name, dataset, split, extra)
 
 # %% ../nbs/03_activations.ipynb #7dae9ce7
 def _resolve(model, dataset, split, weights, tiny, device, dtype, dataset_root, dataset_kwargs):

@@ -19,9 +19,9 @@ from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, a
                          load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet, write_errors)
 from .data import SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
 from .models import ImageTextModel, auroc, get_model
-from .activations import ActivationStore, extract_activations
+from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
-from .training import TrainConfig, activations_folder, train_sae, _request as _train_request
+from .training import TrainConfig, train_request, train_sae
 from .features import FeatureBrowser, browser_data, feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
@@ -138,7 +138,7 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     out = get_paths(cfg.root).sae_checkpoints/demo_sae_name(cfg)
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n)
-    request = {**_train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
+    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = load_json(out/'config.json').get('training', {})
         check_request(out, {k: stored.get(k) for k in request}, request)

@@ -23,9 +23,8 @@ from safetensors import safe_open
 from .core import (MedsaeError, CommandParser, int_range, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta, check_complete, save_figure,
                          save_tensors, load_tensors, load_json, progress, weights_digest)
 from .sae import SAE
-from .interop import load_any_sae, sae_format
-from .activations import ActivationStore, extract_activations, list_shards
-from .training import SAE_TYPE_NAMES, activations_folder
+from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
+from .activations import ActivationStore, activations_folder, extract_activations, list_shards
 
 # %% auto #0
 __all__ = ['POOLINGS', 'FEATURES', 'STATS', 'PLOTS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
