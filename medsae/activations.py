@@ -466,14 +466,16 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
 # %% ../nbs/03_activations.ipynb #6de54331
 def activations_command(argv:list[str]|None=None) -> int:
     "`medsae activations`: compute a model's activations over a dataset split, or check a user's activation file."
+    from medsae.data import DATASETS
+    from medsae.models import MODELS
     p = CommandParser(prog='medsae activations',
                       description="Run a dataset split through a model and save the activations at a hook point as shards under data/activations/.",
                       epilog='examples:\n  medsae activations --model_name MedCLIP-RN50 --dataset chexpert --split train\n'
                              '  medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4\n'
                              '  torchrun --nproc_per_node 4 $(which medsae) activations --model_name CLIP-RN50 --dataset cc3m --split train\n'
                              '  medsae activations --load_activations_path my_acts.safetensors')
-    p.add_argument('--model_name', help='a registry name (CLIP-RN50, MedCLIP-RN50, MedCLIP-ViT) or open_clip:ARCH[:PRETRAINED]')
-    p.add_argument('--dataset', help='a registry name (chexpert, mimic-cxr, cc3m, cifar10, ...)')
+    p.add_argument('--model_name', registry=MODELS, help='a registered model (listed below) or open_clip:ARCH[:PRETRAINED]')
+    p.add_argument('--dataset', registry=DATASETS, help='a registered dataset (listed below)')
     p.add_argument('--split', default='train', help='the dataset split (default: train)')
     p.add_argument('--hook_point', help="where to read activations (default: the model's joint embedding)")
     p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass (default: 64)')

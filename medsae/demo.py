@@ -17,8 +17,8 @@ import torch
 
 from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, artefact_name, check_request, discard, get_paths, load_json,
                          load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet, write_errors)
-from .data import SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
-from .models import ImageTextModel, auroc, get_model
+from .data import DATASETS, SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
+from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
 from .training import TrainConfig, train_request, train_sae
@@ -432,8 +432,8 @@ def demo_parser() -> CommandParser:
                                   'every stage is cached under the data root, so a second run takes seconds.',
                       epilog='examples:\n  medsae demo\n  medsae demo --steps 300 --n_train 2000\n'
                              '  medsae demo --model MedCLIP-RN50 --dataset chexpert --split_test val --n_train 50000 --d_sae 4096 --k 32')
-    p.add_argument('--model', default=d.model, help=f'a registered model (default: {d.model})')
-    p.add_argument('--dataset', default=d.dataset, help=f'a registered dataset (default: {d.dataset})')
+    p.add_argument('--model', default=d.model, registry=MODELS, help=f'a registered model (default: {d.model})')
+    p.add_argument('--dataset', default=d.dataset, registry=DATASETS, help=f'a registered dataset (default: {d.dataset})')
     p.add_argument('--split_train', default=d.split_train, help=f'the split the SAE is trained on (default: {d.split_train})')
     p.add_argument('--split_test', default=d.split_test, help=f'the held-out split (default: {d.split_test})')
     p.add_argument('--hook_point', help="where activations are read (default: the joint embedding; names need it)")

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from .core import MedsaeError, CommandParser, int_range, get_paths, artefact_name, save_table, save_figure
-from .models import get_model
-from .data import get_dataset
+from .models import MODELS, get_model
+from .data import DATASETS, get_dataset
 from .sae import SAE
 from .features import load_sae_checkpoint, encode_batch
 
@@ -219,8 +219,8 @@ def linearity_command(argv:list[str]|None=None) -> int:
                       description='Linearity sanity check: is the embedding (and the SAE features) of a composite of images a mix of those of its parts?',
                       epilog='examples:\n  medsae linearity --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test\n'
                              '  medsae linearity --model_name MedCLIP-RN50 --dataset chexpert --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --layout pair --method signed')
-    p.add_argument('--model_name', required=True, help='the model whose joint embedding is checked')
-    p.add_argument('--dataset', required=True, help='the dataset the parts are drawn from')
+    p.add_argument('--model_name', required=True, registry=MODELS, help='the model whose joint embedding is checked')
+    p.add_argument('--dataset', required=True, registry=DATASETS, help='the dataset the parts are drawn from')
     p.add_argument('--split', default='test', help='the split (default: test)')
     p.add_argument('--sae_path', help="an SAE trained on the joint embedding (a checkpoint folder, or a reference .pt with --sae_type_name): its features are checked too")
     p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")

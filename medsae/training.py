@@ -19,6 +19,8 @@ import medsae
 from .core import (MedsaeError, CommandParser, Kind, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
                          load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
                          dist_info, init_distributed, from_rank0, artefact_lock, building)
+from .data import DATASETS
+from .models import MODELS
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder
@@ -583,8 +585,8 @@ def _find_activations(args) -> ActivationStore:
 # %% ../nbs/05_training.ipynb #87f7c0e3
 def _common_args(p:CommandParser):
     "Options shared by `medsae train` and `medsae sweep`."
-    p.add_argument('--model_name', help='model whose activations to train on (names the output)')
-    p.add_argument('--dataset', help='dataset of the activations (names the output)')
+    p.add_argument('--model_name', registry=MODELS, help='model whose activations to train on (names the output)')
+    p.add_argument('--dataset', registry=DATASETS, help='dataset of the activations (names the output)')
     p.add_argument('--split', default='train', help='split of the activations (default: train)')
     p.add_argument('--hook_point', help="hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)")
     p.add_argument('--tiny', action='store_true', help='the cached activations of a tiny model (`medsae activations --tiny`)')
@@ -620,7 +622,7 @@ def train_command(argv:list[str]|None=None) -> int:
                              '  medsae train --load_activations_path acts.safetensors --model_name CLIP-RN50 --dataset cc3m --sae_type_name Standard --l1 0.001 --steps 2000\n'
                              '  medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch topk --resume')
     _common_args(p)
-    p.add_argument('--arch', choices=sorted(SAE_ARCHS), help='SAE architecture (default: batchtopk)')
+    p.add_argument('--arch', choices=SAE_ARCHS.names(), registry=SAE_ARCHS, help='SAE architecture (default: batchtopk)')
     p.add_argument('--sae_type_name', choices=sorted(SAE_TYPE_NAMES), help="the reference project's architecture name (instead of --arch)")
     p.add_argument('--d_sae', type=int_range(lo=1), help='number of latents, instead of --expansion')
     p.add_argument('--expansion', type=float_range(lo=0, lo_open=True), help='d_sae = expansion × d_in, when --d_sae is not given (default: 8)')
@@ -658,7 +660,7 @@ def sweep_command(argv:list[str]|None=None) -> int:
                       epilog='examples:\n  medsae sweep --model_name MedCLIP-RN50 --dataset chexpert --arch topk,batchtopk --expansion 4,8 --k 16,32 --steps 5000\n'
                              '  medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv')
     _common_args(p)
-    p.add_argument('--arch', default='batchtopk', help='architectures, comma-separated')
+    p.add_argument('--arch', default='batchtopk', registry=SAE_ARCHS, help='architectures, comma-separated')
     for name, kind, h in (('expansion', float_range(lo=0, lo_open=True, many=True), 'expansion factors (default: 8)'),
                           ('d_sae', int_range(lo=1, many=True), 'dictionary sizes, instead of --expansion'), ('k', int_range(lo=1, many=True), 'k values: TopK family'),
                           ('l1', float_range(lo=0, many=True), 'L1 coefficients: standard family'), ('l0', float_range(lo=0, many=True), 'L0 coefficients: jumprelu')):
