@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, glob, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, warnings
+import argparse, contextlib, datetime, errno, glob, importlib, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,8 @@ class Registry:
     "The entries of one kind (datasets, models, SAE architectures) by name: a taken name is refused, an unknown one answered with the known ones."
     def __init__(self, kind:str, # what one entry is, as the errors say it: 'dataset', 'SAE architecture'
                  also:tuple[str, str]|None=None, # (pattern, what it is) of names accepted besides the entries
-                ): self.kind, self.also, self._entries, self._docs = kind, also, {}, {}
+                 homes:tuple[str, ...]=(), # modules of later chapters that register entries of this kind: imported when the registry is first read
+                ): self.kind, self.also, self.homes, self._entries, self._docs = kind, also, list(homes), {}, {}
 
     def register(self, name:str, # the name users pass
                  doc:str|None=None, # its one-line description (default: the first line of the entry's docstring)
@@ -60,13 +61,15 @@ class Registry:
             return obj
         return deco
 
+    def _visit_homes(self):
+        while self.homes: importlib.import_module(self.homes.pop(0))  # each registers its entries (popped first: it may read the registry)
     def __getitem__(self, name:str) -> Any:
-        if name not in self._entries:
+        if name not in self:
             raise MedsaeError(f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self)}" + (f", or {self.also[0]!r} for {self.also[1]}" if self.also else ''))
         return self._entries[name]
-    def __contains__(self, name:str) -> bool: return name in self._entries
-    def __len__(self) -> int: return len(self._entries)
-    def __iter__(self) -> Iterator[str]: return iter(sorted(self._entries))
+    def __contains__(self, name:str) -> bool: self._visit_homes(); return name in self._entries
+    def __len__(self) -> int: self._visit_homes(); return len(self._entries)
+    def __iter__(self) -> Iterator[str]: self._visit_homes(); return iter(sorted(self._entries))
     def __repr__(self) -> str: return f"Registry({self.kind!r}: {', '.join(self)})"
 
     def names(self) -> list[str]:
