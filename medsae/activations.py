@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
@@ -20,7 +21,7 @@ from .core import *
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
            'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches',
            'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'activations_request',
-           'default_extra', 'extract_activations', 'activations_command']
+           'default_extra', 'activations_folder', 'extract_activations', 'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -388,6 +389,17 @@ def default_extra(model:Any, hook_point:str, tiny:bool=False) -> str|None:
     parts = [hook_point if hook_point != getattr(model, 'embed_hook', None) else None, 'tiny' if tiny else None]
     return '-'.join(p for p in parts if p) or None
 
+# %% ../nbs/03_activations.ipynb #ad574072
+def activations_folder(model_name:str, dataset:str, split:str='train',
+                       hook_point:str|None=None, # the hook point they were taken at (default: the joint embedding)
+                       tiny:bool=False, # taken with a tiny model (`medsae activations --tiny`)
+                       extra:str|None=None, # the name suffix given to `medsae activations --extra` (overrides the two above)
+                       root:str|Path|None=None, # data root
+                      ) -> Path:
+    "The folder `medsae activations` writes for these options: `data/activations/{model}_{dataset}_{split}[_{extra}]`."
+    if extra is None: extra = default_extra(SimpleNamespace(embed_hook='image_embeds'), hook_point or 'image_embeds', tiny)
+    return get_paths(root).activations/activations_name(model_name, dataset, split, extra)
+
 # %% ../nbs/03_activations.ipynb #7dae9ce7
 def _resolve(model, dataset, split, weights, tiny, device, dtype, dataset_root, dataset_kwargs):
     "The model and dataset objects, built from their registry names where names are given."
@@ -458,8 +470,8 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
                    'medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4',
                    'torchrun --nproc_per_node 4 $(which medsae) activations --model_name CLIP-RN50 --dataset cc3m --split train',
                    'medsae activations --load_activations_path my_acts.safetensors'])
-def activations_command(model_name:str|None=None, # a registry name (CLIP-RN50, MedCLIP-RN50, MedCLIP-ViT) or open_clip:ARCH[:PRETRAINED]
-                        dataset:str|None=None, # a registry name (chexpert, mimic-cxr, cc3m, cifar10, ...)
+def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a registered model (listed below) or open_clip:ARCH[:PRETRAINED]')=None,
+                        dataset:Flag(registry='medsae.data:DATASETS', help='a registered dataset (listed below)')=None,
                         split:str=..., hook_point:str|None=..., batch_size:int_range(lo=1)=..., num_workers:int_range(lo=0)=..., shard_size:int_range(lo=1)=...,
                         device:str|None=None, dtype:str|None=None, # float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 elsewhere)
                         weights:str|None=None, # a local weights file for the model

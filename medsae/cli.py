@@ -14,7 +14,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'info': ('medsae.core', 'info_command', 'show the version, the device and where artefacts live; check the cache works'),
     'data': ('medsae.data', 'data_command', 'datasets: list them and where they are read from (list); write the built-in synthetic set (synth)'),
     'models': ('medsae.models', 'models_command', "list the models, or one model's hook points and their output shapes"),
-    'train-clip': ('medsae.models', 'train_clip_command', 'train the small synthetic-cxr-clip CLIP from scratch on synthetic radiographs and reports'),
+    'train-clip': ('medsae.synthclip', 'train_clip_command', 'train the small synthetic-cxr-clip CLIP from scratch on synthetic radiographs and reports'),
     'activations': ('medsae.activations', 'activations_command', "compute a model's activations at a hook point over a dataset split (or check your own activation file)"),
     'train': ('medsae.training', 'train_command', 'train an SAE on cached or user-given activations'),
     'sweep': ('medsae.training', 'sweep_command', 'train a grid of SAEs in one pass over the activations and tabulate their final metrics'),

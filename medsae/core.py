@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, functools, glob, inspect, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, types, typing, warnings
+import argparse, contextlib, datetime, errno, functools, glob, importlib, inspect, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, types, typing, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +22,11 @@ import medsae
 
 # %% auto #0
 __all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHARED_FLAGS', 'MedsaeError', 'MetaMismatchError',
-           'UnsafeFileError', 'data_root', 'results_root', 'Paths', 'get_paths', 'safe_name', 'artefact_name',
-           'activations_name', 'sae_name', 'features_name', 'concepts_name', 'write_errors', 'atomic_path',
-           'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table',
-           'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'Kind', 'meta_diff', 'meta_path', 'read_meta',
-           'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
+           'UnsafeFileError', 'Registry', 'data_root', 'results_root', 'Paths', 'get_paths', 'safe_name',
+           'artefact_name', 'activations_name', 'sae_name', 'features_name', 'concepts_name', 'write_errors',
+           'atomic_path', 'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json',
+           'save_table', 'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'Kind', 'meta_diff', 'meta_path',
+           'read_meta', 'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
            'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log',
            'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
            'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'UsageError', 'Group',
@@ -42,6 +42,52 @@ class MetaMismatchError(MedsaeError):
 
 class UnsafeFileError(MedsaeError):
     "A file would need unpickling arbitrary Python objects to be read."
+
+# %% ../nbs/00_core.ipynb #6bb520a0
+class Registry:
+    "The entries of one kind (datasets, models, SAE architectures) by name: a taken name is refused, an unknown one answered with the known ones."
+    def __init__(self, kind:str, # what one entry is, as the errors say it: 'dataset', 'SAE architecture'
+                 also:tuple[str, str]|None=None, # (pattern, what it is) of names accepted besides the entries
+                 homes:tuple[str, ...]=(), # modules of later chapters that register entries of this kind: imported when the registry is first read
+                ): self.kind, self.also, self.homes, self._entries, self._docs = kind, also, list(homes), {}, {}
+
+    def register(self, name:str, # the name users pass
+                 doc:str|None=None, # its one-line description (default: the first line of the entry's docstring)
+                ) -> Callable:
+        "Decorator adding its object under `name` and returning it unchanged; `MedsaeError` when another definition holds `name`."
+        def deco(obj):
+            held = self._entries.get(name)
+            if held is not None and getattr(held, '__qualname__', held) != getattr(obj, '__qualname__', obj):
+                raise MedsaeError(f"{self.kind} {name!r} is already registered, to {held.__module__}.{held.__qualname__}; register {obj.__qualname__} under another name")
+            self._entries[name], self._docs[name] = obj, doc or ((obj.__doc__ or '').strip().splitlines() or [''])[0]
+            return obj
+        return deco
+
+    def _visit_homes(self):
+        while self.homes: importlib.import_module(self.homes.pop(0))  # each registers its entries (popped first: it may read the registry)
+    def __getitem__(self, name:str) -> Any:
+        if name not in self:
+            raise MedsaeError(f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self)}" + (f", or {self.also[0]!r} for {self.also[1]}" if self.also else ''))
+        return self._entries[name]
+    def __contains__(self, name:str) -> bool: self._visit_homes(); return name in self._entries
+    def __len__(self) -> int: self._visit_homes(); return len(self._entries)
+    def __iter__(self) -> Iterator[str]: self._visit_homes(); return iter(sorted(self._entries))
+    def __repr__(self) -> str: return f"Registry({self.kind!r}: {', '.join(self)})"
+
+    def names(self) -> list[str]:
+        "The registered names, sorted."
+        return list(self)
+    def doc(self, name:str) -> str:
+        "The one-line description of entry `name`."
+        return self._docs[name] if name in self else self[name]
+    def table(self) -> pd.DataFrame:
+        "The entries as a table (name, doc), for the docs."
+        return pd.DataFrame({'name': self.names(), 'doc': [self.doc(n) for n in self]})
+    def help_text(self, title:str|None=None) -> str:
+        "A heading line (default: 'datasets:' for the kind 'dataset') and one aligned `name  doc` line per entry, for a command's `--help`."
+        rows = [(n, self.doc(n)) for n in self] + ([self.also] if self.also else [])
+        w = max((len(n) for n, _ in rows), default=0)
+        return '\n'.join([title or f'{self.kind}s:', *(f'  {n:<{w}}  {d}'.rstrip() for n, d in rows)])
 
 # %% ../nbs/00_core.ipynb #165a7f6b
 ARTEFACT_DIRS = ('activations', 'sae_checkpoints', 'sae_features', 'assign_concepts', 'probe_checkpoints', 'vocabs')
@@ -703,14 +749,22 @@ def from_rank0(obj:Any=None, # rank 0's value (ignored on the others)
 
 # %% ../nbs/00_core.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):
-    "An argument parser whose long options answer to both `--model_name` and `--model-name`, whose description and examples keep their line breaks, and whose numeric flags say their range."
+    "An argument parser whose long options answer to both `--model_name` and `--model-name`, whose description and examples keep their line breaks, whose numeric flags say their range, and whose flags naming a registry entry list the registry."
     built: dict[str, CommandParser] = {} # the last parser built under each program name (what a test walks to check every command's flags)
     def __init__(self, *args, **kwargs):
+        self.registries: list[tuple[str, Registry]] = []  # (flag, the registry its value names), listed in the help
         super().__init__(*args, **{"formatter_class": argparse.RawDescriptionHelpFormatter, **kwargs})
         CommandParser.built[self.prog] = self
-    def add_argument(self, *args, **kwargs):
+    def add_argument(self, *args, registry:Registry|None=None, **kwargs):
         if hasattr(kwargs.get('type'), 'describe'): kwargs['help'] = _with_range(kwargs.get('help'), kwargs['type'].describe())  # a `NumberRange`
-        return super().add_argument(*args, **kwargs)
+        action = super().add_argument(*args, **kwargs)
+        if registry is not None: self.registries.append((action.option_strings[-1] if action.option_strings else action.dest, registry))
+        return action
+    def format_help(self) -> str:
+        epilog = self.epilog
+        self.epilog = '\n\n'.join([*(r.help_text(f'{flag} takes one of these {r.kind}s:') for flag, r in self.registries), *([epilog] if epilog else [])])
+        try: return super().format_help()
+        finally: self.epilog = epilog
     def parse_known_args(self, args=None, namespace=None):
         known = {o.replace('-', '_'): o for o in self._option_string_actions if o.startswith('--')}
         def norm(a):
@@ -793,6 +847,7 @@ class Flag:
     help: str|None = None # what it means (default: the parameter's docment)
     many: bool = False # one or more values (a list)
     positional: bool = False # given without a flag name (`medsae test nbs/00_core.ipynb`)
+    registry: Registry|str|None = None # the registry whose entries it names, listed in --help; 'module:NAME' for one of a later chapter
 
 SHARED_FLAGS: dict[str, Flag] = { # written once for every command: a parameter of this name without a docment of its own takes these
     'data_root': Flag(str, aliases=('--root',), help='data root (default: $MEDSAE_DATA, else ./data); results go beside it'),
@@ -827,7 +882,7 @@ def _flag_of(name:str, # the parameter's name
         return names, dict(dest=name, action='store_true', help=help)
     t = flag.type or shared.type or str
     if t in (int, float): raise TypeError(f"--{name}: a numeric flag needs its range (int_range or float_range), not {t.__name__}")
-    kw = dict(type=t, choices=flag.choices, help=help, nargs='+' if flag.many else None)
+    kw = dict(type=t, choices=flag.choices, help=help, nargs='+' if flag.many else None, registry=flag.registry)
     if flag.positional: kw['nargs'] = '?' if default is not inspect.Parameter.empty else kw['nargs']
     else: kw['dest'] = name
     if default is inspect.Parameter.empty: kw['required'] = None if flag.positional else True
@@ -861,7 +916,7 @@ class Command:
         functools.update_wrapper(self, func)
         self.func, self.prog, self.examples, self.docs_from, self.description = func, prog, list(examples), docs_from, description
         self.params = inspect.signature(func, eval_str=True).parameters
-        self.parser()  # a parameter that cannot be a flag fails here, where the command is defined
+        for name, (param, doc, inherited) in self.flags().items(): _flag_of(name, param, doc, inherited)  # a parameter that cannot be a flag fails here, where the command is defined
 
     def flags(self) -> dict[str, tuple[inspect.Parameter, str|None, dict]]:
         "Every flag by name: its parameter, its own help, and the docments it may inherit; a group's flags in its place, the command's own winning."
@@ -877,7 +932,10 @@ class Command:
         "The command's argument parser."
         p = CommandParser(prog=self.prog, description=self.description or self.func.__doc__,
                           epilog='examples:\n' + '\n'.join(f'  {e}' for e in self.examples) if self.examples else None)
-        for name, (param, doc, inherited) in self.flags().items(): p.add_argument(*(f := _flag_of(name, param, doc, inherited))[0], **f[1])
+        for name, (param, doc, inherited) in self.flags().items():
+            names, kw = _flag_of(name, param, doc, inherited)
+            if isinstance(r := kw.get('registry'), str): kw['registry'] = getattr(importlib.import_module(r.partition(':')[0]), r.partition(':')[2])  # a later chapter's, read now
+            p.add_argument(*names, **kw)
         return p
 
     def __call__(self, argv:list[str]|None=None, # the flags (default: the process's arguments)

@@ -15,15 +15,15 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from .core import CommandParser, MedsaeError, int_range, atomic_path, data_root, load_table, log, progress, write_errors
+from .core import CommandParser, MedsaeError, Registry, int_range, atomic_path, data_root, load_table, log, progress, write_errors
 
 
 # %% auto #0
-__all__ = ['CHEXPERT_LABELS', 'DATASETS', 'LABEL_POLICIES', 'CHEXPERT_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS',
-           'PLACES365_SPLITS', 'DATA_COMMANDS', 'SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS',
-           'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'SYNTH_MIN_SIZE',
-           'collate_samples', 'register_dataset', 'list_datasets', 'get_dataset', 'root_env_var', 'dataset_root',
-           'to_8bit', 'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
+__all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LABEL_POLICIES', 'CHEXPERT_FILES',
+           'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'PLACES365_SPLITS', 'DATA_COMMANDS', 'SYNTH_FINDINGS',
+           'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS',
+           'SYNTH_SIZES', 'SYNTH_MIN_SIZE', 'collate_samples', 'get_dataset', 'root_env_var', 'dataset_root', 'to_8bit',
+           'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
            'balanced_subset', 'chexpert', 'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader',
            'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar10', 'cifar100', 'places365',
            'data_command', 'SynthConfig', 'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs',
@@ -46,19 +46,9 @@ def collate_samples(batch:list[dict|None], # items from a dataset; `None` for a 
     return {'image': images, 'labels': labels, 'text': [b['text'] for b in batch], 'id': [b['id'] for b in batch]}
 
 # %% ../nbs/01_data.ipynb #3da349aa
-DATASETS: dict[str, Callable[..., Dataset]] = {}
-
-def register_dataset(name:str, # the name users pass to `get_dataset` and `--dataset`
-                    ) -> Callable:
-    "Decorator registering a dataset factory `f(split, root=None, transform=None, **kwargs)` under `name`."
-    def register(f):
-        DATASETS[name] = f
-        return f
-    return register
-
-def list_datasets() -> list[str]:
-    "The names of the registered datasets."
-    return sorted(DATASETS)
+DATASETS = Registry('dataset')
+register_dataset = DATASETS.register  # `@register_dataset(name)` over a factory `f(split, root=None, transform=None, **kwargs)`
+list_datasets = DATASETS.names
 
 def get_dataset(name:str, # a registered dataset name (see `list_datasets()`)
                 split:str='train', # which split
@@ -66,7 +56,6 @@ def get_dataset(name:str, # a registered dataset name (see `list_datasets()`)
                 transform:Callable|None=None, # applied to each PIL image (e.g. a model's preprocessing)
                 **kwargs) -> Dataset:
     "The dataset `name`, split `split`: items `{'image', 'labels', 'text', 'id'}`."
-    if name not in DATASETS: raise MedsaeError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
     return DATASETS[name](split, root=root, transform=transform, **kwargs)
 
 # %% ../nbs/01_data.ipynb #97a15d18
@@ -511,12 +500,12 @@ def places365(split:str='train', # 'train' (= 'train-standard'), 'train-challeng
 DATA_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {}
 
 def _list_command(argv:list[str]) -> int:
-    "`medsae data list`: the registered datasets and where they are looked for."
-    p = CommandParser(prog='medsae data list', description='List the registered datasets and the folder each is read from.')
+    "`medsae data list`: the registered datasets, what each is, and where they are looked for."
+    p = CommandParser(prog='medsae data list', description='List the registered datasets, what each is, and the folder each is read from.')
     p.parse_args(argv)
-    rows = [(n, str(dataset_root(n, must_exist=False)), 'found' if dataset_root(n, must_exist=False).is_dir() else f'missing (set {root_env_var(n)})') for n in list_datasets()]
-    w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
-    print('\n'.join(f'{a:<{w0}}  {b:<{w1}}  {c}' for a, b, c in rows))
+    rows = [(n, DATASETS.doc(n), str(dataset_root(n, must_exist=False)), 'found' if dataset_root(n, must_exist=False).is_dir() else f'missing (set {root_env_var(n)})') for n in DATASETS]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    print('\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}' for a, b, c, d in rows))
     return 0
 
 DATA_COMMANDS['list'] = (_list_command, 'list the registered datasets and where they are looked for')

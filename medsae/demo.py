@@ -17,11 +17,11 @@ import torch
 
 from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, artefact_name, check_request, discard, get_paths, load_json,
                          load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet, write_errors)
-from .data import SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
-from .models import ImageTextModel, auroc, get_model
-from .activations import ActivationStore, extract_activations
+from .data import DATASETS, SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
+from .models import MODELS, ImageTextModel, auroc, get_model
+from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
-from .training import TrainConfig, activations_folder, train_sae, _request as _train_request
+from .training import TrainConfig, train_request, train_sae
 from .features import FeatureBrowser, browser_data, feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
@@ -138,7 +138,7 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     out = get_paths(cfg.root).sae_checkpoints/demo_sae_name(cfg)
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n)
-    request = {**_train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
+    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = load_json(out/'config.json').get('training', {})
         check_request(out, {k: stored.get(k) for k in request}, request)
@@ -432,8 +432,8 @@ def demo_parser() -> CommandParser:
                                   'every stage is cached under the data root, so a second run takes seconds.',
                       epilog='examples:\n  medsae demo\n  medsae demo --steps 300 --n_train 2000\n'
                              '  medsae demo --model MedCLIP-RN50 --dataset chexpert --split_test val --n_train 50000 --d_sae 4096 --k 32')
-    p.add_argument('--model', default=d.model, help=f'a registered model (default: {d.model})')
-    p.add_argument('--dataset', default=d.dataset, help=f'a registered dataset (default: {d.dataset})')
+    p.add_argument('--model', default=d.model, registry=MODELS, help=f'a registered model (default: {d.model})')
+    p.add_argument('--dataset', default=d.dataset, registry=DATASETS, help=f'a registered dataset (default: {d.dataset})')
     p.add_argument('--split_train', default=d.split_train, help=f'the split the SAE is trained on (default: {d.split_train})')
     p.add_argument('--split_test', default=d.split_test, help=f'the held-out split (default: {d.split_test})')
     p.add_argument('--hook_point', help="where activations are read (default: the joint embedding; names need it)")

@@ -22,10 +22,11 @@ from safetensors import safe_open
 
 from .core import (MedsaeError, CommandParser, int_range, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta, check_complete, save_figure,
                          save_tensors, load_tensors, load_json, progress, weights_digest)
+from .data import DATASETS
+from .models import MODELS
 from .sae import SAE
-from .interop import load_any_sae, sae_format
-from .activations import ActivationStore, extract_activations, list_shards
-from .training import SAE_TYPE_NAMES, activations_folder
+from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
+from .activations import ActivationStore, activations_folder, extract_activations, list_shards
 
 # %% auto #0
 __all__ = ['POOLINGS', 'FEATURES', 'STATS', 'PLOTS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
@@ -724,8 +725,8 @@ def features_command(argv:list[str]|None=None) -> int:
                              '  medsae features --load_activations_path acts.safetensors --dataset custom --sae_path data/sae_checkpoints/my_sae')
     p.add_argument('--sae_path', required=True, help="an SAE checkpoint folder of medsae, dictionary_learning (ae.pt + config.json) or SAELens (cfg.json + sae_weights.safetensors), or a .pt state dict (with --sae_type_name)")
     p.add_argument('--sae_type_name', help=f"the class of a .pt state dict: the reference project's name ({', '.join(sorted(SAE_TYPE_NAMES))}), a dictionary_learning class, or overcomplete.<class>[:top_k=N]; checked against a checkpoint folder's")
-    p.add_argument('--model_name', help='the model whose activations are encoded')
-    p.add_argument('--dataset', help='the dataset (a registry name; names the output)')
+    p.add_argument('--model_name', registry=MODELS, help='the model whose activations are encoded')
+    p.add_argument('--dataset', registry=DATASETS, help='the dataset (a registry name; names the output)')
     p.add_argument('--split', default='train', help='the dataset split (default: train)')
     p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained, else the joint embedding)')
     p.add_argument('--load_activations_path', help='your own activations (a (N, d_in) tensor file or an activations folder) instead of computed ones')
@@ -783,8 +784,8 @@ def add_feature_args(p:CommandParser, # the command's parser
     p.add_argument('--features', help='a features folder (data/sae_features/...)')
     p.add_argument('--sae_path', help='or: the SAE (a checkpoint folder, or a reference .pt with --sae_type_name)')
     p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--model_name', help='the model whose activations the SAE encodes')
-    p.add_argument('--dataset', help='the dataset')
+    p.add_argument('--model_name', registry=MODELS, help='the model whose activations the SAE encodes')
+    p.add_argument('--dataset', registry=DATASETS, help='the dataset')
     p.add_argument('--split', default=split, help=f'{what} (default: {split})')
     p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained)')
     p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')

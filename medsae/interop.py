@@ -10,15 +10,23 @@ from typing import Any
 import torch
 
 from .core import MedsaeError, UnsafeFileError, load_json, load_pt, load_tensors, save_json, save_tensors
-from .sae import SAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, StandardSAE, TopKSAE, build_sae, load_sae
+from .sae import SAE_ARCHS, SAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, StandardSAE, TopKSAE, build_sae, load_sae
 
 # %% auto #0
-__all__ = ['FOREIGN_NAMES', 'DL_KEYS', 'SAELENS_NORMS', 'OVERCOMPLETE_NORMS', 'foreign_names', 'parse_type_name', 'dl_classes',
-           'from_dl_state_dict', 'load_dictionary_learning', 'load_reference_sae', 'load_saelens', 'export_saelens',
-           'load_overcomplete', 'sae_format', 'load_any_sae']
+__all__ = ['FOREIGN_NAMES', 'SAE_TYPE_NAMES', 'DL_KEYS', 'SAELENS_NORMS', 'OVERCOMPLETE_NORMS', 'check_foreign_names',
+           'foreign_names', 'parse_type_name', 'dl_classes', 'from_dl_state_dict', 'load_dictionary_learning',
+           'load_reference_sae', 'load_saelens', 'export_saelens', 'load_overcomplete', 'sae_format', 'load_any_sae']
+
+# %% ../nbs/04b_interop.ipynb #bc5e2126
+def check_foreign_names(table:list[tuple[str, str, str, str|None]], # rows (library, its name, medsae arch, ...)
+                       ) -> list[tuple[str, str, str, str|None]]:
+    "`table` itself when every medsae architecture it names is registered in `SAE_ARCHS`; else a `MedsaeError` naming the rows at fault."
+    bad = [f'{lib} {name!r} -> {arch!r}' for lib, name, arch, *_ in table if arch not in SAE_ARCHS]
+    if bad: raise MedsaeError(f"foreign SAE names mapped to unregistered architectures: {'; '.join(bad)}; known SAE architectures: {', '.join(SAE_ARCHS)}")
+    return table
 
 # %% ../nbs/04b_interop.ipynb #ead45a64
-FOREIGN_NAMES: list[tuple[str, str, str, str|None]] = [  # (library, its name, medsae arch, the dictionary_learning class of a reference name)
+FOREIGN_NAMES: list[tuple[str, str, str, str|None]] = check_foreign_names([  # (library, its name, medsae arch, the dictionary_learning class of a reference name)
     ('dictionary_learning', 'AutoEncoder', 'standard', None), ('dictionary_learning', 'AutoEncoderNew', 'standard_april', None),
     ('dictionary_learning', 'GatedAutoEncoder', 'gated', None), ('dictionary_learning', 'AutoEncoderTopK', 'topk', None),
     ('dictionary_learning', 'BatchTopKSAE', 'batchtopk', None), ('dictionary_learning', 'JumpReluAutoEncoder', 'jumprelu', None),
@@ -29,11 +37,13 @@ FOREIGN_NAMES: list[tuple[str, str, str, str|None]] = [  # (library, its name, m
     ('saelens', 'standard', 'standard_april', None), ('saelens', 'gated', 'gated', None), ('saelens', 'topk', 'topk', None),
     ('saelens', 'batchtopk', 'batchtopk', None), ('saelens', 'matryoshka_batchtopk', 'matryoshka_batchtopk', None), ('saelens', 'jumprelu', 'jumprelu', None),
     ('overcomplete', 'SAE', 'standard', None), ('overcomplete', 'TopKSAE', 'topk', None), ('overcomplete', 'BatchTopKSAE', 'batchtopk', None),
-    ('overcomplete', 'JumpSAE', 'jumprelu', None)]
+    ('overcomplete', 'JumpSAE', 'jumprelu', None)])
 
 def foreign_names(library:str) -> dict[str, str]:
     "`{name: medsae arch}` for one library of `FOREIGN_NAMES`."
     return {name: arch for lib, name, arch, _ in FOREIGN_NAMES if lib == library}
+
+SAE_TYPE_NAMES = foreign_names('reference')  # the reference project's --sae_type_name values: `medsae train`'s and `medsae features`' choices
 
 # %% ../nbs/04b_interop.ipynb #f3d96047
 def _value(v:str):

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from .core import MedsaeError, Flag, command, int_range, get_paths, artefact_name, save_table, save_figure
-from .models import get_model
-from .data import get_dataset
+from .models import MODELS, get_model
+from .data import DATASETS, get_dataset
 from .sae import SAE
 from .features import load_sae_checkpoint, encode_batch
 
@@ -217,8 +217,8 @@ def plot_linearity(df:pd.DataFrame, # from `linearity_check` (several may be con
          description='Linearity sanity check: is the embedding (and the SAE features) of a composite of images a mix of those of its parts?',
          examples=['medsae linearity --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test',
                    'medsae linearity --model_name MedCLIP-RN50 --dataset chexpert --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --layout pair --method signed'])
-def linearity_command(model_name:str, # the model whose joint embedding is checked
-                      dataset:str, # the dataset the parts are drawn from
+def linearity_command(model_name:Flag(registry=MODELS, help='the model whose joint embedding is checked'),
+                      dataset:Flag(registry=DATASETS, help='the dataset the parts are drawn from'),
                       split:str='test', # the split
                       sae_path:str|None=None, # an SAE trained on the joint embedding (a checkpoint folder, or a reference .pt with --sae_type_name): its features are checked too
                       sae_type_name:str|None=..., layout:Flag(choices=list(LAYOUTS))=..., method:Flag(choices=METHODS)=...,

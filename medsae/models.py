@@ -4,8 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #4d5f0b62
 from __future__ import annotations
-import contextlib, logging, math, re
-from functools import partial
+import contextlib, logging, math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -15,22 +14,20 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, int_range, float_range, get_device, get_dtype, load_pt, load_tensors, log, progress, save_tensors, seed_everything, tensors_meta, weights_digest
+from .core import MedsaeError, CommandParser, Registry, get_device, get_dtype, load_pt, load_tensors, log, weights_digest
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'MODELS', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD', 'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG',
-           'SWIN_TINY_CONFIG', 'TINY_BERT_CONFIG', 'TINY_SWIN_CONFIG', 'TINY_VOCAB', 'SWIN_RENAMES', 'STALE_BUFFERS',
-           'MEDCLIP_WEIGHTS', 'SYNTH_CLIP_CONFIG', 'HookPoint', 'first_output', 'flatten_output', 'tokens_to_chw',
-           'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel', 'prepare_images', 'get_hook_point',
-           'hook_activations', 'probe_shapes', 'register_model', 'list_models', 'get_model', 'read_weights',
+__all__ = ['LAYOUTS', 'MODELS', 'register_model', 'list_models', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD',
+           'BIO_CLINICALBERT', 'BIO_CLINICALBERT_CONFIG', 'SWIN_TINY_CONFIG', 'TINY_BERT_CONFIG', 'TINY_SWIN_CONFIG',
+           'TINY_VOCAB', 'SWIN_RENAMES', 'STALE_BUFFERS', 'MEDCLIP_WEIGHTS', 'HookPoint', 'first_output',
+           'flatten_output', 'tokens_to_chw', 'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel',
+           'prepare_images', 'get_hook_point', 'hook_activations', 'probe_shapes', 'get_model', 'read_weights',
            'load_weights', 'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens', 'openclip_model',
            'clip_rn50', 'openclip_from_module', 'MedCLIPResNetVision', 'MedCLIPSwinVision', 'MedCLIPText',
            'MedCLIPDualEncoder', 'MedCLIPPreprocess', 'tiny_tokenizer', 'bioclinicalbert_tokenizer', 'BertTokens',
            'convert_medclip_state_dict', 'load_medclip_weights', 'medclip_hook_points', 'medclip_model', 'medclip_rn50',
-           'medclip_vit', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig',
-           'clip_loss', 'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set', 'train_synthetic_clip',
-           'save_synthetic_clip', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc', 'check_joint_space',
-           'train_clip_command', 'describe_hook_points', 'models_command']
+           'medclip_vit', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc', 'check_joint_space',
+           'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -196,19 +193,9 @@ def probe_shapes(model:ImageTextModel) -> ImageTextModel:
     return model
 
 # %% ../nbs/02_models.ipynb #b7014a0d
-MODELS: dict[str, Callable[..., ImageTextModel]] = {}
-
-def register_model(name:str # the name users will pass to `get_model`
-                  ) -> Callable:
-    "Decorator registering a model factory `f(weights=None, tiny=False, **kwargs) -> ImageTextModel` under `name`."
-    def deco(f):
-        MODELS[name] = f
-        return f
-    return deco
-
-def list_models() -> list[str]:
-    "The registered model names (any `open_clip:ARCH[:PRETRAINED]` works too)."
-    return sorted(MODELS)
+MODELS = Registry('model', also=('open_clip:ARCH[:PRETRAINED]', 'any open_clip model'), homes=('medsae.synthclip',))  # 02b registers synthetic-cxr-clip
+register_model = MODELS.register  # `@register_model(name)` over a factory `f(weights=None, tiny=False, **kwargs) -> ImageTextModel`
+list_models = MODELS.names  # the registered names (any `open_clip:ARCH[:PRETRAINED]` works too)
 
 # %% ../nbs/02_models.ipynb #dcfcc718
 def get_model(name:str, # a registered name, 'open_clip:ARCH' or 'open_clip:ARCH:PRETRAINED'
@@ -222,8 +209,7 @@ def get_model(name:str, # a registered name, 'open_clip:ARCH' or 'open_clip:ARCH
     if name.startswith('open_clip:'):
         arch, _, tag = name.removeprefix('open_clip:').partition(':')
         m = openclip_model(arch, tag or None, weights=weights, tiny=tiny, name=name, **kwargs)
-    elif name in MODELS: m = MODELS[name](weights=weights, tiny=tiny, **kwargs)
-    else: raise MedsaeError(f"unknown model {name!r}; known models: {', '.join(list_models())}, or 'open_clip:ARCH[:PRETRAINED]' for any open_clip model")
+    else: m = MODELS[name](weights=weights, tiny=tiny, **kwargs)
     device = get_device(device)
     m.model.eval()
     return m.to(device, get_dtype(dtype, device))
@@ -584,198 +570,6 @@ def medclip_vit(weights:str|Path|None=None, tiny:bool=False, **kwargs) -> ImageT
     "MedCLIP with a Swin-Tiny image tower (chest X-rays and reports); 512-d joint embedding."
     return medclip_model('swin', weights=weights, tiny=tiny, **kwargs)
 
-# %% ../nbs/02_models.ipynb #93c857fa
-SYNTH_CLIP_CONFIG = dict(embed_dim=128, vision_cfg=dict(layers=[1, 1, 1, 1], width=16, image_size=128, head_width=32),
-                         text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=4, layers=2))  # open_clip CLIP(**config)
-
-def synthetic_clip_weights() -> Path:
-    "Where the shipped weights of `synthetic-cxr-clip` are (inside the installed package)."
-    import importlib.resources
-    return Path(str(importlib.resources.files('medsae')/'assets'/'synthetic-cxr-clip.safetensors'))
-
-# %% ../nbs/02_models.ipynb #6fb8fc6b
-@dataclass
-class GrayPreprocess:
-    "PIL image -> (3, size, size) float tensor: grayscale, resized, (x/255 - mean)/std, repeated on 3 channels."
-    size: int = 128 # side of the square output
-    mean: float = .5 # subtracted after scaling to [0, 1]
-    std: float = .25 # divided by after that
-
-    def __call__(self, image:Image.Image) -> torch.Tensor:
-        image = image.convert('L')
-        if image.size != (self.size, self.size): image = image.resize((self.size, self.size), Image.BILINEAR)
-        return self.tensor(torch.from_numpy(np.asarray(image).copy())[None])[0]
-
-    def tensor(self, pixels:torch.Tensor) -> torch.Tensor:
-        "Normalise a uint8 batch (B, H, W) to (B, 3, H, W) floats."
-        return ((pixels.float() / 255 - self.mean) / self.std)[:, None].expand(-1, 3, -1, -1)
-
-# %% ../nbs/02_models.ipynb #4213794b
-@register_model('synthetic-cxr-clip')
-def synthetic_cxr_clip(weights:str|Path|None=None, # None: the weights shipped with medsae; a local file; or 'random'
-                       tiny:bool=False, # a tiny random model of the same architecture (64 px)
-                       **kwargs) -> ImageTextModel:
-    "A small CLIP (open_clip ModifiedResNet + text transformer) trained on the synthetic-cxr set; 128-d joint embedding."
-    import open_clip
-    cfg = tiny_openclip_config(SYNTH_CLIP_CONFIG) if tiny else SYNTH_CLIP_CONFIG
-    model = open_clip.model.CLIP(**cfg)
-    source = None if tiny and weights is None else 'random' if str(weights) == 'random' else Path(weights or synthetic_clip_weights())
-    texts = None
-    if isinstance(source, Path):
-        if not source.exists(): raise MedsaeError(f"synthetic-cxr-clip: no weights file {source}; train one with `medsae train-clip --out {source.name}` and pass weights=...")
-        load_weights(model, read_weights(source), source=str(source))
-        trained = ((tensors_meta(source) if source.suffix == '.safetensors' else None) or {}).get('train_config')
-        if trained: texts = partial(_synthetic_reports, trained['n_train'], trained['data_seed'])  # `save_synthetic_clip` records the whole config
-    size = cfg['vision_cfg']['image_size']
-    m = ImageTextModel(name='synthetic-cxr-clip', model=model.eval(), preprocess=GrayPreprocess(size), tokenizer=OpenClipTokens('RN50'),
-                       image_forward=_openclip_image, text_forward=_openclip_text, hook_points=openclip_hook_points(model), image_size=size,
-                       channels_last=True, description='small CLIP trained on synthetic-cxr', weights='tiny random' if tiny and source is None else str(source),
-                       training_texts=texts)
-    return probe_shapes(m)
-
-def _synthetic_reports(n:int, seed:int) -> list[str]:
-    "The reports of synthetic radiographs 0..n-1 of set `seed`: what `train_synthetic_clip` trains the text tower on."
-    from medsae.data import get_dataset
-    return get_dataset('synthetic-cxr', 'train', n=n, seed=seed).texts
-
-# %% ../nbs/02_models.ipynb #d3c3c525
-@dataclass
-class SynthClipConfig:
-    "How `synthetic-cxr-clip` is trained."
-    n_train: int = 6000 # synthetic training images (drawn once, then reused with augmentation)
-    steps: int = 520 # optimiser steps
-    batch_size: int = 128 # image-report pairs per step
-    lr: float = 2e-3 # peak learning rate
-    warmup: int = 30 # linear warm-up steps
-    weight_decay: float = .1 # AdamW weight decay
-    shift: int = 4 # random translation, pixels
-    pair_frac: float = .75 # share of each batch drawn as pairs of images whose findings differ in exactly one
-    sentence_drop: float = 0. # each report sentence is left out of a step's text with this probability (one is always kept)
-    seed: int = 0 # seeds the initialisation, the batches and the augmentation
-    data_seed: int = 0 # which synthetic set
-    tiny: bool = False # the tiny architecture (64 px), for tests
-
-# %% ../nbs/02_models.ipynb #25a1440c
-def clip_loss(model:nn.Module, # an open_clip CLIP
-              images:torch.Tensor, # (B, 3, H, W) preprocessed
-              tokens:torch.Tensor, # (B, context_length) token ids of the matching texts
-              groups:torch.Tensor|None=None, # (B,) pairs with the same id have the same text: each is a right answer for the others
-             ) -> torch.Tensor:
-    "CLIP's symmetric InfoNCE loss: each image must pick its own text among the batch's, and each text its image."
-    image_z, text_z, scale = model(images, tokens)  # unit vectors, and exp(logit_scale)
-    logits = scale * image_z @ text_z.T  # (B, B)
-    if groups is None: target = torch.arange(len(images), device=images.device)
-    else:
-        same = (groups[:, None] == groups[None]).float()
-        target = same / same.sum(1, keepdim=True)  # symmetric: the same targets serve both directions
-    return (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target)) / 2
-
-def _augment(pixels:torch.Tensor, shift:int, g:torch.Generator) -> torch.Tensor:
-    "A uint8 batch (B, H, W), shifted by up to `shift` pixels and jittered in contrast and brightness, as floats in [0, 255]."
-    dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=g))
-    x = torch.roll(pixels.float(), (dy, dx), (1, 2))
-    B = len(x)
-    return (x * (1 + .2 * (torch.rand(B, 1, 1, generator=g) - .5)) + 25.5 * (torch.rand(B, 1, 1, generator=g) - .5)).clamp(0, 255)
-
-# %% ../nbs/02_models.ipynb #35d0350d
-def group_ids(items:list) -> torch.Tensor:
-    "One id per item, the same for equal items (numbered in order of first appearance)."
-    ids = {}
-    return torch.tensor([ids.setdefault(x, len(ids)) for x in items])
-
-def _index_by(keys:list) -> dict:
-    "key -> the positions that have it."
-    index = {}
-    for i, k in enumerate(keys): index.setdefault(k, []).append(i)
-    return index
-
-def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 tuple
-                 batch_size:int, # images in the batch
-                 pair_frac:float, # share of the batch made of pairs differing in one finding
-                 g:torch.Generator, # the batch's random stream
-                 index:dict|None=None, # findings tuple -> images with it (built from `keys` if not given)
-                ) -> torch.Tensor:
-    "A batch of image numbers: random images, and for `pair_frac` of the batch, a partner of one of them whose findings differ in exactly one (a random one; when no image has them, a random image)."
-    index = _index_by(keys) if index is None else index
-    n_pairs = int(pair_frac * batch_size) // 2
-    idx = torch.randint(0, len(keys), (batch_size - n_pairs,), generator=g).tolist()
-    for a, f in zip(idx[:n_pairs], torch.randint(0, len(keys[0]), (n_pairs,), generator=g).tolist()):
-        k = list(keys[a]); k[f] = 1 - k[f]
-        options = index.get(tuple(k)) or range(len(keys))
-        idx.append(options[int(torch.randint(0, len(options), (1,), generator=g))])
-    return torch.tensor(idx)
-
-def drop_sentences(report:str, # a report: sentences ending in '.'
-                   p:float, # the probability of leaving each sentence out
-                   g:torch.Generator, # the random stream
-                  ) -> str:
-    "The report with each sentence left out with probability `p`, in their order; when all would go, one at random stays."
-    sentences = re.split(r'(?<=\.)\s+', report.strip())
-    if p <= 0: return report
-    kept = [s for s, u in zip(sentences, torch.rand(len(sentences), generator=g).tolist()) if u >= p]
-    return ' '.join(kept) if kept else sentences[int(torch.randint(0, len(sentences), (1,), generator=g))]
-
-# %% ../nbs/02_models.ipynb #ce67ad5f
-def _draw_synthetic(indices:range, seed:int, size:int) -> list[dict]:
-    from medsae.data import SynthConfig, synth_cxr
-    return [{key: d[key] for key in ('image', 'report', 'labels')} for d in (synth_cxr(i, seed, SynthConfig(size=size)) for i in indices)]
-
-def draw_training_set(n:int, # images 0..n-1 of the set
-                      seed:int=0, # which synthetic set
-                      size:int=128, # side, pixels
-                      workers:int|None=None, # processes drawing (default: up to 4 of the machine's cores)
-                      chunk:int=250, # images per task
-                     ) -> list[dict]:
-    "The images, reports and labels of synthetic radiographs 0..n-1, drawn in parallel processes when there are more than `chunk`."
-    import multiprocessing, os
-    from concurrent.futures import ProcessPoolExecutor
-    from medsae.models import _draw_synthetic as draw  # by its module, which the spawned workers import
-    workers = workers or min(4, os.cpu_count() or 1)
-    parts = [range(s, min(s + chunk, n)) for s in range(0, n, chunk)]
-    if workers < 2 or len(parts) < 2: return draw(range(n), seed, size)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as ex:  # spawn: no fork of a process running torch threads
-        done = progress(ex.map(draw, parts, [seed] * len(parts), [size] * len(parts)), total=len(parts), desc='drawing synthetic radiographs')
-        return [d for part in done for d in part]
-
-# %% ../nbs/02_models.ipynb #7bee7a6c
-def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train, how long
-                        ) -> tuple[nn.Module, list[float]]:
-    "Train `synthetic-cxr-clip` from scratch on synthetic radiographs and reports; returns the model and the loss per step."
-    import open_clip
-    from medsae.data import CHEXPERT_LABELS, SYNTH_FINDINGS
-    g = seed_everything(cfg.seed)
-    model = open_clip.model.CLIP(**(tiny_openclip_config(SYNTH_CLIP_CONFIG) if cfg.tiny else SYNTH_CLIP_CONFIG)).to(memory_format=torch.channels_last)
-    size = model.visual.image_size
-    data = draw_training_set(cfg.n_train, cfg.data_seed, size)
-    pixels, reports, tok = torch.from_numpy(np.stack([d['image'] for d in data])), [d['report'] for d in data], OpenClipTokens('RN50')
-    if cfg.sentence_drop <= 0: tokens, report_group = tok(reports), group_ids(reports)  # the texts are the whole reports: tokenised and grouped once
-    keys = [tuple(int(d['labels'][CHEXPERT_LABELS.index(f)]) for f in SYNTH_FINDINGS) for d in data]
-    index = _index_by(keys)
-    opt, prep, losses = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay), GrayPreprocess(size), []
-    model.train()
-    for step in progress(range(cfg.steps), desc='training synthetic-cxr-clip'):
-        for group in opt.param_groups: group['lr'] = cfg.lr * min(1, (step + 1) / cfg.warmup) * .5 * (1 + math.cos(math.pi * step / cfg.steps))
-        idx = paired_batch(keys, cfg.batch_size, cfg.pair_frac, g, index)
-        if cfg.sentence_drop > 0:
-            texts = [drop_sentences(reports[i], cfg.sentence_drop, g) for i in idx.tolist()]
-            batch_tokens, groups = tok(texts), group_ids(texts)
-        else: batch_tokens, groups = tokens[idx], report_group[idx]
-        loss = clip_loss(model, prep.tensor(_augment(pixels[idx], cfg.shift, g)).contiguous(memory_format=torch.channels_last), batch_tokens, groups)
-        opt.zero_grad(); loss.backward(); opt.step()
-        with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
-        losses.append(loss.item())
-    return model.eval(), losses
-
-# %% ../nbs/02_models.ipynb #afb69cc3
-def save_synthetic_clip(model:nn.Module, # a trained model
-                        path:str|Path, # a .safetensors file
-                        cfg:SynthClipConfig|None=None, # recorded in the file's metadata
-                       ) -> Path:
-    "Save a `synthetic-cxr-clip` model's weights as fp16 safetensors."
-    from dataclasses import asdict
-    sd = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    return save_tensors(path, sd, meta={'model': 'synthetic-cxr-clip', 'train_config': asdict(cfg) if cfg else None})
-
 # %% ../nbs/02_models.ipynb #9a804d19
 def synth_prompts(n:int=400, # draws per finding when collecting the report generator's phrasings
                   seed:int=0) -> dict[str, tuple[list[str], list[str]]]:
@@ -836,32 +630,6 @@ def check_joint_space(model:ImageTextModel, # the model
     return hook_point
 
 
-# %% ../nbs/02_models.ipynb #a17b596b
-def train_clip_command(argv:list[str]|None=None) -> int:
-    "`medsae train-clip`: train synthetic-cxr-clip from scratch on synthetic radiographs and save its weights."
-    d = SynthClipConfig()
-    p = CommandParser(prog='medsae train-clip', description='Train the small CLIP of synthetic-cxr-clip contrastively on synthetic radiographs and their reports.',
-                      epilog='examples:\n  medsae train-clip --out synthetic-cxr-clip.safetensors\n  medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2')
-    p.add_argument('--out', required=True, help='the .safetensors file to write')
-    flags = {'n_train': (int_range(lo=1), 'synthetic training images'), 'steps': (int_range(lo=1), 'optimiser steps'),
-             'batch_size': (int_range(lo=2), 'image-report pairs per step, each contrasted with the others'), 'lr': (float_range(lo=0, lo_open=True), 'peak learning rate'),
-             'warmup': (int_range(lo=1), 'linear warm-up steps, 1: none'), 'weight_decay': (float_range(lo=0), 'AdamW weight decay'),
-             'shift': (int_range(lo=0), 'random translation, pixels'), 'pair_frac': (float_range(0, 1), 'share of each batch drawn as pairs of images whose findings differ in exactly one'),
-             'sentence_drop': (float_range(0, 1), "probability that a report sentence is left out of a step's text, one being always kept"),
-             'seed': (int_range(lo=0), 'seeds the initialisation, the batches and the augmentation'), 'data_seed': (int_range(lo=0), 'which synthetic set')}
-    for k, (kind, h) in flags.items(): p.add_argument(f'--{k}', type=kind, default=getattr(d, k), help=f'{h} (default: {getattr(d, k)})')
-    p.add_argument('--tiny', action='store_true', help='the tiny architecture (64 px), for tests')
-    p.add_argument('--threads', type=int_range(lo=1), help='torch CPU threads (default: torch decides)')
-    a = vars(p.parse_args(argv))
-    out, threads = a.pop('out'), a.pop('threads')
-    if not str(out).endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
-    if threads is not None: torch.set_num_threads(threads)
-    cfg = SynthClipConfig(**a)
-    model, losses = train_synthetic_clip(cfg)
-    save_synthetic_clip(model, out, cfg)
-    print(f'trained {cfg.steps} steps (loss {losses[0]:.3f} -> {losses[-1]:.3f}); wrote {out}')
-    return 0
-
 # %% ../nbs/02_models.ipynb #b56d92c4
 def describe_hook_points(model:ImageTextModel) -> str:
     "A table of a model's hook points: name, per-image shape, layout and what the layer is."
@@ -873,13 +641,11 @@ def models_command(argv:list[str]|None=None) -> int:
     "`medsae models`: list the registered models, or one model's hook points and their shapes."
     p = CommandParser(prog='medsae models', description='List the models medsae knows, or the hook points of one of them.',
                       epilog='examples:\n  medsae models\n  medsae models --model_name MedCLIP-RN50\n  medsae models --model_name open_clip:ViT-B-32 --tiny')
-    p.add_argument('--model_name', help="a registered model, or open_clip:ARCH[:PRETRAINED]; shows its hook points")
+    p.add_argument('--model_name', registry=MODELS, help="a registered model, or open_clip:ARCH[:PRETRAINED]; shows its hook points")
     p.add_argument('--tiny', action='store_true', help='the tiny test version of the architecture')
     args = p.parse_args(argv)
     if args.model_name is None:
-        w = max(map(len, MODELS))
-        print('\n'.join(f'{n:<{w}}  {(MODELS[n].__doc__ or "").strip()}' for n in list_models()))
-        print(f"{'open_clip:ARCH[:PRETRAINED]':<{w}}  any open_clip model and pretrained tag")
+        print(MODELS.help_text())
         return 0
     m = get_model(args.model_name, weights=None if args.tiny else 'random', tiny=args.tiny, device='cpu', dtype='float32')
     print(f'{m.name}: {m.description}; {m.image_size}px images; weights: {m.weights}\n' + describe_hook_points(m))

@@ -19,7 +19,8 @@ from PIL import Image
 
 from .core import (MedsaeError, CommandParser, command, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
                          get_device, get_dtype, progress, log, save_figure, write_errors)
-from .models import check_joint_space
+from .data import DATASETS
+from .models import MODELS, check_joint_space
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,
                              load_sae_checkpoint, trained_hook_point)
 
@@ -714,7 +715,7 @@ def name_command(argv:list[str]|None=None) -> int:
     p.add_argument('--method', required=True, choices=('vocab', 'vlm'), help='by text similarity to a vocabulary, or by a vision-language model')
     p.add_argument('--sae_path', help="the SAE: a medsae checkpoint folder, or a reference .pt (with --sae_type_name)")
     p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--model_name', help='the model the SAE reads (vocab: its text encoder embeds the vocabulary)')
+    p.add_argument('--model_name', registry=MODELS, help='the model the SAE reads (vocab: its text encoder embeds the vocabulary)')
     p.add_argument('--hook_point', help='where the SAE reads (default: where it was trained)')
     p.add_argument('--vocab', default='medical', help=f"vocab: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file (default: medical)")
     p.add_argument('--template', default='{}', help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")
@@ -722,7 +723,7 @@ def name_command(argv:list[str]|None=None) -> int:
                                          "or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)")
     p.add_argument('--top_m', type=int_range(lo=1), default=5, help='vocab: alternatives kept per latent (default: 5)')
     p.add_argument('--features', help='vlm: a features folder whose images are shown')
-    p.add_argument('--dataset', help='vlm: or the dataset to compute the features on, with --sae_path and --model_name')
+    p.add_argument('--dataset', registry=DATASETS, help='vlm: or the dataset to compute the features on, with --sae_path and --model_name')
     p.add_argument('--split', default='train', help='vlm: the split whose images are shown (default: train)')
     p.add_argument('--overwrite', action='store_true', help="vlm: discard a previous run's answers instead of resuming")
     p.add_argument('--tiny', action='store_true', help='a tiny random model (tests)')

@@ -7,14 +7,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import medsae
-from .core import MedsaeError, save_tensors, load_tensors, save_json, load_json
+from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, load_json
 
 # %% auto #0
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig', 'StandardAprilConfig',
@@ -24,19 +24,20 @@ __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfi
            'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
-SAE_ARCHS: dict[str, type] = {}
+SAE_ARCHS = Registry('SAE architecture')
 
-def register_sae(name:str): # the architecture's name in configs and on the command line
-    "Class decorator: register an SAE class under `name`."
+def register_sae(name:str, # the architecture's name in configs and on the command line
+                ) -> Callable:
+    "Class decorator: register an SAE class under `name` (refused if taken) and set its `arch` to `name`."
     def deco(cls):
+        SAE_ARCHS.register(name)(cls)
         cls.arch = name
-        SAE_ARCHS[name] = cls
         return cls
     return deco
 
-def sae_class(arch:str) -> type:
+def sae_class(arch:str, # a registered architecture
+             ) -> type:
     "The SAE class registered as `arch`, with an error listing the known ones."
-    if arch not in SAE_ARCHS: raise MedsaeError(f"unknown SAE architecture {arch!r}; choose from {sorted(SAE_ARCHS)}")
     return SAE_ARCHS[arch]
 
 # %% ../nbs/04_sae.ipynb #12bb21ed

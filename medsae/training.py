@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_training.ipynb #80d47bcb
 from __future__ import annotations
-import argparse, contextlib, dataclasses, itertools, math, os, shutil, tempfile
+import contextlib, dataclasses, itertools, math, os, shutil, tempfile
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -19,16 +19,18 @@ import medsae
 from .core import (MedsaeError, CommandParser, Kind, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
                          load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
                          dist_info, init_distributed, from_rank0, artefact_lock, building)
+from .data import DATASETS
+from .models import MODELS
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
-from .interop import foreign_names
-from .activations import ActivationStore, default_extra
+from .interop import SAE_TYPE_NAMES
+from .activations import ActivationStore, activations_folder
 
 # %% auto #0
-__all__ = ['SAE_CHECKPOINT', 'SAE_TYPE_NAMES', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches',
-           'IterBatches', 'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad',
-           'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint',
-           'fit', 'TrainResult', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run', 'sweep',
-           'train_distributed', 'activations_folder', 'train_command', 'sweep_command']
+__all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches', 'IterBatches',
+           'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad', 'normalize_decoder',
+           'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit',
+           'TrainResult', 'train_request', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run', 'sweep',
+           'train_distributed', 'train_command', 'sweep_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -414,7 +416,10 @@ class TrainResult:
 
 SAE_CHECKPOINT = Kind('sae checkpoint', None, load_sae, is_dir=True, record='config.json', producer='medsae train')  # complete once config.json is written
 
-def _request(sae:SAE, cfg:TrainConfig) -> dict:
+def train_request(sae:SAE, # the SAE to train (its architecture and config)
+                  cfg:TrainConfig, # how to train it
+                 ) -> dict:
+    "What a trained SAE is made from, as its `config.json` records it: a run resumed or reused must have asked for the same (device and logging left out)."
     return {'arch': sae.arch, 'sae': asdict(sae.cfg), 'train': {k: v for k, v in asdict(cfg).items() if k not in ('device', 'log_every', 'checkpoint_every')}}
 
 def _prepare_out(out:Path, resume:bool) -> Path:
@@ -446,13 +451,13 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         dist.barrier()
         for p in sae.state_dict().values(): dist.broadcast(p, 0)
     if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked
-        stored, request = load_json(out/'config.json').get('training', {}), _request(sae, cfg)
+        stored, request = load_json(out/'config.json').get('training', {}), train_request(sae, cfg)
         check_request(out, {k: stored.get(k) for k in request}, request)
         done = load_sae(out, sae.device)
         return TrainResult(done, pd.DataFrame(load_json(out/'config.json')['training'].get('history', [])), out)
     source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size)
     t = SAETrainer(sae, cfg, cfg.total_steps(len(source) if _has_len(source) else None))
-    request, ckpt = _request(sae, cfg), (out/'checkpoint' if out is not None else None)
+    request, ckpt = train_request(sae, cfg), (out/'checkpoint' if out is not None else None)
     if resume and ckpt is not None:
         data_state = load_checkpoint(t, ckpt, request)
         if data_state is not None: source.load_state_dict(data_state); log(f"resumed {out} at step {t.step_n}")
@@ -534,7 +539,7 @@ def _sweep(data:Any, runs:list[dict], base:TrainConfig, out_csv:str|Path|None, o
         for (i, run, sae, c), t in zip(members, trainers):
             final = t.history[-1] if t.history else {}
             rows[i] = {**{k: v for k, v in run.items()}, 'arch': sae.arch, 'd_sae': sae.d_sae, **final, 'n_dead': int(t.dead_mask().sum())}
-            if out_dir is not None: save_sae(sae.eval(), Path(out_dir)/f"run{i:03d}_{sae.arch}", training={**_request(sae, c), 'final': final, **_data_summary(source)})
+            if out_dir is not None: save_sae(sae.eval(), Path(out_dir)/f"run{i:03d}_{sae.arch}", training={**train_request(sae, c), 'final': final, **_data_summary(source)})
     df = pd.DataFrame([rows[i] for i in sorted(rows)])
     if out_csv is not None: save_table(out_csv, df)
     return df
@@ -563,18 +568,6 @@ def train_distributed(world_size:int, # processes
     return sae.eval()
 
 # %% ../nbs/05_training.ipynb #d632e449
-SAE_TYPE_NAMES = foreign_names('reference')  # the reference project's --sae_type_name values (04b_interop's table)
-
-def activations_folder(model_name:str, dataset:str, split:str='train',
-                       hook_point:str|None=None, # the hook point they were taken at (default: the joint embedding)
-                       tiny:bool=False, # taken with a tiny model (`medsae activations --tiny`)
-                       extra:str|None=None, # the name suffix given to `medsae activations --extra` (overrides the two above)
-                       root:str|Path|None=None, # data root
-                      ) -> Path:
-    "The folder `medsae activations` writes for these options: `data/activations/{model}_{dataset}_{split}[_{extra}]`."
-    if extra is None: extra = default_extra(argparse.Namespace(embed_hook='image_embeds'), hook_point or 'image_embeds', tiny)
-    return get_paths(root).activations/activations_name(model_name, dataset, split, extra)
-
 def _find_activations(args) -> ActivationStore:
     "The activations a command trains on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
     if args.key is not None and not (args.load_activations_path and Path(args.load_activations_path).is_file()):
@@ -592,8 +585,8 @@ def _find_activations(args) -> ActivationStore:
 # %% ../nbs/05_training.ipynb #87f7c0e3
 def _common_args(p:CommandParser):
     "Options shared by `medsae train` and `medsae sweep`."
-    p.add_argument('--model_name', help='model whose activations to train on (names the output)')
-    p.add_argument('--dataset', help='dataset of the activations (names the output)')
+    p.add_argument('--model_name', registry=MODELS, help='model whose activations to train on (names the output)')
+    p.add_argument('--dataset', registry=DATASETS, help='dataset of the activations (names the output)')
     p.add_argument('--split', default='train', help='split of the activations (default: train)')
     p.add_argument('--hook_point', help="hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)")
     p.add_argument('--tiny', action='store_true', help='the cached activations of a tiny model (`medsae activations --tiny`)')
@@ -629,7 +622,7 @@ def train_command(argv:list[str]|None=None) -> int:
                              '  medsae train --load_activations_path acts.safetensors --model_name CLIP-RN50 --dataset cc3m --sae_type_name Standard --l1 0.001 --steps 2000\n'
                              '  medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch topk --resume')
     _common_args(p)
-    p.add_argument('--arch', choices=sorted(SAE_ARCHS), help='SAE architecture (default: batchtopk)')
+    p.add_argument('--arch', choices=SAE_ARCHS.names(), registry=SAE_ARCHS, help='SAE architecture (default: batchtopk)')
     p.add_argument('--sae_type_name', choices=sorted(SAE_TYPE_NAMES), help="the reference project's architecture name (instead of --arch)")
     p.add_argument('--d_sae', type=int_range(lo=1), help='number of latents, instead of --expansion')
     p.add_argument('--expansion', type=float_range(lo=0, lo_open=True), help='d_sae = expansion × d_in, when --d_sae is not given (default: 8)')
@@ -667,7 +660,7 @@ def sweep_command(argv:list[str]|None=None) -> int:
                       epilog='examples:\n  medsae sweep --model_name MedCLIP-RN50 --dataset chexpert --arch topk,batchtopk --expansion 4,8 --k 16,32 --steps 5000\n'
                              '  medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv')
     _common_args(p)
-    p.add_argument('--arch', default='batchtopk', help='architectures, comma-separated')
+    p.add_argument('--arch', default='batchtopk', registry=SAE_ARCHS, help='architectures, comma-separated')
     for name, kind, h in (('expansion', float_range(lo=0, lo_open=True, many=True), 'expansion factors (default: 8)'),
                           ('d_sae', int_range(lo=1, many=True), 'dictionary sizes, instead of --expansion'), ('k', int_range(lo=1, many=True), 'k values: TopK family'),
                           ('l1', float_range(lo=0, many=True), 'L1 coefficients: standard family'), ('l0', float_range(lo=0, many=True), 'L0 coefficients: jumprelu')):
