@@ -21,17 +21,17 @@ from tqdm.auto import tqdm
 import medsae
 
 # %% auto #0
-__all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHARED_FLAGS', 'MedsaeError', 'MetaMismatchError',
-           'UnsafeFileError', 'Registry', 'data_root', 'results_root', 'Paths', 'get_paths', 'safe_name',
-           'artefact_name', 'activations_name', 'sae_name', 'features_name', 'concepts_name', 'write_errors',
-           'atomic_path', 'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json',
-           'save_table', 'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'Kind', 'meta_diff', 'meta_path',
-           'read_meta', 'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
-           'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet', 'is_quiet', 'progress', 'log',
-           'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
-           'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'UsageError', 'Group',
-           'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests',
-           'test_command']
+__all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHARED_FLAGS', 'TEST_ENV', 'MedsaeError',
+           'MetaMismatchError', 'UnsafeFileError', 'Registry', 'data_root', 'results_root', 'Paths', 'get_paths',
+           'safe_name', 'artefact_name', 'activations_name', 'sae_name', 'features_name', 'concepts_name',
+           'write_errors', 'atomic_path', 'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta',
+           'save_json', 'load_json', 'save_table', 'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'Kind',
+           'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard', 'running_command', 'current_command',
+           'lock_path', 'lock_holder', 'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet',
+           'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info',
+           'init_distributed', 'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag',
+           'UsageError', 'Group', 'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks',
+           'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -1006,7 +1006,7 @@ def _test_one(fn:Path, skip_flags:list[str], force_flags:list[str], basepath:str
     return ok, secs, err.getvalue()
 
 # %% ../nbs/00_core.ipynb #37ce0144
-_TEST_ENV = {'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'MEDSAE_QUIET': '1', 'TOKENIZERS_PARALLELISM': 'false'}
+TEST_ENV = {'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'MEDSAE_QUIET': '1', 'TOKENIZERS_PARALLELISM': 'false'}  # notebooks run in it: tests, and the docs build
 
 def run_notebook_tests(notebooks:list[Path], # the notebooks to run
                        skip_flags:Iterable[str]=(), # cells with these flags are skipped...
@@ -1019,7 +1019,7 @@ def run_notebook_tests(notebooks:list[Path], # the notebooks to run
     out = out or sys.stdout
     n_workers = max(1, min(n_workers or os.cpu_count() or 1, 8, len(notebooks) or 1))
     threads, tmp = str(max(1, (os.cpu_count() or 1) // n_workers)), tempfile.mkdtemp(prefix='medsae-test-')
-    env = {**_TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results', 'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
+    env = {**TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results', 'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
     passed = failed = 0
     with _environ(**env), ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context('fork')) as pool:
         futs = {pool.submit(_test_one, fn, list(skip_flags), list(force_flags), str(basepath) if basepath else None): fn for fn in notebooks}

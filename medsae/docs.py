@@ -4,7 +4,8 @@
 
 # %% ../nbs/11_docs.ipynb #72281095
 from __future__ import annotations
-import contextlib, html, json, logging, os, re, shutil, subprocess, sys, threading, time, warnings
+import contextlib, html, json, logging, os, re, shutil, subprocess, tempfile, threading, time, warnings
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
@@ -15,12 +16,13 @@ import numpy as np
 from PIL import Image
 
 import medsae
-from .core import MedsaeError, CommandParser, atomic_path, log, progress, write_errors
+from .core import TEST_ENV, MedsaeError, CommandParser, atomic_path, log, progress, write_errors
 
 # %% auto #0
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',
-           'nav_html', 'local_links', 'fetched_urls', 'site_notebooks', 'write_page', 'build_site', 'execute_notebook',
-           'find_chromium', 'browser_missing', 'serve_folder', 'in_thread', 'check_site', 'docs_command']
+           'nav_html', 'local_links', 'fetched_urls', 'runs_for_docs', 'execute_notebook', 'site_notebooks',
+           'write_page', 'build_site', 'find_chromium', 'browser_missing', 'serve_folder', 'in_thread', 'check_site',
+           'docs_command']
 
 # %% ../nbs/11_docs.ipynb #825253b6
 ASSETS = Path(medsae.__file__).parent/'assets'
@@ -77,7 +79,9 @@ def fake_browser_data(n_latents:int=6, # latents embedded
 
 # %% ../nbs/11_docs.ipynb #1a689248
 import ast
-from execnb.nbio import read_nb
+from execnb.nbio import dict2nb, read_nb
+from fastcore.basics import str2bool
+from nbdev.frontmatter import FrontmatterProc
 from nbdev.process import NBProcessor
 from nbdev.processors import FilterDefaults, exec_show_docs, insert_warning
 
@@ -126,9 +130,11 @@ def notebook_title(nb) -> str|None:
     for c in nb.cells:
         if c.cell_type == 'markdown' and (m := re.search(r'^#\s+(.+?)\s*$', c.source, re.MULTILINE)): return m[1]
 
-def process_notebook(path:str|Path) -> nbformat.NotebookNode:
+def process_notebook(path:str|Path, # the notebook's file
+                     nb:dict|None=None, # its content when already read or executed (default: read from `path`)
+                    ) -> nbformat.NotebookNode:
     "The notebook at `path` as its docs page shows it (nbdev's processors, then Quarto's cell options)."
-    nb = read_nb(path)
+    nb = read_nb(path) if nb is None else dict2nb({**nb, 'path_': str(path)})
     procs = [_exec_show_docs if p is exec_show_docs else p for p in FilterDefaults().procs() if p is not insert_warning]
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='Found cells containing imports')
@@ -240,6 +246,52 @@ def fetched_urls(page:str) -> list[str]:
     P().feed(page)
     return [u for u in found if re.match(r'(https?:)?//', u)]
 
+# %% ../nbs/11_docs.ipynb #32c0efc4
+def runs_for_docs(path:str|Path, # a notebook
+                 ) -> bool:
+    "Whether the notebook at `path` is executed when the site is built: `- docs_execute: true` in its title cell."
+    return str2bool(NBProcessor(path, procs=FrontmatterProc, process=True).nb.frontmatter_.get('docs_execute', False))
+
+# %% ../nbs/11_docs.ipynb #6dab64dc
+def _tst_flags() -> list[str]:
+    "The directives of the cells nbdev_test leaves out (settings.ini's `tst_flags`); none without a settings.ini."
+    try:
+        from nbdev.config import get_config
+        return get_config().get('tst_flags', '').split()
+    except Exception: return []
+
+def _not_run(cell, flags:set) -> bool:
+    "Whether nbdev_test leaves out this cell (read by `NBProcessor`): `eval: false`, a directive in `flags`, the cell that calls nbdev_export."
+    d = cell.directives_  # (the name split in two, or nbdev_test would leave out this cell too)
+    return cell.cell_type == 'code' and ('nbdev_export' + '(' in cell.source or d.get('eval:', [''])[0].lower() == 'false' or bool(flags & d.keys()))
+
+def execute_notebook(path:str|Path, # the notebook; its file is left as it is
+                     timeout:int=600, # seconds a cell may run
+                     skip_flags:list[str]|None=None, # directives of the cells not run (default: settings.ini's `tst_flags`, as nbdev_test)
+                    ) -> nbformat.NotebookNode:
+    "A copy of the notebook at `path` run in a fresh kernel in its folder, as nbdev_test runs it, with its outputs and its widgets' state."
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    path = Path(path)
+    if not path.is_file(): raise MedsaeError(f'{path}: no such notebook')
+    flags = set(_tst_flags() if skip_flags is None else skip_flags)
+    skip = [i for i, c in enumerate(NBProcessor(path, rm_directives=False).nb.cells) if _not_run(c, flags)]
+    nb, at = nbformat.read(path, as_version=4), {}
+    for i in skip: nb.cells[i].metadata['tags'] = [*nb.cells[i].metadata.get('tags', []), 'skip-execution']  # nbclient's mark for a cell not to run
+    log(f'docs: executing {path}')
+    client = NotebookClient(nb, timeout=timeout, store_widget_state=True, resources={'metadata': {'path': str(path.parent)}},
+                            on_cell_execute=lambda cell, cell_index: at.update(cell=cell_index))
+    try:
+        with tempfile.TemporaryDirectory(prefix='medsae-docs-') as tmp:  # the environment of `medsae test`, artefacts in a folder of their own
+            env = {**os.environ, **TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results'}
+            client.execute(env=env, stderr=subprocess.DEVNULL)  # the kernel's own chatter; what a cell prints comes back in its outputs
+    except Exception as e:
+        why = (f'{e.ename}: {e.evalue}' if isinstance(e, CellExecutionError) else f'{type(e).__name__}: {e}').strip().splitlines()[0]
+        where = f"cell {at['cell']} (id {nb.cells[at['cell']].get('id')})" if 'cell' in at else 'the start of its kernel'
+        raise MedsaeError(f'{path}: executing it for the docs failed at {where}: {why}') from None
+    for i in skip: nb.cells[i].metadata['tags'].remove('skip-execution')
+    return nb
+
 # %% ../nbs/11_docs.ipynb #8bf439ab
 def site_notebooks(nbs:str|Path) -> list[Path]:
     "The notebooks under `nbs` that become pages: index first, then by path; hidden and `_` files left out."
@@ -277,28 +329,19 @@ def write_page(nb, # a notebook processed by `process_notebook`
 def build_site(nbs:str|Path='nbs', # the notebooks
                out:str|Path='_site', # the site's folder (created; existing pages are overwritten)
                title:str='medsae') -> list[Path]:
-    "Build the offline HTML docs of the notebooks in `nbs` into `out`; return the pages written."
+    "Build the offline HTML docs of the notebooks in `nbs` into `out`, executing those marked `docs_execute`; return the pages written."
     nbs, out = Path(nbs), Path(out)
     files = site_notebooks(nbs)
     names = [f.relative_to(nbs).with_suffix('.html').as_posix() for f in files]
     nav = [(n, notebook_title(read_nb(f)) or Path(n).stem) for f, n in zip(files, names)]
-    processed = [process_notebook(f) for f in progress(files, desc='processing notebooks')]
+    with ThreadPoolExecutor() as pool:  # the marked notebooks run at the same time, each in a kernel of its own
+        executed = list(pool.map(lambda f: execute_notebook(f) if runs_for_docs(f) else None, files))
+    processed = [process_notebook(f, nb) for f, nb in zip(progress(files, desc='processing notebooks'), executed)]
     links, prefix = {f.name: n for f, n in zip(files, names)}, _published_prefix()
     if prefix: links |= {f"{prefix}/{nb.metadata['frontmatter']['output-file']}": n
                          for nb, n in zip(processed, names) if 'output-file' in nb.metadata['frontmatter']}
     with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
     return [write_page(nb, n, out, nav, links, title) for nb, n in zip(processed, names)]
-
-# %% ../nbs/11_docs.ipynb #6dab64dc
-def execute_notebook(path:str|Path, # the notebook, rewritten in place
-                     timeout:int=600) -> Path: # seconds a cell may run
-    "Run a notebook in a fresh kernel, saving its outputs and its widgets' state into it."
-    path = Path(path)
-    if not path.is_file(): raise MedsaeError(f'{path}: no such notebook')
-    r = subprocess.run([sys.executable, '-m', 'nbconvert', '--to', 'notebook', '--execute', '--inplace', f'--ExecutePreprocessor.timeout={timeout}',
-                        '--ExecutePreprocessor.store_widget_state=True', path.name], cwd=path.parent, capture_output=True, text=True)
-    if r.returncode: raise MedsaeError(f'{path}: executing the notebook failed:\n{r.stderr[-3000:]}')
-    return path
 
 # %% ../nbs/11_docs.ipynb #153a40f7
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
@@ -380,8 +423,8 @@ def check_site(site:str|Path, # a built site (`build_site`)
     site = Path(site)
     if not (site/page).is_file(): raise MedsaeError(f'{site/page}: no such page; build the site first (medsae docs --out {site})')
     if 'application/vnd.jupyter.widget-state+json' not in (text := (site/page).read_text(encoding='utf-8')) or 'medsae-browser' not in text:
-        raise MedsaeError(f'{site/page}: the page has no saved feature browser; execute its notebook with widget state '
-                          '(jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.store_widget_state=True NOTEBOOK), then rebuild the site')
+        raise MedsaeError(f'{site/page}: the page has no saved feature browser; mark its notebook to be executed when the site is built '
+                          '(a line "- docs_execute: true" in its title cell), then rebuild the site')
     if why := browser_missing(): raise MedsaeError(f'cannot check {site/page} in a browser: {why}')
     with serve_folder(site) as base: r = in_thread(_drive, base + page, find_chromium(), Path(screenshot) if screenshot else None, timeout)
     if foreign := sorted({u for u in r['requests'] if not _is_local(u)}):
