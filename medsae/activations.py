@@ -16,6 +16,8 @@ from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .core import *
+from .artefacts import *
+from .commands import *
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',

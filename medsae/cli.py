@@ -11,7 +11,7 @@ __all__ = ['COMMANDS', 'SCORES', 'usage', 'main', 'score_command']
 
 # %% ../nbs/10_cli.ipynb #6481cdd3
 COMMANDS = { # name: (module, function, one-line help), in the order of the flow
-    'info': ('medsae.core', 'info_command', 'show the version, the device and where artefacts live; check the cache works'),
+    'info': ('medsae.commands', 'info_command', 'show the version, the device and where artefacts live; check the cache works'),
     'data': ('medsae.data', 'data_command', 'datasets: list them and where they are read from (list); write the built-in synthetic set (synth)'),
     'models': ('medsae.models', 'models_command', "list the models, or one model's hook points and their output shapes"),
     'train-clip': ('medsae.synthclip', 'train_clip_command', 'train the small synthetic-cxr-clip CLIP from scratch on synthetic radiographs and reports'),
@@ -27,7 +27,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'linearity': ('medsae.linearity', 'linearity_command', 'linearity check: is the embedding (and the SAE code) of a composite image a non-negative mix of those of its parts?'),
     'demo': ('medsae.demo', 'demo_command', 'the whole pipeline on the built-in synthetic chest set (or your model and data) with an HTML report; cached, so a second run takes seconds'),
     'docs': ('medsae.docs', 'docs_command', 'build the offline docs site from the notebooks, or check a built one in headless Chromium'),
-    'test': ('medsae.core', 'test_command', "run every notebook's tests and print one PASS/FAIL line each"),
+    'test': ('medsae.commands', 'test_command', "run every notebook's tests and print one PASS/FAIL line each"),
 }
 
 def usage() -> str:
@@ -58,7 +58,7 @@ def main(argv:list[str]|None=None, # the arguments after `medsae` (default: the 
     if cmd not in COMMANDS:
         print(f"medsae: error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr); return 2
     module, func, _ = COMMANDS[cmd]
-    from medsae.core import running_command
+    from medsae.artefacts import running_command
     try:
         with running_command(['medsae', *argv]): return getattr(importlib.import_module(module), func)(rest) or 0  # what an unfinished artefact, or a lock, names
     except SystemExit as e: return e.code if isinstance(e.code, int) else 1
@@ -82,7 +82,7 @@ SCORES = { # kind: (module, function, one-line help)
 def score_command(argv:list[str]|None=None, # the arguments after `medsae score`
                  ) -> int:
     "`medsae score KIND ...`: run one score; `medsae score KIND --help` for its flags."
-    from medsae.core import CommandParser
+    from medsae.commands import CommandParser
     kinds = '\n'.join(f'  {k:<9} {h}' for k, (_, _, h) in SCORES.items())
     p = CommandParser(prog='medsae score', description=f'Score SAE latents (or model neurons).\n\nkinds:\n{kinds}',
                       epilog='examples:\n  medsae score ms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'

@@ -4,34 +4,26 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import argparse, contextlib, datetime, errno, functools, glob, importlib, inspect, io, json, logging, math, multiprocessing, os, pickle, random, re, shlex, shutil, socket, sys, tempfile, threading, time, types, typing, warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import contextlib, errno, importlib, json, logging, os, pickle, random, re, sys, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from fastcore.docments import docments
 from tqdm.auto import tqdm
 
-import medsae
-
 # %% auto #0
-__all__ = ['ARTEFACT_DIRS', 'TENSORS', 'TABLE', 'JSON', 'FOLDER', 'logger', 'SHARED_FLAGS', 'TEST_ENV', 'MedsaeError',
-           'MetaMismatchError', 'UnsafeFileError', 'Registry', 'data_root', 'results_root', 'Paths', 'get_paths',
-           'safe_name', 'artefact_name', 'activations_name', 'sae_name', 'features_name', 'concepts_name',
-           'write_errors', 'atomic_path', 'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta',
-           'save_json', 'load_json', 'save_table', 'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'Kind',
-           'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard', 'running_command', 'current_command',
-           'lock_path', 'lock_holder', 'artefact_lock', 'building', 'check_complete', 'load_or_compute', 'set_quiet',
-           'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info',
-           'init_distributed', 'from_rank0', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag',
-           'UsageError', 'Group', 'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks',
-           'run_notebook_tests', 'test_command']
+__all__ = ['ARTEFACT_DIRS', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError', 'Registry', 'data_root',
+           'results_root', 'Paths', 'get_paths', 'environment', 'safe_name', 'artefact_name', 'activations_name',
+           'sae_name', 'features_name', 'concepts_name', 'fsync_dir', 'write_error', 'write_errors', 'atomic_path',
+           'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table',
+           'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'set_quiet', 'is_quiet', 'progress', 'log',
+           'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
+           'from_rank0']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -137,7 +129,7 @@ def get_paths(root:str|Path|None=None, # data root (else `$MEDSAE_DATA`, else `.
 
 # %% ../nbs/00_core.ipynb #c9980559
 @contextlib.contextmanager
-def _environ(**kw:str|None):
+def environment(**kw:str|None):
     "Set (or, with None, unset) environment variables for the duration of a block."
     old = {k: os.environ.get(k) for k in kw}
     def put(d):
@@ -178,7 +170,7 @@ def concepts_name(sae:str, method:str) -> str:
     return artefact_name(sae, method)
 
 # %% ../nbs/00_core.ipynb #527224bd
-def _fsync_dir(d:Path):
+def fsync_dir(d:Path):
     "Make a rename inside folder `d` durable (a no-op where folders cannot be opened)."
     with contextlib.suppress(OSError):
         fd = os.open(d, os.O_RDONLY)
@@ -193,7 +185,7 @@ def _umask() -> int:
 _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is exceeded', errno.EFBIG: 'the file is larger than the file system or this process may write',
                  errno.EACCES: 'no permission to write there', errno.EPERM: 'no permission to write there', errno.EROFS: 'the file system is read-only'}
 
-def _write_error(path:Path, e:OSError) -> MedsaeError:
+def write_error(path:Path, e:OSError) -> MedsaeError:
     "The user's error for a write the file system refused."
     cause = f"{_WRITE_ERRNOS[e.errno]} ({e.strerror})" if e.errno in _WRITE_ERRNOS else e.strerror or str(e)
     first = {errno.ENOSPC: 'Free some space, or choose', errno.EDQUOT: 'Free some space, or choose', errno.EFBIG: 'Raise the file-size limit (ulimit -f), or choose'}
@@ -212,7 +204,7 @@ def write_errors(path:str|Path, # the file or folder being written, named in the
     try: yield
     except (OSError, SafetensorError) as e:
         if (os_e := _os_error(e)) is None: raise
-        raise _write_error(Path(path), os_e) from e
+        raise write_error(Path(path), os_e) from e
 
 # %% ../nbs/00_core.ipynb #c0670d89
 @contextlib.contextmanager
@@ -231,7 +223,7 @@ def atomic_path(path:str|Path, # the final file name
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private (0600), and a writer may put its own in its place: give it the usual mode
             with open(tmp, 'rb+') as f: os.fsync(f.fileno())
             os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/00_core.ipynb #977c9099
@@ -388,269 +380,6 @@ def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
     if not isinstance(obj[key], torch.Tensor): raise MedsaeError(f"{path}: {key!r} holds {type(obj[key]).__name__} {str(obj[key])[:40]}, not a tensor")
     return _numeric(obj[key], path)
 
-# %% ../nbs/00_core.ipynb #2c44e5c9
-@dataclass(frozen=True)
-class Kind:
-    "How one kind of artefact is saved, loaded and summarised in its meta."
-    name: str
-    save: Callable[[Path, Any], Any]|None # write a computed value at a path; None for folders the compute fills itself
-    load: Callable[[Path], Any]
-    describe: Callable[[Any], dict] = lambda value: {}
-    is_dir: bool = False
-    record: str = 'meta.json' # a folder's completion record: written last, its presence means complete
-    producer: str = '' # the command that makes it (`medsae activations`), named when an unfinished one is refused
-
-def _describe_tensors(t): return {k: {'shape': list(v.shape), 'dtype': str(v.dtype).removeprefix('torch.')} for k, v in t.items()}
-def _describe_folder(p): return {'files': sorted(f.name for f in Path(p).iterdir() if not f.name.startswith('.') and f.name != 'meta.json')}
-
-TENSORS = Kind('tensors', save_tensors, load_tensors, _describe_tensors)
-TABLE = Kind('table', save_table, load_table, lambda df: {'rows': len(df), 'columns': list(df.columns)})
-JSON = Kind('json', save_json, load_json)
-FOLDER = Kind('folder', None, Path, _describe_folder, is_dir=True)
-
-# %% ../nbs/00_core.ipynb #04f6f367
-def _jsonable(x): return json.loads(json.dumps(x, default=str))
-
-def meta_diff(stored:Mapping, # the request recorded with an artefact
-              requested:Mapping, # the request now
-             ) -> dict[str, tuple]:
-    "The fields whose values differ: `{field: (stored, requested)}`; a field absent on one side differs."
-    stored, requested = _jsonable(dict(stored)), _jsonable(dict(requested))
-    return {k: (stored.get(k, '<absent>'), requested.get(k, '<absent>'))
-            for k in sorted(stored.keys() | requested.keys()) if stored.get(k, '<absent>') != requested.get(k, '<absent>')}
-
-# %% ../nbs/00_core.ipynb #f0e374e9
-def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
-    "Where the meta of the artefact at `path` lives."
-    path = Path(path)
-    return path/kind.record if kind.is_dir else path.with_name(path.name + '.meta.json')
-
-def read_meta(path:str|Path, kind:Kind=TENSORS) -> dict|None:
-    "The meta of a complete artefact, or None if there is no complete artefact at `path`."
-    mp = meta_path(path, kind)
-    return load_json(mp) if mp.exists() else None
-
-def check_request(path:str|Path, stored:Mapping, requested:Mapping):
-    "Raise `MetaMismatchError` naming every field in which the stored request differs from `requested`."
-    diff = meta_diff(stored, requested)
-    if diff:
-        fields = '; '.join(f"{k}: stored {a!r}, requested {b!r}" for k, (a, b) in diff.items())
-        raise MetaMismatchError(f"{path} was made for a different request ({fields}). "
-                                f"Pass overwrite=True (--overwrite) to recompute it, or choose another name.")
-
-def discard(path:str|Path, kind:Kind=TENSORS):
-    "Delete an artefact: its meta first (so it stops counting as complete), then its data."
-    path = Path(path)
-    meta_path(path, kind).unlink(missing_ok=True)
-    if path.is_dir(): shutil.rmtree(path)
-    else: path.unlink(missing_ok=True)
-
-# %% ../nbs/00_core.ipynb #0e0ee0ec
-def _start_folder(path:Path, request:Mapping, kind:Kind=FOLDER):
-    "Create a folder artefact, or check that a partial one was started for the same request; the marker records the command that started it."
-    marker = path/'.request.json'
-    if marker.exists(): check_request(path, load_json(marker)['request'], request)
-    else:
-        with write_errors(path): path.mkdir(parents=True, exist_ok=True)
-        save_json(marker, {'request': _jsonable(dict(request)), 'command': current_command(), 'producer': kind.producer or None})
-
-def _started_for(path:Path, request:Mapping) -> bool:
-    "Whether the unfinished folder at `path` was started for this request (so it may be resumed)."
-    marker = path/'.request.json'
-    return marker.exists() and not meta_diff(load_json(marker)['request'], request)
-
-# %% ../nbs/00_core.ipynb #396ca884
-_COMMAND: list[tuple[int, str]] = []  # (pid, command line): a forked child (a test worker, a DataLoader worker) does not inherit its parent's
-
-@contextlib.contextmanager
-def running_command(argv:list[str], # the command line, program name first (`['medsae', 'train', ...]`)
-                   ) -> Iterator[None]:
-    "Record, for the block, the command this process is running: the artefacts it starts and the locks it holds name it."
-    _COMMAND.append((os.getpid(), shlex.join(map(str, argv))))
-    try: yield
-    finally: _COMMAND.pop()
-
-def current_command() -> str|None:
-    "The command recorded by `running_command` in this process (the innermost), or None outside one."
-    return next((c for pid, c in reversed(_COMMAND) if pid == os.getpid()), None)
-
-# %% ../nbs/00_core.ipynb #cda72f8e
-try: import fcntl
-except ImportError: fcntl = None  # Windows: no advisory locks, so only this process's own writers are kept apart
-
-_LOCKS: dict[Path, list] = {}  # artefact → [lock file descriptor, owning thread, holder], for the locks this process holds
-
-def lock_path(path:str|Path) -> Path:
-    "The lock file of the artefact at `path`: `.{name}.lock` beside it."
-    path = Path(path)
-    return path.with_name(f'.{path.name}.lock')
-
-def lock_holder(path:str|Path) -> dict|None:
-    "Who holds (or last held) the lock of the artefact at `path`: pid, host, command, start time, from its lock file."
-    if (held := _LOCKS.get(Path(path).resolve())) is not None: return held[2]  # ours: never reopen the file (closing it would drop a POSIX lock)
-    try: return json.loads(lock_path(path).read_text())
-    except (OSError, ValueError): return None
-
-def _holder_text(h:dict|None) -> str:
-    return f"pid {h['pid']} on {h['host']} (`{h['command']}`, since {h['started']})" if h else 'a process that has not said who it is yet'
-
-def _take_lock(path:Path) -> tuple[int, dict]:
-    "Open and lock `path`'s lock file (retrying if its holder deleted it meanwhile); write who holds it; return its descriptor and that."
-    lock = lock_path(path)
-    with write_errors(path): lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        with write_errors(path): fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            if e.errno not in (errno.EACCES, errno.EAGAIN): raise _write_error(path, e) from e
-            raise MedsaeError(f"{path} is being written by another process, {_holder_text(lock_holder(path))}; wait for it to finish, "
-                              f"or write elsewhere (another --out or --data_root)") from None
-        with contextlib.suppress(FileNotFoundError):
-            if os.fstat(fd).st_ino == os.stat(lock).st_ino: break
-        os.close(fd)  # the holder finished and deleted the file between our open and our lock: take the new one
-    who = {'pid': os.getpid(), 'host': socket.gethostname(), 'command': current_command() or shlex.join(sys.argv),
-           'started': datetime.datetime.now().astimezone().isoformat(timespec='seconds')}
-    with contextlib.suppress(OSError): os.ftruncate(fd, 0); os.write(fd, (json.dumps(who) + '\n').encode())
-    return fd, who
-
-@contextlib.contextmanager
-def artefact_lock(path:str|Path, # the artefact to be written
-                 ) -> Iterator[None]:
-    "Hold the write lock of the artefact at `path` for the block: any other writer, in any process, is refused at once, naming the holder."
-    path, me = Path(path), threading.get_ident()
-    key = path.resolve()
-    if key in _LOCKS:  # this process holds it already: the same thread may go on, another may not
-        if _LOCKS[key][1] != me: raise MedsaeError(f"{path} is being written by another thread of this process (pid {os.getpid()}); write elsewhere")
-        yield
-        return
-    fd, who = _take_lock(path) if fcntl else (None, None)
-    _LOCKS[key] = [fd, me, who]
-    try: yield
-    finally:
-        del _LOCKS[key]
-        if fd is not None:
-            with contextlib.suppress(OSError): lock_path(path).unlink()
-            os.close(fd)  # releases the lock (the kernel does it too when the process dies)
-
-# %% ../nbs/00_core.ipynb #af476d83
-def _staging(path:Path) -> Path: return path.with_name(f'.{path.name}.new')  # where a replacement is built
-def _trash(path:Path) -> Path: return path.with_name(f'.{path.name}.old')  # where the replaced one waits to be deleted
-
-def _members(path:Path, kind:Kind) -> list[Path]:
-    "What the artefact at `path` is made of, its completion record last: the folder, or the file and its meta."
-    return [path] if kind.is_dir else [path, meta_path(path, kind)]
-
-def _delete(p:Path):
-    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
-    else: p.unlink(missing_ok=True)
-
-def _remove(path:Path, kind:Kind):
-    "Delete the artefact at `path`, its completion record first."
-    for p in reversed(_members(path, kind)): _delete(p)
-
-def _swap(path:Path, kind:Kind):
-    "Move the complete replacement at the staging name onto `path`: the old one to the trash (its record first), the new one in (its record last), the trash deleted."
-    new, old = _staging(path), _trash(path)
-    if new.exists():  # the new data is not in place yet
-        for a, b in zip(reversed(_members(path, kind)), reversed(_members(old, kind))):
-            if a.exists(): _delete(b); os.replace(a, b)
-        os.replace(new, path)
-    if not kind.is_dir: os.replace(meta_path(new, kind), meta_path(path, kind))
-    _remove(old, kind)
-    _fsync_dir(path.parent)
-
-def _recover(path:Path, kind:Kind):
-    "Finish a replacement cut short once the new artefact was complete; else drop the trash of one that finished."
-    if meta_path(_staging(path), kind).exists(): _swap(path, kind)
-    else: _remove(_trash(path), kind)
-
-# %% ../nbs/00_core.ipynb #065d3ffd
-_BUILDING: set[Path] = set()  # where this process is building an artefact now: the only unfinished folders it may open
-
-@contextlib.contextmanager
-def building(path:str|Path, # the artefact
-             kind:Kind=FOLDER, # a folder, or a file with its meta beside it
-             overwrite:bool=False, # replace a complete one (it stays until the new one is complete)
-             keep:Callable[[Path], bool]=lambda staging: False, # whether a replacement left unfinished by a killed overwrite may be resumed
-            ) -> Iterator[Path]:
-    "Lock `path` and yield where to build it: `path` itself, or, to replace a complete one, a hidden sibling swapped in when the block succeeds."
-    path = Path(path)
-    with artefact_lock(path):
-        with write_errors(path):
-            _recover(path, kind)
-            replace, new = overwrite and meta_path(path, kind).exists(), _staging(path)
-            if new.exists() and not (replace and keep(new)): _remove(new, kind)
-            if overwrite and not replace: _remove(path, kind)  # an unfinished one: nothing to keep
-            target = new if replace else path
-            if kind.is_dir and target.is_dir(): clean_temp_files(target, min_age_s=0)  # we hold the lock: any temporary file in it is a dead writer's
-            if not kind.is_dir:
-                for p in path.parent.glob(f'.{glob.escape(target.name)}.*.tmp'): p.unlink(missing_ok=True)
-        _BUILDING.add(key := target.resolve())
-        try: yield target
-        except BaseException:
-            if replace and not kind.is_dir: _remove(new, kind)  # a file's failed replacement: nothing in it to resume
-            raise
-        finally: _BUILDING.discard(key)
-        if replace:
-            with write_errors(path): _swap(path, kind)
-
-# %% ../nbs/00_core.ipynb #c501b0a7
-def _writer(path:Path) -> dict|None:
-    "The holder of `path`'s lock if it is a live process on this machine (a killed one leaves its lock file, not its lock)."
-    h = lock_holder(path)
-    if not h or h.get('host') != socket.gethostname(): return h
-    try: os.kill(h['pid'], 0)
-    except ProcessLookupError: return None
-    except PermissionError: pass
-    return h
-
-def check_complete(path:str|Path, # a folder artefact given as input
-                   held:str='', # what it holds so far, for the message (`'12 of its shards'`)
-                   resumable:bool=False, # the command that started it may open it (to finish it)
-                  ):
-    "Refuse a folder artefact that was started (`.request.json`) and not finished (no `meta.json`), naming the command that finishes it."
-    path = Path(path)
-    marker, key = path/'.request.json', path.resolve()
-    if (path/'meta.json').exists() or not marker.exists() or key in _BUILDING or key in _LOCKS: return
-    started = load_json(marker)
-    command = started.get('command')
-    if resumable and command == current_command(): return
-    what = f"{held}, no meta.json" if held else 'no meta.json'
-    if (h := _writer(path)) is not None: raise MedsaeError(f"{path} is incomplete ({what}): {_holder_text(h)} is writing it now; wait for it to finish")
-    producer = f" `{started['producer']}`" if started.get('producer') else ''
-    finish = f"rerun `{command}`" if command else f"rerun the{producer} command that started it, with the same options,"
-    raise MedsaeError(f"{path} is incomplete ({what}): {finish} to finish it")
-
-# %% ../nbs/00_core.ipynb #b842d460
-def _cached(path:Path, request:Mapping, kind:Kind) -> bool:
-    "Whether a complete artefact is at `path`; raise if it was made for another request."
-    meta = read_meta(path, kind)
-    if meta is not None: check_request(path, meta['request'], request)
-    return meta is not None
-
-def load_or_compute(path:str|Path, # where the artefact lives (a file, or a folder for `FOLDER` kinds)
-                    request:Mapping, # what the artefact is made from; must match a cached one to reuse it
-                    compute:Callable[[Path], Any], # called with where to build it; returns the value, or fills the folder and returns None
-                    kind:Kind=TENSORS, # how it is saved, loaded and described
-                    overwrite:bool=False, # recompute even if a complete artefact exists (it is replaced once the new one is complete)
-                    user_path:str|Path|None=None, # the user's own artefact: loaded as is, bypassing the cache
-                   ) -> Any:
-    "Load the artefact at `path` if a complete one exists for this `request`; else compute, save and record it, holding its lock."
-    if user_path is not None: return kind.load(Path(user_path))
-    path = Path(path)
-    if not overwrite and not meta_path(_staging(path), kind).exists() and _cached(path, request, kind): return kind.load(path)  # complete, and no cut replacement to finish
-    with building(path, kind, overwrite, keep=lambda p: _started_for(p, request)) as target:
-        if not overwrite and _cached(path, request, kind): return kind.load(path)  # finished by another process before we had the lock
-        if kind.is_dir: _start_folder(target, request, kind)
-        value = compute(target)
-        if kind.save is not None: kind.save(target, value)
-        else: value = kind.load(target)
-        save_json(meta_path(target, kind), {'request': _jsonable(dict(request)), 'medsae_version': medsae.__version__,
-                                            'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-                                            'info': _jsonable(kind.describe(value))})
-    return value if target == path or kind.save is not None else kind.load(path)
-
 # %% ../nbs/00_core.ipynb #b9755b05
 logger = logging.getLogger('medsae')
 _quiet = {'on': os.environ.get('MEDSAE_QUIET', '') not in ('', '0', 'false')}
@@ -746,305 +475,3 @@ def from_rank0(obj:Any=None, # rank 0's value (ignored on the others)
     dist.broadcast_object_list(box, 0)
     if rank and isinstance(box[0], BaseException): raise box[0]
     return box[0]
-
-# %% ../nbs/00_core.ipynb #ae3ac967
-class CommandParser(argparse.ArgumentParser):
-    "An argument parser whose long options answer to both `--model_name` and `--model-name`, whose description and examples keep their line breaks, whose numeric flags say their range, and whose flags naming a registry entry list the registry."
-    built: dict[str, CommandParser] = {} # the last parser built under each program name (what a test walks to check every command's flags)
-    def __init__(self, *args, **kwargs):
-        self.registries: list[tuple[str, Registry]] = []  # (flag, the registry its value names), listed in the help
-        super().__init__(*args, **{"formatter_class": argparse.RawDescriptionHelpFormatter, **kwargs})
-        CommandParser.built[self.prog] = self
-    def add_argument(self, *args, registry:Registry|None=None, **kwargs):
-        if hasattr(kwargs.get('type'), 'describe'): kwargs['help'] = _with_range(kwargs.get('help'), kwargs['type'].describe())  # a `NumberRange`
-        action = super().add_argument(*args, **kwargs)
-        if registry is not None: self.registries.append((action.option_strings[-1] if action.option_strings else action.dest, registry))
-        return action
-    def format_help(self) -> str:
-        epilog = self.epilog
-        self.epilog = '\n\n'.join([*(r.help_text(f'{flag} takes one of these {r.kind}s:') for flag, r in self.registries), *([epilog] if epilog else [])])
-        try: return super().format_help()
-        finally: self.epilog = epilog
-    def parse_known_args(self, args=None, namespace=None):
-        known = {o.replace('-', '_'): o for o in self._option_string_actions if o.startswith('--')}
-        def norm(a):
-            if not a.startswith('--') or a == '--': return a
-            name, eq, val = a.partition('=')
-            return known.get(name.replace('-', '_'), name) + eq + val
-        return super().parse_known_args([norm(a) for a in (sys.argv[1:] if args is None else args)], namespace)
-
-# %% ../nbs/00_core.ipynb #706e2a6b
-def _read_number(text:str, kind:type) -> int|float|None:
-    "The number of type `kind` that `text` writes (an integer may be written '1e6'), or None."
-    try: return kind(text)
-    except ValueError:
-        if kind is float: return None
-    try: x = float(text)
-    except ValueError: return None
-    return int(x) if math.isfinite(x) and x.is_integer() else None
-
-class NumberRange:
-    "An argparse `type` that reads a number (or a comma-separated list of them), checks that it lies in a range, and says the range in words."
-    def __init__(self, kind:type, # int or float
-                 lo:float|None=None, # the least value (None: no bound)
-                 hi:float|None=None, # the greatest value (None: no bound)
-                 lo_open:bool=False, # `lo` itself is out of range
-                 hi_open:bool=False, # `hi` itself is out of range
-                 many:bool=False, # a comma-separated list of such numbers ('4,8' -> [4, 8])
-                ):
-        self.kind, self.lo, self.hi, self.lo_open, self.hi_open, self.many = kind, lo, hi, lo_open, hi_open, many
-
-    def describe(self) -> str:
-        "The range in words, as the help and the errors say it: 'an integer ≥ 1', 'a number in (0, 1]'."
-        what = {(int, False): 'an integer', (float, False): 'a number', (int, True): 'comma-separated integers', (float, True): 'comma-separated numbers'}[self.kind, self.many]
-        lo, hi = (v if self.kind is int or v is None else f'{v:g}' for v in (self.lo, self.hi))
-        if self.lo is not None and self.hi is not None: return f"{what} in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
-        if self.lo is not None: return f"{what} {'>' if self.lo_open else '≥'} {lo}"
-        if self.hi is not None: return f"{what} {'<' if self.hi_open else '≤'} {hi}"
-        return what
-
-    def holds(self, x:int|float) -> bool:
-        "Whether the number `x` is in the range (never NaN or infinite)."
-        return (math.isfinite(x) and (self.lo is None or (x > self.lo if self.lo_open else x >= self.lo))
-                and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)))
-
-    def __call__(self, text:str) -> int|float|list:
-        "The number (or list) that `text` writes; `argparse.ArgumentTypeError` saying the range if it writes none in range."
-        values = [_read_number(t, self.kind) for t in (text.split(',') if self.many else [text]) if t.strip() or not self.many]  # '8,' is [8]
-        if not values or any(v is None or not self.holds(v) for v in values):
-            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text if text.strip() else repr(text)}")
-        return values if self.many else values[0]
-
-def int_range(lo:int|None=None, hi:int|None=None, # the bounds, both included (None: no bound)
-              many:bool=False, # a comma-separated list
-             ) -> NumberRange:
-    "The type of an integer flag: `int_range(lo=1)` takes 1, 2, 3, ..."
-    return NumberRange(int, lo, hi, many=many)
-
-def float_range(lo:float|None=None, hi:float|None=None, # the bounds (None: no bound)
-                lo_open:bool=False, hi_open:bool=False, # leave a bound itself out
-                many:bool=False, # a comma-separated list
-               ) -> NumberRange:
-    "The type of a real-number flag (finite): `float_range(0, 1, lo_open=True)` takes (0, 1]."
-    return NumberRange(float, lo, hi, lo_open, hi_open, many)
-
-# %% ../nbs/00_core.ipynb #bb4a22e7
-def _with_range(help:str|None, # a flag's help text
-                words:str, # its range in words
-               ) -> str:
-    "`help` with the range said: inside a closing '(default ...)', else in brackets of its own."
-    if not help: return words
-    m = re.fullmatch(r'(.*?)\s*\((default\b.*)\)', help, re.S)
-    return f'{m[1]} ({words}; {m[2]})' if m else f'{help} ({words})'
-
-# %% ../nbs/00_core.ipynb #13ce3783
-@dataclass
-class Flag:
-    "How a command's parameter is read, where its type and docment do not say it all: choices, other spellings, a list, a positional."
-    type: Callable|None = None # an argparse type: a `NumberRange`, `str`, `bool` (a switch); default: `str`
-    choices: Sequence|None = None # the values allowed
-    aliases: tuple[str, ...] = () # other spellings of the flag, e.g. ('--root',)
-    help: str|None = None # what it means (default: the parameter's docment)
-    many: bool = False # one or more values (a list)
-    positional: bool = False # given without a flag name (`medsae test nbs/00_core.ipynb`)
-    registry: Registry|str|None = None # the registry whose entries it names, listed in --help; 'module:NAME' for one of a later chapter
-
-SHARED_FLAGS: dict[str, Flag] = { # written once for every command: a parameter of this name without a docment of its own takes these
-    'data_root': Flag(str, aliases=('--root',), help='data root (default: $MEDSAE_DATA, else ./data); results go beside it'),
-    'device': Flag(str, help="where to run: 'cpu', 'cuda', 'cuda:1', 'mps' (default: CUDA > MPS > CPU)"),
-    'seed': Flag(int_range(lo=0), help='random seed'),
-}
-
-# %% ../nbs/00_core.ipynb #ab616021
-def _plain(anno):
-    "An annotation without `None` in it (`str|None` is `str`)."
-    if isinstance(anno, types.UnionType) or typing.get_origin(anno) is typing.Union:
-        rest = [a for a in typing.get_args(anno) if a is not type(None)]
-        if len(rest) == 1: return rest[0]
-    return anno
-
-def _flag_of(name:str, # the parameter's name
-             p:inspect.Parameter, # the parameter
-             doc:str|None, # its docment
-             inherited:dict, # docments of the `docs_from` function
-            ) -> tuple[list[str], dict]:
-    "The option strings and `add_argument` keywords of one parameter of a command."
-    default = p.default
-    if default is ...:
-        if name not in inherited: raise TypeError(f"{name}=... takes the default of the library function, which has no parameter {name!r}")
-        default = inherited[name].default
-    anno, shared = _plain(p.annotation), SHARED_FLAGS.get(name, Flag())
-    flag = anno if isinstance(anno, Flag) else Flag() if anno is inspect.Parameter.empty else Flag(anno)
-    help = doc or flag.help or (inherited[name].docment if name in inherited else None) or shared.help  # its own words first, the shared ones last
-    names = [name] if flag.positional else [f'--{name}', *(flag.aliases or shared.aliases)]
-    if flag.type is bool:
-        if default is not False: raise TypeError(f"--{name}: a switch is off unless given, so its default must be False, not {default!r}")
-        return names, dict(dest=name, action='store_true', help=help)
-    t = flag.type or shared.type or str
-    if t in (int, float): raise TypeError(f"--{name}: a numeric flag needs its range (int_range or float_range), not {t.__name__}")
-    kw = dict(type=t, choices=flag.choices, help=help, nargs='+' if flag.many else None, registry=flag.registry)
-    if flag.positional: kw['nargs'] = '?' if default is not inspect.Parameter.empty else kw['nargs']
-    else: kw['dest'] = name
-    if default is inspect.Parameter.empty: kw['required'] = None if flag.positional else True
-    else:
-        kw['default'] = default
-        if default not in (None, '') and help and '(default' not in help: kw['help'] = f'{help} (default: {default})'
-    return names, {k: v for k, v in kw.items() if v is not None}
-
-# %% ../nbs/00_core.ipynb #aeb0b72e
-class UsageError(MedsaeError):
-    "Flags that do not go together (`--key` without its file): a command raises it and the user sees argparse's usage error."
-
-class Group:
-    "Flags that together name one thing (SAE features: a folder, or an SAE, model, dataset and split): a command's parameter annotated with it gets what `func` makes of them."
-    def __init__(self, func:Callable, # its parameters, with their docments, are the flags; it returns the value
-                 help:dict[str, str]|None=None, # other help for some of them, in this command
-                 **defaults, # other defaults for some of them, in this command
-                ):
-        self.func, self.help, self.defaults = func, help or {}, defaults
-        self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
-    def __repr__(self): return f'Group({self.func.__name__})'
-
-class Command:
-    "A `medsae` subcommand made from a function: its flags are the function's parameters, their help its docments."
-    def __init__(self, func:Callable, # takes the flags as keyword arguments; returns the exit status (None: 0)
-                 prog:str, # 'medsae linearity'
-                 examples:Sequence[str]=(), # command lines shown under --help
-                 docs_from:Callable|None=None, # the library function whose docments (and `...` defaults) parameters without their own take
-                 description:str|None=None, # the --help text (default: the function's docstring)
-                ):
-        functools.update_wrapper(self, func)
-        self.func, self.prog, self.examples, self.docs_from, self.description = func, prog, list(examples), docs_from, description
-        self.params = inspect.signature(func, eval_str=True).parameters
-        for name, (param, doc, inherited) in self.flags().items(): _flag_of(name, param, doc, inherited)  # a parameter that cannot be a flag fails here, where the command is defined
-
-    def flags(self) -> dict[str, tuple[inspect.Parameter, str|None, dict]]:
-        "Every flag by name: its parameter, its own help, and the docments it may inherit; a group's flags in its place, the command's own winning."
-        inherited = docments(self.docs_from, full=True, returns=False) if self.docs_from else {}
-        docs, out = docments(self.func, full=True, returns=False), {}
-        for name, param in self.params.items():
-            if not isinstance(g := param.annotation, Group): out[name] = (param, docs[name].docment, inherited); continue
-            for m, q in g.params.items():
-                if m not in self.params and m not in out: out[m] = (q.replace(default=g.defaults.get(m, q.default)), g.help.get(m), g.docs)
-        return out
-
-    def parser(self) -> CommandParser:
-        "The command's argument parser."
-        p = CommandParser(prog=self.prog, description=self.description or self.func.__doc__,
-                          epilog='examples:\n' + '\n'.join(f'  {e}' for e in self.examples) if self.examples else None)
-        for name, (param, doc, inherited) in self.flags().items():
-            names, kw = _flag_of(name, param, doc, inherited)
-            if isinstance(r := kw.get('registry'), str): kw['registry'] = getattr(importlib.import_module(r.partition(':')[0]), r.partition(':')[2])  # a later chapter's, read now
-            p.add_argument(*names, **kw)
-        return p
-
-    def __call__(self, argv:list[str]|None=None, # the flags (default: the process's arguments)
-                ) -> int:
-        "Parse `argv` and run the function with the flags (each group's made into its value); return the exit status (a `UsageError` is argparse's: status 2, one line)."
-        p = self.parser()
-        args = vars(p.parse_args(argv))
-        try:
-            for name, param in self.params.items():
-                if isinstance(g := param.annotation, Group): args[name] = g.func(**{m: args[m] for m in g.params})
-            return self.func(**{k: args[k] for k in self.params}) or 0
-        except UsageError as e: p.error(str(e))
-
-def command(prog:str, # 'medsae linearity'
-            examples:Sequence[str]=(), # command lines shown under --help
-            docs_from:Callable|None=None, # a library function whose docments and `...` defaults the parameters take
-            description:str|None=None, # the --help text (default: the docstring)
-           ) -> Callable[[Callable], Command]:
-    "Decorator: the function becomes the `Command` `prog`, its signature its flags."
-    return lambda func: Command(func, prog, examples, docs_from, description)
-
-# %% ../nbs/00_core.ipynb #36a0083c
-def cache_self_check(folder:str|Path) -> str:
-    "Round-trip one artefact through `load_or_compute` in `folder`; raise if anything is off."
-    p, x = Path(folder)/'.medsae_self_check.safetensors', torch.arange(6.).reshape(2, 3)
-    discard(p)
-    try:
-        y = load_or_compute(p, {'check': 1}, lambda _: {'x': x})
-        z = load_or_compute(p, {'check': 1}, lambda _: {'x': x + 1})
-        if not (torch.equal(y['x'], x) and torch.equal(z['x'], x)): raise MedsaeError(f'{p}: the cache did not read back what it wrote')
-        try: load_or_compute(p, {'check': 2}, lambda _: {'x': x})
-        except MetaMismatchError: pass
-        else: raise MedsaeError(f'{p}: the cache did not refuse a changed request')
-    finally: discard(p)
-    return 'ok (write, read back, refuse a changed request)'
-
-# %% ../nbs/00_core.ipynb #3e5b4c8b
-@command('medsae info', description='Show the version, the device and where artefacts live; check the cache works.',
-         examples=['medsae info', 'medsae info --data_root /scratch/medsae-data --results /scratch/medsae-results'])
-def info_command(data_root:str|None=None,
-                 results:str|None=None, # results folder (default: $MEDSAE_RESULTS, else results/ beside the data root)
-                ) -> int:
-    "`medsae info`: show versions, device and paths, and check the cache in the data root."
-    paths = get_paths(data_root, results)
-    dev = get_device()
-    rows = {'medsae': medsae.__version__, 'python': sys.version.split()[0], 'torch': torch.__version__,
-            'device': f'{dev} ({torch.cuda.get_device_name(dev)})' if dev.type == 'cuda' else str(dev),
-            'default dtype': str(get_dtype(None, dev)).removeprefix('torch.'),
-            'data root': str(paths.root.resolve()), 'results': str(paths.results.resolve()),
-            'artefact cache': cache_self_check(paths.root)}
-    w = max(map(len, rows))
-    print('\n'.join(f'{k:>{w}}: {v}' for k, v in rows.items()))
-
-# %% ../nbs/00_core.ipynb #ebdd91ce
-def find_notebooks(path:str|Path='nbs', # a folder (searched recursively) or one notebook
-                  ) -> list[Path]:
-    "The notebooks to test: `*.ipynb` files, leaving out names that start with `_` or `.` (and so checkpoints)."
-    path = Path(path)
-    if path.is_file(): return [path.absolute()]
-    return sorted(p.absolute() for p in path.rglob('*.ipynb')
-                  if not any(part.startswith(('_', '.')) for part in p.relative_to(path).parts))
-
-def _test_one(fn:Path, skip_flags:list[str], force_flags:list[str], basepath:str|None):
-    "Run one notebook's tests in this process; return (passed, seconds, captured error text)."
-    from nbdev.test import test_nb
-    with contextlib.redirect_stderr(err := io.StringIO()):
-        ok, secs = test_nb(fn, skip_flags=skip_flags, force_flags=force_flags, basepath=basepath)
-    return ok, secs, err.getvalue()
-
-# %% ../nbs/00_core.ipynb #37ce0144
-TEST_ENV = {'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'MEDSAE_QUIET': '1', 'TOKENIZERS_PARALLELISM': 'false'}  # notebooks run in it: tests, and the docs build
-
-def run_notebook_tests(notebooks:list[Path], # the notebooks to run
-                       skip_flags:Iterable[str]=(), # cells with these flags are skipped...
-                       force_flags:Iterable[str]=(), # ...unless the flag is also here
-                       n_workers:int|None=None, # notebooks run at once (default: one per core, at most 8)
-                       basepath:str|Path|None=None, # put on `sys.path`, so the package imports from a checkout
-                       out=None, # where the PASS/FAIL lines go (default: stdout)
-                      ) -> tuple[int, int]:
-    "Run `notebooks` in parallel, printing a line for each as it finishes; return (passed, failed)."
-    out = out or sys.stdout
-    n_workers = max(1, min(n_workers or os.cpu_count() or 1, 8, len(notebooks) or 1))
-    threads, tmp = str(max(1, (os.cpu_count() or 1) // n_workers)), tempfile.mkdtemp(prefix='medsae-test-')
-    env = {**TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results', 'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
-    passed = failed = 0
-    with _environ(**env), ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context('fork')) as pool:
-        futs = {pool.submit(_test_one, fn, list(skip_flags), list(force_flags), str(basepath) if basepath else None): fn for fn in notebooks}
-        for fut in as_completed(futs):
-            try: ok, secs, err = fut.result()
-            except Exception as e: ok, secs, err = False, 0., f'{type(e).__name__}: {e}'
-            passed, failed = passed + ok, failed + (not ok)
-            print(f"{'PASS' if ok else 'FAIL'} {futs[fut].name} ({secs:.1f}s)", file=out, flush=True)
-            if not ok: print(err.rstrip(), file=out, flush=True)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return passed, failed
-
-# %% ../nbs/00_core.ipynb #4e81dbdc
-@command('medsae test', description="Run every notebook's tests with nbdev; print PASS/FAIL per notebook, then 'N passed, N failed'.",
-         examples=['medsae test', 'medsae test nbs/00_core.ipynb', 'medsae test --flags slow'])
-def test_command(path:Flag(positional=True, help="a notebook or a folder of them (default: the project's nbs/)")=None,
-                 flags:str='', # space-separated test flags to run that are skipped by default (e.g. slow)
-                 n_workers:int_range(lo=1)=None, # notebooks run at once (default: one per core)
-                ) -> int:
-    "`medsae test`: run the notebooks' tests; status 1 if any fails or none ran."
-    from nbdev.config import get_config
-    try: cfg = get_config()
-    except Exception as e: raise MedsaeError(f'no settings.ini found here or above ({e}); run `medsae test` inside a medsae checkout') from e
-    notebooks, t0 = find_notebooks(path or cfg.nbs_path), time.time()
-    passed, failed = run_notebook_tests(notebooks, cfg.tst_flags.split(), flags.split(), n_workers, basepath=cfg.config_path)
-    print(f'{len(notebooks)} notebooks in {time.time() - t0:.0f}s', file=sys.stderr)
-    print(f'{passed} passed, {failed} failed', flush=True)
-    return 1 if failed or not passed else 0

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from .core import CommandParser, MedsaeError, Registry, int_range, atomic_path, data_root, load_table, log, progress, write_errors
+from .core import MedsaeError, Registry, atomic_path, data_root, load_table, log, progress, write_errors
+from .commands import CommandParser, int_range
 
 
 # %% auto #0

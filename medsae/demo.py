@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, artefact_name, check_request, discard, get_paths, load_json,
-                         load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet, write_errors)
+from .core import artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
+from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
+from .commands import CommandParser, int_range, float_range
 from .data import DATASETS, SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
 from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations

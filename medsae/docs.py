@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 import medsae
-from .core import TEST_ENV, MedsaeError, CommandParser, atomic_path, log, progress, write_errors
+from .core import MedsaeError, atomic_path, log, progress, write_errors
+from .commands import TEST_ENV, CommandParser
 
 # %% auto #0
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',

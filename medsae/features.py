@@ -20,8 +20,9 @@ import traitlets
 from PIL import Image
 from safetensors import safe_open
 
-from .core import (MedsaeError, CommandParser, int_range, Kind, FOLDER, get_paths, features_name, load_or_compute, read_meta, check_complete, save_figure,
-                         save_tensors, load_tensors, load_json, progress, weights_digest)
+from .core import MedsaeError, get_paths, features_name, save_figure, save_tensors, load_tensors, load_json, progress, weights_digest
+from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
+from .commands import CommandParser, int_range
 from .data import DATASETS
 from .models import MODELS
 from .sae import SAE

@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import MedsaeError, Flag, command, int_range, get_paths, artefact_name, save_table, save_figure
+from .core import MedsaeError, get_paths, artefact_name, save_table, save_figure
+from .commands import Flag, command, int_range
 from .models import MODELS, get_model
 from .data import DATASETS, get_dataset
 from .sae import SAE

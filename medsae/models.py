@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, Registry, get_device, get_dtype, load_pt, load_tensors, log, weights_digest
+from .core import MedsaeError, Registry, get_device, get_dtype, load_pt, load_tensors, log, weights_digest
+from .commands import CommandParser
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'register_model', 'list_models', 'WEIGHT_FILES', 'MEDCLIP_MEAN', 'MEDCLIP_STD',

@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .core import (MedsaeError, CommandParser, command, int_range, float_range, get_paths, concepts_name, atomic_path, save_table, load_table, check_request,
-                         get_device, get_dtype, progress, log, save_figure, write_errors)
+from .core import (MedsaeError, get_paths, concepts_name, atomic_path, save_table, load_table, get_device, get_dtype, progress, log,
+                         save_figure, write_errors)
+from .artefacts import check_request
+from .commands import CommandParser, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS, check_joint_space
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, sae_features, add_feature_args, features_from_args,

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from PIL import Image
 
-from .core import MedsaeError, CommandParser, int_range, float_range, progress, save_tensors, seed_everything, tensors_meta
+from .core import MedsaeError, progress, save_tensors, seed_everything, tensors_meta
+from .commands import CommandParser, int_range, float_range
 from .models import ImageTextModel, OpenClipTokens, load_weights, openclip_from_module, read_weights, register_model, tiny_openclip_config
 
 # %% auto #0

@@ -16,9 +16,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import medsae
-from .core import (MedsaeError, CommandParser, Kind, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
-                         load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
-                         dist_info, init_distributed, from_rank0, artefact_lock, building)
+from .core import (MedsaeError, get_paths, sae_name, activations_name, load_tensor_file, save_tensors, load_tensors, tensors_meta, save_json,
+                         load_json, save_table, get_device, progress, log, seed_everything, dist_info, init_distributed, from_rank0)
+from .artefacts import Kind, check_request, artefact_lock, building
+from .commands import CommandParser, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
 from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS

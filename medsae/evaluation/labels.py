@@ -13,7 +13,8 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from ..core import MedsaeError, CommandParser, int_range, float_range, save_table, progress, save_figure
+from ..core import MedsaeError, save_table, progress, save_figure
+from ..commands import CommandParser, int_range, float_range
 from ..activations import ActivationStore
 from ..features import FeatureStore, add_feature_args, features_from_args, results_file
 from .streaming import score_rows, check_labels, best_index, neuron_store, median_text

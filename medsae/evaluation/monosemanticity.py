@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import MedsaeError, CommandParser, int_range, save_table, progress, save_figure
+from ..core import MedsaeError, save_table, progress, save_figure
+from ..commands import CommandParser, int_range
 from ..activations import ActivationStore, extract_activations
 from ..features import FeatureStore, add_feature_args, features_from_args, results_file, cached_activations
 from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index

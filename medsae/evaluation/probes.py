@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..core import (MedsaeError, CommandParser, int_range, float_range, get_paths, save_table, save_tensors, load_tensors, save_json, load_json,
-                         progress, save_figure)
+from ..core import MedsaeError, get_paths, save_table, save_tensors, load_tensors, save_json, load_json, progress, save_figure
+from ..commands import CommandParser, int_range, float_range
 from ..models import auroc
 from ..activations import ActivationStore
 from ..features import FeatureStore, add_feature_args, features_from_args, results_file
