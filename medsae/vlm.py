@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.meta import delegates
 from PIL import Image
 
 from .core import (MedsaeError, CommandParser, int_range, float_range, get_paths, save_table, load_table, check_request, get_device, get_dtype,
@@ -376,20 +377,13 @@ def naming_summary(scores:pd.DataFrame) -> dict:
     return {'latents': len(scores), 'n': int(scores.n.sum()), 'n_unparsed': int(scores.n_unparsed.sum()), **c,
             **{f'micro_{k}': v for k, v in _scores(**c).items()}, 'macro_f1': float(scores.f1.mean()) if len(scores) else 0.}
 
+@delegates(naming_eval_answers)
 def naming_eval(features:FeatureStore, # features of held-out images (a split not used for naming)
                 concepts:pd.DataFrame|str|Path, # the names: a table or CSV with neuron, concept[, description]
                 vlm:VLM, # the model asked
-                *, latents:list[int]|None=None, # latents to evaluate (default: all with a concept)
-                dataset:Any=None, # the dataset behind the features (default: from their meta)
-                n_images:int=20, # images asked about per latent
-                threshold:float=0.0, # a latent fires where its activation exceeds this
-                relative_threshold:bool=False, # `threshold` is a fraction of each latent's max on this split
-                batch_size:int=1, # questions asked at once
-                seed:int=0, # which images are drawn
-               ) -> pd.DataFrame:
+                **kwargs) -> pd.DataFrame:
     "Per-latent precision, recall, F1 and accuracy of a VLM judging, from each name, which held-out images the latent fires on."
-    return naming_scores(naming_eval_answers(features, concepts, vlm, latents=latents, dataset=dataset, n_images=n_images, threshold=threshold,
-                                             relative_threshold=relative_threshold, batch_size=batch_size, seed=seed))
+    return naming_scores(naming_eval_answers(features, concepts, vlm, **kwargs))
 
 # %% ../nbs/07b_vlm_naming.ipynb #1e6b83ca
 def plot_naming_eval(scores:pd.DataFrame, # from `naming_eval`
