@@ -23,7 +23,8 @@ from .sae import SAE, sae_class
 from .training import TrainConfig, train_sae
 from .features import (FeatureStore, sae_features, feature_stats, features_dataset, sample_images, latent_heatmap,
                              heatmap_overlay, load_sae_checkpoint, _top_samples)
-from .naming import VLM, decoder_directions, name_by_vocab, name_by_vlm
+from .naming import decoder_directions, name_by_vocab
+from .vlm import VLM, name_by_vlm
 
 # %% auto #0
 __all__ = ['CONCEPT_CLASSES', 'INTERPRET_METHODS', 'as_image_text_model', 'SAEExplainer', 'VanillaSAEConcepts', 'TopKSAEConcepts',
