@@ -17,7 +17,8 @@ import torch
 
 from .core import (FOLDER, TABLE, CommandParser, Kind, int_range, float_range, artefact_name, check_request, discard, get_paths, load_json,
                          load_or_compute, load_table, log, meta_diff, read_meta, save_table, seed_everything, sae_name, set_quiet, write_errors)
-from .data import DATASETS, SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
+from .data import DATASETS, get_dataset
+from .synthetic import SYNTH_FINDINGS, SYNTH_MIN_SIZE
 from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
