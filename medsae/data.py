@@ -6,7 +6,7 @@
 from __future__ import annotations
 import io, logging, os, re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,7 @@ def dataset_root(name:str, # the dataset's registered name
 # %% ../nbs/01_data.ipynb #47bae7a6
 def check_choice(arg:str, # the argument's name, as the message says it
                  value:Any, # its value
-                 choices, # the values allowed
+                 choices:Collection, # the values allowed
                 ):
     "Raise a `MedsaeError` naming `arg` and the allowed values unless `value` is one of `choices`."
     if value not in choices: raise MedsaeError(f"{arg}={value!r} is not one of {list(choices)}")
