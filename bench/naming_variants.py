@@ -13,7 +13,8 @@ import argparse, shutil, tempfile
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from medsae.core import seed_everything
-from medsae.data import CHEXPERT_LABELS, SYNTH_FINDINGS, SYNTH_WORDS, get_dataset
+from medsae.data import CHEXPERT_LABELS, get_dataset
+from medsae.synthetic import SYNTH_FINDINGS, SYNTH_WORDS
 from medsae.models import auroc, get_model
 from medsae.activations import extract_activations
 from medsae.training import TrainConfig, train_sae

@@ -115,13 +115,14 @@ def _with_range(help:str|None, # a flag's help text
 # %% ../nbs/00c_commands.ipynb #13ce3783
 @dataclass
 class Flag:
-    "How a command's parameter is read, where its type and docment do not say it all: choices, other spellings, a list, a positional."
+    "How a command's parameter is read, where its type and docment do not say it all: choices, other spellings, a list, a positional, the rest of the line."
     type: Callable|None = None # an argparse type: a `NumberRange`, `str`, `bool` (a switch); default: `str`
     choices: Sequence|None = None # the values allowed
     aliases: tuple[str, ...] = () # other spellings of the flag, e.g. ('--root',)
     help: str|None = None # what it means (default: the parameter's docment)
     many: bool = False # one or more values (a list)
     positional: bool = False # given without a flag name (`medsae test nbs/00_core.ipynb`)
+    rest: bool = False # the rest of the command line, unparsed: the flags a command hands on to a subcommand
     registry: Registry|str|None = None # the registry whose entries it names, listed in --help; 'module:NAME' for one of a later chapter
 
 SHARED_FLAGS: dict[str, Flag] = { # written once for every command: a parameter of this name without a docment of its own takes these
@@ -152,6 +153,7 @@ def _flag_of(name:str, # the parameter's name
     flag = anno if isinstance(anno, Flag) else Flag() if anno is inspect.Parameter.empty else Flag(anno)
     help = doc or flag.help or (inherited[name].docment if name in inherited else None) or shared.help  # its own words first, the shared ones last
     names = [name] if flag.positional else [f'--{name}', *(flag.aliases or shared.aliases)]
+    if flag.rest: return [name], dict(nargs=argparse.REMAINDER, help=help)
     if flag.type is bool:
         if default is not False: raise TypeError(f"--{name}: a switch is off unless given, so its default must be False, not {default!r}")
         return names, dict(dest=name, action='store_true', help=help)
@@ -210,7 +212,8 @@ class Command:
         for name, (param, doc, inherited) in self.flags().items():
             names, kw = _flag_of(name, param, doc, inherited)
             if isinstance(r := kw.get('registry'), str): kw['registry'] = getattr(importlib.import_module(r.partition(':')[0]), r.partition(':')[2])  # a later chapter's, read now
-            p.add_argument(*names, **kw)
+            action = p.add_argument(*names, **kw)
+            if kw.get('nargs') == argparse.REMAINDER: action.required = False  # nothing left over is no error (argparse would call it missing)
         return p
 
     def __call__(self, argv:list[str]|None=None, # the flags (default: the process's arguments)

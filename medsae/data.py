@@ -4,10 +4,9 @@
 
 # %% ../nbs/01_data.ipynb #6fa0ff8b
 from __future__ import annotations
-import io, logging, os, re, sys
-from dataclasses import dataclass, field
+import io, logging, os, re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 import numpy as np
 import pandas as pd
@@ -15,21 +14,17 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from .core import MedsaeError, Registry, atomic_path, data_root, load_table, log, progress, write_errors
-from .commands import CommandParser, int_range
+from .core import MedsaeError, Registry, data_root, load_table, log
+from .commands import Flag, command
 
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LABEL_POLICIES', 'CHEXPERT_FILES',
-           'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'PLACES365_SPLITS', 'DATA_COMMANDS', 'SYNTH_FINDINGS',
-           'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS', 'SYNTH_SPLITS',
-           'SYNTH_SIZES', 'SYNTH_MIN_SIZE', 'collate_samples', 'get_dataset', 'root_env_var', 'dataset_root', 'to_8bit',
-           'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
-           'balanced_subset', 'chexpert', 'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader',
-           'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar10', 'cifar100', 'places365',
-           'data_command', 'SynthConfig', 'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs',
-           'render_cxr', 'synth_cxr', 'finding_sentences', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR',
-           'synthetic_cxr', 'write_synthetic_cxr', 'read_synthetic_masks']
+           'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10', 'cifar100', 'PLACES365_SPLITS', 'DATA_COMMANDS',
+           'collate_samples', 'get_dataset', 'root_env_var', 'dataset_root', 'check_choice', 'to_8bit', 'read_image',
+           'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
+           'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
+           'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365', 'data_list_command', 'data_command']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -47,7 +42,7 @@ def collate_samples(batch:list[dict|None], # items from a dataset; `None` for a 
     return {'image': images, 'labels': labels, 'text': [b['text'] for b in batch], 'id': [b['id'] for b in batch]}
 
 # %% ../nbs/01_data.ipynb #3da349aa
-DATASETS = Registry('dataset')
+DATASETS = Registry('dataset', homes=('medsae.synthetic',))  # 01b registers synthetic-cxr
 register_dataset = DATASETS.register  # `@register_dataset(name)` over a factory `f(split, root=None, transform=None, **kwargs)`
 list_datasets = DATASETS.names
 
@@ -79,7 +74,11 @@ def dataset_root(name:str, # the dataset's registered name
     return path
 
 # %% ../nbs/01_data.ipynb #47bae7a6
-def _check_choice(arg:str, value:Any, choices):
+def check_choice(arg:str, # the argument's name, as the message says it
+                 value:Any, # its value
+                 choices:Collection, # the values allowed
+                ):
+    "Raise a `MedsaeError` naming `arg` and the allowed values unless `value` is one of `choices`."
     if value not in choices: raise MedsaeError(f"{arg}={value!r} is not one of {list(choices)}")
 
 def to_8bit(im:Image.Image, # a decoded image
@@ -100,7 +99,7 @@ def read_image(source:str|Path|bytes, # a file, or the encoded bytes of one
                on_error:str='raise', # 'raise' a MedsaeError, or 'skip': warn and return None
               ) -> Image.Image|None:
     "Decode an image fully, naming it in the error (or warning) when it cannot be read."
-    _check_choice('on_error', on_error, ('raise', 'skip'))
+    check_choice('on_error', on_error, ('raise', 'skip'))
     what = what or str(source)
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
@@ -126,7 +125,7 @@ class ImageLabelDataset(Dataset):
                  transform:Callable|None=None, # applied to each PIL image
                  on_error:str='raise', # an unreadable image: 'raise', or 'skip' (warn, item is None)
                  mode:str|None='RGB'): # PIL mode images are converted to
-        _check_choice('on_error', on_error, ('raise', 'skip'))
+        check_choice('on_error', on_error, ('raise', 'skip'))
         if labels is not None and len(labels) != len(ids): raise ValueError(f'{len(ids)} ids but {len(labels)} label rows')
         self.name, self.split, self.ids, self.labels, self.label_names = name, split, list(ids), labels, list(label_names)
         self.texts, self.transform, self.on_error, self.mode = texts, transform, on_error, mode
@@ -172,7 +171,7 @@ def parse_labels(df:pd.DataFrame, # a table with one column per label
                  source:str='the table', # how to name the table in errors (e.g. its path)
                 ) -> torch.Tensor:
     "The `(n, n_labels)` float32 labels of a CheXpert-style table, uncertain and blank cells mapped by the policies."
-    _check_choice('uncertain', uncertain, LABEL_POLICIES); _check_choice('blank', blank, LABEL_POLICIES)
+    check_choice('uncertain', uncertain, LABEL_POLICIES); check_choice('blank', blank, LABEL_POLICIES)
     missing = [c for c in label_names if c not in df.columns]
     if missing: raise MedsaeError(f"{source} lacks the label column(s) {missing}; it has {list(df.columns)}")
     raw = df[list(label_names)]
@@ -264,7 +263,7 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
             ) -> CsvImageDataset:
     "CheXpert radiographs with their 14 labels, from a CheXpert-format CSV and image folder."
     if csv is None:
-        _check_choice('split', split, CHEXPERT_FILES)
+        check_choice('split', split, CHEXPERT_FILES)
         csv = _find_csv(dataset_root(name, root), CHEXPERT_FILES[split], name)
     df, labels = read_chexpert_table(csv, CHEXPERT_LABELS, uncertain, blank)
     if frontal_only: df, labels = _keep_rows(df, labels, _frontal(df))
@@ -404,7 +403,7 @@ class WebImageText(IterableDataset):
                  transform:Callable|None=None, # applied to each PIL image
                  on_error:str='skip', # an unreadable image or shard: 'skip' (warn) or 'raise'
                  mode:str|None='RGB'): # PIL mode images are converted to
-        _check_choice('on_error', on_error, ('raise', 'skip'))
+        check_choice('on_error', on_error, ('raise', 'skip'))
         self.label_names = []
         self.urls, self.name, self.split, self.transform, self.on_error, self.mode = list(urls), name, split, transform, on_error, mode
     def __iter__(self) -> Iterator[dict]:
@@ -427,7 +426,7 @@ def cc3m(split:str='train', # 'train' or 'val'/'validation'
          mode:str|None='RGB', # PIL mode images are converted to
         ) -> WebImageText:
     "CC3M image-caption pairs streamed from `cc3m-{split}-NNNN.tar` webdataset shards."
-    _check_choice('split', split, CC3M_SPLITS)
+    check_choice('split', split, CC3M_SPLITS)
     root = dataset_root('cc3m', root)
     urls = sorted(str(p) for p in root.glob(f'cc3m-{CC3M_SPLITS[split]}-*.tar'))
     if not urls: raise MedsaeError(f"cc3m: no shards cc3m-{CC3M_SPLITS[split]}-NNNN.tar in {root}; pass root=... (--root) or set {root_env_var('cc3m')}")
@@ -459,27 +458,25 @@ def _torchvision_dataset(name:str, make:Callable, root, split:str, download:bool
     return ClassificationDataset(ds, name, split, list(ds.classes), transform=transform, **kwargs)
 
 # %% ../nbs/01_data.ipynb #112b87a1
-@register_dataset('cifar10')
-def cifar10(split:str='train', # 'train' or 'test'
-            root:str|Path|None=None, # the folder (else $MEDSAE_CIFAR10_ROOT, else datasets/cifar10)
-            transform:Callable|None=None, # applied to each PIL image
-            download:bool=False, # fetch it from the internet if missing
-            **kwargs) -> ClassificationDataset:
-    "CIFAR-10 (torchvision): 32 px images of 10 object classes."
-    import torchvision
-    _check_choice('split', split, ('train', 'test'))
-    return _torchvision_dataset('cifar10', lambda r, d: torchvision.datasets.CIFAR10(r, train=split == 'train', download=d), root, split, download, transform, **kwargs)
+def cifar_dataset(n_classes:int, # 10 or 100
+                 ) -> Callable[..., ClassificationDataset]:
+    "The factory of CIFAR-`n_classes` (torchvision), registered as `cifar{n_classes}`."
+    name = f'cifar{n_classes}'
+    def factory(split:str='train', # 'train' or 'test'
+                root:str|Path|None=None, # the folder (else $MEDSAE_CIFAR{N}_ROOT, else datasets/cifar{N})
+                transform:Callable|None=None, # applied to each PIL image
+                download:bool=False, # fetch it from the internet if missing
+                **kwargs) -> ClassificationDataset:
+        import torchvision
+        check_choice('split', split, ('train', 'test'))
+        make = lambda r, d: getattr(torchvision.datasets, f'CIFAR{n_classes}')(r, train=split == 'train', download=d)
+        return _torchvision_dataset(name, make, root, split, download, transform, **kwargs)
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = f"CIFAR-{n_classes} (torchvision): 32 px images of {n_classes} object classes."
+    return register_dataset(name)(factory)
 
-@register_dataset('cifar100')
-def cifar100(split:str='train', # 'train' or 'test'
-             root:str|Path|None=None, # the folder (else $MEDSAE_CIFAR100_ROOT, else datasets/cifar100)
-             transform:Callable|None=None, # applied to each PIL image
-             download:bool=False, # fetch it from the internet if missing
-             **kwargs) -> ClassificationDataset:
-    "CIFAR-100 (torchvision): 32 px images of 100 object classes."
-    import torchvision
-    _check_choice('split', split, ('train', 'test'))
-    return _torchvision_dataset('cifar100', lambda r, d: torchvision.datasets.CIFAR100(r, train=split == 'train', download=d), root, split, download, transform, **kwargs)
+cifar10 = cifar_dataset(10)
+cifar100 = cifar_dataset(100)
 
 # %% ../nbs/01_data.ipynb #aa851f80
 PLACES365_SPLITS = {'train': 'train-standard', 'train-standard': 'train-standard', 'train-challenge': 'train-challenge', 'val': 'val'}
@@ -493,474 +490,25 @@ def places365(split:str='train', # 'train' (= 'train-standard'), 'train-challeng
               **kwargs) -> ClassificationDataset:
     "Places365 (torchvision): scene photographs of 365 categories."
     import torchvision
-    _check_choice('split', split, PLACES365_SPLITS)
+    check_choice('split', split, PLACES365_SPLITS)
     make = lambda r, d: torchvision.datasets.Places365(r, split=PLACES365_SPLITS[split], small=small, download=d)
     return _torchvision_dataset('places365', make, root, split, download, transform, **kwargs)
 
 # %% ../nbs/01_data.ipynb #d998fd98
-DATA_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {}
+DATA_COMMANDS = Registry('subcommand', homes=('medsae.synthetic',))  # `medsae data`'s subcommands; 01b adds synth
 
-def _list_command(argv:list[str]) -> int:
-    "`medsae data list`: the registered datasets, what each is, and where they are looked for."
-    p = CommandParser(prog='medsae data list', description='List the registered datasets, what each is, and the folder each is read from.')
-    p.parse_args(argv)
+@DATA_COMMANDS.register('list')
+@command('medsae data list')
+def data_list_command() -> int:
+    "List the registered datasets, what each is, and the folder each is read from."
     rows = [(n, DATASETS.doc(n), str(dataset_root(n, must_exist=False)), 'found' if dataset_root(n, must_exist=False).is_dir() else f'missing (set {root_env_var(n)})') for n in DATASETS]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     print('\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}' for a, b, c, d in rows))
-    return 0
-
-DATA_COMMANDS['list'] = (_list_command, 'list the registered datasets and where they are looked for')
 
 # %% ../nbs/01_data.ipynb #2d08fd0c
-def data_command(argv:list[str]|None=None) -> int:
+@command('medsae data', description='Dataset utilities.', examples=['medsae data list'])
+def data_command(subcommand:Flag(positional=True, choices=DATA_COMMANDS, registry=DATA_COMMANDS, help='what to do'),
+                 args:Flag(rest=True, help="the subcommand's own flags (`medsae data SUBCOMMAND --help` lists them)")=(),
+                ) -> int:
     "`medsae data SUBCOMMAND ...`: dataset utilities."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    epilog = 'subcommands:\n' + '\n'.join(f'  {k:<8} {h}' for k, (_, h) in sorted(DATA_COMMANDS.items())) + '\n\nexamples:\n  medsae data list'
-    p = CommandParser(prog='medsae data', description='Dataset utilities.', epilog=epilog)
-    p.add_argument('subcommand', choices=sorted(DATA_COMMANDS), help='what to do')
-    args, rest = p.parse_known_args(argv[:1])
-    return DATA_COMMANDS[args.subcommand][0](argv[1:])
-
-# %% ../nbs/01_data.ipynb #921bf461
-SYNTH_FINDINGS = ['Cardiomegaly', 'Pleural Effusion', 'Pneumothorax', 'Lung Opacity', 'Consolidation', 'Edema',
-                  'Atelectasis', 'Lung Lesion', 'Support Devices', 'Fracture']  # the labels planted (No Finding: none of them)
-
-@dataclass
-class SynthConfig:
-    "How synthetic radiographs are made: size, how often each finding is planted, which findings go together."
-    size: int = 128 # side of the square images, pixels (224 works too)
-    prevalence: dict = field(default_factory=lambda: {'Cardiomegaly': .2, 'Pleural Effusion': .2, 'Pneumothorax': .12, 'Lung Opacity': .18,
-        'Consolidation': .12, 'Edema': .12, 'Atelectasis': .14, 'Lung Lesion': .14, 'Support Devices': .22, 'Fracture': .14}) # P(finding)
-    lift: dict = field(default_factory=lambda: {'Edema': ('Cardiomegaly', 2.5), 'Pleural Effusion': ('Edema', 2.5),
-        'Support Devices': ('Consolidation', 3.), 'Atelectasis': ('Pleural Effusion', 2.)}) # child: (parent, P(child|parent) / P(child))
-    noise: tuple = (.01, .03) # range of the pixel noise's standard deviation (intensities in [0, 1])
-
-# %% ../nbs/01_data.ipynb #8ffdcc3e
-def _conditional(p_child:float, p_parent:float, lift:float) -> tuple[float, float]:
-    "P(child | parent) and P(child | no parent) that keep the marginal `p_child`, with P(child | parent) = lift · p_child (capped)."
-    p1 = min(1., lift * p_child, p_child / p_parent) if p_parent > 0 else p_child
-    return p1, (p_child - p_parent * p1) / (1 - p_parent) if p_parent < 1 else p_child
-
-def _parents_first(cfg:SynthConfig) -> list[str]:
-    "The findings, each after its parent."
-    order, todo = [], list(SYNTH_FINDINGS)
-    while todo:
-        f = next((f for f in todo if f not in cfg.lift or cfg.lift[f][0] in order), None)
-        if f is None: raise MedsaeError(f"SynthConfig.lift has a cycle or an unknown parent among {todo}; parents must be in {SYNTH_FINDINGS}")
-        order.append(f); todo.remove(f)
-    return order
-
-# %% ../nbs/01_data.ipynb #c89481ea
-def sample_findings(rng:np.random.Generator, # the image's random stream
-                    cfg:SynthConfig, # prevalences and lifts
-                   ) -> dict[str, dict]:
-    "The findings of one image, each with its side, size and severity."
-    present = {}
-    for f in _parents_first(cfg):
-        p = cfg.prevalence.get(f, 0.)
-        if f in cfg.lift:
-            p1, p0 = _conditional(p, cfg.prevalence.get(cfg.lift[f][0], 0.), cfg.lift[f][1])
-            p = p1 if cfg.lift[f][0] in present else p0
-        if rng.random() < p: present[f] = {}
-    for f, d in present.items():
-        if f == 'Cardiomegaly': d['ctr'] = rng.uniform(.55, .68)
-        elif f == 'Pleural Effusion': d.update(side=rng.choice(['right', 'left', 'both'], p=[.4, .35, .25]), height=rng.uniform(.08, .28))
-        elif f == 'Pneumothorax': d.update(side=rng.choice(['right', 'left']), shrink=rng.uniform(.6, .82))
-        elif f == 'Edema': d['amount'] = rng.uniform(.15, .28)
-        elif f == 'Support Devices':
-            kinds = [k for k in ('endotracheal tube', 'central venous catheter', 'pacemaker') if rng.random() < .5]
-            d['devices'] = kinds or [rng.choice(['endotracheal tube', 'central venous catheter', 'pacemaker'])]
-        else: d.update(side=rng.choice(['right', 'left']), zone='lower' if f == 'Atelectasis' else rng.choice(['upper', 'middle', 'lower']))
-        if f == 'Lung Lesion': d['radius'] = rng.uniform(.022, .045)
-    return present
-
-# %% ../nbs/01_data.ipynb #b3ba5305
-def _severity(x:float, cuts:list[float], words:list[str]) -> str: return words[int(np.searchsorted(cuts, x))]
-
-def _pick(rng, options): return options[rng.integers(len(options))]
-
-def _sentence(rng:np.random.Generator, f:str, d:dict) -> str:
-    "One report sentence for finding `f` with parameters `d`."
-    side, lobe = d.get('side'), {'upper': 'upper', 'middle': 'mid', 'lower': 'lower'}.get(d.get('zone'), '')
-    if f == 'Cardiomegaly':
-        sev = _severity(d['ctr'], [.59, .64], ['mildly', 'moderately', 'markedly'])
-        return _pick(rng, [f'The cardiac silhouette is {sev} enlarged.', f'{sev.capitalize()} enlarged cardiac silhouette.', f'{sev.replace("ly", "").capitalize()} cardiomegaly.'])
-    if f == 'Pleural Effusion':
-        sev, both = _severity(d['height'], [.14, .21], ['small', 'moderate', 'large']), side == 'both'
-        where, eff = ('bilateral', 'pleural effusions') if both else (side, 'pleural effusion')
-        return _pick(rng, [f'{sev.capitalize()} {where} {eff}.', f'There {"are" if both else "is a"} {sev} {where} {eff}.',
-                           f'Blunting of the {where} costophrenic angle{"s" if both else ""} consistent with {sev} {eff}.'])
-    if f == 'Pneumothorax':
-        sev = _severity(d['shrink'], [.68, .76], ['large', 'moderate', 'small'])
-        return _pick(rng, [f'{sev.capitalize()} {side} pneumothorax.', f'There is a {sev} {side} pneumothorax with a visible pleural line.', f'{sev.capitalize()} {side} apical pneumothorax.'])
-    if f == 'Lung Opacity':
-        return _pick(rng, [f'Patchy opacity in the {side} {lobe} lung.', f'Hazy airspace opacity in the {side} {lobe} zone.', f'Ill-defined {side} {lobe} lung opacity.'])
-    if f == 'Consolidation':
-        return _pick(rng, [f'Dense consolidation in the {side} {lobe} lobe with air bronchograms.', f'Focal {side} {lobe} lobe consolidation.', f'Airspace consolidation of the {side} {lobe} lung, possibly pneumonia.'])
-    if f == 'Edema':
-        sev = _severity(d['amount'], [.21], ['mild', 'moderate'])
-        return _pick(rng, [f'{sev.capitalize()} pulmonary edema.', f'Bilateral perihilar haziness compatible with {sev} interstitial edema.', f'{sev.capitalize()} pulmonary vascular congestion and edema.'])
-    if f == 'Atelectasis':
-        return _pick(rng, [f'Linear atelectasis at the {side} lung base.', f'Plate-like {side} basilar atelectasis.', f'Subsegmental atelectasis in the {side} lower lung.'])
-    if f == 'Lung Lesion':
-        mm = int(round(d['radius'] * 700))
-        return _pick(rng, [f'A {mm} mm nodule in the {side} {lobe} lung.', f'Round {side} {lobe} lung nodule measuring {mm} mm.', f'There is a {mm} mm pulmonary mass in the {side} {lobe} zone.'])
-    if f == 'Support Devices':
-        said = {'endotracheal tube': ['Endotracheal tube in place.', 'Endotracheal tube tip above the carina.'],
-                'central venous catheter': ['Central venous catheter terminates in the SVC.', 'Right central line in place.'],
-                'pacemaker': ['Left chest wall pacemaker with leads in the heart.', 'Cardiac pacemaker in place.']}
-        return ' '.join(_pick(rng, said[k]) for k in d['devices'])
-    return _pick(rng, [f'Acute fracture of a {side} rib.', f'Displaced {side} rib fracture.', f'There is a {side} posterior rib fracture.'])
-
-# %% ../nbs/01_data.ipynb #b6913e2b
-SYNTH_NEGATIVES = {'Cardiomegaly': ['Heart size is normal.', 'Normal cardiac silhouette.'], 'Pleural Effusion': ['No pleural effusion.'],
-                   'Pneumothorax': ['No pneumothorax.'], 'Fracture': ['No acute fracture.', 'No displaced rib fracture.']}
-SYNTH_CLEAR_LUNGS = ['Lungs are clear.', 'No focal consolidation.', 'The lungs are clear without focal opacity.']
-SYNTH_NORMAL = ['No acute cardiopulmonary process.', 'No acute cardiopulmonary abnormality.', 'Normal chest radiograph.', 'The heart and lungs are normal.']
-
-def synth_report(rng:np.random.Generator, # the image's random stream
-                 findings:dict[str, dict], # from `sample_findings`
-                ) -> str:
-    "A short radiology report: a sentence per finding, some negatives for absent ones, or a normal impression."
-    if not findings: return ' '.join([_pick(rng, SYNTH_NORMAL)] + [n[0] for n in SYNTH_NEGATIVES.values() if rng.random() < .3])
-    sentences = [_sentence(rng, f, d) for f, d in findings.items()]
-    rng.shuffle(sentences)
-    negatives = [_pick(rng, n) for f, n in SYNTH_NEGATIVES.items() if f not in findings and rng.random() < .35]
-    if not set(findings) & {'Lung Opacity', 'Consolidation', 'Edema', 'Lung Lesion', 'Atelectasis'} and rng.random() < .5:
-        negatives.append(_pick(rng, SYNTH_CLEAR_LUNGS))
-    return ' '.join(sentences + negatives)
-
-# %% ../nbs/01_data.ipynb #4796e23c
-_GRIDS = {}
-def _grid(size:int) -> tuple[np.ndarray, np.ndarray]:
-    "Pixel-centre coordinates (Y, X) in [0, 1], float32, cached per size."
-    if size not in _GRIDS: _GRIDS[size] = tuple(np.meshgrid(*(2 * [(np.arange(size, dtype=np.float32) + .5) / size]), indexing='ij'))
-    return _GRIDS[size]
-
-def _ellipse(Y, X, cy, cx, ry, rx, angle=0.):
-    "Squared normalised radius of an ellipse at every pixel (< 1 inside)."
-    c, s = np.cos(angle), np.sin(angle)
-    dy, dx = Y - cy, X - cx
-    return ((c * dx + s * dy) / rx)**2 + ((c * dy - s * dx) / ry)**2
-
-def _soft(r2, edge):
-    "How much a pixel is inside an ellipse, from its squared radius, with an edge `edge` (radius units) wide."
-    return 1 / (1 + np.exp((np.sqrt(r2) - 1) / edge))
-
-# %% ../nbs/01_data.ipynb #db582cde
-def _segment_distance(Y, X, p, q):
-    "Distance from each pixel to the segment from p to q ((y, x) points)."
-    (py, px), (qy, qx) = p, q
-    vy, vx = qy - py, qx - px
-    t = np.clip(((Y - py) * vy + (X - px) * vx) / (vy * vy + vx * vx + 1e-12), 0, 1)
-    return np.hypot(Y - py - t * vy, X - px - t * vx)
-
-def _polyline_distance(Y, X, points):
-    "Distance from each pixel to the polyline through `points`."
-    return np.min([_segment_distance(Y, X, p, q) for p, q in zip(points[:-1], points[1:])], axis=0)
-
-def _smooth_noise(rng, size, cells):
-    "A smooth random field with about `cells` features across, roughly unit variance."
-    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
-    return np.asarray(Image.fromarray(coarse, mode='F').resize((size, size), Image.BICUBIC))
-
-# %% ../nbs/01_data.ipynb #ea4fed3a
-def sample_anatomy(rng:np.random.Generator, findings:dict) -> dict:
-    "Where one image's thorax, lungs, heart, diaphragm and ribs are (coordinates in [0, 1], y down), and its exposure."
-    cx, tw = rng.uniform(.47, .53), rng.uniform(.68, .8)  # midline; thorax width between the lungs' outer edges
-    top, dia = rng.uniform(.1, .16), rng.uniform(.7, .78)  # lung apices; diaphragm domes
-    gap = rng.uniform(.045, .06)  # half-width of the mediastinum
-    rx = (tw / 2 - gap) / 2
-    lungs = {s: (top + (dia - top) / 2, cx + sign * (gap + rx), (dia - top) / 2, rx) for s, sign in (('right', -1), ('left', 1))}  # (cy, cx, ry, rx)
-    ctr = findings['Cardiomegaly']['ctr'] if 'Cardiomegaly' in findings else rng.uniform(.36, .46)
-    hrx = ctr * tw / 2
-    hry = .55 * hrx + .03
-    return dict(cx=cx, tw=tw, top=top, dia=dia, gap=gap, lungs=lungs, heart=(dia - .75 * hry, cx + .22 * hrx, hry, hrx), ctr=ctr,
-                rib_offset=rng.uniform(0, 1), rib_spacing=rng.uniform(.065, .08), contrast=rng.uniform(.8, 1.2),
-                exposure=rng.uniform(-.08, .08), gamma=rng.uniform(.8, 1.25))
-
-def _lung_r2(Y, X, lung, dia):
-    "Squared radius of a lung field, its base cut by a diaphragm dome that is lower at the sides (the costophrenic angles)."
-    cy, cx, ry, rx = lung
-    return np.maximum(_ellipse(Y, X, cy, cx, ry, rx), 1 + (Y - (dia + .05 * ((X - cx) / rx)**2 - .02)) / .03)
-
-# %% ../nbs/01_data.ipynb #9b7d0fb2
-def _rib_phase(Y, X, a):
-    "Rib coordinate of each pixel: ribs lie at integer values, `rib_spacing` apart, curving down towards the chest wall."
-    dx = np.abs(X - a['cx'])
-    return (Y - .3 * dx - .8 * dx**2 - a['top'] + .02) / a['rib_spacing'] + a['rib_offset']
-
-def _rib_profile(phase): return np.clip(np.cos(2 * np.pi * phase) * 1.5 - .5, 0, 1)  # a stripe a third of the spacing wide
-
-def _lateral(side:str) -> int: return -1 if side == 'right' else 1  # image x direction towards the chest wall (patient's right = image left)
-
-def draw_ribs(Y, X, a:dict, fracture:dict|None=None) -> np.ndarray:
-    "The rib cage's density; `fracture` breaks rib `fracture['rib']` at `fracture['x']`."
-    phase = _rib_phase(Y, X, a)
-    if fracture:
-        k, x, gap, out = fracture['rib'], fracture['x'], fracture['gap'], _lateral(fracture['side'])
-        near = np.abs(phase - k) < .5
-        phase = np.where(near & (out * (X - x) > gap) & (out * (X - x) < gap + .25), phase + .5, phase)  # the outer piece, displaced by half a rib spacing
-        ends = (np.abs(phase - k - .5 * (out * (X - x) > 0)) < .25) * np.exp(-(np.abs(X - x) - gap)**2 / (2 * .008**2))  # sclerotic broken ends
-        ribs = _rib_profile(phase) * ~(near & (np.abs(X - x) < gap)) + 3 * ends
-    else: ribs = _rib_profile(phase)
-    return ribs * ((Y > a['top'] - .06) & (Y < a['dia'] + .04) & (np.abs(X - a['cx']) < a['tw'] / 2 + .04))
-
-# %% ../nbs/01_data.ipynb #61043020
-def _spot(rng, a, side, zone):
-    "A random point (y, x) inside lung `side` at height `zone`."
-    cy, cx, ry, rx = a['lungs'][side]
-    y = {'upper': cy - .5 * ry, 'middle': cy, 'lower': cy + .45 * ry}[zone] + rng.uniform(-.1, .1) * ry
-    return y, cx + rng.uniform(-.45, .45) * rx * np.sqrt(max(1 - ((y - cy) / ry)**2, .1))
-
-def _sides(d): return ['right', 'left'] if d.get('side') == 'both' else [d['side']]
-
-def _effusion(Y, X, a, d, rng, lung, air, markings):
-    add, mask = 0, np.zeros(Y.shape, bool)
-    for s in _sides(d):
-        cy, lcx, ry, rx = a['lungs'][s]
-        level = a['dia'] - d['height'] - .4 * d['height'] * np.clip(_lateral(s) * (X - lcx) / rx, -1, 1)  # meniscus: higher at the chest wall
-        fluid = 1 / (1 + np.exp((level - Y) / .01)) * lung[s]
-        air[s] *= 1 - fluid
-        add, mask = add + .06 * fluid, mask | ((fluid > .5) & (lung[s] > .5))
-    return add, mask
-
-def _pneumothorax(Y, X, a, d, rng, lung, air, markings):
-    s, k = d['side'], d['shrink']; cy, lcx, ry, rx = a['lungs'][s]
-    r2 = _ellipse(Y, X, cy + (1 - k) * ry * .4, lcx - _lateral(s) * (1 - k) * rx * .6, ry * k, rx * k)  # the collapsed lung
-    gas = (1 - _soft(r2, .02)) * lung[s]
-    markings *= 1 - gas
-    line = np.exp(-((np.sqrt(r2) - 1) * rx * k / .006)**2) * lung[s]  # the visceral pleural line
-    return .14 * line - .13 * gas, (r2 > 1) & (lung[s] > .5)
-
-# %% ../nbs/01_data.ipynb #aae10a8b
-def _opacity(Y, X, a, d, rng, lung, air, markings):
-    s = d['side']; y, x = _spot(rng, a, s, d['zone'])
-    blobs = sum(np.exp(-((Y - y - rng.normal(0, .04))**2 + (X - x - rng.normal(0, .035))**2) / (2 * rng.uniform(.03, .045)**2)) for _ in range(rng.integers(4, 8)))
-    o = np.clip(blobs, 0, 1) * (.6 + .4 * np.tanh(_smooth_noise(rng, len(Y), 24))) * lung[s]
-    return rng.uniform(.28, .38) * o, (o > .35) & (lung[s] > .5)
-
-def _consolidation(Y, X, a, d, rng, lung, air, markings):
-    s = d['side']; y, x = _spot(rng, a, s, d['zone'])
-    r2 = _ellipse(Y, X, y, x, rng.uniform(.06, .1), rng.uniform(.5, .75) * a['lungs'][s][3], rng.uniform(-.4, .4)) * (1 + .25 * _smooth_noise(rng, len(Y), 10))
-    o = _soft(np.maximum(r2, 0), .1) * lung[s]
-    bronchi = _polyline_distance(Y, X, [(y - .02, x - _lateral(s) * .06), (y, x), (y + .03, x + _lateral(s) * .05)])  # air bronchograms
-    air[s] *= 1 - .9 * o
-    return (.12 - .1 * (bronchi < .006)) * o, (o > .5) & (lung[s] > .5)
-
-def _lesion(Y, X, a, d, rng, lung, air, markings):
-    y, x = _spot(rng, a, d['side'], d['zone'])
-    r2 = _ellipse(Y, X, y, x, d['radius'], d['radius'] * rng.uniform(.85, 1.15))
-    return .3 * _soft(r2, .1), r2 < 1
-
-# %% ../nbs/01_data.ipynb #df11dbc2
-def _edema(Y, X, a, d, rng, lung, air, markings):
-    add, mask = 0, np.zeros(Y.shape, bool)
-    for s in ('right', 'left'):
-        cy, lcx, ry, rx = a['lungs'][s]
-        g = np.exp(-((Y - cy)**2 / (2 * (.45 * ry)**2) + (X - lcx + _lateral(s) * .55 * rx)**2 / (2 * (.55 * rx)**2))) * lung[s]  # around the hilum
-        add, mask = add + d['amount'] * g * (.8 + .2 * np.tanh(_smooth_noise(rng, len(Y), 30))), mask | ((g > .4) & (lung[s] > .5))
-    return add, mask
-
-def _atelectasis(Y, X, a, d, rng, lung, air, markings):
-    s = d['side']; cy, lcx, ry, rx = a['lungs'][s]
-    y, x = a['dia'] - rng.uniform(.08, .14), lcx + rng.uniform(-.3, .3) * rx
-    half, angle, thick = rng.uniform(.05, .08), rng.uniform(-.3, .2) * _lateral(s), rng.uniform(.007, .012)
-    dist = _segment_distance(Y, X, (y - half * np.sin(angle), x - half * np.cos(angle)), (y + half * np.sin(angle), x + half * np.cos(angle)))
-    return .3 / (1 + np.exp((dist - thick) / .003)) * lung[s], (dist < thick) & (lung[s] > .5)
-
-def _fracture(Y, X, a, d, rng, lung, air, markings):
-    s = d['side']; y, x = _spot(rng, a, s, d['zone'])
-    x = a['lungs'][s][1] + _lateral(s) * abs(x - a['lungs'][s][1])  # the outer half of the lung, where ribs are seen side-on
-    k = np.round(_rib_phase(np.float32(y), np.float32(x), a))
-    d.update(rib=k, x=x, gap=rng.uniform(.035, .05))  # `draw_ribs` draws the break
-    return 0, (np.abs(_rib_phase(Y, X, a) - k) < .45) & (np.abs(X - x) < d['gap'] + .025) & (lung[s] > .5)
-
-# %% ../nbs/01_data.ipynb #c4e2b8ae
-def _devices(Y, X, a, d, rng, lung, air, markings):
-    add, mask = 0, np.zeros(Y.shape, bool)
-    c, t, w = a['cx'], a['top'], a['tw']
-    for kind in d['devices']:
-        if kind == 'endotracheal tube':
-            xt, yc = c + rng.uniform(-.01, .01), t + rng.uniform(.1, .16)
-            add, mask = add + .35 * np.exp(-((np.abs(X - xt) - .008) / .003)**2) * (Y < yc), mask | ((np.abs(X - xt) < .014) & (Y < yc))
-            continue
-        if kind == 'central venous catheter':
-            box, path = np.zeros(Y.shape, bool), [(t - .03, c - .45 * w), (t + .01, c - .15), (t + .1, c - .035), (t + .2 + rng.uniform(0, .05), c - .02)]
-        else:  # pacemaker: a box on the left chest wall, its lead into the heart
-            by, bx = t + rng.uniform(0, .05), c + w * rng.uniform(.33, .42)
-            box, path = (np.abs(Y - by) < .025) & (np.abs(X - bx) < .035), [(by, bx), (by + .05, c + .05), (a['heart'][0], a['heart'][1] + .2 * a['heart'][3])]
-        dist = _polyline_distance(Y, X, path)
-        add, mask = add + .55 * box + .4 * np.exp(-(dist / .004)**2), mask | box | (dist < .01)
-    return add, mask
-
-FINDING_DRAWERS = {'Pleural Effusion': _effusion, 'Pneumothorax': _pneumothorax, 'Lung Opacity': _opacity, 'Consolidation': _consolidation,
-                   'Lung Lesion': _lesion, 'Edema': _edema, 'Atelectasis': _atelectasis, 'Fracture': _fracture, 'Support Devices': _devices}
-
-# %% ../nbs/01_data.ipynb #529479ab
-def render_cxr(a:dict, # anatomy, from `sample_anatomy`
-               findings:dict, # from `sample_findings`
-               rng:np.random.Generator, # the image's random stream
-               size:int=128, # side, pixels
-               noise:tuple=(.01, .03), # range of the noise's standard deviation
-              ) -> tuple[np.ndarray, dict, dict]:
-    "One radiograph: a uint8 `(size, size)` image, a boolean mask per finding, and anatomy masks ('heart', 'lungs')."
-    Y, X = _grid(size)
-    body = _soft(_ellipse(Y, X, .62, a['cx'], .66, a['tw'] * .66), .05)
-    r2 = {s: _lung_r2(Y, X, a['lungs'][s], a['dia']) for s in ('right', 'left')}
-    heart_r2 = _ellipse(Y, X, *a['heart'])
-    heart = _soft(heart_r2, .04)
-    med = 1 / (1 + np.exp((np.abs(X - a['cx']) - .8 * a['gap']) / .008)) * (Y < a['heart'][0])
-    lung = {s: _soft(np.maximum(r2[s], 0), .04) for s in r2}
-    air = {s: lung[s] * (1 - heart) * (1 - med) for s in lung}
-    markings = .5 * _smooth_noise(rng, size, 18) + .5 * _smooth_noise(rng, size, 36)
-    add, masks = np.zeros_like(Y), {}
-    for f, d in findings.items():
-        if f == 'Cardiomegaly': masks[f] = heart_r2 < 1; continue
-        extra, masks[f] = FINDING_DRAWERS[f](Y, X, a, d, rng, lung, air, markings)
-        add += extra
-    air_all = air['right'] + air['left']
-    clavicles = sum(_segment_distance(Y, X, (a['top'] + .01, a['cx'] + sg * .06), (a['top'] - .05, a['cx'] + sg * a['tw'] * .55)) for sg in (-1, 1))
-    density = (.06 + .44 * body - .3 * air_all + .035 * markings * air_all + .14 * heart + .08 * med
-               + .11 * draw_ribs(Y, X, a, findings.get('Fracture')) * body + .1 * np.exp(-(clavicles / .012)**2) + add)
-    if rng.random() < .7: density -= .12 * _soft(_ellipse(Y, X, a['dia'] + .06, a['lungs']['left'][1], .03, .05), .2)  # gastric bubble
-    v = np.clip((density - .4) * a['contrast'] + .4 + a['exposure'], 0, 1) ** a['gamma']
-    v = v + rng.normal(0, rng.uniform(*noise), v.shape).astype(np.float32)
-    return (np.clip(v, 0, 1) * 255 + .5).astype(np.uint8), masks, {'heart': heart_r2 < 1, 'lungs': (r2['right'] < 1) | (r2['left'] < 1)}
-
-# %% ../nbs/01_data.ipynb #5635c88f
-def synth_cxr(index:int, # which image
-              seed:int=0, # which set
-              cfg:SynthConfig|None=None, # size, prevalences, lifts
-              draw:bool=True, # draw the image and masks (False: only findings, labels and report)
-             ) -> dict:
-    "Synthetic radiograph `index` of set `seed`: 'image' (uint8), 'labels' (14, CheXpert order), 'report', 'findings', 'masks', 'anatomy', 'ctr'."
-    cfg = cfg or SynthConfig()
-    rng = np.random.default_rng([seed, index])
-    findings = sample_findings(rng, cfg)
-    out = {'index': index, 'findings': findings, 'report': synth_report(rng, findings), 'labels': np.zeros(len(CHEXPERT_LABELS), np.float32)}
-    out['labels'][[CHEXPERT_LABELS.index(f) for f in findings] or [0]] = 1
-    if draw:
-        a = sample_anatomy(rng, findings)
-        out['image'], out['masks'], out['anatomy'] = render_cxr(a, findings, rng, cfg.size, cfg.noise)
-        out['ctr'] = a['ctr']
-    return out
-
-# %% ../nbs/01_data.ipynb #45670e1f
-SYNTH_WORDS = {'Cardiomegaly': ('cardiomegaly', 'cardiac silhouette'), 'Pleural Effusion': ('effusion',), 'Pneumothorax': ('pneumothorax',),
-               'Lung Opacity': ('opacity',), 'Consolidation': ('consolidation',), 'Edema': ('edema',), 'Atelectasis': ('atelectasis',),
-               'Lung Lesion': ('nodule', 'mass'), 'Support Devices': ('tube', 'catheter', 'line in place', 'pacemaker'), 'Fracture': ('fracture',)}  # how reports name each finding
-
-# %% ../nbs/01_data.ipynb #74aa2998
-def finding_sentences(finding:str, # one of `SYNTH_FINDINGS`
-                      n:int=400, # random draws of the finding's side, size and severity
-                      seed:int=0, # the draws' seed
-                     ) -> list[str]:
-    "The distinct sentences the report generator writes for `finding`, sorted."
-    _check_choice('finding', finding, SYNTH_FINDINGS)
-    rng, cfg = np.random.default_rng(seed), SynthConfig(prevalence={f: float(f == finding) for f in SYNTH_FINDINGS}, lift={})
-    return sorted({_sentence(rng, finding, sample_findings(rng, cfg)[finding]) for _ in range(n)})
-
-# %% ../nbs/01_data.ipynb #4f9c2bea
-def plot_synthetic_findings(n_per:int=4, # images per finding
-                            seed:int=0, # which set
-                            size:int=128, # image side, pixels
-                           ):
-    "A grid of synthetic radiographs, one row per finding (planted alone), masks outlined; returns the figure."
-    import matplotlib.pyplot as plt
-    rows = SYNTH_FINDINGS + ['No Finding']
-    fig, axes = plt.subplots(len(rows), n_per, figsize=(1.3 * n_per, 1.3 * len(rows)), dpi=72, squeeze=False)
-    for r, f in enumerate(rows):
-        cfg = SynthConfig(size=size, prevalence={g: float(g == f) for g in SYNTH_FINDINGS}, lift={})
-        for c, ax in enumerate(axes[r]):
-            s = synth_cxr(c, seed, cfg)
-            ax.imshow(s['image'], cmap='gray', vmin=0, vmax=255)
-            if f in s['masks']: ax.contour(s['masks'][f], levels=[.5], colors='r', linewidths=.7)
-            ax.set_xticks([]); ax.set_yticks([])
-        axes[r, 0].set_ylabel(f, fontsize=7)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/01_data.ipynb #91629164
-SYNTH_SPLITS = {'train': 0, 'val': 1_000_000, 'test': 2_000_000}  # each split's first index
-SYNTH_SIZES = {'train': 10_000, 'val': 1_000, 'test': 1_000}  # default number of images
-
-def synth_id(split:str, index:int) -> str:
-    "The id of synthetic image `index`: its path in a folder written by `write_synthetic_cxr`."
-    return f'synthetic-cxr/{split}/{index:07d}.png'
-
-class SyntheticCXR(ImageLabelDataset):
-    "Synthetic chest radiographs `indices` of set `seed`, drawn when read."
-    def __init__(self, split:str, indices:list[int], seed:int=0, cfg:SynthConfig|None=None, **kwargs): # kwargs: transform, mode
-        self.indices, self.seed, self.cfg = list(indices), seed, cfg or SynthConfig()
-        heads = [synth_cxr(i, seed, self.cfg, draw=False) for i in self.indices]
-        super().__init__('synthetic-cxr', split, [synth_id(split, i) for i in self.indices], torch.from_numpy(np.stack([h['labels'] for h in heads]).reshape(-1, len(CHEXPERT_LABELS))),
-                         CHEXPERT_LABELS, [h['report'] for h in heads], **kwargs)
-    def sample(self, i:int) -> dict: return synth_cxr(self.indices[i], self.seed, self.cfg)
-    def masks(self, i:int) -> dict[str, np.ndarray]: return self.sample(i)['masks']
-    def load_image(self, i:int) -> Image.Image:
-        image = Image.fromarray(self.sample(i)['image'])
-        return image.convert(self.mode) if self.mode and image.mode != self.mode else image
-
-# %% ../nbs/01_data.ipynb #a3971ec9
-@register_dataset('synthetic-cxr')
-def synthetic_cxr(split:str='train', # 'train', 'val' or 'test'
-                  root:str|Path|None=None, # None: generate in memory; a folder written by `write_synthetic_cxr`: read it
-                  transform:Callable|None=None, # applied to each PIL image
-                  n:int|None=None, # number of images (default 10,000 train, 1,000 val/test)
-                  size:int=128, # image side, pixels
-                  seed:int=0, # which set
-                  cfg:SynthConfig|None=None, # prevalences, lifts, noise (its size wins over `size`)
-                  mode:str|None='RGB', # PIL mode images are converted to
-                 ) -> ImageLabelDataset:
-    "The built-in synthetic chest radiographs with planted CheXpert findings and reports."
-    _check_choice('split', split, SYNTH_SPLITS)
-    if root is not None: return chexpert(split, root=root, transform=transform, mode=mode, name='synthetic-cxr')
-    cfg = cfg or SynthConfig(size=size)
-    n = SYNTH_SIZES[split] if n is None else n
-    return SyntheticCXR(split, range(SYNTH_SPLITS[split], SYNTH_SPLITS[split] + n), seed, cfg, transform=transform, mode=mode)
-
-# %% ../nbs/01_data.ipynb #467c4179
-def write_synthetic_cxr(out:str|Path, # the folder to write into
-                        n:int=1000, # number of images
-                        split:str='train', # 'train', 'val' or 'test' (which index range, and which CSV)
-                        size:int=128, # image side, pixels
-                        seed:int=0, # which set
-                        cfg:SynthConfig|None=None, # prevalences, lifts, noise (its size wins over `size`)
-                       ) -> Path:
-    "Write `n` synthetic radiographs as a CheXpert-format folder (PNGs, masks, CSV with reports); returns the CSV's path."
-    _check_choice('split', split, SYNTH_SPLITS)
-    out, cfg, rows = Path(out), cfg or SynthConfig(size=size), []
-    with write_errors(out/'synthetic-cxr'/split): (out/'synthetic-cxr'/split).mkdir(parents=True, exist_ok=True)
-    for i in progress(range(SYNTH_SPLITS[split], SYNTH_SPLITS[split] + n), desc=f'synthetic-cxr {split}', total=n):
-        s, rel = synth_cxr(i, seed, cfg), synth_id(split, i)
-        with atomic_path(out/rel) as tmp: Image.fromarray(s['image']).save(tmp, format='PNG')
-        with atomic_path((out/rel).with_name(f'{i:07d}_masks.npz')) as tmp, open(tmp, 'wb') as fh: np.savez_compressed(fh, **s['masks'], **s['anatomy'])
-        rows.append({'Path': rel, 'Frontal/Lateral': 'Frontal', 'AP/PA': 'PA', **dict(zip(CHEXPERT_LABELS, s['labels'])), 'Report': s['report']})
-    csv = out/f"{CHEXPERT_FILES[split]}.csv"
-    with atomic_path(csv) as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)
-    return csv
-
-def read_synthetic_masks(image_path:str|Path) -> dict[str, np.ndarray]:
-    "The masks written beside a synthetic image (by `write_synthetic_cxr`): finding name (or 'heart', 'lungs') -> bool array."
-    p = Path(image_path)
-    with np.load(p.with_name(p.stem + '_masks.npz')) as z: return {k: z[k] for k in z.files}
-
-# %% ../nbs/01_data.ipynb #33377996
-SYNTH_MIN_SIZE = 32 # the smallest image side `medsae` draws synthetic radiographs at
-
-def _synth_command(argv:list[str]) -> int:
-    "`medsae data synth`: write synthetic chest radiographs in CheXpert's format."
-    p = CommandParser(prog='medsae data synth', description='Write synthetic chest radiographs with planted findings, masks and reports, in CheXpert format.',
-                      epilog='examples:\n  medsae data synth --out datasets/synthetic-cxr --n 10000\n  medsae data synth --out datasets/synthetic-cxr --n 1000 --split test --size 224')
-    p.add_argument('--out', required=True, help='folder to write (CSV, PNGs, masks)')
-    p.add_argument('--n', type=int_range(lo=1), default=1000, help='number of images (default 1000)')
-    p.add_argument('--size', type=int_range(lo=SYNTH_MIN_SIZE), default=128, help='image side in pixels (default 128)')
-    p.add_argument('--seed', type=int_range(lo=0), default=0, help='which synthetic set (default 0)')
-    p.add_argument('--split', default='train', choices=list(SYNTH_SPLITS), help='index range and CSV name (default train)')
-    a = p.parse_args(argv)
-    csv = write_synthetic_cxr(a.out, a.n, a.split, a.size, a.seed)
-    print(f'wrote {a.n} images and {csv}')
-    return 0
-
-DATA_COMMANDS['synth'] = (_synth_command, 'write synthetic chest radiographs (CheXpert format, with reports and masks)')
+    return DATA_COMMANDS[subcommand](args)

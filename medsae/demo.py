@@ -18,7 +18,8 @@ import torch
 from .core import artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
 from .commands import CommandParser, int_range, float_range
-from .data import DATASETS, SYNTH_FINDINGS, SYNTH_MIN_SIZE, get_dataset
+from .data import DATASETS, get_dataset
+from .synthetic import SYNTH_FINDINGS, SYNTH_MIN_SIZE
 from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class

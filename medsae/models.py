@@ -575,7 +575,7 @@ def medclip_vit(weights:str|Path|None=None, tiny:bool=False, **kwargs) -> ImageT
 def synth_prompts(n:int=400, # draws per finding when collecting the report generator's phrasings
                   seed:int=0) -> dict[str, tuple[list[str], list[str]]]:
     "Zero-shot prompts for the planted findings: every sentence the synthetic reports use to state each one, and those that deny it."
-    from medsae.data import SYNTH_CLEAR_LUNGS, SYNTH_FINDINGS, SYNTH_NEGATIVES, SYNTH_NORMAL, finding_sentences
+    from medsae.synthetic import SYNTH_CLEAR_LUNGS, SYNTH_FINDINGS, SYNTH_NEGATIVES, SYNTH_NORMAL, finding_sentences
     lungs = {'Lung Opacity', 'Consolidation', 'Edema', 'Atelectasis', 'Lung Lesion'}
     deny = lambda f: SYNTH_NEGATIVES.get(f) or (SYNTH_CLEAR_LUNGS if f in lungs else SYNTH_NORMAL)
     return {f: (finding_sentences(f, n, seed), deny(f)) for f in SYNTH_FINDINGS}

@@ -153,7 +153,7 @@ def drop_sentences(report:str, # a report: sentences ending in '.'
 
 # %% ../nbs/02b_synthetic_clip.ipynb #ce67ad5f
 def _draw_synthetic(indices:range, seed:int, size:int) -> list[dict]:
-    from medsae.data import SynthConfig, synth_cxr
+    from medsae.synthetic import SynthConfig, synth_cxr
     return [{key: d[key] for key in ('image', 'report', 'labels')} for d in (synth_cxr(i, seed, SynthConfig(size=size)) for i in indices)]
 
 def draw_training_set(n:int, # images 0..n-1 of the set
@@ -178,7 +178,8 @@ def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train,
                         ) -> tuple[nn.Module, list[float]]:
     "Train `synthetic-cxr-clip` from scratch on synthetic radiographs and reports; returns the model and the loss per step."
     import open_clip
-    from medsae.data import CHEXPERT_LABELS, SYNTH_FINDINGS
+    from medsae.data import CHEXPERT_LABELS
+    from medsae.synthetic import SYNTH_FINDINGS
     g = seed_everything(cfg.seed)
     model = open_clip.model.CLIP(**(tiny_openclip_config(SYNTH_CLIP_CONFIG) if cfg.tiny else SYNTH_CLIP_CONFIG)).to(memory_format=torch.channels_last)
     size = model.visual.image_size

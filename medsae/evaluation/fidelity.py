@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from ..core import MedsaeError, get_paths, features_name, save_table, progress, save_figure
 from ..commands import CommandParser, int_range
-from ..data import CHEXPERT_LABELS, SYNTH_MIN_SIZE, get_dataset
+from ..data import CHEXPERT_LABELS, get_dataset
+from ..synthetic import SYNTH_MIN_SIZE
 from ..models import (ImageTextModel, HookPoint, get_hook_point, hook_activations, position_vectors, zero_shot_scores, synth_prompts, text_directions,
                            auroc, get_model, check_joint_space, first_output, flatten_output, tokens_to_chw, sequence_first_to_batch_first)
 from ..activations import ActivationStore, extract_activations
