@@ -19,7 +19,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'train': ('medsae.training', 'train_command', 'train an SAE on cached or user-given activations'),
     'sweep': ('medsae.training', 'sweep_command', 'train a grid of SAEs in one pass over the activations and tabulate their final metrics'),
     'features': ('medsae.features', 'features_command', "compute an SAE's sparse features over a dataset split (extracting the activations first if needed) and their statistics"),
-    'plot': ('medsae.features', 'plot_command', 'plot features: sparsity (firing-frequency histogram) or top-images (the images a latent fires on most)'),
+    'plot': ('medsae.browser', 'plot_command', 'plot features: sparsity (firing-frequency histogram) or top-images (the images a latent fires on most)'),
     'vocab': ('medsae.naming', 'vocab_command', 'build a vocabulary (frequent words and n-grams) from a corpus of reports or captions'),
     'name': ('medsae.vlm', 'name_command', 'name every latent: by the closest vocabulary concept (vocab) or by a vision-language model (vlm)'),
     'name-eval': ('medsae.vlm', 'name_eval_command', 'score latent names: does a VLM, told the name, predict where the latent fires on held-out images?'),

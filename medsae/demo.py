@@ -24,7 +24,8 @@ from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
 from .training import TrainConfig, train_request, train_sae
-from .features import FeatureBrowser, browser_data, feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
+from .browser import FeatureBrowser, browser_data
+from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
                                reconstruction_metrics, score_rows)

@@ -53,7 +53,7 @@ def fake_browser_data(n_latents:int=6, # latents embedded
                       heatmaps:bool=True, # add heatmap overlays to the top examples
                       seed:int=0) -> dict:
     "Browser data of the feature browser's shape, made up from random numbers (for demos and tests)."
-    from medsae.features import png_data_url  # here, not at the top: medsae.features imports torch, which building the docs does not need
+    from medsae.browser import png_data_url  # here, not at the top: medsae.browser imports torch, which building the docs does not need
     rng = np.random.default_rng(seed)
     label_names = ['Cardiomegaly', 'Edema', 'Pleural Effusion']
     ids = [f'synth-{i:04d}' for i in range(n_samples)]
@@ -417,7 +417,7 @@ def _drive(url:str, chromium:str, screenshot:Path|None, timeout:float) -> dict:
 
 # %% ../nbs/11_docs.ipynb #df1f23c6
 def check_site(site:str|Path, # a built site (`build_site`)
-               page:str='06_features.html', # the page with a feature browser
+               page:str='06b_browser.html', # the page with a feature browser
                screenshot:str|Path|None=None, # where to save a PNG of the widget
                timeout:float=60) -> dict: # seconds to wait for the page and the widget
     "Open `page` of `site` in headless Chromium: the feature browser must render, switch latents and fetch nothing from other hosts."
@@ -445,7 +445,7 @@ def docs_command(argv:list[str]|None=None) -> int:
     p.add_argument('--nbs', default='nbs', help='the folder of notebooks (default: nbs)')
     p.add_argument('--out', default='_site', help='where to write the site (default: _site)')
     p.add_argument('--check', metavar='SITE', help='instead of building, check this built site in headless Chromium')
-    p.add_argument('--page', default='06_features.html', help='with --check: the page with a feature browser (default: 06_features.html)')
+    p.add_argument('--page', default='06b_browser.html', help='with --check: the page with a feature browser (default: 06b_browser.html)')
     p.add_argument('--screenshot', metavar='PNG', help="with --check: save a screenshot of the feature browser here")
     args = p.parse_args(argv)
     if args.check:

@@ -21,8 +21,8 @@ from .models import ImageTextModel, get_model, get_hook_point, hook_activations,
 from .activations import ActivationStore, extract_activations, default_extra
 from .sae import SAE, sae_class
 from .training import TrainConfig, train_sae
-from .features import (FeatureStore, sae_features, feature_stats, features_dataset, sample_images, latent_heatmap,
-                             heatmap_overlay, load_sae_checkpoint, _top_samples)
+from .features import FeatureStore, sae_features, feature_stats, features_dataset, sample_images, load_sae_checkpoint, top_samples
+from .browser import latent_heatmap, heatmap_overlay
 from .naming import decoder_directions, name_by_vocab
 from .vlm import VLM, name_by_vlm
 
@@ -211,7 +211,7 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
         df = name_by_vlm(feats, vlm, dataset=images_from, latents=idx, n_top=k, root=self.root, sae_name=self.sae_path.name, **kwargs)
         return dict(zip(df.neuron.tolist(), df.concept.tolist()))
     stats = feature_stats(feats, n_top=max(16, k))
-    return {c: sample_images(feats, images_from, _top_samples(feats, stats, c, k)[0]) for c in (range(self.nb_concepts) if idx is None else idx)}
+    return {c: sample_images(feats, images_from, top_samples(feats, stats, c, k)[0]) for c in (range(self.nb_concepts) if idx is None else idx)}
 
 SAEExplainer.interpret = _interpret
 

@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from ..core import MedsaeError, get_paths, features_name, save_table, progress, save_figure
-from ..commands import CommandParser, int_range
-from ..data import CHEXPERT_LABELS, get_dataset
+from ..commands import Flag, command, int_range
+from ..data import CHEXPERT_LABELS, DATASETS, get_dataset
 from ..synthetic import SYNTH_MIN_SIZE
 from ..models import (ImageTextModel, HookPoint, get_hook_point, hook_activations, position_vectors, zero_shot_scores, synth_prompts, text_directions,
-                           auroc, get_model, check_joint_space, first_output, flatten_output, tokens_to_chw, sequence_first_to_batch_first)
+                           auroc, get_model, MODELS, check_joint_space, first_output, flatten_output, tokens_to_chw, sequence_first_to_batch_first)
 from ..activations import ActivationStore, extract_activations
 from ..sae import SAE
-from ..features import FeatureStore, add_feature_args, load_sae_checkpoint, trained_hook_point
+from ..features import FeatureStore, features_from_flags, load_sae_checkpoint, trained_hook_point
 from .streaming import Moments
 
 # %% auto #0
@@ -292,46 +292,53 @@ def ablation_effect(model:ImageTextModel, # the model
     return pd.DataFrame(rows)
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #6675429a
-def fidelity_inputs(args) -> dict:
+def fidelity_inputs(features:str|None, # a features folder: its meta names the SAE, model, activations and split
+                    sae_path:str|None, sae_type_name:str|None, model_name:str|None, dataset:str|None, split:str, hook_point:str|None, # or these (`features_from_flags`)
+                    data_root:str|None=None, # data root
+                    n:int|None=None, size:int|None=None, # dataset options: images used, synthetic image side
+                    batch_size:int=64, # images per forward pass, extracting the activations
+                   ) -> dict:
     "The SAE, its act_scale, the model, hook point, held-out activations, dataset options and output name that the flags name."
-    if args.features:
-        fs = FeatureStore(args.features)
+    if features:
+        fs = FeatureStore(features)
         req = fs.request
         if not req.get('sae') or not req.get('model'): raise MedsaeError(f"{fs.path}/meta.json does not say which SAE and model the features come from; pass --sae_path, --model_name and --dataset instead")
-        sae, info = load_sae_checkpoint(req['sae'], args.sae_type_name)
+        sae, info = load_sae_checkpoint(req['sae'], sae_type_name)
         return dict(sae=sae, act_scale=info['act_scale'], model=req['model'], hook_point=req.get('hook_point'), dataset=req['dataset'], split=req['split'],
                     dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=ActivationStore(req['activations']), name=fs.path.name)
-    if not (args.sae_path and args.model_name and args.dataset): raise MedsaeError("say which SAE to evaluate: --features, or --sae_path with --model_name, --dataset and --split")
-    sae, info = load_sae_checkpoint(args.sae_path, args.sae_type_name)
-    kw = {k: v for k, v in (('n', args.n), ('size', args.size)) if v is not None}
-    hook_point = args.hook_point or trained_hook_point(info)
-    acts = extract_activations(args.model_name, args.dataset, args.split, hook_point, root=args.data_root, batch_size=args.batch_size, **kw)
-    return dict(sae=sae, act_scale=info['act_scale'], model=args.model_name, hook_point=acts.meta['request'].get('hook_point', hook_point), dataset=args.dataset,
-                split=args.split, dataset_kwargs=kw, acts=acts, name=features_name(info['name'], args.dataset, args.split))
+    if not (sae_path and model_name and dataset): raise MedsaeError("say which SAE to evaluate: --features, or --sae_path with --model_name, --dataset and --split")
+    sae, info = load_sae_checkpoint(sae_path, sae_type_name)
+    kw = {k: v for k, v in (('n', n), ('size', size)) if v is not None}
+    hook_point = hook_point or trained_hook_point(info)
+    acts = extract_activations(model_name, dataset, split, hook_point, root=data_root, batch_size=batch_size, **kw)
+    return dict(sae=sae, act_scale=info['act_scale'], model=model_name, hook_point=acts.meta['request'].get('hook_point', hook_point), dataset=dataset,
+                split=split, dataset_kwargs=kw, acts=acts, name=features_name(info['name'], dataset, split))
 
-def fidelity_command(argv:list[str]|None=None) -> int:
+@command('medsae score fidelity', docs_from=features_from_flags,
+         description='Reconstruction metrics (FVU, cosine, L2 ratio, L0, dead latents) of an SAE on held-out activations, '
+                     'and downstream fidelity: zero-shot AUROC with the hook point original, SAE-reconstructed, zero- and mean-ablated.',
+         examples=['medsae score fidelity --features data/sae_features/toy_embeds_topk_synthetic-cxr_test',
+                   'medsae score fidelity --sae_path data/sae_checkpoints/toy_embeds_topk --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test --n 500'])
+def fidelity_command(features:str|None=..., sae_path:str|None=..., sae_type_name:str|None=..., model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=...,
+                     split:str=..., hook_point:str|None=..., data_root:str|None=...,
+                     n:int_range(lo=1)=None, # images used (default: all of the split; with --features, the first n of those features)
+                     size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr only: image side in pixels
+                     prompts_per_finding:int_range(lo=1)=None, # positive prompt sentences kept per finding (default: all)
+                     batch_size:int_range(lo=1)=64, # images per forward pass
+                    ) -> int:
     "`medsae score fidelity`: reconstruction metrics on held-out activations, and zero-shot AUROC with the SAE spliced in vs ablations."
-    p = add_feature_args(CommandParser(prog='medsae score fidelity', description='Reconstruction metrics (FVU, cosine, L2 ratio, L0, dead latents) of an SAE on held-out activations, '
-                                       'and downstream fidelity: zero-shot AUROC with the hook point original, SAE-reconstructed, zero- and mean-ablated.',
-                                       epilog='examples:\n  medsae score fidelity --features data/sae_features/toy_embeds_topk_synthetic-cxr_test\n'
-                                              '  medsae score fidelity --sae_path data/sae_checkpoints/toy_embeds_topk --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test --n 500'))
-    p.add_argument('--n', type=int_range(lo=1), help='images used (default: all of the split; with --features, the first n of those features)')
-    p.add_argument('--size', type=int_range(lo=SYNTH_MIN_SIZE), help='synthetic-cxr only: image side in pixels')
-    p.add_argument('--prompts_per_finding', type=int_range(lo=1), help='positive prompt sentences kept per finding (default: all)')
-    p.add_argument('--batch_size', type=int_range(lo=1), default=64, help='images per forward pass (default: 64)')
-    args = p.parse_args(argv)
-    inp = fidelity_inputs(args)
+    inp = fidelity_inputs(features, sae_path, sae_type_name, model_name, dataset, split, hook_point, data_root, n, size, batch_size)
     model = get_model(inp['model'])
     sae = inp['sae'].to(model.device).eval()
     rec = reconstruction_metrics(sae, inp['acts'], inp['act_scale'])
-    kw = {**inp['dataset_kwargs'], **({'n': args.n} if args.n is not None else {})}
+    kw = {**inp['dataset_kwargs'], **({'n': n} if n is not None else {})}
     images, labels = eval_images(model, inp['dataset'], inp['split'], kw.pop('n', None), **kw)
-    prompts = {f: (pos[:args.prompts_per_finding], neg) for f, (pos, neg) in synth_prompts().items()} if args.prompts_per_finding is not None else None
-    down = downstream_fidelity(model, sae, images, labels, inp['hook_point'], prompts, inp['act_scale'], batch_size=args.batch_size)
+    prompts = {f: (pos[:prompts_per_finding], neg) for f, (pos, neg) in synth_prompts().items()} if prompts_per_finding is not None else None
+    down = downstream_fidelity(model, sae, images, labels, inp['hook_point'], prompts, inp['act_scale'], batch_size=batch_size)
     table = pd.concat([pd.DataFrame([{'metric': k, 'finding': '', 'sae': float(v)} for k, v in rec.items()]), down], ignore_index=True)
-    out = save_table(get_paths(args.data_root).results/f"{inp['name']}_fidelity.csv", table)
+    out = save_table(get_paths(data_root).results/f"{inp['name']}_fidelity.csv", table)
     save_figure(out.with_suffix('.png'), plot_downstream(down), dpi=120); plt.close('all')
     m = down[down.finding == 'mean'].iloc[0]
     print(f"{out}\nfvu={rec['fvu']:.3f} cosine={rec['cosine']:.3f} l2_ratio={rec['l2_ratio']:.3f} l0={rec['l0']:.1f} dead={rec['dead_frac']:.1%}; "
           f"zero-shot AUROC {m.original:.3f} -> {m.sae:.3f} with the SAE (zero ablation {m.zero_ablation:.3f}): {m.recovered_zero:.1%} recovered on {len(images)} images")
-    return 0
+

@@ -14,9 +14,9 @@ import seaborn as sns
 import torch
 
 from ..core import MedsaeError, save_table, progress, save_figure
-from ..commands import CommandParser, int_range, float_range
+from ..commands import Group, command, int_range, float_range
 from ..activations import ActivationStore
-from ..features import FeatureStore, add_feature_args, features_from_args, results_file
+from ..features import FeatureStore, features_from_flags, results_file
 from .streaming import score_rows, check_labels, best_index, neuron_store, median_text
 
 # %% auto #0
@@ -165,33 +165,32 @@ def plot_class_correlation(corr:torch.Tensor|ClassScores, # (d, classes) correla
     return fig
 
 # %% ../../nbs/08_evaluation/02_labels.ipynb #97ac41cf
-def chexpert_command(argv:list[str]|None=None) -> int:
+@command('medsae score chexpert', description='Score each SAE latent against the CheXpert labels: it fires on its top --p positive\n'
+         'activations; precision, recall, F1 of firing and Pearson r of the activation, per class; its best class by F1.',
+         examples=['medsae score chexpert --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid --neurons',
+                   'medsae score chexpert --sae_path data/sae_checkpoints/X --model_name MedCLIP-RN50 --dataset chexpert --split valid --p 0.2'])
+def chexpert_command(feats:Group(features_from_flags), data_root:str|None=None,
+                     p:float_range(0, 1, lo_open=True)=0.30, # fraction of a latent's positive activations that count as firing
+                     min_firing:int_range(lo=0)=0, # keep latents firing on at least this many samples
+                     max_firing:int_range(lo=0)=None, # keep latents firing on at most this many samples (default: no limit)
+                     neurons:bool=False, # also score the model's raw neurons at the same hook point, and compare
+                     top:int_range(lo=1)=3, # latents per class in the heatmap
+                    ) -> int:
     "`medsae score chexpert`: the CheXpert score of SAE latents (and, with --neurons, of the raw neurons)."
-    p = add_feature_args(CommandParser(prog='medsae score chexpert', description='Score each SAE latent against the CheXpert labels: it fires on its top --p positive\n'
-        'activations; precision, recall, F1 of firing and Pearson r of the activation, per class; its best class by F1.',
-        epilog='examples:\n  medsae score chexpert --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid --neurons\n'
-               '  medsae score chexpert --sae_path data/sae_checkpoints/X --model_name MedCLIP-RN50 --dataset chexpert --split valid --p 0.2'))
-    p.add_argument('--p', type=float_range(0, 1, lo_open=True), default=0.30, help="fraction of a latent's positive activations that count as firing (default 0.30)")
-    p.add_argument('--min_firing', type=int_range(lo=0), default=0, help='keep latents firing on at least this many samples (default: 0)')
-    p.add_argument('--max_firing', type=int_range(lo=0), help='keep latents firing on at most this many samples (default: no limit)')
-    p.add_argument('--neurons', action='store_true', help="also score the model's raw neurons at the same hook point, and compare")
-    p.add_argument('--top', type=int_range(lo=1), default=3, help='latents per class in the heatmap (default 3)')
-    args = p.parse_args(argv)
-    if args.max_firing is not None and args.max_firing < args.min_firing: raise MedsaeError(f"--max_firing {args.max_firing} is below --min_firing {args.min_firing}: no latent would be kept")
-    feats = features_from_args(args)
-    out = lambda kind, suffix='.csv': results_file(feats, kind, suffix, args.data_root)
-    scores = class_scores(feats, p=args.p)
-    table, classes = best_classes(scores, args.min_firing, args.max_firing), per_class_best(scores, args.min_firing)
+    if max_firing is not None and max_firing < min_firing: raise MedsaeError(f"--max_firing {max_firing} is below --min_firing {min_firing}: no latent would be kept")
+    out = lambda kind, suffix='.csv': results_file(feats, kind, suffix, data_root)
+    scores = class_scores(feats, p=p)
+    table, classes = best_classes(scores, min_firing, max_firing), per_class_best(scores, min_firing)
     save_table(out('chexpert'), table); save_table(out('chexpert_classes'), classes)
-    fig = plot_class_correlation(scores, top=args.top, title=f'{feats.path.name}: latent-class correlation')
+    fig = plot_class_correlation(scores, top=top, title=f'{feats.path.name}: latent-class correlation')
     save_figure(out('chexpert', '.png'), fig, dpi=120); plt.close(fig)
     print(out('chexpert'))
     line = f"{len(table)} latents; median best-class F1 {median_text(table.f1)}; best latent per class: median F1 {median_text(classes.f1)}"
-    if args.neurons:
-        neurons = class_scores(neuron_store(feats), p=args.p)
-        save_table(out('chexpert_neurons'), best_classes(neurons, args.min_firing, args.max_firing))
-        save_table(out('chexpert_compare'), cmp := compare_with_neurons(scores, neurons, args.min_firing))
+    if neurons:
+        by_neuron = class_scores(neuron_store(feats), p=p)
+        save_table(out('chexpert_neurons'), best_classes(by_neuron, min_firing, max_firing))
+        save_table(out('chexpert_compare'), cmp := compare_with_neurons(scores, by_neuron, min_firing))
         print(out('chexpert_compare'))
         line += f" (best neuron: {median_text(cmp.neuron_f1)})"
     print(line)
-    return 0
+

@@ -14,9 +14,9 @@ import pandas as pd
 import torch
 
 from ..core import MedsaeError, save_table, progress, save_figure
-from ..commands import CommandParser, int_range
+from ..commands import Flag, Group, command, int_range
 from ..activations import ActivationStore, extract_activations
-from ..features import FeatureStore, add_feature_args, features_from_args, results_file, cached_activations
+from ..features import FeatureStore, features_from_flags, results_file, cached_activations
 from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index
 
 # %% auto #0
@@ -242,40 +242,37 @@ def av_best_classes(scores:pd.DataFrame, # from `activation_version_scores`
     return pd.DataFrame({'neuron': scores.index, 'best_class': [None if t else scores.columns[c] for c, t in zip(best.tolist(), tied.tolist())], 'best_score': top.numpy()})
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #4e5c3bbd
-def ms_command(argv:list[str]|None=None) -> int:
+@command('medsae score ms',
+         description='Monosemanticity score (Pach et al. 2025) of every SAE latent: the activation-weighted mean cosine similarity of image pairs under an image encoder.',
+         examples=['medsae score ms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test',
+                   'medsae score ms --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --dataset chexpert --split test --embedding_model CLIP-RN50'])
+def ms_command(feats:Group(features_from_flags), data_root:str|None=None,
+               embedding_model:str|None=None, # the image encoder E whose cosine similarities are averaged (default: the features' own model; any registered model name)
+               batch_size:int_range(lo=1)=1024, # samples per block
+              ) -> int:
     "`medsae score ms`: the monosemanticity score of every latent of an SAE's features."
-    p = add_feature_args(CommandParser(prog='medsae score ms',
-        description='Monosemanticity score (Pach et al. 2025) of every SAE latent: the activation-weighted mean cosine similarity of image pairs under an image encoder.',
-        epilog='examples:\n  medsae score ms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'
-               '  medsae score ms --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --dataset chexpert --split test --embedding_model CLIP-RN50'))
-    p.add_argument('--embedding_model', help="the image encoder E whose cosine similarities are averaged (default: the features' own model; any registered model name)")
-    p.add_argument('--batch_size', type=int_range(lo=1), default=1024, help='samples per block (default: 1024)')
-    args = p.parse_args(argv)
-    feats = features_from_args(args)
-    scores = monosemanticity_scores(feats, features_embeddings(feats, args.embedding_model, args.data_root), batch_size=args.batch_size)
-    out = results_file(feats, 'ms', root=args.data_root)
+    scores = monosemanticity_scores(feats, features_embeddings(feats, embedding_model, data_root), batch_size=batch_size)
+    out = results_file(feats, 'ms', root=data_root)
     save_table(out, scores)
     fig = plot_monosemanticity(scores); save_figure(out.with_suffix('.png'), fig, dpi=120); plt.close(fig)
     d = scores[scores.defined]
     print(f"{out}: mean MS {d.ms.mean():.4f} (median {d.ms.median():.4f}) over {len(d)} of {len(scores)} latents; "
           f"{len(scores) - len(d)} undefined (dead, constant or firing on one image)")
-    return 0
 
-def actms_command(argv:list[str]|None=None) -> int:
+@command('medsae score actms',
+         description="Activation-version score (adapted from SAeUron): each latent's share of the activation on a class's positive images minus its share on the negatives, for every class.",
+         examples=['medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test',
+                   'medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test --normalize zscore'])
+def actms_command(feats:Group(features_from_flags), data_root:str|None=None,
+                  normalize:Flag(choices=AV_NORMALIZE, help="'sum': shares, as in SAeUron (default); 'none': difference of means; 'zscore': divided by each latent's std")='sum',
+                  batch_size:int_range(lo=1)=1024, # samples per block
+                 ) -> int:
     "`medsae score actms`: the activation-version score of every latent for every label class."
-    p = add_feature_args(CommandParser(prog='medsae score actms',
-        description="Activation-version score (adapted from SAeUron): each latent's share of the activation on a class's positive images minus its share on the negatives, for every class.",
-        epilog='examples:\n  medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test\n'
-               '  medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test --normalize zscore'))
-    p.add_argument('--normalize', default='sum', choices=AV_NORMALIZE, help="'sum': shares, as in SAeUron (default); 'none': difference of means; 'zscore': divided by each latent's std")
-    p.add_argument('--batch_size', type=int_range(lo=1), default=1024, help='samples per block (default: 1024)')
-    args = p.parse_args(argv)
-    feats = features_from_args(args)
-    scores = activation_version_scores(feats, normalize=args.normalize, batch_size=args.batch_size)
+    scores = activation_version_scores(feats, normalize=normalize, batch_size=batch_size)
     table = pd.concat([scores.reset_index(), av_best_classes(scores).drop(columns='neuron')], axis=1)
-    out = results_file(feats, 'actms', root=args.data_root)
+    out = results_file(feats, 'actms', root=data_root)
     save_table(out, table)
     scored = scores.columns[scores.notna().all()]
     top = ', '.join(f"{c}: #{int(scores[c].idxmax())}" for c in scored)
-    print(f"{out}: {len(scores)} latents x {len(scored)} of {scores.shape[1]} classes scored ({args.normalize}); top latent per class: {top}")
-    return 0
+    print(f"{out}: {len(scores)} latents x {len(scored)} of {scores.shape[1]} classes scored ({normalize}); top latent per class: {top}")
+

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from ..core import MedsaeError, get_paths, save_table, save_tensors, load_tensors, save_json, load_json, progress, save_figure
-from ..commands import CommandParser, int_range, float_range
+from ..commands import Flag, Group, command, int_range, float_range
 from ..models import auroc
 from ..activations import ActivationStore
-from ..features import FeatureStore, add_feature_args, features_from_args, results_file
+from ..features import FeatureStore, features_from_flags, results_file
 from .streaming import score_rows, pool_positions, width, Moments, check_labels, best_index, neuron_store, median_text
 
 # %% auto #0
@@ -287,50 +287,48 @@ def plot_class_bars(table:pd.DataFrame, # one row per class, with a `class` colu
     return fig
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #c732ffbf
-def probe1d_command(argv:list[str]|None=None) -> int:
+@command('medsae score probe1d', description='Fit a logistic regression on each single latent for each class (batched Newton-Raphson);\n'
+         'report per class the latent with the best F1 (at probability 0.5) and its AUROC.',
+         examples=['medsae score probe1d --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid',
+                   'medsae score probe1d --features data/sae_features/X --on activations'])
+def probe1d_command(feats:Group(features_from_flags), data_root:str|None=None,
+                    on:Flag(choices=('features', 'activations'), help='probe the SAE latents (default) or the raw neurons')='features',
+                    l2:float_range(lo=0)=1e-2, # L2 penalty on the slope
+                    steps:int_range(lo=1)=50, # at most this many Newton steps
+                   ) -> int:
     "`medsae score probe1d`: per class, the single latent whose logistic probe classifies it best."
-    p = add_feature_args(CommandParser(prog='medsae score probe1d', description='Fit a logistic regression on each single latent for each class (batched Newton-Raphson);\n'
-        'report per class the latent with the best F1 (at probability 0.5) and its AUROC.',
-        epilog='examples:\n  medsae score probe1d --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid\n'
-               '  medsae score probe1d --features data/sae_features/X --on activations'))
-    p.add_argument('--on', choices=('features', 'activations'), default='features', help='probe the SAE latents (default) or the raw neurons')
-    p.add_argument('--l2', type=float_range(lo=0), default=1e-2, help='L2 penalty on the slope (default 0.01)')
-    p.add_argument('--steps', type=int_range(lo=1), default=50, help='at most this many Newton steps (default 50)')
-    args = p.parse_args(argv)
-    feats = features_from_args(args)
-    source = feats if args.on == 'features' else neuron_store(feats)
-    kind = 'probe1d' if args.on == 'features' else 'probe1d_activations'
-    table = probe1d_scores(source, probes=fit_probes_1d(source, l2=args.l2, steps=args.steps))
-    save_table(results_file(feats, kind, root=args.data_root), table)
-    fig = plot_class_bars(table, title=f'{feats.path.name}: best 1-D probe per class ({args.on})')
-    save_figure(results_file(feats, kind, '.png', args.data_root), fig, dpi=120); plt.close(fig)
-    print(results_file(feats, kind, root=args.data_root))
+    source = feats if on == 'features' else neuron_store(feats)
+    kind = 'probe1d' if on == 'features' else 'probe1d_activations'
+    table = probe1d_scores(source, probes=fit_probes_1d(source, l2=l2, steps=steps))
+    save_table(results_file(feats, kind, root=data_root), table)
+    fig = plot_class_bars(table, title=f'{feats.path.name}: best 1-D probe per class ({on})')
+    save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
+    print(results_file(feats, kind, root=data_root))
     print(f"best 1-D probe per class: median F1 {median_text(table.f1)}, median AUROC {median_text(table.auroc)} over {table.f1.notna().sum()} classes")
-    return 0
+
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #52023277
-def probe_command(argv:list[str]|None=None) -> int:
+@command('medsae score probe', description='Train a multi-label logistic regression (one output per class) on all SAE latents or on the\n'
+         'raw activations, with optional L1; save it under probe_checkpoints/ and report per-class AUROC and F1 on held-out samples.',
+         examples=['medsae score probe --features data/sae_features/X --l1 0.001', 'medsae score probe --features data/sae_features/X --on activations'])
+def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
+                  on:Flag(choices=('features', 'activations'), help='train on the SAE latents (default) or the raw activations')='features',
+                  l1:float_range(lo=0)=0., # L1 penalty
+                  l2:float_range(lo=0)=1e-4, # L2 penalty
+                  steps:Flag(int_range(lo=1), aliases=('--epochs',), help='full-batch optimisation steps')=300,
+                  val_fraction:float_range(0, 1, hi_open=True)=0.2, # share of samples held out, 0: report on the training samples
+                  seed:int_range(lo=0)=0, # seed of the train/validation split
+                  name:str|None=None, # checkpoint name (default: {features}_{on}[_l1_{l1}])
+                 ) -> int:
     "`medsae score probe`: train a linear probe on all latents or raw activations, save it, report held-out scores."
-    p = add_feature_args(CommandParser(prog='medsae score probe', description='Train a multi-label logistic regression (one output per class) on all SAE latents or on the\n'
-        'raw activations, with optional L1; save it under probe_checkpoints/ and report per-class AUROC and F1 on held-out samples.',
-        epilog='examples:\n  medsae score probe --features data/sae_features/X --l1 0.001\n  medsae score probe --features data/sae_features/X --on activations'))
-    p.add_argument('--on', choices=('features', 'activations'), default='features', help='train on the SAE latents (default) or the raw activations')
-    p.add_argument('--l1', type=float_range(lo=0), default=0., help='L1 penalty (default 0)')
-    p.add_argument('--l2', type=float_range(lo=0), default=1e-4, help='L2 penalty (default 1e-4)')
-    p.add_argument('--steps', '--epochs', dest='steps', type=int_range(lo=1), default=300, help='full-batch optimisation steps (default 300)')
-    p.add_argument('--val_fraction', type=float_range(0, 1, hi_open=True), default=0.2, help='share of samples held out, 0: report on the training samples (default 0.2)')
-    p.add_argument('--seed', type=int_range(lo=0), default=0, help='seed of the train/validation split (default: 0)')
-    p.add_argument('--name', help='checkpoint name (default: {features}_{on}[_l1_{l1}])')
-    args = p.parse_args(argv)
-    feats = features_from_args(args)
-    source = feats if args.on == 'features' else neuron_store(feats)
-    probe = train_probe(source, l1=args.l1, l2=args.l2, steps=args.steps, val_fraction=args.val_fraction, seed=args.seed)
-    name = args.name or f"{feats.path.name}_{args.on}" + (f"_l1_{args.l1:g}" if args.l1 else '')
-    ckpt = save_probe(probe, name, args.data_root)
-    kind = 'probe' if args.on == 'features' else 'probe_activations'
-    save_table(results_file(feats, kind, root=args.data_root), probe.metrics)
+    source = feats if on == 'features' else neuron_store(feats)
+    probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed)
+    name = name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
+    ckpt = save_probe(probe, name, data_root)
+    kind = 'probe' if on == 'features' else 'probe_activations'
+    save_table(results_file(feats, kind, root=data_root), probe.metrics)
     fig = plot_class_bars(probe.metrics, title=f'{name}: held-out scores')
-    save_figure(results_file(feats, kind, '.png', args.data_root), fig, dpi=120); plt.close(fig)
-    print(ckpt); print(results_file(feats, kind, root=args.data_root))
-    print(f"linear probe on {args.on} (d={probe.d_in}, {int((probe.weight != 0).sum())} non-zero weights): median held-out AUROC {median_text(probe.metrics.auroc)}")
-    return 0
+    save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
+    print(ckpt); print(results_file(feats, kind, root=data_root))
+    print(f"linear probe on {on} (d={probe.d_in}, {int((probe.weight != 0).sum())} non-zero weights): median held-out AUROC {median_text(probe.metrics.auroc)}")
+
