@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import medsae
-from .core import (MedsaeError, CommandParser, Kind, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
+from .core import (MedsaeError, Flag, Group, command, Kind, int_range, float_range, get_paths, sae_name, activations_name, load_tensor_file, save_tensors,
                          load_tensors, tensors_meta, save_json, load_json, save_table, check_request, get_device, progress, log, seed_everything,
                          dist_info, init_distributed, from_rank0, artefact_lock, building)
 from .data import DATASETS
@@ -30,7 +30,7 @@ __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geomet
            'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad', 'normalize_decoder',
            'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit',
            'TrainResult', 'train_request', 'train_sae', 'planted_dictionary', 'recovery', 'grid', 'make_run', 'sweep',
-           'train_distributed', 'train_command', 'sweep_command']
+           'train_distributed', 'find_activations', 'train_config', 'train_command', 'sweep_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -568,123 +568,115 @@ def train_distributed(world_size:int, # processes
     return sae.eval()
 
 # %% ../nbs/05_training.ipynb #d632e449
-def _find_activations(args) -> ActivationStore:
-    "The activations a command trains on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
-    if args.key is not None and not (args.load_activations_path and Path(args.load_activations_path).is_file()):
+def find_activations(model_name:str|None=None, # model whose activations to train on (names the output)
+                     dataset:str|None=None, # dataset of the activations (names the output)
+                     split:str='train', # split of the activations
+                     hook_point:str|None=None, # hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)
+                     tiny:bool=False, # the cached activations of a tiny model (`medsae activations --tiny`)
+                     extra:str|None=None, # suffix of the cached activations' name, as given to `medsae activations --extra`
+                     load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt) or an activations folder to train on instead of the cache
+                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several
+                     data_root:str|None=None,
+                    ) -> ActivationStore:
+    "The activations to train on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
+    if key is not None and not (load_activations_path and Path(load_activations_path).is_file()):
         raise MedsaeError("--key names a tensor of a --load_activations_path file (not a folder); give that file, or leave --key out")
-    if args.load_activations_path: return ActivationStore(args.load_activations_path, key=args.key)
-    if not (args.model_name and args.dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
-    folder = activations_folder(args.model_name, args.dataset, args.split, args.hook_point, args.tiny, args.extra, args.data_root)
+    if load_activations_path: return ActivationStore(load_activations_path, key=key)
+    if not (model_name and dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
+    folder = activations_folder(model_name, dataset, split, hook_point, tiny, extra, data_root)
     if folder.is_dir(): return ActivationStore(folder)
-    cmd = f"medsae activations --model_name {args.model_name} --dataset {args.dataset} --split {args.split}" + ''.join(
-        f" --{k} {getattr(args, k)}" for k in ('hook_point', 'extra', 'data_root') if getattr(args, k)) + (' --tiny' if args.tiny else '')
-    others = sorted(p.name for p in folder.parent.glob(activations_name(args.model_name, args.dataset, args.split) + '*') if p.is_dir()) if folder.parent.is_dir() else []
+    named = {'hook_point': hook_point, 'extra': extra, 'data_root': data_root}
+    cmd = f"medsae activations --model_name {model_name} --dataset {dataset} --split {split}" + ''.join(f" --{k} {v}" for k, v in named.items() if v) + (' --tiny' if tiny else '')
+    others = sorted(p.name for p in folder.parent.glob(activations_name(model_name, dataset, split) + '*') if p.is_dir()) if folder.parent.is_dir() else []
     raise MedsaeError(f"no activations at {folder}; compute them first with `{cmd}`, or pass --load_activations_path"
                       + (f" (found {', '.join(others)}: select one with --hook_point/--tiny or --extra)" if others else ''))
 
 # %% ../nbs/05_training.ipynb #87f7c0e3
-def _common_args(p:CommandParser):
-    "Options shared by `medsae train` and `medsae sweep`."
-    p.add_argument('--model_name', registry=MODELS, help='model whose activations to train on (names the output)')
-    p.add_argument('--dataset', registry=DATASETS, help='dataset of the activations (names the output)')
-    p.add_argument('--split', default='train', help='split of the activations (default: train)')
-    p.add_argument('--hook_point', help="hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)")
-    p.add_argument('--tiny', action='store_true', help='the cached activations of a tiny model (`medsae activations --tiny`)')
-    p.add_argument('--extra', help='suffix of the cached activations\' name, as given to `medsae activations --extra`')
-    p.add_argument('--load_activations_path', help='a (N, d_in) tensor file (.safetensors/.npy/.pt) or an activations folder to train on instead of the cache')
-    p.add_argument('--key', help='which tensor of the --load_activations_path file, where it holds several')
-    p.add_argument('--normalize', action='store_true', help='scale activation rows to unit mean norm (the factor is saved in the SAE\'s config)')
-    p.add_argument('--buffer_size', type=int_range(lo=0), default=2**18, help='rows held for shuffling besides the shard being read, 0: rows mix within a shard only (default: 262144)')
-    p.add_argument('--lr', type=float_range(lo=0, lo_open=True), help='peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))')
-    p.add_argument('--steps', type=int_range(lo=1), help='optimizer steps; give one of --steps, --tokens and --epochs (default: 1 epoch)')
-    p.add_argument('--tokens', type=int_range(lo=1), help='activations to train on, in batches of --batch_size, instead of --steps')
-    p.add_argument('--epochs', type=int_range(lo=1), help='passes over the activations (default: 1, when neither --steps nor --tokens is given)')
-    p.add_argument('--batch_size', type=int_range(lo=1), default=4096, help='activations per step (default: 4096)')
-    p.add_argument('--seed', type=int_range(lo=0), default=0, help="seeds the SAE's initialisation and the order of the batches (default: 0)")
-    p.add_argument('--device', help='cuda, mps or cpu (default: the best available)')
-    p.add_argument('--dense', action='store_true', help='TopK family: use the dense step instead of decoding only active latents')
-    p.add_argument('--log_every', type=int_range(lo=1), default=100, help='metrics every n steps (default: 100)')
-    p.add_argument('--data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-
-def _train_cfg(args, **extra) -> TrainConfig:
-    given = [f'--{k} {getattr(args, k)}' for k in ('steps', 'tokens', 'epochs') if getattr(args, k) is not None]
+def train_config(batch_size:int_range(lo=1)=4096, # activations per step
+                 steps:int_range(lo=1)=None, # optimizer steps; give one of --steps, --tokens and --epochs (default: 1 epoch)
+                 tokens:int_range(lo=1)=None, # activations to train on, in batches of --batch_size, instead of --steps
+                 epochs:int_range(lo=1)=None, # passes over the activations (default: 1, when neither --steps nor --tokens is given)
+                 lr:float_range(lo=0, lo_open=True)=None, # peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))
+                 seed:int_range(lo=0)=0, # seeds the SAE's initialisation and the order of the batches
+                 device:str|None=None,
+                 dense:bool=False, # TopK family: use the dense step instead of decoding only active latents
+                 log_every:int_range(lo=1)=100, # metrics every n steps
+                 normalize:bool=False, # scale activation rows to unit mean norm (the factor is saved in the SAE's config)
+                 buffer_size:int_range(lo=0)=2**18, # rows held for shuffling besides the shard being read, 0: rows mix within a shard only
+                ) -> TrainConfig:
+    "The `TrainConfig` of the options `medsae train` and `medsae sweep` share; one of `steps`, `tokens` and `epochs` sets the run's length."
+    given = [f'--{k} {v}' for k, v in (('steps', steps), ('tokens', tokens), ('epochs', epochs)) if v is not None]
     if len(given) > 1: raise MedsaeError(f"{' and '.join(given)} each set the length of the run; give one of --steps, --tokens and --epochs")
-    return TrainConfig(batch_size=args.batch_size, steps=args.steps, tokens=args.tokens, epochs=1 if args.epochs is None else args.epochs, lr=args.lr, seed=args.seed,
-                       device=args.device, sparse=not args.dense, log_every=args.log_every, normalize=args.normalize or None, buffer_size=args.buffer_size, **extra)
+    return TrainConfig(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, seed=seed,
+                       device=device, sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size)
 
 # %% ../nbs/05_training.ipynb #db8e0f96
-def train_command(argv:list[str]|None=None) -> int:
+@command('medsae train', docs_from=find_activations, description='Train a sparse autoencoder on activations and save it (sae.safetensors + config.json).',
+         examples=['medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch batchtopk --expansion 8 --k 32',
+                   'medsae train --model_name CLIP-RN50 --dataset chexpert --hook_point visual.layer4 --arch topk --k 64 --normalize',
+                   'medsae train --load_activations_path acts.safetensors --model_name CLIP-RN50 --dataset cc3m --sae_type_name Standard --l1 0.001 --steps 2000',
+                   'medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch topk --resume'])
+def train_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., *, acts:Group(find_activations), cfg:Group(train_config),
+                  arch:Flag(choices=SAE_ARCHS.names(), registry=SAE_ARCHS, help='SAE architecture (default: batchtopk)')=None,
+                  sae_type_name:Flag(choices=sorted(SAE_TYPE_NAMES), help="the reference project's architecture name (instead of --arch)")=None,
+                  d_sae:int_range(lo=1)=None, # number of latents, instead of --expansion
+                  expansion:float_range(lo=0, lo_open=True)=None, # d_sae = expansion × d_in, when --d_sae is not given (default: 8)
+                  k:Flag(int_range(lo=1), help=f"active latents per sample, at most d_sae: TopK family (default: {sae_class('topk').config_cls.k})")=None,
+                  l1:Flag(float_range(lo=0), help=f"L1 coefficient: standard, standard_april (default: {sae_class('standard').config_cls.l1:g})")=None,
+                  l0:Flag(float_range(lo=0), help=f"L0 coefficient: jumprelu (default: {sae_class('jumprelu').config_cls.l0:g})")=None,
+                  remarks:str|None=None, # suffix of the output name
+                  out:str|None=None, # output folder (default: data/sae_checkpoints/{model}_{dataset}_{arch}[_{remarks}])
+                  checkpoint_every:int_range(lo=0)=1000, # checkpoint every n steps, 0: never, so that a killed run starts again
+                  resume:bool=False, # continue an unfinished run in --out (or load a finished one)
+                  overwrite:bool=False, # discard what --out holds and train again
+                  data_root:str|None=None,
+                 ) -> int:
     "`medsae train`: train one SAE on cached or user-given activations."
-    p = CommandParser(prog='medsae train',
-                      description='Train a sparse autoencoder on activations and save it (sae.safetensors + config.json).',
-                      epilog='examples:\n  medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch batchtopk --expansion 8 --k 32\n'
-                             '  medsae train --model_name CLIP-RN50 --dataset chexpert --hook_point visual.layer4 --arch topk --k 64 --normalize\n'
-                             '  medsae train --load_activations_path acts.safetensors --model_name CLIP-RN50 --dataset cc3m --sae_type_name Standard --l1 0.001 --steps 2000\n'
-                             '  medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch topk --resume')
-    _common_args(p)
-    p.add_argument('--arch', choices=SAE_ARCHS.names(), registry=SAE_ARCHS, help='SAE architecture (default: batchtopk)')
-    p.add_argument('--sae_type_name', choices=sorted(SAE_TYPE_NAMES), help="the reference project's architecture name (instead of --arch)")
-    p.add_argument('--d_sae', type=int_range(lo=1), help='number of latents, instead of --expansion')
-    p.add_argument('--expansion', type=float_range(lo=0, lo_open=True), help='d_sae = expansion × d_in, when --d_sae is not given (default: 8)')
-    p.add_argument('--k', type=int_range(lo=1), help=f"active latents per sample, at most d_sae: TopK family (default: {sae_class('topk').config_cls.k})")
-    p.add_argument('--l1', type=float_range(lo=0), help=f"L1 coefficient: standard, standard_april (default: {sae_class('standard').config_cls.l1:g})")
-    p.add_argument('--l0', type=float_range(lo=0), help=f"L0 coefficient: jumprelu (default: {sae_class('jumprelu').config_cls.l0:g})")
-    p.add_argument('--remarks', help='suffix of the output name')
-    p.add_argument('--out', help='output folder (default: data/sae_checkpoints/{model}_{dataset}_{arch}[_{remarks}])')
-    p.add_argument('--checkpoint_every', type=int_range(lo=0), default=1000, help='checkpoint every n steps, 0: never, so that a killed run starts again (default: 1000)')
-    p.add_argument('--resume', action='store_true', help='continue an unfinished run in --out (or load a finished one)')
-    p.add_argument('--overwrite', action='store_true', help='discard what --out holds and train again')
-    args = p.parse_args(argv)
     rank, world = init_distributed()
-    if args.arch and args.sae_type_name and SAE_TYPE_NAMES[args.sae_type_name] != args.arch: raise MedsaeError(f"--arch {args.arch} and --sae_type_name {args.sae_type_name} disagree; give one")
-    arch = args.arch or (SAE_TYPE_NAMES[args.sae_type_name] if args.sae_type_name else 'batchtopk')
-    if args.d_sae is not None and args.expansion is not None: raise MedsaeError(f"--d_sae {args.d_sae} and --expansion {args.expansion:g} each set the number of latents; give one")
-    x = _find_activations(args)
-    d_in = x.d_in
-    d_sae = args.d_sae if args.d_sae is not None else int((8 if args.expansion is None else args.expansion) * d_in)
-    if d_sae < 1: raise MedsaeError(f"--expansion {args.expansion:g} × d_in={d_in} leaves no latent; give a larger --expansion, or --d_sae")
-    hyper = {k: getattr(args, k) for k in ('k', 'l1', 'l0') if getattr(args, k) is not None}
-    out = Path(args.out) if args.out else get_paths(args.data_root).sae_checkpoints/sae_name(args.model_name or 'activations', args.dataset or 'custom', arch, args.remarks)
-    sae, cfg = make_run({'arch': arch, 'd_sae': d_sae, **hyper}, d_in, _train_cfg(args, checkpoint_every=args.checkpoint_every))
-    res = train_sae(sae, x, cfg, out=out, resume=args.resume, overwrite=args.overwrite)
+    if arch and sae_type_name and SAE_TYPE_NAMES[sae_type_name] != arch: raise MedsaeError(f"--arch {arch} and --sae_type_name {sae_type_name} disagree; give one")
+    arch = arch or (SAE_TYPE_NAMES[sae_type_name] if sae_type_name else 'batchtopk')
+    if d_sae is not None and expansion is not None: raise MedsaeError(f"--d_sae {d_sae} and --expansion {expansion:g} each set the number of latents; give one")
+    d_sae = d_sae if d_sae is not None else int((8 if expansion is None else expansion) * acts.d_in)
+    if d_sae < 1: raise MedsaeError(f"--expansion {expansion:g} × d_in={acts.d_in} leaves no latent; give a larger --expansion, or --d_sae")
+    hyper = {name: v for name, v in (('k', k), ('l1', l1), ('l0', l0)) if v is not None}
+    out = Path(out) if out else get_paths(data_root).sae_checkpoints/sae_name(model_name or 'activations', dataset or 'custom', arch, remarks)
+    sae, cfg = make_run({'arch': arch, 'd_sae': d_sae, **hyper}, acts.d_in, dataclasses.replace(cfg, checkpoint_every=checkpoint_every))
+    res = train_sae(sae, acts, cfg, out=out, resume=resume, overwrite=overwrite)
     if rank: return 0
     final = res.metrics.iloc[-1].to_dict() if len(res.metrics) else {}
-    print(f"{out}: {arch} d_in={d_in} d_sae={sae.d_sae} " + ' '.join(f"{k}={final[k]:.4g}" for k in ('fvu', 'l0', 'dead_frac') if k in final))
-    return 0
+    print(f"{out}: {arch} d_in={acts.d_in} d_sae={sae.d_sae} " + ' '.join(f"{k}={final[k]:.4g}" for k in ('fvu', 'l0', 'dead_frac') if k in final))
 
 # %% ../nbs/05_training.ipynb #2df08fde
-def sweep_command(argv:list[str]|None=None) -> int:
+@command('medsae sweep', docs_from=find_activations,
+         description='Train every combination of the given values (comma-separated lists) and write one CSV of final metrics, dead latents included.',
+         examples=['medsae sweep --model_name MedCLIP-RN50 --dataset chexpert --arch topk,batchtopk --expansion 4,8 --k 16,32 --steps 5000',
+                   'medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv'])
+def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., *, acts:Group(find_activations), cfg:Group(train_config),
+                  arch:Flag(registry=SAE_ARCHS, help='architectures, comma-separated')='batchtopk',
+                  expansion:float_range(lo=0, lo_open=True, many=True)=None, # expansion factors (default: 8)
+                  d_sae:int_range(lo=1, many=True)=None, # dictionary sizes, instead of --expansion
+                  k:int_range(lo=1, many=True)=None, # k values: TopK family
+                  l1:float_range(lo=0, many=True)=None, # L1 coefficients: standard family
+                  l0:float_range(lo=0, many=True)=None, # L0 coefficients: jumprelu
+                  out_csv:str|None=None, # the table (default: results/{model}_{dataset}_sweep.csv)
+                  save_saes:bool=False, # also save every SAE under data/sae_checkpoints/{model}_{dataset}_sweep/
+                  data_root:str|None=None,
+                 ) -> int:
     "`medsae sweep`: train a grid of SAEs in one pass over the activations and write a table of their final metrics."
-    p = CommandParser(prog='medsae sweep',
-                      description='Train every combination of the given values (comma-separated lists) and write one CSV of final metrics, dead latents included.',
-                      epilog='examples:\n  medsae sweep --model_name MedCLIP-RN50 --dataset chexpert --arch topk,batchtopk --expansion 4,8 --k 16,32 --steps 5000\n'
-                             '  medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv')
-    _common_args(p)
-    p.add_argument('--arch', default='batchtopk', registry=SAE_ARCHS, help='architectures, comma-separated')
-    for name, kind, h in (('expansion', float_range(lo=0, lo_open=True, many=True), 'expansion factors (default: 8)'),
-                          ('d_sae', int_range(lo=1, many=True), 'dictionary sizes, instead of --expansion'), ('k', int_range(lo=1, many=True), 'k values: TopK family'),
-                          ('l1', float_range(lo=0, many=True), 'L1 coefficients: standard family'), ('l0', float_range(lo=0, many=True), 'L0 coefficients: jumprelu')):
-        p.add_argument(f'--{name}', type=kind, help=h)
-    p.add_argument('--out_csv', help='the table (default: results/{model}_{dataset}_sweep.csv)')
-    p.add_argument('--save_saes', action='store_true', help='also save every SAE under data/sae_checkpoints/{model}_{dataset}_sweep/')
-    args = p.parse_args(argv)
-    if args.d_sae is not None and args.expansion is not None: raise MedsaeError("--d_sae and --expansion each set the number of latents; give one")
-    x = _find_activations(args)
-    archs = [a for a in args.arch.split(',') if a]
-    if args.d_sae is not None: axes = {'arch': archs, 'd_sae': args.d_sae}
+    if d_sae is not None and expansion is not None: raise MedsaeError("--d_sae and --expansion each set the number of latents; give one")
+    archs = [a for a in arch.split(',') if a]
+    if d_sae is not None: axes = {'arch': archs, 'd_sae': d_sae}
     else:
-        axes = {'arch': archs, 'expansion': [8] if args.expansion is None else args.expansion}
-        if min(axes['expansion']) * x.d_in < 1: raise MedsaeError(f"--expansion {min(axes['expansion']):g} × d_in={x.d_in} leaves no latent; give larger expansion factors, or --d_sae")
+        axes = {'arch': archs, 'expansion': [8] if expansion is None else expansion}
+        if min(axes['expansion']) * acts.d_in < 1: raise MedsaeError(f"--expansion {min(axes['expansion']):g} × d_in={acts.d_in} leaves no latent; give larger expansion factors, or --d_sae")
     runs = []
     for run in grid(**axes):
-        cls = sae_class(run['arch'])
-        fields = {f.name for f in dataclasses.fields(cls.config_cls)}
-        extra = {k: getattr(args, k) for k in ('k', 'l1', 'l0') if getattr(args, k) is not None and k in fields}
+        fields = {f.name for f in dataclasses.fields(sae_class(run['arch']).config_cls)}
+        extra = {name: v for name, v in (('k', k), ('l1', l1), ('l0', l0)) if v is not None and name in fields}
         runs += [{**run, **e} for e in grid(**extra)] if extra else [run]
-    paths = get_paths(args.data_root)
-    stem = f"{args.model_name or 'activations'}_{args.dataset or 'custom'}"
-    out_csv = Path(args.out_csv) if args.out_csv else paths.results/f'{stem}_sweep.csv'
-    df = sweep(x, runs, _train_cfg(args), out_csv=out_csv, out_dir=paths.sae_checkpoints/f'{stem}_sweep' if args.save_saes else None)
+    paths = get_paths(data_root)
+    stem = f"{model_name or 'activations'}_{dataset or 'custom'}"
+    out_csv = Path(out_csv) if out_csv else paths.results/f'{stem}_sweep.csv'
+    df = sweep(acts, runs, cfg, out_csv=out_csv, out_dir=paths.sae_checkpoints/f'{stem}_sweep' if save_saes else None)
     print(df[[c for c in ('arch', 'd_sae', 'k', 'l1', 'lr', 'fvu', 'l0', 'n_dead') if c in df.columns]].to_string(index=False))
     print(f"table: {out_csv}")
-    return 0
