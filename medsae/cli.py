@@ -17,7 +17,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'train-clip': ('medsae.synthclip', 'train_clip_command', 'train the small synthetic-cxr-clip CLIP from scratch on synthetic radiographs and reports'),
     'activations': ('medsae.activations', 'activations_command', "compute a model's activations at a hook point over a dataset split (or check your own activation file)"),
     'train': ('medsae.training', 'train_command', 'train an SAE on cached or user-given activations'),
-    'sweep': ('medsae.training', 'sweep_command', 'train a grid of SAEs in one pass over the activations and tabulate their final metrics'),
+    'sweep': ('medsae.sweeps', 'sweep_command', 'train a grid of SAEs in one pass over the activations and tabulate their final metrics'),
     'features': ('medsae.features', 'features_command', "compute an SAE's sparse features over a dataset split (extracting the activations first if needed) and their statistics"),
     'plot': ('medsae.browser', 'plot_command', 'plot features: sparsity (firing-frequency histogram) or top-images (the images a latent fires on most)'),
     'vocab': ('medsae.naming', 'vocab_command', 'build a vocabulary (frequent words and n-grams) from a corpus of reports or captions'),

@@ -15,7 +15,7 @@ from torch import nn
 from PIL import Image
 
 from .core import MedsaeError, progress, save_tensors, seed_everything, tensors_meta
-from .commands import CommandParser, int_range, float_range
+from .commands import command, int_range, float_range
 from .models import ImageTextModel, OpenClipTokens, load_weights, openclip_from_module, read_weights, register_model, tiny_openclip_config
 
 # %% auto #0
@@ -78,15 +78,15 @@ def _synthetic_reports(n:int, seed:int) -> list[str]:
 @dataclass
 class SynthClipConfig:
     "How `synthetic-cxr-clip` is trained."
-    n_train: int = 6000 # synthetic training images (drawn once, then reused with augmentation)
+    n_train: int = 6000 # synthetic training images, drawn once, then reused with augmentation
     steps: int = 520 # optimiser steps
-    batch_size: int = 128 # image-report pairs per step
+    batch_size: int = 128 # image-report pairs per step, each contrasted with the others
     lr: float = 2e-3 # peak learning rate
-    warmup: int = 30 # linear warm-up steps
+    warmup: int = 30 # linear warm-up steps, 1: none
     weight_decay: float = .1 # AdamW weight decay
     shift: int = 4 # random translation, pixels
     pair_frac: float = .75 # share of each batch drawn as pairs of images whose findings differ in exactly one
-    sentence_drop: float = 0. # each report sentence is left out of a step's text with this probability (one is always kept)
+    sentence_drop: float = 0. # each report sentence is left out of a step's text with this probability, one being always kept
     seed: int = 0 # seeds the initialisation, the batches and the augmentation
     data_seed: int = 0 # which synthetic set
     tiny: bool = False # the tiny architecture (64 px), for tests
@@ -214,27 +214,18 @@ def save_synthetic_clip(model:nn.Module, # a trained model
     return save_tensors(path, sd, meta={'model': 'synthetic-cxr-clip', 'train_config': asdict(cfg) if cfg else None})
 
 # %% ../nbs/02b_synthetic_clip.ipynb #a17b596b
-def train_clip_command(argv:list[str]|None=None) -> int:
+@command('medsae train-clip', docs_from=SynthClipConfig, description='Train the small CLIP of synthetic-cxr-clip contrastively on synthetic radiographs and their reports.',
+         examples=['medsae train-clip --out synthetic-cxr-clip.safetensors', 'medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2'])
+def train_clip_command(out:str, # the .safetensors file to write
+                       n_train:int_range(lo=1)=..., steps:int_range(lo=1)=..., batch_size:int_range(lo=2)=..., lr:float_range(lo=0, lo_open=True)=...,
+                       warmup:int_range(lo=1)=..., weight_decay:float_range(lo=0)=..., shift:int_range(lo=0)=..., pair_frac:float_range(0, 1)=...,
+                       sentence_drop:float_range(0, 1)=..., seed:int_range(lo=0)=..., data_seed:int_range(lo=0)=..., tiny:bool=...,
+                       threads:int_range(lo=1)=None, # torch CPU threads (default: torch decides)
+                      ) -> int:
     "`medsae train-clip`: train synthetic-cxr-clip from scratch on synthetic radiographs and save its weights."
-    d = SynthClipConfig()
-    p = CommandParser(prog='medsae train-clip', description='Train the small CLIP of synthetic-cxr-clip contrastively on synthetic radiographs and their reports.',
-                      epilog='examples:\n  medsae train-clip --out synthetic-cxr-clip.safetensors\n  medsae train-clip --out quick.safetensors --steps 100 --n_train 2000 --threads 2')
-    p.add_argument('--out', required=True, help='the .safetensors file to write')
-    flags = {'n_train': (int_range(lo=1), 'synthetic training images'), 'steps': (int_range(lo=1), 'optimiser steps'),
-             'batch_size': (int_range(lo=2), 'image-report pairs per step, each contrasted with the others'), 'lr': (float_range(lo=0, lo_open=True), 'peak learning rate'),
-             'warmup': (int_range(lo=1), 'linear warm-up steps, 1: none'), 'weight_decay': (float_range(lo=0), 'AdamW weight decay'),
-             'shift': (int_range(lo=0), 'random translation, pixels'), 'pair_frac': (float_range(0, 1), 'share of each batch drawn as pairs of images whose findings differ in exactly one'),
-             'sentence_drop': (float_range(0, 1), "probability that a report sentence is left out of a step's text, one being always kept"),
-             'seed': (int_range(lo=0), 'seeds the initialisation, the batches and the augmentation'), 'data_seed': (int_range(lo=0), 'which synthetic set')}
-    for k, (kind, h) in flags.items(): p.add_argument(f'--{k}', type=kind, default=getattr(d, k), help=f'{h} (default: {getattr(d, k)})')
-    p.add_argument('--tiny', action='store_true', help='the tiny architecture (64 px), for tests')
-    p.add_argument('--threads', type=int_range(lo=1), help='torch CPU threads (default: torch decides)')
-    a = vars(p.parse_args(argv))
-    out, threads = a.pop('out'), a.pop('threads')
-    if not str(out).endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
+    if not out.endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
     if threads is not None: torch.set_num_threads(threads)
-    cfg = SynthClipConfig(**a)
+    cfg = SynthClipConfig(n_train, steps, batch_size, lr, warmup, weight_decay, shift, pair_frac, sentence_drop, seed, data_seed, tiny)
     model, losses = train_synthetic_clip(cfg)
     save_synthetic_clip(model, out, cfg)
     print(f'trained {cfg.steps} steps (loss {losses[0]:.3f} -> {losses[-1]:.3f}); wrote {out}')
-    return 0
