@@ -20,8 +20,8 @@ from .models import ImageTextModel, OpenClipTokens, load_weights, openclip_from_
 
 # %% auto #0
 __all__ = ['SYNTH_CLIP_CONFIG', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig', 'clip_loss',
-           'group_ids', 'paired_batch', 'drop_sentences', 'draw_training_set', 'train_synthetic_clip',
-           'save_synthetic_clip', 'train_clip_command']
+           'group_ids', 'paired_batch', 'drop_sentences', 'draw_synthetic_items', 'draw_training_set',
+           'train_synthetic_clip', 'save_synthetic_clip', 'train_clip_command']
 
 # %% ../nbs/02b_synthetic_clip.ipynb #93c857fa
 SYNTH_CLIP_CONFIG = dict(embed_dim=128, vision_cfg=dict(layers=[1, 1, 1, 1], width=16, image_size=128, head_width=32),
@@ -152,7 +152,11 @@ def drop_sentences(report:str, # a report: sentences ending in '.'
     return ' '.join(kept) if kept else sentences[int(torch.randint(0, len(sentences), (1,), generator=g))]
 
 # %% ../nbs/02b_synthetic_clip.ipynb #ce67ad5f
-def _draw_synthetic(indices:range, seed:int, size:int) -> list[dict]:
+def draw_synthetic_items(indices:range, # which images of the set
+                         seed:int, # which synthetic set
+                         size:int, # side, pixels
+                        ) -> list[dict]:
+    "The image, report and labels of each synthetic radiograph in `indices` (one worker's share of `draw_training_set`)."
     from medsae.synthetic import SynthConfig, synth_cxr
     return [{key: d[key] for key in ('image', 'report', 'labels')} for d in (synth_cxr(i, seed, SynthConfig(size=size)) for i in indices)]
 
@@ -165,7 +169,7 @@ def draw_training_set(n:int, # images 0..n-1 of the set
     "The images, reports and labels of synthetic radiographs 0..n-1, drawn in parallel processes when there are more than `chunk`."
     import multiprocessing, os
     from concurrent.futures import ProcessPoolExecutor
-    from medsae.synthclip import _draw_synthetic as draw  # by its module, which the spawned workers import
+    from medsae.synthclip import draw_synthetic_items as draw  # by its module, which the spawned workers import
     workers = workers or min(4, os.cpu_count() or 1)
     parts = [range(s, min(s + chunk, n)) for s in range(0, n, chunk)]
     if workers < 2 or len(parts) < 2: return draw(range(n), seed, size)
