@@ -176,9 +176,10 @@ class Group:
     "Flags that together name one thing (SAE features: a folder, or an SAE, model, dataset and split): a command's parameter annotated with it gets what `func` makes of them."
     def __init__(self, func:Callable, # its parameters, with their docments, are the flags; it returns the value
                  help:dict[str, str]|None=None, # other help for some of them, in this command
+                 lazy:bool=False, # hand the command a function that makes the value when called (for a value one mode of the command needs)
                  **defaults, # other defaults for some of them, in this command
                 ):
-        self.func, self.help, self.defaults = func, help or {}, defaults
+        self.func, self.help, self.lazy, self.defaults = func, help or {}, lazy, defaults
         self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
     def __repr__(self): return f'Group({self.func.__name__})'
 
@@ -223,7 +224,9 @@ class Command:
         args = vars(p.parse_args(argv))
         try:
             for name, param in self.params.items():
-                if isinstance(g := param.annotation, Group): args[name] = g.func(**{m: args[m] for m in g.params})
+                if not isinstance(g := param.annotation, Group): continue
+                kw = {m: args[m] for m in g.params}
+                args[name] = functools.partial(g.func, **kw) if g.lazy else g.func(**kw)
             return self.func(**{k: args[k] for k in self.params}) or 0
         except UsageError as e: p.error(str(e))
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_features.ipynb #fdc2dcdc
 from __future__ import annotations
-import inspect, json, math
+import json, math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from .core import MedsaeError, get_paths, features_name, save_tensors, load_tensors, load_json, progress, weights_digest
 from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
-from .commands import CommandParser, Flag, command, int_range
+from .commands import Flag, command, int_range
 from .data import DATASETS
 from .models import MODELS
 from .sae import SAE
@@ -30,7 +30,7 @@ __all__ = ['POOLINGS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr',
            'compute_features', 'load_sae_checkpoint', 'cached_activations', 'trained_hook_point', 'sae_features',
            'FeatureStats', 'compute_stats', 'save_stats', 'load_stats', 'feature_stats', 'plot_feature_sparsity',
            'plot_activation_hist', 'features_dataset', 'to_pil', 'sample_images', 'top_samples', 'features_command',
-           'features_from_flags', 'results_file', 'add_feature_args', 'features_from_args']
+           'features_from_flags', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -499,29 +499,4 @@ def results_file(features:FeatureStore, # the features scored
                 ) -> Path:
     "Where a score of these features goes: `results/{features folder}_{kind}{suffix}`."
     return get_paths(root).results/f'{features.path.name}_{kind}{suffix}'
-
-
-# %% ../nbs/06_features.ipynb #f7a2c1d1
-def add_feature_args(p:CommandParser, # the command's parser
-                     split:str='test', # the default --split
-                     what:str='the dataset split', # what the split is for, in the help text
-                    ) -> CommandParser:
-    "Add the flags of `features_from_flags` to a parser built by hand (07_naming's commands, until they are built from their functions)."
-    p.add_argument('--features', help='a features folder (data/sae_features/...)')
-    p.add_argument('--sae_path', help='or: the SAE (a checkpoint folder, or a reference .pt with --sae_type_name)')
-    p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--model_name', registry=MODELS, help='the model whose activations the SAE encodes')
-    p.add_argument('--dataset', registry=DATASETS, help='the dataset')
-    p.add_argument('--split', default=split, help=f'{what} (default: {split})')
-    p.add_argument('--hook_point', help='where the activations are read (default: where the SAE was trained)')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    return p
-
-def features_from_args(args, # parsed flags of `add_feature_args`
-                       what:str='features to score', # named in the error when the flags name none
-                      ) -> FeatureStore:
-    "`features_from_flags` of the flags `add_feature_args` added."
-    if not (args.features or (args.sae_path and args.model_name and args.dataset)):
-        raise MedsaeError(f"say which {what}: --features, or --sae_path with --model_name, --dataset and --split")
-    return features_from_flags(**{k: getattr(args, k) for k in inspect.signature(features_from_flags).parameters})
 

@@ -17,17 +17,16 @@ from PIL import Image
 
 from .core import MedsaeError, get_paths, save_table, load_table, get_device, get_dtype, progress, log, save_figure, write_errors
 from .artefacts import check_request
-from .commands import CommandParser, int_range, float_range
-from .data import DATASETS
+from .commands import Flag, Group, UsageError, command, int_range, float_range
 from .models import MODELS
-from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, add_feature_args, features_from_args,
+from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
                              load_sae_checkpoint)
 from .naming import VOCABS, concepts_file, name_by_vocab
 
 # %% auto #0
 __all__ = ['VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
            'eval_prompt', 'naming_eval_answers', 'naming_scores', 'naming_summary', 'naming_eval', 'plot_naming_eval',
-           'add_vlm_args', 'vlm_from_args', 'vlm_naming_kwargs', 'name_eval_command', 'name_command']
+           'vlm_from_flags', 'name_eval_command', 'name_command']
 
 # %% ../nbs/07b_vlm_naming.ipynb #7f624360
 class VLM:
@@ -268,10 +267,10 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
                 *, dataset:Any=None, # the dataset behind the features (default: from their meta)
                 stats:FeatureStats|None=None, # their statistics (default: `feature_stats(features)`)
                 latents:list[int]|None=None, # latents to name (default: those firing on >= min_firing samples)
-                n_top:int=8, # top-activating images shown
+                n_top:int=8, # top-activating images shown per latent
                 n_low:int=0, # low-activating contrast images shown after them
-                use_reports:bool=False, # add the top images' reports to the prompt
-                min_firing:int=5, # default latents: fire on at least this many samples
+                use_reports:bool=False, # add the top images' reports to the prompt (datasets with reports)
+                min_firing:int=5, # name (unless `latents` says which) the latents firing on at least this many samples
                 retries:int=2, # ask again this many times when an answer does not parse
                 root:str|Path|None=None, # data root
                 sae_name:str|None=None, # names the table (default: the features' SAE)
@@ -332,7 +331,7 @@ def naming_eval_answers(features:FeatureStore, # features of held-out images (a 
                         vlm:VLM, # the model asked
                         *, latents:list[int]|None=None, # latents to evaluate (default: all with a concept)
                         dataset:Any=None, # the dataset behind the features (default: from their meta)
-                        n_images:int=20, # images asked about per latent
+                        n_images:int=20, # images asked about per latent, half firing when possible
                         threshold:float=0.0, # a latent fires where its activation exceeds this
                         relative_threshold:bool=False, # `threshold` is a fraction of each latent's max on this split
                         batch_size:int=1, # questions asked at once
@@ -402,31 +401,17 @@ def plot_naming_eval(scores:pd.DataFrame, # from `naming_eval`
     return fig
 
 # %% ../nbs/07b_vlm_naming.ipynb #e210bd0b
-def add_vlm_args(parser:CommandParser, # the command's parser
-                 naming:bool=True, # also the flags of naming by VLM (top/low images, reports, ...)
-                ) -> CommandParser:
-    "Add the vision-language model flags (and, with `naming`, those of `name_by_vlm`) to `parser`."
-    parser.add_argument('--vlm', default='google/medgemma-4b-it', help='the image-text-to-text model: a Hugging Face name (from the local cache) or a folder (default: google/medgemma-4b-it)')
-    parser.add_argument('--tiny_vlm', action='store_true', help='a tiny random Gemma 3 instead (for tests: its answers are gibberish)')
-    parser.add_argument('--load_in_4bit', action='store_true', help='load the VLM in 4 bits (bitsandbytes, CUDA only)')
-    parser.add_argument('--max_new_tokens', type=int_range(lo=1), default=200, help='answer length limit (default: 200)')
-    parser.add_argument('--device', help='where the VLM runs (default: CUDA if present)')
-    if naming:
-        parser.add_argument('--n_top', type=int_range(lo=1), default=8, help='top-activating images shown per latent (default: 8)')
-        parser.add_argument('--n_low', type=int_range(lo=0), default=0, help='low-activating contrast images shown after them (default: 0)')
-        parser.add_argument('--use_reports', action='store_true', help="add the top images' reports to the prompt (datasets with reports)")
-        parser.add_argument('--min_firing', type=int_range(lo=1), default=5, help='name the latents firing on at least this many samples (default: 5)')
-        parser.add_argument('--retries', type=int_range(lo=0), default=2, help='ask again this many times when an answer does not parse (default: 2)')
-    return parser
-
-def vlm_from_args(args) -> VLM:
-    "The VLM the parsed flags ask for."
-    if args.tiny_vlm: return tiny_vlm()
-    return HFVLM(args.vlm, device=args.device, load_in_4bit=args.load_in_4bit, max_new_tokens=args.max_new_tokens)
-
-def vlm_naming_kwargs(args) -> dict:
-    "The `name_by_vlm` options of the parsed flags."
-    return {k: getattr(args, k) for k in ('n_top', 'n_low', 'use_reports', 'min_firing', 'retries')}
+def vlm_from_flags(vlm:str='google/medgemma-4b-it', # the image-text-to-text model: a Hugging Face name (from the local cache) or a folder
+                   tiny_vlm:bool=False, # a tiny random Gemma 3 instead (for tests: its answers are gibberish)
+                   load_in_4bit:bool=False, # load the VLM in 4 bits (bitsandbytes, CUDA only)
+                   max_new_tokens:int_range(lo=1)=200, # answer length limit
+                   device:str|None=None, # where the VLM runs (default: CUDA if present)
+                  ) -> VLM:
+    "The vision-language model the flags ask for."
+    if tiny_vlm:
+        from medsae.vlm import tiny_vlm as tiny_gemma  # the flag's name hides the function's here
+        return tiny_gemma()
+    return HFVLM(vlm, device=device, load_in_4bit=load_in_4bit, max_new_tokens=max_new_tokens)
 
 # %% ../nbs/07b_vlm_naming.ipynb #c7e47b4b
 def _concepts_path(name:str, root) -> Path:
@@ -438,81 +423,74 @@ def _concepts_path(name:str, root) -> Path:
     return q
 
 # %% ../nbs/07b_vlm_naming.ipynb #163c8515
-def name_eval_command(argv:list[str]|None=None) -> int:
+@command('medsae name-eval', docs_from=naming_eval_answers,
+         description='Ask a vision-language model, for held-out images, whether each shows the concept named for a latent; score its yes/no '
+                     'against the latent firing (precision, recall, F1 per latent) and plot the distribution.',
+         examples=['medsae name-eval --assigned_concepts MedCLIP-RN50_chexpert_standard_vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard '
+                   '--model_name MedCLIP-RN50 --dataset chexpert --split val',
+                   'medsae name-eval --assigned_concepts data/assign_concepts/my_sae_vlm.csv --features data/sae_features/my_sae_chexpert_val --latents 1 5 9 --n_images 40',
+                   'medsae name-eval --assigned_concepts my_sae_vlm --features data/sae_features/my_sae_chexpert_val --threshold 0.2 --relative_threshold --load_in_4bit'])
+def name_eval_command(assigned_concepts:str, # the concept table: a CSV (neuron, concept, description), or its name under data/assign_concepts/
+                      feats:Group(features_from_flags, help={'split': 'the held-out split'}, split='val'),
+                      latents:Flag(int_range(lo=0), many=True, help='latents to evaluate, numbered from 0 (default: every latent with a concept)')=None,
+                      n_images:int_range(lo=1)=..., threshold:float_range(lo=0)=..., relative_threshold:bool=...,
+                      batch_size:int_range(lo=1)=..., seed:Flag(int_range(lo=0), help='which images are drawn')=...,
+                      out:str|None=None, # the scores CSV (default: results/{concepts}_{features}_naming_eval.csv); answers and plot beside it
+                      model:Group(vlm_from_flags)=None, data_root:str|None=None,
+                     ) -> int:
     "`medsae name-eval`: score how well latent names let a VLM predict where the latents fire on held-out images."
-    p = CommandParser(prog='medsae name-eval',
-                      description='Ask a vision-language model, for held-out images, whether each shows the concept named for a latent; score its yes/no '
-                                  'against the latent firing (precision, recall, F1 per latent) and plot the distribution.',
-                      epilog='examples:\n  medsae name-eval --assigned_concepts MedCLIP-RN50_chexpert_standard_vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard '
-                             '--model_name MedCLIP-RN50 --dataset chexpert --split val\n'
-                             '  medsae name-eval --assigned_concepts data/assign_concepts/my_sae_vlm.csv --features data/sae_features/my_sae_chexpert_val --latents 1 5 9 --n_images 40\n'
-                             '  medsae name-eval --assigned_concepts my_sae_vlm --features data/sae_features/my_sae_chexpert_val --threshold 0.2 --relative_threshold --load_in_4bit')
-    p.add_argument('--assigned_concepts', required=True, help='the concept table: a CSV (neuron, concept, description), or its name under data/assign_concepts/')
-    add_feature_args(p, split='val', what='the held-out split')
-    p.add_argument('--latents', type=int_range(lo=0), nargs='+', help='latents to evaluate, numbered from 0 (default: every latent with a concept)')
-    p.add_argument('--n_images', type=int_range(lo=1), default=20, help='images asked about per latent, half firing when possible (default: 20)')
-    p.add_argument('--threshold', type=float_range(lo=0), default=0.0, help='a latent fires where its activation exceeds this (default: 0)')
-    p.add_argument('--relative_threshold', action='store_true', help="--threshold is a fraction of each latent's max activation on the split, below 1")
-    p.add_argument('--batch_size', type=int_range(lo=1), default=1, help='questions generated together (default: 1)')
-    p.add_argument('--seed', type=int_range(lo=0), default=0, help='which images are drawn (default: 0)')
-    p.add_argument('--out', help='the scores CSV (default: results/{concepts}_{features}_naming_eval.csv); answers and plot beside it')
-    add_vlm_args(p, naming=False)
-    args = p.parse_args(argv)
-    if args.relative_threshold and args.threshold >= 1:
-        raise MedsaeError(f"--threshold {args.threshold:g} with --relative_threshold is a fraction of each latent's max activation, which no activation exceeds; give one below 1")
-    concepts, feats = _concepts_path(args.assigned_concepts, args.data_root), features_from_args(args, 'held-out features to use')
-    answers = naming_eval_answers(feats, concepts, vlm_from_args(args), latents=args.latents, n_images=args.n_images, threshold=args.threshold,
-                                  relative_threshold=args.relative_threshold, batch_size=args.batch_size, seed=args.seed)
+    if relative_threshold and threshold >= 1:
+        raise MedsaeError(f"--threshold {threshold:g} with --relative_threshold is a fraction of each latent's max activation, which no activation exceeds; give one below 1")
+    concepts = _concepts_path(assigned_concepts, data_root)
+    answers = naming_eval_answers(feats, concepts, model, latents=latents, n_images=n_images, threshold=threshold,
+                                  relative_threshold=relative_threshold, batch_size=batch_size, seed=seed)
     scores = naming_scores(answers)
-    out = Path(args.out) if args.out else get_paths(args.data_root).results/f'{concepts.stem}_{feats.path.name}_naming_eval.csv'
+    out = Path(out) if out else get_paths(data_root).results/f'{concepts.stem}_{feats.path.name}_naming_eval.csv'
     save_table(out, scores); save_table(out.with_name(f'{out.stem}_answers.csv'), answers)
     fig = plot_naming_eval(scores); save_figure(out.with_suffix('.png'), fig, dpi=150); plt.close(fig)
     s = naming_summary(scores)
     print(f"{out}: {s['latents']} latents, {s['n']} images ({s['n_unparsed']} unparsed answers); "
           f"micro precision {s['micro_precision']:.3f}, recall {s['micro_recall']:.3f}, F1 {s['micro_f1']:.3f}; macro F1 {s['macro_f1']:.3f}")
-    return 0
 
 # %% ../nbs/07b_vlm_naming.ipynb #5bba90c7
-def name_command(argv:list[str]|None=None) -> int:
+@command('medsae name', docs_from=name_by_vlm,
+         description='Name SAE latents. --method vocab: the vocabulary concept closest to each decoder direction in the joint image-text space '
+                     "(SAEs at the joint embedding). --method vlm: a vision-language model looks at each latent's top images (any hook point). "
+                     'Writes data/assign_concepts/{sae}_{method}.csv.',
+         examples=['medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical',
+                   "medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'",
+                   'medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to model',
+                   'medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4',
+                   'medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit'])
+def name_command(method:Flag(choices=('vocab', 'vlm'), help='by text similarity to a vocabulary, or by a vision-language model'),
+                 sae_path:str|None=None, # the SAE: a medsae checkpoint folder, or a reference .pt (with --sae_type_name)
+                 sae_type_name:str|None=None, # the reference project's architecture name, for a .pt SAE
+                 model_name:Flag(registry=MODELS, help='the model the SAE reads (vocab: its text encoder embeds the vocabulary)')=None,
+                 hook_point:str|None=None, # where the SAE reads (default: where it was trained)
+                 vocab:Flag(help=f"vocab: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file")='medical',
+                 template:Flag(help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")='{}',
+                 restrict_to:str|None=None, # vocab: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)
+                 top_m:int_range(lo=1)=5, # vocab: alternatives kept per latent
+                 feats:Group(features_from_flags, lazy=True, split='train',
+                             help={'features': 'vlm: a features folder whose images are shown', 'dataset': 'vlm: or the dataset to compute the features on, with --sae_path and --model_name',
+                                   'split': 'vlm: the split whose images are shown'})=None,
+                 overwrite:bool=False, # vlm: discard a previous run's answers instead of resuming
+                 tiny:bool=False, # a tiny random model (tests)
+                 model:Group(vlm_from_flags, lazy=True)=None,
+                 n_top:int_range(lo=1)=..., n_low:int_range(lo=0)=..., use_reports:bool=..., min_firing:int_range(lo=1)=..., retries:int_range(lo=0)=...,
+                 data_root:str|None=None,
+                ) -> int:
     "`medsae name`: name every latent of an SAE, by vocabulary (text similarity) or by a vision-language model."
-    p = CommandParser(prog='medsae name',
-                      description='Name SAE latents. --method vocab: the vocabulary concept closest to each decoder direction in the joint image-text space '
-                                  '(SAEs at the joint embedding). --method vlm: a vision-language model looks at each latent\'s top images (any hook point). '
-                                  'Writes data/assign_concepts/{sae}_{method}.csv.',
-                      epilog='examples:\n  medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical\n'
-                             "  medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'\n"
-                             '  medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to model\n'
-                             '  medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4\n'
-                             '  medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit')
-    p.add_argument('--method', required=True, choices=('vocab', 'vlm'), help='by text similarity to a vocabulary, or by a vision-language model')
-    p.add_argument('--sae_path', help="the SAE: a medsae checkpoint folder, or a reference .pt (with --sae_type_name)")
-    p.add_argument('--sae_type_name', help="the reference project's architecture name, for a .pt SAE")
-    p.add_argument('--model_name', registry=MODELS, help='the model the SAE reads (vocab: its text encoder embeds the vocabulary)')
-    p.add_argument('--hook_point', help='where the SAE reads (default: where it was trained)')
-    p.add_argument('--vocab', default='medical', help=f"vocab: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file (default: medical)")
-    p.add_argument('--template', default='{}', help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")
-    p.add_argument('--restrict_to', help="vocab: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, "
-                                         "or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)")
-    p.add_argument('--top_m', type=int_range(lo=1), default=5, help='vocab: alternatives kept per latent (default: 5)')
-    p.add_argument('--features', help='vlm: a features folder whose images are shown')
-    p.add_argument('--dataset', registry=DATASETS, help='vlm: or the dataset to compute the features on, with --sae_path and --model_name')
-    p.add_argument('--split', default='train', help='vlm: the split whose images are shown (default: train)')
-    p.add_argument('--overwrite', action='store_true', help="vlm: discard a previous run's answers instead of resuming")
-    p.add_argument('--tiny', action='store_true', help='a tiny random model (tests)')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    add_vlm_args(p)
-    args = p.parse_args(argv)
-    if args.method == 'vocab':
-        if not (args.sae_path and args.model_name): p.error('--method vocab needs --sae_path and --model_name')
-        df = name_by_vocab(args.sae_path, args.model_name, args.vocab, restrict_to=True if args.restrict_to == 'model' else args.restrict_to, hook_point=args.hook_point, template=args.template, top_m=args.top_m,
-                           sae_type_name=args.sae_type_name, root=args.data_root, tiny=args.tiny)
-        name = load_sae_checkpoint(args.sae_path, args.sae_type_name)[1]['name']
+    if method == 'vocab':
+        if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
+        df = name_by_vocab(sae_path, model_name, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, hook_point=hook_point, template=template, top_m=top_m,
+                           sae_type_name=sae_type_name, root=data_root, tiny=tiny)
+        name = load_sae_checkpoint(sae_path, sae_type_name)[1]['name']
     else:
-        feats = features_from_args(args, 'features whose top images to show')
-        df = name_by_vlm(feats, vlm_from_args(args), root=args.data_root, overwrite=args.overwrite, **vlm_naming_kwargs(args))
-        name = _sae_of(feats)
-    out = concepts_file(name, args.method, args.data_root)
+        features = feats()
+        df = name_by_vlm(features, model(), root=data_root, overwrite=overwrite, n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)
+        name = _sae_of(features)
+    out = concepts_file(name, method, data_root)
     counts = df['concept'].value_counts()
     print(f"{out}: {len(df)} latents named, {len(counts)} distinct concepts; most frequent: "
           + ', '.join(f'{c} ({n})' for c, n in counts.head(3).items()))
-    return 0
