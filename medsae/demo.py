@@ -17,7 +17,7 @@ import torch
 
 from .core import artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
-from .commands import CommandParser, int_range, float_range
+from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset
 from .synthetic import SYNTH_FINDINGS, SYNTH_MIN_SIZE
 from .models import MODELS, ImageTextModel, auroc, get_model
@@ -37,7 +37,7 @@ __all__ = ['NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_sae_name', 'FirstN', 'dem
            'features_done', 'demo_names', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity',
            'demo_linearity', 'linearity_folder', 'output_cell', 'figure_output', 'table_output', 'widget_output',
            'render_report', 'plot_training_curve', 'DemoResults', 'findings_table', 'demo_browser', 'report_notebook',
-           'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_parser', 'demo_command']
+           'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -47,9 +47,9 @@ class DemoConfig:
     dataset: str = 'synthetic-cxr' # a registered dataset
     split_train: str = 'train' # the split the SAE is trained on
     split_test: str = 'test' # the held-out split features and scores are computed on
-    hook_point: str|None = None # where activations are read (None: the joint embedding)
-    n_train: int = 6000 # training images (at most, for a real dataset)
-    n_test: int = 1000 # held-out images (at most, for a real dataset)
+    hook_point: str|None = None # where activations are read (default: the joint embedding; names need it)
+    n_train: int = 6000 # training images, at most this many of a real dataset
+    n_test: int = 1000 # held-out images, at most this many of a real dataset
     d_sae: int = 128 # latents
     k: int = 4 # active latents per input (BatchTopK)
     steps: int = 1500 # training steps
@@ -427,40 +427,23 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     return page
 
 # %% ../nbs/13_demo.ipynb #1b7a8fcd
-def demo_parser() -> CommandParser:
-    "The flags of `medsae demo`, one per `DemoConfig` option, with its defaults."
-    d = DemoConfig()
-    p = CommandParser(prog='medsae demo',
-                      description='Run the whole pipeline (activations, a BatchTopK SAE, features, names, scores, linearity) and write an HTML report; '
-                                  'every stage is cached under the data root, so a second run takes seconds.',
-                      epilog='examples:\n  medsae demo\n  medsae demo --steps 300 --n_train 2000\n'
-                             '  medsae demo --model MedCLIP-RN50 --dataset chexpert --split_test val --n_train 50000 --d_sae 4096 --k 32')
-    p.add_argument('--model', default=d.model, registry=MODELS, help=f'a registered model (default: {d.model})')
-    p.add_argument('--dataset', default=d.dataset, registry=DATASETS, help=f'a registered dataset (default: {d.dataset})')
-    p.add_argument('--split_train', default=d.split_train, help=f'the split the SAE is trained on (default: {d.split_train})')
-    p.add_argument('--split_test', default=d.split_test, help=f'the held-out split (default: {d.split_test})')
-    p.add_argument('--hook_point', help="where activations are read (default: the joint embedding; names need it)")
-    for name, lo, help in (('n_train', 1, 'training images, at most this many of a real dataset'), ('n_test', 1, 'held-out images, at most this many of a real dataset'),
-                           ('d_sae', 1, 'latents'), ('k', 1, 'active latents per input, at most d_sae'), ('steps', 1, 'training steps'), ('batch_size', 1, 'activations per step'),
-                           ('n_composites', 1, 'composites of the linearity check'), ('seed', 0, 'seed of the SAE and its batches'),
-                           ('n_browser', 1, "latents in the report's feature browser")):
-        p.add_argument(f'--{name}', type=int_range(lo=lo), default=getattr(d, name), help=f'{help} (default: {getattr(d, name)})')
-    p.add_argument('--lr', type=float_range(lo=0, lo_open=True), default=d.lr, help=f'learning rate (default: {d.lr})')
-    p.add_argument('--vocab', default=d.vocab, help=f'the vocabulary latents are named from (default: {d.vocab})')
-    p.add_argument('--all_words', action='store_true', help="name from the whole vocabulary, even where the model knows its training texts (by default only their words)")
-    p.add_argument('--size', type=int_range(lo=SYNTH_MIN_SIZE), help='synthetic-cxr: image side in pixels (default: 128)')
-    p.add_argument('--data_root', '--root', dest='data_root', help='data root (default: $MEDSAE_DATA, else ./data)')
-    p.add_argument('--out', help="the report's folder (default: results/demo beside the data root)")
-    p.add_argument('--overwrite', action='store_true', help='recompute every stage instead of loading the cache')
-    p.add_argument('--quiet', action='store_true', help='no progress lines')
-    return p
-
-def demo_command(argv:list[str]|None=None) -> int:
+@command('medsae demo', docs_from=DemoConfig,
+         description='Run the whole pipeline (activations, a BatchTopK SAE, features, names, scores, linearity) and write an HTML report; '
+                     'every stage is cached under the data root, so a second run takes seconds.',
+         examples=['medsae demo', 'medsae demo --steps 300 --n_train 2000',
+                   'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_test val --n_train 50000 --d_sae 4096 --k 32'])
+def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., hook_point:str|None=...,
+                 n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
+                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=...,
+                 all_words:bool=False, # name from the whole vocabulary, even where the model knows its training texts (by default only their words)
+                 n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
+                 size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
+                 data_root:str|None=None, out:str|None=..., overwrite:bool=...,
+                 quiet:bool=False, # no progress lines
+                ) -> int:
     "`medsae demo`: the whole pipeline and its report; prints the report's path."
-    args = demo_parser().parse_args(argv)
-    if args.quiet: set_quiet(True)
-    opts = {k: getattr(args, k) for k in ('model', 'dataset', 'split_train', 'split_test', 'hook_point', 'n_train', 'n_test', 'd_sae', 'k', 'steps',
-                                          'batch_size', 'lr', 'vocab', 'n_composites', 'seed', 'n_browser', 'out', 'overwrite')}
-    cfg = DemoConfig(**opts, known_words=not args.all_words, root=args.data_root, dataset_kwargs={} if args.size is None else {'size': args.size})
+    if quiet: set_quiet(True)
+    cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, hook_point=hook_point, n_train=n_train, n_test=n_test,
+                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, known_words=not all_words, n_composites=n_composites, seed=seed,
+                     n_browser=n_browser, dataset_kwargs={} if size is None else {'size': size}, root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))
-    return 0

@@ -17,7 +17,7 @@ from PIL import Image
 
 import medsae
 from .core import MedsaeError, atomic_path, log, progress, write_errors
-from .commands import TEST_ENV, CommandParser
+from .commands import TEST_ENV, command
 
 # %% auto #0
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',
@@ -437,23 +437,20 @@ def check_site(site:str|Path, # a built site (`build_site`)
             'screenshot': str(screenshot) if screenshot else None}
 
 # %% ../nbs/11_docs.ipynb #2703c25c
-def docs_command(argv:list[str]|None=None) -> int:
+@command('medsae docs', description='Build the docs site (one HTML page per notebook, no network needed), or check a built site in headless Chromium.',
+         examples=['medsae docs --out _site', 'medsae docs --check _site --screenshot _site/feature-browser.png'])
+def docs_command(nbs:str='nbs', # the folder of notebooks
+                 out:str='_site', # where to write the site
+                 check:str|None=None, # instead of building, check this built site in headless Chromium
+                 page:str='06b_browser.html', # with --check: the page with a feature browser
+                 screenshot:str|None=None, # with --check: save a screenshot of the feature browser here (a PNG)
+                ) -> int:
     "`medsae docs`: build the offline docs site, or check a built one in headless Chromium."
-    p = CommandParser(prog='medsae docs',
-                      description='Build the docs site (one HTML page per notebook, no network needed), or check a built site in headless Chromium.',
-                      epilog='examples:\n  medsae docs --out _site\n  medsae docs --check _site --screenshot _site/feature-browser.png')
-    p.add_argument('--nbs', default='nbs', help='the folder of notebooks (default: nbs)')
-    p.add_argument('--out', default='_site', help='where to write the site (default: _site)')
-    p.add_argument('--check', metavar='SITE', help='instead of building, check this built site in headless Chromium')
-    p.add_argument('--page', default='06b_browser.html', help='with --check: the page with a feature browser (default: 06b_browser.html)')
-    p.add_argument('--screenshot', metavar='PNG', help="with --check: save a screenshot of the feature browser here")
-    args = p.parse_args(argv)
-    if args.check:
-        r = check_site(args.check, args.page, args.screenshot)
-        print(f"{args.check}/{r['page']}: ok; latent {r['before']['index']} ({r['before']['name']}) -> {r['after']['index']} ({r['after']['name']}); "
+    if check:
+        r = check_site(check, page, screenshot)
+        print(f"{check}/{r['page']}: ok; latent {r['before']['index']} ({r['before']['name']}) -> {r['after']['index']} ({r['after']['name']}); "
               f"{r['n_requests']} requests, all local" + (f"; screenshot {r['screenshot']}" if r['screenshot'] else ''))
         return 0
     t0 = time.time()
-    pages = build_site(args.nbs, args.out)
-    print(f'{len(pages)} pages written to {args.out}/ in {time.time() - t0:.0f}s (open {args.out}/index.html)')
-    return 0
+    pages = build_site(nbs, out)
+    print(f'{len(pages)} pages written to {out}/ in {time.time() - t0:.0f}s (open {out}/index.html)')
