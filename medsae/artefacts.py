@@ -115,12 +115,14 @@ def lock_path(path:str|Path) -> Path:
     path = Path(path)
     return path.with_name(f'.{path.name}.lock')
 
+# %% ../nbs/00b_artefacts.ipynb #4291e6a9
 def lock_holder(path:str|Path) -> dict|None:
     "Who holds (or last held) the lock of the artefact at `path`: pid, host, command, start time, from its lock file."
     if (held := _LOCKS.get(Path(path).resolve())) is not None: return held[2]  # ours: never reopen the file (closing it would drop a POSIX lock)
     try: return json.loads(lock_path(path).read_text())
     except (OSError, ValueError): return None
 
+# %% ../nbs/00b_artefacts.ipynb #22617dc0
 def _holder_text(h:dict|None) -> str:
     return f"pid {h['pid']} on {h['host']} (`{h['command']}`, since {h['started']})" if h else 'a process that has not said who it is yet'
 

@@ -95,6 +95,7 @@ def sample_activations(store:ActivationStore, # the activations
         with safe_open(str(store.files[j]), framework='pt') as h: out.append(h.get_slice('acts')[r:r + 1][0].float())
     return torch.stack(out) if out else torch.empty(0, *store.shape)
 
+# %% ../nbs/06b_browser.ipynb #01673e1d
 def latent_heatmaps(features:FeatureStore, # the features
                     latent:int, # which latent
                     samples:list[int], # sample numbers
@@ -112,6 +113,7 @@ def latent_heatmaps(features:FeatureStore, # the features
     acts = sample_activations(store, samples)
     return torch.stack([latent_heatmap(sae, a, latent, r.get('act_scale')) for a in acts])
 
+# %% ../nbs/06b_browser.ipynb #73bb95dd
 def heatmap_layer(heat:torch.Tensor, # (h, w) map
                   size:tuple[int, int], # (width, height) of the image it goes over
                   vmax:float|None=None, # value of the full colour (default: the map's max)
@@ -125,6 +127,7 @@ def heatmap_layer(heat:torch.Tensor, # (h, w) map
     rgba[..., 3] = alpha * h
     return Image.fromarray((rgba * 255).round().astype(np.uint8), 'RGBA')
 
+# %% ../nbs/06b_browser.ipynb #da2ac71c
 def heatmap_overlay(image:Image.Image, # the image
                     heat:torch.Tensor, # (h, w) map
                     vmax:float|None=None, alpha:float=.6, cmap:str='inferno', # as `heatmap_layer`

@@ -385,6 +385,7 @@ def plot_feature_sparsity(stats:FeatureStats, # from `feature_stats`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06_features.ipynb #60eca664
 def plot_activation_hist(features:FeatureStore, # the features
                          latent:int, # which latent
                          bins:int=40, # histogram bins
@@ -411,6 +412,7 @@ def features_dataset(features:FeatureStore, # the features
     if not r.get('dataset'): raise MedsaeError(f"{features.path}: the meta names no dataset; pass the dataset yourself")
     return get_dataset(r['dataset'], r.get('split') or 'train', root=root, **(r.get('dataset_kwargs') or {}))
 
+# %% ../nbs/06_features.ipynb #4ebaf9fd
 def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) tensor
           ) -> Image.Image:
     "A PIL image from a PIL image, a uint8 array or a (C,H,W) tensor (min-max scaled)."
@@ -420,6 +422,7 @@ def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) te
     if a.dtype != np.uint8: a = ((a - a.min()) / max(float(a.max() - a.min()), 1e-12) * 255).astype(np.uint8)
     return Image.fromarray(a.squeeze()).convert('RGB')
 
+# %% ../nbs/06_features.ipynb #4bb75f1e
 def sample_images(features:FeatureStore, # the features
                   dataset:Any, # the dataset they were computed on (`features_dataset(features)`)
                   samples:list[int], # sample numbers, in store order

@@ -119,6 +119,7 @@ def group_ids(items:list) -> torch.Tensor:
     ids = {}
     return torch.tensor([ids.setdefault(x, len(ids)) for x in items])
 
+# %% ../nbs/02b_synthetic_clip.ipynb #3a6442da
 def _index_by(keys:list) -> dict:
     "key -> the positions that have it."
     index = {}
@@ -141,6 +142,7 @@ def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 t
         idx.append(options[int(torch.randint(0, len(options), (1,), generator=g))])
     return torch.tensor(idx)
 
+# %% ../nbs/02b_synthetic_clip.ipynb #c991af25
 def drop_sentences(report:str, # a report: sentences ending in '.'
                    p:float, # the probability of leaving each sentence out
                    g:torch.Generator, # the random stream

@@ -72,6 +72,7 @@ class TrainConfig:
         if n_batches: return self.epochs * n_batches
         raise MedsaeError("the length of the run is unknown: give `steps` or `tokens` (--steps/--tokens) for data of unknown length")
 
+# %% ../nbs/05_training.ipynb #b5ebd85b
 def default_lr(d_sae:int) -> float:
     "Gao et al.'s learning rate for a dictionary of d_sae latents."
     return 2e-4 / math.sqrt(d_sae / 2**14)
@@ -469,6 +470,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         shutil.rmtree(ckpt, ignore_errors=True)
     return TrainResult(sae.eval(), pd.DataFrame(t.history), out)
 
+# %% ../nbs/05_training.ipynb #d2bfac95
 def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:
     "What the training summary records about the data: where it came from and the factor rows were scaled by (inputs need it at inference)."

@@ -39,6 +39,7 @@ class EvaluationSetting:
 
     def __repr__(self): return f"EvaluationSetting({self.acts.n} test images x {self.acts.d_in} dims, {self.sae_dir.name}: {self.feats.d_sae} latents)"
 
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #ff88d0d8
 def evaluation_setting(data_root:str|Path, # where the artefacts are written
                        quality:bool=False, # the larger setting of the chapters' closing sections (minutes on a CPU) instead of the small one (seconds)
                       ) -> EvaluationSetting:
