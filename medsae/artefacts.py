@@ -55,11 +55,13 @@ def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
     path = Path(path)
     return path/kind.record if kind.is_dir else path.with_name(path.name + '.meta.json')
 
+# %% ../nbs/00b_artefacts.ipynb #0e2b3c9a
 def read_meta(path:str|Path, kind:Kind=TENSORS) -> dict|None:
     "The meta of a complete artefact, or None if there is no complete artefact at `path`."
     mp = meta_path(path, kind)
     return load_json(mp) if mp.exists() else None
 
+# %% ../nbs/00b_artefacts.ipynb #b3c5ce9f
 def check_request(path:str|Path, stored:Mapping, requested:Mapping):
     "Raise `MetaMismatchError` naming every field in which the stored request differs from `requested`."
     diff = meta_diff(stored, requested)
@@ -68,6 +70,7 @@ def check_request(path:str|Path, stored:Mapping, requested:Mapping):
         raise MetaMismatchError(f"{path} was made for a different request ({fields}). "
                                 f"Pass overwrite=True (--overwrite) to recompute it, or choose another name.")
 
+# %% ../nbs/00b_artefacts.ipynb #ac2c97b2
 def discard(path:str|Path, kind:Kind=TENSORS):
     "Delete an artefact: its meta first (so it stops counting as complete), then its data."
     path = Path(path)

@@ -70,6 +70,7 @@ def position_grid(acts:torch.Tensor, # one sample's activations: (C, H, W) or (T
         raise MedsaeError(f"{T} tokens are not a square grid (with or without a class token); no heatmap")
     raise MedsaeError(f"a heatmap needs spatial activations (C, H, W) or (T, D); got shape {tuple(acts.shape)}")
 
+# %% ../nbs/06b_browser.ipynb #24414e7c
 @torch.inference_mode()
 def latent_heatmap(sae:SAE, # the SAE
                    acts:torch.Tensor, # one sample's spatial activations: (C, H, W) or (T, D)
@@ -295,6 +296,7 @@ class FeatureBrowser(anywidget.AnyWidget):
         if latent is not None and latent not in shown: raise MedsaeError(f"latent {latent} is not among the embedded latents {shown}")
         super().__init__(data=data, latent=shown[0] if latent is None and shown else (latent or 0), **kwargs)
 
+# %% ../nbs/06b_browser.ipynb #06dcbb66
 def feature_browser(features:FeatureStore, # the features
                     stats:FeatureStats|None=None, # their statistics
                     dataset:Any=None, # the dataset behind them

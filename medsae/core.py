@@ -398,14 +398,17 @@ def set_quiet(quiet:bool=True):
     "Silence (or restore) progress bars and informational messages."
     _quiet['on'] = quiet
 
+# %% ../nbs/00_core.ipynb #63412427
 def is_quiet() -> bool:
     "Whether progress and messages are silenced."
     return _quiet['on']
 
+# %% ../nbs/00_core.ipynb #b3b6636c
 def progress(iterable:Iterable|None=None, desc:str|None=None, total:int|None=None, **kwargs) -> tqdm:
     "A tqdm progress bar over `iterable`, hidden when quiet."
     return tqdm(iterable, desc=desc, total=total, disable=is_quiet(), dynamic_ncols=True, **kwargs)
 
+# %% ../nbs/00_core.ipynb #4d4e599d
 def log(msg:str, level:int=logging.INFO):
     "Report `msg` through the `medsae` logger; informational messages are dropped when quiet."
     if level <= logging.INFO and is_quiet(): return

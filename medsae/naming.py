@@ -176,6 +176,7 @@ def embed_vocab(model:Any, # an `ImageTextModel` (its text encoder is used)
     owner = torch.repeat_interleave(torch.tensor([len(p) for p in vocab.values()]))
     return F.normalize(torch.zeros(len(vocab), emb.shape[1]).index_add_(0, owner, emb), dim=1)
 
+# %% ../nbs/07_naming.ipynb #a03120c7
 def match_concepts(directions:torch.Tensor, # (n_latents, d) latent directions
                    concept_emb:torch.Tensor, # (n_concepts, d) from `embed_vocab`
                    top_m:int=5, # alternatives kept

@@ -191,6 +191,7 @@ class StandardSAE(SAE):
         sparsity = (f * self.l1_weights()).sum(-1).mean()
         return _out(recon + self.cfg.l1 * sparsity_scale * sparsity, recon, sparsity, x_hat, f)
 
+# %% ../nbs/04_sae.ipynb #9c1fd156
 @register_sae('standard_april')
 class StandardAprilSAE(StandardSAE):
     "ReLU SAE with an L1 penalty weighted by the decoder norms; the decoder is free."
@@ -241,6 +242,7 @@ def topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
     rows = torch.arange(pre.shape[0], device=pre.device).repeat_interleave(cols.shape[1])
     return rows, cols.flatten()
 
+# %% ../nbs/04_sae.ipynb #05f2b2f5
 def _scatter(pre, rows, cols):
     "The dense code keeping ReLU(pre) at the selected (rows, cols) only."
     return torch.zeros_like(pre).index_put_((rows, cols), F.relu(pre[rows, cols]))

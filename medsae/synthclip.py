@@ -162,6 +162,7 @@ def draw_synthetic_items(indices:range, # which images of the set
     from medsae.synthetic import SynthConfig, synth_cxr
     return [{key: d[key] for key in ('image', 'report', 'labels')} for d in (synth_cxr(i, seed, SynthConfig(size=size)) for i in indices)]
 
+# %% ../nbs/02b_synthetic_clip.ipynb #935aeaff
 def draw_training_set(n:int, # images 0..n-1 of the set
                       seed:int=0, # which synthetic set
                       size:int=128, # side, pixels

@@ -247,6 +247,7 @@ def resample_dead(sae:SAE, # a standard SAE
             if torch.is_tensor(v) and v.shape == p.shape: v[sl] = 0.
     return len(idx)
 
+# %% ../nbs/05_training.ipynb #290b46fa
 def reanimation_loss(sae:SAE, x:torch.Tensor, dead:torch.Tensor) -> torch.Tensor:
     "Minus the mean pre-activation of the dead latents (pushes them up)."
     cols = dead.nonzero().flatten()
@@ -418,6 +419,7 @@ class TrainResult:
 
 SAE_CHECKPOINT = Kind('sae checkpoint', None, load_sae, is_dir=True, record='config.json', producer='medsae train')  # complete once config.json is written
 
+# %% ../nbs/05_training.ipynb #cccdaf69
 def train_request(sae:SAE, # the SAE to train (its architecture and config)
                   cfg:TrainConfig, # how to train it
                  ) -> dict:

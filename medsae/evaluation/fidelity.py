@@ -223,6 +223,7 @@ class Attribution:
     norms: torch.Tensor # (n,) ||x_hat||, in the model's units
     logits = property(lambda self: self.contributions.sum(1) + self.bias, doc="(n, n_classes) zero-shot scores of the reconstructions.")
 
+# %% ../../nbs/08_evaluation/04_fidelity.ipynb #a049ded8
 @torch.inference_mode()
 def concept_output_attribution(sae:SAE, # an SAE of the joint embedding
                                features:torch.Tensor|FeatureStore, # (n, d_sae) latents of n images (a small FeatureStore is read whole)

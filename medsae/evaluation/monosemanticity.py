@@ -137,6 +137,7 @@ def ms_embeddings(model:str|Any, # the image encoder: a registry name or an `Ima
         if cached is not None: return cached
     return extract_activations(model, dataset, split, None, root=root, tiny=tiny, **(extract_kwargs or {}), **dataset_kwargs)
 
+# %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #b8be227f
 def features_embeddings(features:FeatureStore, # the features to score
                         embedding_model:str|Any|None=None, # the image encoder E (default: the features' own model)
                         root:str|Path|None=None, # data root (default: the one holding the features)
