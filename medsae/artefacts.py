@@ -55,11 +55,13 @@ def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
     path = Path(path)
     return path/kind.record if kind.is_dir else path.with_name(path.name + '.meta.json')
 
+# %% ../nbs/00b_artefacts.ipynb #0e2b3c9a
 def read_meta(path:str|Path, kind:Kind=TENSORS) -> dict|None:
     "The meta of a complete artefact, or None if there is no complete artefact at `path`."
     mp = meta_path(path, kind)
     return load_json(mp) if mp.exists() else None
 
+# %% ../nbs/00b_artefacts.ipynb #b3c5ce9f
 def check_request(path:str|Path, stored:Mapping, requested:Mapping):
     "Raise `MetaMismatchError` naming every field in which the stored request differs from `requested`."
     diff = meta_diff(stored, requested)
@@ -68,6 +70,7 @@ def check_request(path:str|Path, stored:Mapping, requested:Mapping):
         raise MetaMismatchError(f"{path} was made for a different request ({fields}). "
                                 f"Pass overwrite=True (--overwrite) to recompute it, or choose another name.")
 
+# %% ../nbs/00b_artefacts.ipynb #ac2c97b2
 def discard(path:str|Path, kind:Kind=TENSORS):
     "Delete an artefact: its meta first (so it stops counting as complete), then its data."
     path = Path(path)
@@ -115,12 +118,14 @@ def lock_path(path:str|Path) -> Path:
     path = Path(path)
     return path.with_name(f'.{path.name}.lock')
 
+# %% ../nbs/00b_artefacts.ipynb #4291e6a9
 def lock_holder(path:str|Path) -> dict|None:
     "Who holds (or last held) the lock of the artefact at `path`: pid, host, command, start time, from its lock file."
     if (held := _LOCKS.get(Path(path).resolve())) is not None: return held[2]  # ours: never reopen the file (closing it would drop a POSIX lock)
     try: return json.loads(lock_path(path).read_text())
     except (OSError, ValueError): return None
 
+# %% ../nbs/00b_artefacts.ipynb #22617dc0
 def _holder_text(h:dict|None) -> str:
     return f"pid {h['pid']} on {h['host']} (`{h['command']}`, since {h['started']})" if h else 'a process that has not said who it is yet'
 

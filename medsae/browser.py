@@ -70,6 +70,7 @@ def position_grid(acts:torch.Tensor, # one sample's activations: (C, H, W) or (T
         raise MedsaeError(f"{T} tokens are not a square grid (with or without a class token); no heatmap")
     raise MedsaeError(f"a heatmap needs spatial activations (C, H, W) or (T, D); got shape {tuple(acts.shape)}")
 
+# %% ../nbs/06b_browser.ipynb #24414e7c
 @torch.inference_mode()
 def latent_heatmap(sae:SAE, # the SAE
                    acts:torch.Tensor, # one sample's spatial activations: (C, H, W) or (T, D)
@@ -95,6 +96,7 @@ def sample_activations(store:ActivationStore, # the activations
         with safe_open(str(store.files[j]), framework='pt') as h: out.append(h.get_slice('acts')[r:r + 1][0].float())
     return torch.stack(out) if out else torch.empty(0, *store.shape)
 
+# %% ../nbs/06b_browser.ipynb #01673e1d
 def latent_heatmaps(features:FeatureStore, # the features
                     latent:int, # which latent
                     samples:list[int], # sample numbers
@@ -112,6 +114,7 @@ def latent_heatmaps(features:FeatureStore, # the features
     acts = sample_activations(store, samples)
     return torch.stack([latent_heatmap(sae, a, latent, r.get('act_scale')) for a in acts])
 
+# %% ../nbs/06b_browser.ipynb #73bb95dd
 def heatmap_layer(heat:torch.Tensor, # (h, w) map
                   size:tuple[int, int], # (width, height) of the image it goes over
                   vmax:float|None=None, # value of the full colour (default: the map's max)
@@ -125,6 +128,7 @@ def heatmap_layer(heat:torch.Tensor, # (h, w) map
     rgba[..., 3] = alpha * h
     return Image.fromarray((rgba * 255).round().astype(np.uint8), 'RGBA')
 
+# %% ../nbs/06b_browser.ipynb #da2ac71c
 def heatmap_overlay(image:Image.Image, # the image
                     heat:torch.Tensor, # (h, w) map
                     vmax:float|None=None, alpha:float=.6, cmap:str='inferno', # as `heatmap_layer`
@@ -292,6 +296,7 @@ class FeatureBrowser(anywidget.AnyWidget):
         if latent is not None and latent not in shown: raise MedsaeError(f"latent {latent} is not among the embedded latents {shown}")
         super().__init__(data=data, latent=shown[0] if latent is None and shown else (latent or 0), **kwargs)
 
+# %% ../nbs/06b_browser.ipynb #06dcbb66
 def feature_browser(features:FeatureStore, # the features
                     stats:FeatureStats|None=None, # their statistics
                     dataset:Any=None, # the dataset behind them

@@ -90,12 +90,14 @@ class NumberRange:
             raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text if text.strip() else repr(text)}")
         return values if self.many else values[0]
 
+# %% ../nbs/00c_commands.ipynb #fec0ecf2
 def int_range(lo:int|None=None, hi:int|None=None, # the bounds, both included (None: no bound)
               many:bool=False, # a comma-separated list
              ) -> NumberRange:
     "The type of an integer flag: `int_range(lo=1)` takes 1, 2, 3, ..."
     return NumberRange(int, lo, hi, many=many)
 
+# %% ../nbs/00c_commands.ipynb #3fae6c41
 def float_range(lo:float|None=None, hi:float|None=None, # the bounds (None: no bound)
                 lo_open:bool=False, hi_open:bool=False, # leave a bound itself out
                 many:bool=False, # a comma-separated list
@@ -172,6 +174,7 @@ def _flag_of(name:str, # the parameter's name
 class UsageError(MedsaeError):
     "Flags that do not go together (`--key` without its file): a command raises it and the user sees argparse's usage error."
 
+# %% ../nbs/00c_commands.ipynb #71227cd9
 class Group:
     "Flags that together name one thing (SAE features: a folder, or an SAE, model, dataset and split): a command's parameter annotated with it gets what `func` makes of them."
     def __init__(self, func:Callable, # its parameters, with their docments, are the flags; it returns the value
@@ -183,6 +186,7 @@ class Group:
         self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
     def __repr__(self): return f'Group({self.func.__name__})'
 
+# %% ../nbs/00c_commands.ipynb #72861825
 class Command:
     "A `medsae` subcommand made from a function: its flags are the function's parameters, their help its docments."
     def __init__(self, func:Callable, # takes the flags as keyword arguments; returns the exit status (None: 0)
@@ -230,6 +234,7 @@ class Command:
             return self.func(**{k: args[k] for k in self.params}) or 0
         except UsageError as e: p.error(str(e))
 
+# %% ../nbs/00c_commands.ipynb #9e94f69a
 def command(prog:str, # 'medsae linearity'
             examples:Sequence[str]=(), # command lines shown under --help
             docs_from:Callable|None=None, # a library function whose docments and `...` defaults the parameters take

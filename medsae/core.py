@@ -115,6 +115,7 @@ class Paths:
     @property
     def vocabs(self): return self.root/'vocabs'
 
+# %% ../nbs/00_core.ipynb #de4911c6
 def get_paths(root:str|Path|None=None, # data root (else `$MEDSAE_DATA`, else `./data`)
               results:str|Path|None=None, # results folder (else `$MEDSAE_RESULTS`, else beside the root)
               create:bool=True, # make the folders if missing
@@ -185,12 +186,14 @@ def _umask() -> int:
 _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is exceeded', errno.EFBIG: 'the file is larger than the file system or this process may write',
                  errno.EACCES: 'no permission to write there', errno.EPERM: 'no permission to write there', errno.EROFS: 'the file system is read-only'}
 
+# %% ../nbs/00_core.ipynb #7db51d83
 def write_error(path:Path, e:OSError) -> MedsaeError:
     "The user's error for a write the file system refused."
     cause = f"{_WRITE_ERRNOS[e.errno]} ({e.strerror})" if e.errno in _WRITE_ERRNOS else e.strerror or str(e)
     first = {errno.ENOSPC: 'Free some space, or choose', errno.EDQUOT: 'Free some space, or choose', errno.EFBIG: 'Raise the file-size limit (ulimit -f), or choose'}
     return MedsaeError(f"cannot write {path}: {cause}; what was saved before is unchanged. {first.get(e.errno, 'Choose')} another data root with --data_root or MEDSAE_DATA")
 
+# %% ../nbs/00_core.ipynb #20ff47b5
 def _os_error(e:Exception) -> OSError|None:
     "The system's error behind a failed write: `e` itself, or the one safetensors names in its message ('... (os error 28)')."
     if isinstance(e, OSError): return e
@@ -255,6 +258,7 @@ def save_tensors(path:str|Path, # a `.safetensors` file
         save_file(tensors, tmp, metadata={'medsae': json.dumps(meta)} if meta is not None else None)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #d2479603
 def _open_safetensors(path, device='cpu'):
     try: return safe_open(str(path), framework='pt', device=str(device))
     except FileNotFoundError: raise MedsaeError(f"{path}: no such file")
@@ -266,6 +270,7 @@ def load_tensors(path:str|Path, # a `.safetensors` file
     "Read every tensor of a safetensors file."
     with _open_safetensors(path, device) as f: return {k: f.get_tensor(k) for k in f.keys()}
 
+# %% ../nbs/00_core.ipynb #175861f2
 def tensors_meta(path:str|Path) -> dict|None:
     "The medsae metadata of a safetensors file, read from its header alone."
     with _open_safetensors(path) as f: m = (f.metadata() or {}).get('medsae')
@@ -277,17 +282,20 @@ def save_json(path:str|Path, obj:Any) -> Path:
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=2, default=str) + '\n')
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #cc0e9533
 def load_json(path:str|Path) -> Any:
     "Read a JSON file, naming the file if it is missing or damaged."
     try: return json.loads(Path(path).read_text())
     except FileNotFoundError: raise MedsaeError(f"{path}: no such file")
     except json.JSONDecodeError as e: raise MedsaeError(f"{path} is not valid JSON ({e})") from e
 
+# %% ../nbs/00_core.ipynb #c5200783
 def save_table(path:str|Path, df:pd.DataFrame) -> Path:
     "Write a DataFrame as CSV (without its index), atomically."
     with atomic_path(path) as tmp: df.to_csv(tmp, index=False)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #62698b12
 def save_figure(path:str|Path, # a `.png` (or `.svg`, `.pdf`: the format follows the suffix)
                 fig:Any, # a matplotlib figure
                 **kwargs, # for `savefig` (dpi, ...)
@@ -297,6 +305,7 @@ def save_figure(path:str|Path, # a `.png` (or `.svg`, `.pdf`: the format follows
     with atomic_path(path) as tmp: fig.savefig(tmp, format=path.suffix.lstrip('.') or 'png', **kwargs)
     return path
 
+# %% ../nbs/00_core.ipynb #be3a5f6d
 def load_table(path:str|Path, # a CSV file
                required:Iterable[str]=(), # columns that must be present
               ) -> pd.DataFrame:
@@ -349,6 +358,7 @@ def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
                               f"(that could run code). Re-save it as safetensors or as a plain state dict.") from e
     except Exception as e: raise MedsaeError(f"{path} is a truncated or damaged PyTorch file ({_first_line(e)}); save it again") from e
 
+# %% ../nbs/00_core.ipynb #307faa76
 def _numeric(t:torch.Tensor, path:Path) -> torch.Tensor:
     "`t` if it holds real numbers (floats, integers or booleans); complex values are refused, as they have no SAE."
     if t.is_complex(): raise MedsaeError(f"{path} holds complex numbers ({str(t.dtype).removeprefix('torch.')}); activations must be real: save the real part or the magnitude")
@@ -388,14 +398,17 @@ def set_quiet(quiet:bool=True):
     "Silence (or restore) progress bars and informational messages."
     _quiet['on'] = quiet
 
+# %% ../nbs/00_core.ipynb #63412427
 def is_quiet() -> bool:
     "Whether progress and messages are silenced."
     return _quiet['on']
 
+# %% ../nbs/00_core.ipynb #b3b6636c
 def progress(iterable:Iterable|None=None, desc:str|None=None, total:int|None=None, **kwargs) -> tqdm:
     "A tqdm progress bar over `iterable`, hidden when quiet."
     return tqdm(iterable, desc=desc, total=total, disable=is_quiet(), dynamic_ncols=True, **kwargs)
 
+# %% ../nbs/00_core.ipynb #4d4e599d
 def log(msg:str, level:int=logging.INFO):
     "Report `msg` through the `medsae` logger; informational messages are dropped when quiet."
     if level <= logging.INFO and is_quiet(): return

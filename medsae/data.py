@@ -81,6 +81,7 @@ def check_choice(arg:str, # the argument's name, as the message says it
     "Raise a `MedsaeError` naming `arg` and the allowed values unless `value` is one of `choices`."
     if value not in choices: raise MedsaeError(f"{arg}={value!r} is not one of {list(choices)}")
 
+# %% ../nbs/01_data.ipynb #d93e27f0
 def to_8bit(im:Image.Image, # a decoded image
              what:str, # how to name it in messages
             ) -> Image.Image:
@@ -93,6 +94,7 @@ def to_8bit(im:Image.Image, # a decoded image
     if a.min() < 0 or a.max() > 65535: raise MedsaeError(f"{what} is a 32-bit integer image with values {a.min()} to {a.max()}, outside 16 bits; save it as an 8- or 16-bit PNG")
     return Image.fromarray(((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))  # v·255/65535, rounded
 
+# %% ../nbs/01_data.ipynb #904cadc7
 def read_image(source:str|Path|bytes, # a file, or the encoded bytes of one
                what:str|None=None, # how to name the image in messages (default: the path)
                mode:str|None='RGB', # convert to this PIL mode (16-bit and float images scaled to 8 bits first); None keeps the file's

@@ -41,6 +41,7 @@ def to_csr(f:torch.Tensor, # (n, d_sae) dense features
     indptr[1:] = torch.bincount(rows, minlength=len(f)).cumsum(0)
     return indptr, cols.to(torch.int32), f[rows, cols].float()
 
+# %% ../nbs/06_features.ipynb #d764d231
 def csr_to_dense(indptr:torch.Tensor, indices:torch.Tensor, values:torch.Tensor, # a CSR block
                  d_sae:int, # number of latents
                 ) -> torch.Tensor:
@@ -49,6 +50,7 @@ def csr_to_dense(indptr:torch.Tensor, indices:torch.Tensor, values:torch.Tensor,
     rows = torch.repeat_interleave(torch.arange(n), indptr.diff())
     return torch.zeros(n, d_sae).index_put_((rows, indices.long()), values)
 
+# %% ../nbs/06_features.ipynb #64b2dee1
 def cat_csr(parts:list[tuple]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "Stack CSR blocks vertically."
     ptrs, nnz = [torch.zeros(1, dtype=torch.long)], 0
@@ -66,6 +68,7 @@ def position_rows(acts:torch.Tensor, # (B, d), (B, C, H, W) or (B, T, D)
     if acts.ndim == 2: return acts[:, None]
     raise MedsaeError(f"activations must be (B, d), (B, C, H, W) or (B, T, D); got shape {tuple(acts.shape)}")
 
+# %% ../nbs/06_features.ipynb #5b2a6b0e
 @torch.inference_mode()
 def encode_batch(sae:SAE, # the SAE
                  acts:torch.Tensor, # (B, *shape) activations of B samples
@@ -264,6 +267,7 @@ def cached_activations(model:str, # a registered model's name
     if meta is None or json.loads(json.dumps(meta['request'].get('dataset_kwargs', {}))) != json.loads(json.dumps(dataset_kwargs)): return None
     return ActivationStore(folder)
 
+# %% ../nbs/06_features.ipynb #c2510c16
 def trained_hook_point(info:dict, # the training summary of `load_sae_checkpoint`
                       ) -> str|None:
     "The hook point of the activations an SAE was trained on, if its training summary names a folder that still exists."
@@ -385,6 +389,7 @@ def plot_feature_sparsity(stats:FeatureStats, # from `feature_stats`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06_features.ipynb #60eca664
 def plot_activation_hist(features:FeatureStore, # the features
                          latent:int, # which latent
                          bins:int=40, # histogram bins
@@ -411,6 +416,7 @@ def features_dataset(features:FeatureStore, # the features
     if not r.get('dataset'): raise MedsaeError(f"{features.path}: the meta names no dataset; pass the dataset yourself")
     return get_dataset(r['dataset'], r.get('split') or 'train', root=root, **(r.get('dataset_kwargs') or {}))
 
+# %% ../nbs/06_features.ipynb #4ebaf9fd
 def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) tensor
           ) -> Image.Image:
     "A PIL image from a PIL image, a uint8 array or a (C,H,W) tensor (min-max scaled)."
@@ -420,6 +426,7 @@ def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) te
     if a.dtype != np.uint8: a = ((a - a.min()) / max(float(a.max() - a.min()), 1e-12) * 255).astype(np.uint8)
     return Image.fromarray(a.squeeze()).convert('RGB')
 
+# %% ../nbs/06_features.ipynb #4bb75f1e
 def sample_images(features:FeatureStore, # the features
                   dataset:Any, # the dataset they were computed on (`features_dataset(features)`)
                   samples:list[int], # sample numbers, in store order
@@ -492,6 +499,7 @@ def features_from_flags(features:str|None=None, # a features folder (data/sae_fe
     if not (sae_path and model_name and dataset): raise MedsaeError("say which features to score: --features, or --sae_path with --model_name, --dataset and --split")
     return sae_features(sae_path, model_name, dataset, split, hook_point, root=data_root, sae_type_name=sae_type_name)
 
+# %% ../nbs/06_features.ipynb #88aeb101
 def results_file(features:FeatureStore, # the features scored
                  kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
                  suffix:str='.csv', # the file type

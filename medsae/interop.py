@@ -133,6 +133,7 @@ def load_dictionary_learning(path:str|Path, # a folder with `ae.pt` + `config.js
     if dict_class not in DL_KEYS: raise MedsaeError(f"{cfg_file if trainer else pt}: dictionary_learning class {dict_class!r} is not supported; supported: {list(DL_KEYS)}")
     return from_dl_state_dict(load_pt(pt), dict_class, pt, (trainer or {}).get('trainer_class'))
 
+# %% ../nbs/04b_interop.ipynb #5746f8b7
 def load_reference_sae(path:str|Path, # a `.pt` state dict saved by the reference project
                        sae_type_name:str, # its `--sae_type_name`: Standard, StandardAprilUpdate, BatchTopKSAE, ...
                       ) -> SAE:
@@ -263,6 +264,7 @@ def sae_format(path:Path) -> str:
         if path.is_dir() or path.name != 'ae.pt': return 'medsae'
     return 'state_dict'
 
+# %% ../nbs/04b_interop.ipynb #4810f089
 def load_any_sae(path:str|Path, # a checkpoint folder or file of medsae, dictionary_learning, SAELens or overcomplete
                  sae_type_name:str|None=None, # the class of a bare `.pt` (checked against a folder's)
                 ) -> SAE:

@@ -34,6 +34,7 @@ def layout_cells(layout:str) -> tuple[tuple[int, int], tuple]:
     if layout not in LAYOUTS: raise MedsaeError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     return LAYOUTS[layout]
 
+# %% ../nbs/09_linearity.ipynb #95ca2ab8
 def composite(images:Sequence[Image.Image], # one image per cell of the layout
               layout:str='grid', # 'grid' (2x2 of 4), 'pair' (2 side by side) or 'diagonal' (2 on a 2x2 canvas's diagonal)
               size:int|None=None, # side of a cell, pixels (default: the first image's width)
@@ -121,6 +122,7 @@ def encode_images(model:Any, # an `ImageTextModel`, or anything with `preprocess
     out = [model.encode_image(torch.stack([model.preprocess(im) for im in images[i:i + batch_size]])).cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(out)
 
+# %% ../nbs/09_linearity.ipynb #f56d51a8
 def _image(item:Any) -> Image.Image: return item['image'] if isinstance(item, dict) else item
 
 def composite_vectors(model:Any, # what encodes the images

@@ -101,6 +101,7 @@ def tiny_tokenizer():
     from transformers import BertTokenizer
     return BertTokenizer(vocab={w: i for i, w in enumerate(TINY_VOCAB)}, do_lower_case=True)
 
+# %% ../nbs/02c_medclip.ipynb #772e891b
 def bioclinicalbert_tokenizer(source:str|Path|None=None, # a folder with the tokenizer files, or a vocab.txt; None: the HF cache
                              ):
     "Bio_ClinicalBERT's tokenizer from a local folder/vocab file or the Hugging Face cache; never downloads."

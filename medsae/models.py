@@ -376,6 +376,7 @@ def synth_prompts(n:int=400, # draws per finding when collecting the report gene
     deny = lambda f: SYNTH_NEGATIVES.get(f) or (SYNTH_CLEAR_LUNGS if f in lungs else SYNTH_NORMAL)
     return {f: (finding_sentences(f, n, seed), deny(f)) for f in SYNTH_FINDINGS}
 
+# %% ../nbs/02_models.ipynb #097d459e
 @torch.inference_mode()
 def text_directions(model:ImageTextModel, # a CLIP-style model
                     prompts:dict[str, tuple[list[str], list[str]]]|None=None, # finding: (positive, negative) sentences; default `synth_prompts()`
@@ -385,6 +386,7 @@ def text_directions(model:ImageTextModel, # a CLIP-style model
     mean_text = lambda texts: nn.functional.normalize(model.encode_text(texts, normalize=True).float().mean(0), dim=0)
     return torch.stack([mean_text(pos) - mean_text(neg) for pos, neg in prompts.values()]).cpu()
 
+# %% ../nbs/02_models.ipynb #5bb9eea7
 def zero_shot_scores(model:ImageTextModel, # a CLIP-style model
                      images:torch.Tensor, # (N, 3, H, W) preprocessed
                      prompts:dict[str, tuple[list[str], list[str]]]|None=None, # finding: (positive, negative) sentences; default `synth_prompts()`

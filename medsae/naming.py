@@ -40,6 +40,7 @@ def vocab_file(vocab:str|Path, # a shipped vocabulary ('medical', 'general'), a 
     raise MedsaeError(f"no vocabulary {str(vocab)!r}: not a file, not one of medsae's ({', '.join(VOCABS)}), and no {user}; "
                       f"build one from a corpus with `medsae vocab --corpus reports.csv --name {p.stem}`")
 
+# %% ../nbs/07_naming.ipynb #229f1e39
 def parse_vocab(text:str) -> dict[str, list[str]]:
     "Concept name -> its phrasings (the name first), from a vocabulary file's text."
     vocab = {}
@@ -49,6 +50,7 @@ def parse_vocab(text:str) -> dict[str, list[str]]:
         if phrases: vocab.setdefault(phrases[0], []).extend(phrases)
     return {k: list(dict.fromkeys(v)) for k, v in vocab.items()}
 
+# %% ../nbs/07_naming.ipynb #077b9c99
 def load_vocab(vocab:str|Path|dict|list='medical', # a name or file (see `vocab_file`), or the concepts themselves
                root:str|Path|None=None, # data root
               ) -> dict[str, list[str]]:
@@ -80,6 +82,7 @@ def read_corpus(source:str|Path|Iterable[str], # a .txt (one document per line),
     if col not in df.columns: raise MedsaeError(f"corpus {p}: no column {col!r}" if col else f"corpus {p}: no text column among {list(df.columns)}; name it with column=")
     return df[col].tolist()
 
+# %% ../nbs/07_naming.ipynb #b58385a4
 def candidate_terms(doc:str, # one document
                     max_ngram:int=3, # longest n-gram
                     stop_words:frozenset=STOP_WORDS, # words a term may not start or end with
@@ -97,11 +100,13 @@ def vocab_words(text:str) -> list[str]:
     "The words of a text as vocabularies count them: lower case, letters only, hyphenated words kept whole."
     return re.findall(r"[a-z][a-z\-]*[a-z]|[a-z]", text.lower())
 
+# %% ../nbs/07_naming.ipynb #ee818a77
 def domain_words(domain:str|Path|dict|list|None) -> set[str]|None:
     "The words of a domain vocabulary (any vocabulary `load_vocab` reads), or None for no domain."
     if domain is None: return None
     return {w for phrases in load_vocab(domain).values() for p in phrases for w in vocab_words(p)} - STOP_WORDS
 
+# %% ../nbs/07_naming.ipynb #550299b5
 def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the documents
                         name:str|None=None, # write data/vocabs/{name}.txt
                         *, root:str|Path|None=None, # data root
@@ -171,6 +176,7 @@ def embed_vocab(model:Any, # an `ImageTextModel` (its text encoder is used)
     owner = torch.repeat_interleave(torch.tensor([len(p) for p in vocab.values()]))
     return F.normalize(torch.zeros(len(vocab), emb.shape[1]).index_add_(0, owner, emb), dim=1)
 
+# %% ../nbs/07_naming.ipynb #a03120c7
 def match_concepts(directions:torch.Tensor, # (n_latents, d) latent directions
                    concept_emb:torch.Tensor, # (n_concepts, d) from `embed_vocab`
                    top_m:int=5, # alternatives kept
@@ -196,6 +202,7 @@ def concepts_file(sae_name:str, # the SAE's name
     "Where the concept table of an SAE by a method lives: `data/assign_concepts/{sae}_{method}.csv`."
     return get_paths(root).assign_concepts/f'{concepts_name(sae_name, method)}.csv'
 
+# %% ../nbs/07_naming.ipynb #29c13e29
 def _alternatives(names:list[str], sims:list[float]) -> str: return '; '.join(f'{n} ({s:.3f})' for n, s in zip(names, sims))
 
 def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (see `load_sae_checkpoint`)

@@ -50,17 +50,20 @@ class SAEConfig:
     dec_init_norm: float = 1.0 # norm of the decoder rows at initialisation
     normalize_activations: str = 'none' # normalise each input row before encoding and undo it after decoding: 'none', 'layer_norm', 'constant_norm_rescale' (SAELens's)
 
+# %% ../nbs/04_sae.ipynb #af71eaae
 @dataclass
 class StandardConfig(SAEConfig):
     "ReLU SAE with an L1 penalty."
     l1: float = 1e-3 # L1 coefficient (on the sum over latents, averaged over samples)
 
+# %% ../nbs/04_sae.ipynb #f3f434a5
 @dataclass
 class StandardAprilConfig(StandardConfig):
     "ReLU SAE whose L1 penalty is weighted by the decoder norms (Anthropic, April 2024)."
     apply_b_dec_to_input: bool = False
     dec_init_norm: float = 0.1
 
+# %% ../nbs/04_sae.ipynb #48bf9ef2
 @dataclass
 class TopKConfig(SAEConfig):
     "TopK SAE: k active latents per sample."
@@ -68,12 +71,14 @@ class TopKConfig(SAEConfig):
     aux_k: int|None = None # latents used by the AuxK loss (default d_in // 2)
     aux_coeff: float = 1/32 # weight of the AuxK loss
 
+# %% ../nbs/04_sae.ipynb #78a83099
 @dataclass
 class BatchTopKConfig(TopKConfig):
     "BatchTopK SAE: k·batch active latents over the batch; a threshold at inference."
     threshold_beta: float = 0.999 # momentum of the running inference threshold
     fallback: str = 'topk' # eval-mode code while no threshold is estimated (threshold < 0): 'topk' per sample, or 'relu' (the threshold rule as is: dense ReLU, as dictionary_learning)
 
+# %% ../nbs/04_sae.ipynb #a22f1990
 @dataclass
 class JumpReLUConfig(SAEConfig):
     "JumpReLU SAE: a learned threshold per latent, an L0 penalty."
@@ -82,6 +87,7 @@ class JumpReLUConfig(SAEConfig):
     threshold_init: float = 1e-3 # initial threshold of every latent
     apply_b_dec_to_input: bool = False
 
+# %% ../nbs/04_sae.ipynb #03e08f23
 @dataclass
 class MatryoshkaConfig(BatchTopKConfig):
     "BatchTopK SAE whose nested prefixes of latent groups each reconstruct x."
@@ -89,6 +95,7 @@ class MatryoshkaConfig(BatchTopKConfig):
     group_sizes: tuple|None = None # explicit group sizes (override the fractions; must sum to d_sae)
     group_weights: tuple|None = None # weight of each prefix's loss (default equal)
 
+# %% ../nbs/04_sae.ipynb #1304f14b
 @dataclass
 class GatedConfig(SAEConfig):
     "Gated SAE: a gate deciding which latents fire, a magnitude path sharing its encoder (Rajamanoharan et al. 2024)."
@@ -184,6 +191,7 @@ class StandardSAE(SAE):
         sparsity = (f * self.l1_weights()).sum(-1).mean()
         return _out(recon + self.cfg.l1 * sparsity_scale * sparsity, recon, sparsity, x_hat, f)
 
+# %% ../nbs/04_sae.ipynb #9c1fd156
 @register_sae('standard_april')
 class StandardAprilSAE(StandardSAE):
     "ReLU SAE with an L1 penalty weighted by the decoder norms; the decoder is free."
@@ -234,6 +242,7 @@ def topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
     rows = torch.arange(pre.shape[0], device=pre.device).repeat_interleave(cols.shape[1])
     return rows, cols.flatten()
 
+# %% ../nbs/04_sae.ipynb #05f2b2f5
 def _scatter(pre, rows, cols):
     "The dense code keeping ReLU(pre) at the selected (rows, cols) only."
     return torch.zeros_like(pre).index_put_((rows, cols), F.relu(pre[rows, cols]))
@@ -441,6 +450,7 @@ def build_sae(arch:str, state:dict, source:Any='state dict', **cfg) -> SAE:
     sae.load_state_dict({k: v.to(sae.dtype) if v.is_floating_point() else v for k, v in state.items()})
     return sae
 
+# %% ../nbs/04_sae.ipynb #f23ddb51
 def load_sae(folder:str|Path, # a folder written by `save_sae`
              device:str|torch.device='cpu',
             ) -> SAE:

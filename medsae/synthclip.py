@@ -119,6 +119,7 @@ def group_ids(items:list) -> torch.Tensor:
     ids = {}
     return torch.tensor([ids.setdefault(x, len(ids)) for x in items])
 
+# %% ../nbs/02b_synthetic_clip.ipynb #3a6442da
 def _index_by(keys:list) -> dict:
     "key -> the positions that have it."
     index = {}
@@ -141,6 +142,7 @@ def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 t
         idx.append(options[int(torch.randint(0, len(options), (1,), generator=g))])
     return torch.tensor(idx)
 
+# %% ../nbs/02b_synthetic_clip.ipynb #c991af25
 def drop_sentences(report:str, # a report: sentences ending in '.'
                    p:float, # the probability of leaving each sentence out
                    g:torch.Generator, # the random stream
@@ -160,6 +162,7 @@ def draw_synthetic_items(indices:range, # which images of the set
     from medsae.synthetic import SynthConfig, synth_cxr
     return [{key: d[key] for key in ('image', 'report', 'labels')} for d in (synth_cxr(i, seed, SynthConfig(size=size)) for i in indices)]
 
+# %% ../nbs/02b_synthetic_clip.ipynb #935aeaff
 def draw_training_set(n:int, # images 0..n-1 of the set
                       seed:int=0, # which synthetic set
                       size:int=128, # side, pixels

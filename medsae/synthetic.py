@@ -392,6 +392,7 @@ def synth_id(split:str, index:int) -> str:
     "The id of synthetic image `index`: its path in a folder written by `write_synthetic_cxr`."
     return f'synthetic-cxr/{split}/{index:07d}.png'
 
+# %% ../nbs/01b_synthetic.ipynb #e4b96ee1
 class SyntheticCXR(ImageLabelDataset):
     "Synthetic chest radiographs `indices` of set `seed`, drawn when read."
     def __init__(self, split:str, indices:list[int], seed:int=0, cfg:SynthConfig|None=None, **kwargs): # kwargs: transform, mode
@@ -444,6 +445,7 @@ def write_synthetic_cxr(out:str|Path, # the folder to write (the CSV; PNGs and m
     with atomic_path(csv) as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)
     return csv
 
+# %% ../nbs/01b_synthetic.ipynb #4323a416
 def read_synthetic_masks(image_path:str|Path) -> dict[str, np.ndarray]:
     "The masks written beside a synthetic image (by `write_synthetic_cxr`): finding name (or 'heart', 'lungs') -> bool array."
     p = Path(image_path)

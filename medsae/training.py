@@ -72,6 +72,7 @@ class TrainConfig:
         if n_batches: return self.epochs * n_batches
         raise MedsaeError("the length of the run is unknown: give `steps` or `tokens` (--steps/--tokens) for data of unknown length")
 
+# %% ../nbs/05_training.ipynb #b5ebd85b
 def default_lr(d_sae:int) -> float:
     "Gao et al.'s learning rate for a dictionary of d_sae latents."
     return 2e-4 / math.sqrt(d_sae / 2**14)
@@ -246,6 +247,7 @@ def resample_dead(sae:SAE, # a standard SAE
             if torch.is_tensor(v) and v.shape == p.shape: v[sl] = 0.
     return len(idx)
 
+# %% ../nbs/05_training.ipynb #290b46fa
 def reanimation_loss(sae:SAE, x:torch.Tensor, dead:torch.Tensor) -> torch.Tensor:
     "Minus the mean pre-activation of the dead latents (pushes them up)."
     cols = dead.nonzero().flatten()
@@ -417,6 +419,7 @@ class TrainResult:
 
 SAE_CHECKPOINT = Kind('sae checkpoint', None, load_sae, is_dir=True, record='config.json', producer='medsae train')  # complete once config.json is written
 
+# %% ../nbs/05_training.ipynb #cccdaf69
 def train_request(sae:SAE, # the SAE to train (its architecture and config)
                   cfg:TrainConfig, # how to train it
                  ) -> dict:
@@ -469,6 +472,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         shutil.rmtree(ckpt, ignore_errors=True)
     return TrainResult(sae.eval(), pd.DataFrame(t.history), out)
 
+# %% ../nbs/05_training.ipynb #d2bfac95
 def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:
     "What the training summary records about the data: where it came from and the factor rows were scaled by (inputs need it at inference)."

@@ -223,6 +223,7 @@ class Attribution:
     norms: torch.Tensor # (n,) ||x_hat||, in the model's units
     logits = property(lambda self: self.contributions.sum(1) + self.bias, doc="(n, n_classes) zero-shot scores of the reconstructions.")
 
+# %% ../../nbs/08_evaluation/04_fidelity.ipynb #a049ded8
 @torch.inference_mode()
 def concept_output_attribution(sae:SAE, # an SAE of the joint embedding
                                features:torch.Tensor|FeatureStore, # (n, d_sae) latents of n images (a small FeatureStore is read whole)
@@ -264,6 +265,7 @@ def ablate_latents(sae:SAE, # the SAE
     "The SAE reconstruction of `x` with `latents` set to 0 before decoding."
     return reconstruct(sae, x, act_scale, ablate=latents)
 
+# %% ../../nbs/08_evaluation/04_fidelity.ipynb #5fbccd0d
 def ablation_effect(model:ImageTextModel, # the model
                     sae:SAE, # the SAE reading `hook_point`
                     images:torch.Tensor, # (N, 3, H, W) preprocessed
@@ -314,6 +316,7 @@ def fidelity_inputs(features:str|None, # a features folder: its meta names the S
     return dict(sae=sae, act_scale=info['act_scale'], model=model_name, hook_point=acts.meta['request'].get('hook_point', hook_point), dataset=dataset,
                 split=split, dataset_kwargs=kw, acts=acts, name=features_name(info['name'], dataset, split))
 
+# %% ../../nbs/08_evaluation/04_fidelity.ipynb #40cb1560
 @command('medsae score fidelity', docs_from=features_from_flags,
          description='Reconstruction metrics (FVU, cosine, L2 ratio, L0, dead latents) of an SAE on held-out activations, '
                      'and downstream fidelity: zero-shot AUROC with the hook point original, SAE-reconstructed, zero- and mean-ablated.',

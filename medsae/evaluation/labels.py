@@ -109,6 +109,7 @@ def best_classes(scores:ClassScores, # from `class_scores`
     keep = (df.n_firing >= min_firing) & (df.n_firing <= (max_firing if max_firing is not None else np.inf))
     return df[keep].reset_index(drop=True)
 
+# %% ../../nbs/08_evaluation/02_labels.ipynb #845a1731
 def chexpert_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or an (n, d) tensor
                     labels:torch.Tensor|np.ndarray|pd.DataFrame|None=None, # (n, classes) 1/0/NaN; default: the source's labels
                     p:float=0.30, # fraction of each latent's positive values that count as firing
@@ -134,6 +135,7 @@ def per_class_best(scores:ClassScores, # from `class_scores`
     return pd.DataFrame({'class': scores.class_names, 'n_pos': scores.n_pos.numpy(), 'f1_unit': unit(bf, has_f1), 'f1': at(f1),
                          'precision': at(scores.precision), 'recall': at(scores.recall), 'corr_unit': unit(bc, has_corr), 'corr': corr[bc, cols].numpy()})
 
+# %% ../../nbs/08_evaluation/02_labels.ipynb #fced5dd8
 def compare_with_neurons(latents:ClassScores, # the SAE latents' scores
                          neurons:ClassScores, # the raw neurons' scores, on the same samples and labels
                          min_firing:int=0, # consider only units firing on at least this many samples

@@ -137,6 +137,7 @@ def ms_embeddings(model:str|Any, # the image encoder: a registry name or an `Ima
         if cached is not None: return cached
     return extract_activations(model, dataset, split, None, root=root, tiny=tiny, **(extract_kwargs or {}), **dataset_kwargs)
 
+# %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #b8be227f
 def features_embeddings(features:FeatureStore, # the features to score
                         embedding_model:str|Any|None=None, # the image encoder E (default: the features' own model)
                         root:str|Path|None=None, # data root (default: the one holding the features)
@@ -231,6 +232,7 @@ def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, 
     s[:, (st.M_sum[:C] == 0) | (st.M_sum[C:] == 0)] = math.nan
     return pd.DataFrame(s.numpy(), columns=names, index=pd.RangeIndex(len(s), name='neuron'))
 
+# %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #8ef4dc4c
 def av_best_classes(scores:pd.DataFrame, # from `activation_version_scores`
                 ) -> pd.DataFrame:
     "Each latent's highest-scoring class and its score; no class (missing) where all its scores are equal, as for a dead latent."
@@ -259,6 +261,7 @@ def ms_command(feats:Group(features_from_flags), data_root:str|None=None,
     print(f"{out}: mean MS {d.ms.mean():.4f} (median {d.ms.median():.4f}) over {len(d)} of {len(scores)} latents; "
           f"{len(scores) - len(d)} undefined (dead, constant or firing on one image)")
 
+# %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #246fc3b5
 @command('medsae score actms',
          description="Activation-version score (adapted from SAeUron): each latent's share of the activation on a class's positive images minus its share on the negatives, for every class.",
          examples=['medsae score actms --features data/sae_features/MedCLIP-RN50_chexpert_batchtopk_chexpert_test',

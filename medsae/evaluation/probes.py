@@ -261,6 +261,7 @@ def save_probe(probe:LinearProbe, # the probe
     save_json(path.with_suffix('.json'), meta)
     return path
 
+# %% ../../nbs/08_evaluation/03_probes.ipynb #5bd15b46
 def load_probe(path:str|Path, # a `.safetensors` probe, or a probe name under `root`'s probe_checkpoints
                root:str|Path|None=None, # data root, for a bare name
               ) -> LinearProbe:

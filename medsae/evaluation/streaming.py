@@ -39,6 +39,7 @@ class EvaluationSetting:
 
     def __repr__(self): return f"EvaluationSetting({self.acts.n} test images x {self.acts.d_in} dims, {self.sae_dir.name}: {self.feats.d_sae} latents)"
 
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #ff88d0d8
 def evaluation_setting(data_root:str|Path, # where the artefacts are written
                        quality:bool=False, # the larger setting of the chapters' closing sections (minutes on a CPU) instead of the small one (seconds)
                       ) -> EvaluationSetting:
@@ -94,16 +95,19 @@ def score_rows(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features,
     "`(first row, dense (rows, d) chunk)` in store order, activations as stored and max-pooled: what the label scores and probes read."
     return sample_blocks(source, chunk_rows, sparse=False, normalize=False)
 
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #5b404c08
 def block_rows(block:tuple|torch.Tensor, # a block of `sample_blocks`
               ) -> int:
     "The number of samples in a block."
     return len(block) if isinstance(block, torch.Tensor) else len(block[0]) - 1
 
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #5807d029
 def n_rows(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
           ) -> int:
     "The number of samples: a store's `n`, a tensor's length."
     return len(values) if isinstance(values, torch.Tensor) else values.n
 
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #8c08c1ad
 def n_blocks(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
              batch_size:int, # samples per block
             ) -> int:
@@ -111,6 +115,7 @@ def n_blocks(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, a
     if isinstance(values, FeatureStore): return sum(math.ceil(s / batch_size) for s in values.sizes)
     return math.ceil(n_rows(values) / batch_size)
 
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #4ff0b3a9
 def width(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
          ) -> int:
     "The columns scored: latents, channels, or a tensor's columns (positions pooled)."
