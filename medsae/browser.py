@@ -104,7 +104,7 @@ def latent_heatmaps(features:FeatureStore, # the features
                     activations:ActivationStore|str|Path|None=None, # the activations (default: those the features recorded)
                    ) -> torch.Tensor:
     "Heatmaps `(len(samples), h, w)` of one latent over a few samples, from the stored activations."
-    features._check_latents([latent])
+    features.check_latents([latent])
     r = features.request
     if sae is None:
         if not r.get('sae'): raise MedsaeError(f"{features.path}: the meta names no SAE; pass sae=")
@@ -207,7 +207,7 @@ def browser_data(features:FeatureStore, # the features
         bad = {k: np.shape(v) for k, v in scores.items() if np.shape(v) != (features.d_sae,)}
         if bad: raise MedsaeError(f"scores must be one value per latent, shape ({features.d_sae},); got {bad}")
     limit = n_latents if latents is None else len(latents)
-    latents = features._check_latents(latents) if latents is not None else _default_latents(stats, scores, n_latents)
+    latents = features.check_latents(latents) if latents is not None else _default_latents(stats, scores, n_latents)
     heat_on = activations is not None and activations is not False
     if heat_on and sae is None:
         if not features.request.get('sae'): raise MedsaeError(f"{features.path}: the meta names no SAE; pass sae= for heatmaps")

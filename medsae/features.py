@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -169,7 +169,8 @@ def _iter_dense(self:FeatureStore, chunk_rows:int=1024) -> Iterator[tuple[int, t
     "`(first sample, dense (rows, d_sae) chunk)` over the whole split, at most `chunk_rows` rows at a time."
     for start, indptr, indices, values in self.iter_csr(chunk_rows): yield start, csr_to_dense(indptr, indices, values, self.d_sae)
 
-def _check_latents(self:FeatureStore, latents) -> list[int]:
+def _check_latents(self:FeatureStore, latents:Iterable[int]) -> list[int]:
+    "The latents as ints; a `MedsaeError` naming any out of range (`check_latents`, used by every reader of chosen latents)."
     latents = [int(k) for k in latents]
     bad = [k for k in latents if not 0 <= k < self.d_sae]
     if bad: raise MedsaeError(f"latent(s) {bad} out of range: {self.path.name} has d_sae={self.d_sae} latents, numbered 0 to {self.d_sae - 1}")
@@ -177,7 +178,7 @@ def _check_latents(self:FeatureStore, latents) -> list[int]:
 
 def _columns(self:FeatureStore, latents:list[int]) -> torch.Tensor:
     "Values `(n, len(latents))` of a few latents over every sample, in one pass over the shards."
-    latents = self._check_latents(latents)
+    latents = self.check_latents(latents)
     out, where = torch.zeros(self.n, len(latents)), torch.full((self.d_sae,), -1, dtype=torch.long)
     where[torch.tensor(latents, dtype=torch.long)] = torch.arange(len(latents))
     for j in range(len(self.files)):
@@ -203,7 +204,7 @@ def _to_dense(self:FeatureStore) -> torch.Tensor:
     "Every sample's features as one dense `(n, d_sae)` tensor (small sets only)."
     return torch.cat([self.dense(j) for j in range(len(self.files))])
 
-FeatureStore.iter_csr, FeatureStore.iter_dense, FeatureStore._check_latents, FeatureStore.columns, FeatureStore.rows, FeatureStore.to_dense = _iter_csr, _iter_dense, _check_latents, _columns, _rows, _to_dense
+FeatureStore.iter_csr, FeatureStore.iter_dense, FeatureStore.check_latents, FeatureStore.columns, FeatureStore.rows, FeatureStore.to_dense = _iter_csr, _iter_dense, _check_latents, _columns, _rows, _to_dense
 
 # %% ../nbs/06_features.ipynb #37eaa2b2
 def sae_digest(sae:SAE) -> str:
@@ -447,7 +448,7 @@ def top_samples(features:FeatureStore, # the features
                 n:int, # how many samples at most
                ) -> tuple[list[int], list[float]]:
     "A latent's top `n` samples where it fires, and their values."
-    features._check_latents([latent])
+    features.check_latents([latent])
     if stats is None or stats.top_values.shape[1] < n: stats = feature_stats(features, n_top=max(n, 16))
     v, i = stats.top_values[latent, :n], stats.top_index[latent, :n]
     keep = v > 0

@@ -278,7 +278,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
                ) -> pd.DataFrame:
     "Name SAE latents by showing a VLM their top-activating images; resumable; writes `assign_concepts/{sae}_vlm.csv`."
     if stats is None or stats.top_values.shape[1] < n_top or stats.bottom_values.shape[1] < n_low: stats = feature_stats(features, max(16, n_top), max(16, n_low))
-    latents = features._check_latents(latents) if latents is not None else (stats.count >= min_firing).nonzero().flatten().tolist()
+    latents = features.check_latents(latents) if latents is not None else (stats.count >= min_firing).nonzero().flatten().tolist()
     dead = [k for k in latents if stats.count[k] == 0]
     if dead: raise MedsaeError(f"latent(s) {dead} fire on no sample of {features.path.name}: there is no image to show; leave them out of latents")
     dataset = dataset if dataset is not None else features_dataset(features)
@@ -339,7 +339,7 @@ def naming_eval_answers(features:FeatureStore, # features of held-out images (a 
                        ) -> pd.DataFrame:
     "Ask the VLM, for held-out images, whether each shows its latent's concept: one row per (latent, image)."
     table = _concept_table(concepts).drop_duplicates('neuron').set_index('neuron')
-    latents = features._check_latents(latents) if latents is not None else table.index.tolist()
+    latents = features.check_latents(latents) if latents is not None else table.index.tolist()
     missing = [k for k in latents if k not in table.index]
     if missing: raise MedsaeError(f"latent(s) {missing} have no concept in the table; name them first or leave them out of latents")
     dataset, values, rows = dataset if dataset is not None else features_dataset(features), features.columns(latents).numpy(), []
