@@ -50,7 +50,7 @@ def bare_rate(model, batches, device):
 def extraction_rate(model, ds, args, device, dtype, root):
     "Images/s of a whole extraction, from the dataset's PNG bytes to shards and meta on disk."
     sync(device); t0 = time.perf_counter()
-    store = extract_activations(model, ds, 'train', root=root, batch_size=args.batch_size, num_workers=args.num_workers,
+    store = extract_activations(model, ds, 'train', data_root=root, batch_size=args.batch_size, num_workers=args.num_workers,
                                 shard_size=args.shard_size, device=str(device), dtype=dtype, overwrite=True)
     secs = time.perf_counter() - t0
     assert store.n == len(ds)

@@ -28,13 +28,13 @@ p.add_argument('--root', help='data root (default: a temporary folder)'); p.add_
 a = p.parse_args()
 model = get_model('synthetic-cxr-clip', weights=None if a.weights == 'shipped' else a.weights)
 root = Path(a.root or tempfile.mkdtemp())/'data'
-acts = extract_activations(model, 'synthetic-cxr', 'train', 'image_embeds', root=root, n=6000, batch_size=100, num_workers=0)
+acts = extract_activations(model, 'synthetic-cxr', 'train', 'image_embeds', data_root=root, n=6000, batch_size=100, num_workers=0)
 sae_dir = root/'sae_checkpoints'/f'bench_{a.d_sae}_{a.k}'
 shutil.rmtree(sae_dir, ignore_errors=True)
 seed_everything(0)
 train_sae(sae_class('batchtopk')(d_in=acts.d_in, d_sae=a.d_sae, k=a.k), acts,
           TrainConfig(batch_size=256, steps=1500, lr=2e-3, warmup_steps=20, normalize=True, log_every=500, seed=0), out=sae_dir)
-feats = sae_features(sae_dir, model, 'synthetic-cxr', 'test', root=root, n=1000, overwrite=True)
+feats = sae_features(sae_dir, model, 'synthetic-cxr', 'test', data_root=root, n=1000, overwrite=True)
 sae, info = load_sae_checkpoint(sae_dir)
 
 words = {f: SYNTH_WORDS[f] + {'Lung Lesion': ('lesion',), 'Support Devices': ('line', 'support device')}.get(f, ()) for f in SYNTH_FINDINGS}

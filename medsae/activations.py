@@ -396,11 +396,11 @@ def activations_folder(model_name:str, dataset:str, split:str='train',
                        hook_point:str|None=None, # the hook point they were taken at (default: the joint embedding)
                        tiny:bool=False, # taken with a tiny model (`medsae activations --tiny`)
                        extra:str|None=None, # the name suffix given to `medsae activations --extra` (overrides the two above)
-                       root:str|Path|None=None, # data root
+                       data_root:str|Path|None=None, # data root
                       ) -> Path:
     "The folder `medsae activations` writes for these options: `data/activations/{model}_{dataset}_{split}[_{extra}]`."
     if extra is None: extra = default_extra(SimpleNamespace(embed_hook='image_embeds'), hook_point or 'image_embeds', tiny)
-    return get_paths(root).activations/activations_name(model_name, dataset, split, extra)
+    return get_paths(data_root).activations/activations_name(model_name, dataset, split, extra)
 
 # %% ../nbs/03_activations.ipynb #7dae9ce7
 def _resolve(model, dataset, split, weights, tiny, device, dtype, dataset_root, dataset_kwargs):
@@ -410,7 +410,7 @@ def _resolve(model, dataset, split, weights, tiny, device, dtype, dataset_root, 
         model = get_model(model, weights=weights, device=device, tiny=tiny, dtype=dtype)
     if isinstance(dataset, str):
         from medsae.data import get_dataset
-        dataset = get_dataset(dataset, split, root=dataset_root, transform=getattr(model, 'preprocess', None), **dataset_kwargs)
+        dataset = get_dataset(dataset, split, dataset_root=dataset_root, transform=getattr(model, 'preprocess', None), **dataset_kwargs)
     return model, dataset
 
 # %% ../nbs/03_activations.ipynb #ac92b240
@@ -425,7 +425,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
                         dataset:str|Dataset, # a registry name (`chexpert`, ...) or a dataset of item dicts
                         split:str='train', # the dataset split
                         hook_point:str|None=None, # where to read (default: the model's joint embedding)
-                        *, root:str|Path|None=None, # data root (default `$MEDSAE_DATA`, else `./data`)
+                        *, data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
                         batch_size:int=64, # images per forward pass
                         num_workers:int|None=None, # DataLoader workers decoding images, 0: in the main process (default: cores - 1, at most 8)
                         shard_size:int=1024, # samples per shard file
@@ -449,7 +449,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
     hook_point = _check_hook_point(model, hook_point or model.embed_hook)
     request = activations_request(model, dataset, split, hook_point, dtype, shard_size, weights, tiny, dataset_kwargs)
     if request['n_samples'] == 0: raise MedsaeError(f"the {request['dataset']} {split} split has no samples; nothing to extract")
-    path = get_paths(root).activations/activations_name(model.name, request['dataset'], split, extra if extra is not None else default_extra(model, hook_point, tiny))
+    path = get_paths(data_root).activations/activations_name(model.name, request['dataset'], split, extra if extra is not None else default_extra(model, hook_point, tiny))
     workers = min(8, max(0, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers
     loader_kw = dict(num_workers=workers, collate_fn=ExtractionCollate(getattr(model, 'preprocess', None)), pin_memory=device.type == 'cuda',
                      **({'prefetch_factor': 4} if workers else {}))
@@ -487,6 +487,6 @@ def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a
     if load_activations_path: store = ActivationStore(load_activations_path, key=key)
     else:
         if not (model_name and dataset): raise UsageError('--model_name and --dataset are required (or give --load_activations_path)')
-        store = extract_activations(model_name, dataset, split, hook_point, root=data_root, batch_size=batch_size, num_workers=num_workers, shard_size=shard_size,
+        store = extract_activations(model_name, dataset, split, hook_point, data_root=data_root, batch_size=batch_size, num_workers=num_workers, shard_size=shard_size,
                                     device=device, dtype=dtype, extra=extra, overwrite=overwrite, weights=weights, tiny=tiny, dataset_root=dataset_root)
     if dist_info()[0] == 0: print(f'{store.path}: {store.n} samples of shape {store.shape} (d_in {store.d_in}) in {len(store.sizes)} shards')

@@ -84,17 +84,19 @@ class Registry:
 # %% ../nbs/00_core.ipynb #165a7f6b
 ARTEFACT_DIRS = ('activations', 'sae_checkpoints', 'sae_features', 'assign_concepts', 'probe_checkpoints', 'vocabs')
 
-def data_root(root:str|Path|None=None, # explicit root; wins over the environment
+def data_root(data_root:str|Path|None=None, # explicit root; wins over the environment
              ) -> Path:
-    "The data root: `root` if given, else `$MEDSAE_DATA`, else `./data`."
-    return Path(root or os.environ.get('MEDSAE_DATA') or 'data').expanduser()
+    "The data root: `data_root` if given, else `$MEDSAE_DATA`, else `./data`."
+    return Path(data_root or os.environ.get('MEDSAE_DATA') or 'data').expanduser()
+
+_data_root = data_root  # for the functions below, whose `data_root` parameter hides it
 
 def results_root(results:str|Path|None=None, # explicit folder; wins over the environment
-                 root:str|Path|None=None, # the data root it sits beside
+                 data_root:str|Path|None=None, # the data root it sits beside
                 ) -> Path:
     "Where plots and tables go: `results` if given, else `$MEDSAE_RESULTS`, else `results/` beside the data root."
     if results or os.environ.get('MEDSAE_RESULTS'): return Path(results or os.environ['MEDSAE_RESULTS']).expanduser()
-    return data_root(root).parent/'results'
+    return _data_root(data_root).parent/'results'
 
 # %% ../nbs/00_core.ipynb #6ab24531
 @dataclass(frozen=True)
@@ -116,12 +118,12 @@ class Paths:
     def vocabs(self): return self.root/'vocabs'
 
 # %% ../nbs/00_core.ipynb #de4911c6
-def get_paths(root:str|Path|None=None, # data root (else `$MEDSAE_DATA`, else `./data`)
+def get_paths(data_root:str|Path|None=None, # data root (else `$MEDSAE_DATA`, else `./data`)
               results:str|Path|None=None, # results folder (else `$MEDSAE_RESULTS`, else beside the root)
               create:bool=True, # make the folders if missing
              ) -> Paths:
     "The `Paths` of a data root, creating its folders unless told not to."
-    paths = Paths(data_root(root), results_root(results, root))
+    paths = Paths(_data_root(data_root), results_root(results, data_root))
     if create:
         for d in [*(getattr(paths, k) for k in ARTEFACT_DIRS), paths.results]:
             try: d.mkdir(parents=True, exist_ok=True)

@@ -43,16 +43,16 @@ def collate_samples(batch:list[dict|None], # items from a dataset; `None` for a 
 
 # %% ../nbs/01_data.ipynb #3da349aa
 DATASETS = Registry('dataset', homes=('medsae.synthetic',))  # 01b registers synthetic-cxr
-register_dataset = DATASETS.register  # `@register_dataset(name)` over a factory `f(split, root=None, transform=None, **kwargs)`
+register_dataset = DATASETS.register  # `@register_dataset(name)` over a factory `f(split, dataset_root=None, transform=None, **kwargs)`
 list_datasets = DATASETS.names
 
 def get_dataset(name:str, # a registered dataset name (see `list_datasets()`)
                 split:str='train', # which split
-                root:str|Path|None=None, # the dataset's folder (else its `MEDSAE_{NAME}_ROOT` env var, else `datasets/{name}`)
+                dataset_root:str|Path|None=None, # the dataset's folder (else its `MEDSAE_{NAME}_ROOT` env var, else `datasets/{name}`)
                 transform:Callable|None=None, # applied to each PIL image (e.g. a model's preprocessing)
                 **kwargs) -> Dataset:
     "The dataset `name`, split `split`: items `{'image', 'labels', 'text', 'id'}`."
-    return DATASETS[name](split, root=root, transform=transform, **kwargs)
+    return DATASETS[name](split, dataset_root=dataset_root, transform=transform, **kwargs)
 
 # %% ../nbs/01_data.ipynb #97a15d18
 def root_env_var(name:str) -> str:
@@ -60,18 +60,20 @@ def root_env_var(name:str) -> str:
     return f"MEDSAE_{re.sub('[^A-Z0-9]', '_', name.upper())}_ROOT"
 
 def dataset_root(name:str, # the dataset's registered name
-                 root:str|Path|None=None, # an explicit folder; wins over the environment
+                 dataset_root:str|Path|None=None, # an explicit folder; wins over the environment
                  must_exist:bool=True, # raise if the folder is missing
                 ) -> Path:
-    "The folder of dataset `name`: `root`, else `$MEDSAE_{NAME}_ROOT`, else `datasets/{name}` beside the data root."
+    "The folder of dataset `name`: `dataset_root`, else `$MEDSAE_{NAME}_ROOT`, else `datasets/{name}` beside the data root."
     env = root_env_var(name)
-    if root: path, source = Path(root), 'the root argument'
+    if dataset_root: path, source = Path(dataset_root), 'the dataset_root argument'
     elif os.environ.get(env): path, source = Path(os.environ[env]), f'${env}'
     else: path, source = data_root().parent/'datasets'/name, 'the default place'
     path = path.expanduser()
     if must_exist and not path.is_dir():
-        raise MedsaeError(f"{name}: no dataset folder at {path} (from {source}); pass root=... (--root) or set {env} to the folder holding it")
+        raise MedsaeError(f"{name}: no dataset folder at {path} (from {source}); pass dataset_root=... (--dataset_root) or set {env} to the folder holding it")
     return path
+
+_dataset_root = dataset_root  # for the dataset factories, whose `dataset_root` parameter hides it
 
 # %% ../nbs/01_data.ipynb #47bae7a6
 def check_choice(arg:str, # the argument's name, as the message says it
@@ -193,7 +195,7 @@ def _find_csv(folder:Path, stem:str, dataset:str) -> Path:
     "`folder/stem.csv` or `.csv.gz`, else an error saying where it was looked for."
     for ext in ('.csv', '.csv.gz'):
         if (folder/f'{stem}{ext}').is_file(): return folder/f'{stem}{ext}'
-    raise MedsaeError(f"{dataset}: no {stem}.csv (or .csv.gz) in {folder}; pass csv=... or root=... (--root)")
+    raise MedsaeError(f"{dataset}: no {stem}.csv (or .csv.gz) in {folder}; pass csv=... or dataset_root=... (--dataset_root)")
 
 def _check_paths(paths:pd.Series, image_root:Path, source:str):
     "Raise naming the rows whose image file does not exist."
@@ -248,10 +250,10 @@ CHEXPERT_FILES = {'train': 'chexpert_train', 'val': 'chexpert_valid', 'test': 'c
 
 @register_dataset('chexpert')
 def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanced subset of train)
-             root:str|Path|None=None, # the dataset folder (else $MEDSAE_CHEXPERT_ROOT, else datasets/chexpert)
+             dataset_root:str|Path|None=None, # the dataset folder (else $MEDSAE_CHEXPERT_ROOT, else datasets/chexpert)
              transform:Callable|None=None, # applied to each PIL image
-             csv:str|Path|None=None, # a label CSV to use instead of the split's file in `root`
-             image_root:str|Path|None=None, # what `Path` values are relative to (default: `root`, else the CSV's folder)
+             csv:str|Path|None=None, # a label CSV to use instead of the split's file in `dataset_root`
+             image_root:str|Path|None=None, # what `Path` values are relative to (default: `dataset_root`, else the CSV's folder)
              uncertain:str='ignore', # -1 becomes: 'ignore' (NaN), 'zeros' or 'ones'
              blank:str='zeros', # an empty label becomes: 'ignore' (NaN), 'zeros' or 'ones'
              max_positives:int=1000, # `trainval`: at most this many positives per label
@@ -266,13 +268,13 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
     "CheXpert radiographs with their 14 labels, from a CheXpert-format CSV and image folder."
     if csv is None:
         check_choice('split', split, CHEXPERT_FILES)
-        csv = _find_csv(dataset_root(name, root), CHEXPERT_FILES[split], name)
+        csv = _find_csv(_dataset_root(name, dataset_root), CHEXPERT_FILES[split], name)
     df, labels = read_chexpert_table(csv, CHEXPERT_LABELS, uncertain, blank)
     if frontal_only: df, labels = _keep_rows(df, labels, _frontal(df))
     if split == 'trainval':
         keep = balanced_subset((parse_labels(df, CHEXPERT_LABELS, 'zeros', 'zeros') == 1).numpy(), max_positives, seed)
         df, labels = df.iloc[keep], labels[keep]
-    image_root = Path(image_root or root or Path(csv).parent)
+    image_root = Path(image_root or dataset_root or Path(csv).parent)
     if check_paths: _check_paths(df['Path'], image_root, str(csv))
     texts = df[text_column].fillna('').astype(str).tolist() if text_column in df.columns else None
     return CsvImageDataset(name, split, df['Path'].astype(str).tolist(), image_root, labels, CHEXPERT_LABELS, str(csv), df.index.to_numpy(),
@@ -309,57 +311,57 @@ def hf_dataset_snapshot(repo_id:str, # a dataset repository on the hub, e.g. 'so
     except LocalEntryNotFoundError as e:
         from huggingface_hub.constants import HF_HUB_CACHE
         raise MedsaeError(f"{name}: {repo_id!r} (revision {revision or 'main'}) is not in the local Hugging Face cache {cache_dir or HF_HUB_CACHE}; "
-                          f"fetch it once where there is network (`huggingface-cli download --repo-type dataset {repo_id}`), or pass root= a local copy") from e
+                          f"fetch it once where there is network (`huggingface-cli download --repo-type dataset {repo_id}`), or pass dataset_root= a local copy") from e
 
-def _load_hf_split(root:Path, split:str, name:str):
-    "Split `split` of a `datasets` folder: a saved DatasetDict at `root`, a saved Dataset at `root/split`, or a hub repository's data files."
+def _load_hf_split(dataset_root:Path, split:str, name:str):
+    "Split `split` of a `datasets` folder: a saved DatasetDict at `dataset_root`, a saved Dataset at `dataset_root/split`, or a hub repository's data files."
     import datasets
     names = {'val': ['val', 'validation', 'valid'], 'validation': ['validation', 'val', 'valid']}.get(split, [split])
     for s in names:
-        if (root/s/'dataset_info.json').is_file(): return datasets.load_from_disk(str(root/s))
-    try: d = datasets.load_from_disk(str(root))
+        if (dataset_root/s/'dataset_info.json').is_file(): return datasets.load_from_disk(str(dataset_root/s))
+    try: d = datasets.load_from_disk(str(dataset_root))
     except FileNotFoundError as e:
-        if not any(p.suffix in HF_DATA_SUFFIXES for p in root.rglob('*') if p.is_file()):
-            raise MedsaeError(f"{name}: {root} is neither a saved Hugging Face dataset (save one with DatasetDict.save_to_disk) "
+        if not any(p.suffix in HF_DATA_SUFFIXES for p in dataset_root.rglob('*') if p.is_file()):
+            raise MedsaeError(f"{name}: {dataset_root} is neither a saved Hugging Face dataset (save one with DatasetDict.save_to_disk) "
                               f"nor a dataset repository's files ({', '.join(HF_DATA_SUFFIXES)}), and has no {split}/ split folder") from e
-        d = datasets.load_dataset(str(root))  # a hub repository's files (e.g. its snapshot in the hub cache), read locally
-    if not isinstance(d, datasets.DatasetDict): raise MedsaeError(f"{name}: {root} holds a single Dataset; save the splits as a DatasetDict or put each in {root}/SPLIT")
+        d = datasets.load_dataset(str(dataset_root))  # a hub repository's files (e.g. its snapshot in the hub cache), read locally
+    if not isinstance(d, datasets.DatasetDict): raise MedsaeError(f"{name}: {dataset_root} holds a single Dataset; save the splits as a DatasetDict or put each in {dataset_root}/SPLIT")
     for s in names:
         if s in d: return d[s]
-    raise MedsaeError(f"{name}: no split {split!r} in {root}; it has {list(d)}")
+    raise MedsaeError(f"{name}: no split {split!r} in {dataset_root}; it has {list(d)}")
 
 # %% ../nbs/01_data.ipynb #9221f888
 @register_dataset('mimic-cxr')
 def mimic_cxr(split:str='train', # a split of the saved dataset ('val' also finds 'validation')
-              root:str|Path|None=None, # the folder (else $MEDSAE_MIMIC_CXR_ROOT, else datasets/mimic-cxr)
+              dataset_root:str|Path|None=None, # the folder (else $MEDSAE_MIMIC_CXR_ROOT, else datasets/mimic-cxr)
               transform:Callable|None=None, # applied to each PIL image
-              image_column:str='image', # column of images (Image feature) or of paths relative to `root`
+              image_column:str='image', # column of images (Image feature) or of paths relative to `dataset_root`
               text_column:str|None=None, # column of reports (default: the first of report, text, findings, impression)
               id_column:str|None=None, # column of sample ids (default: dicom_id, else path, else the row number)
               uncertain:str='ignore', # -1 becomes: 'ignore' (NaN), 'zeros' or 'ones'
               blank:str='zeros', # an empty label becomes: 'ignore' (NaN), 'zeros' or 'ones'
               on_error:str='raise', # an unreadable image: 'raise', or 'skip' (warn, item is None)
               mode:str|None='RGB', # PIL mode images are converted to
-              repo_id:str|None=None, # read this hub dataset repository from the local Hugging Face cache instead of `root`
+              repo_id:str|None=None, # read this hub dataset repository from the local Hugging Face cache instead of `dataset_root`
               revision:str|None=None, cache_dir:str|Path|None=None, # its revision and hub cache (see `hf_dataset_snapshot`)
              ) -> ImageLabelDataset:
     "MIMIC-CXR radiographs with their 14 CheXpert labels and reports, from a local `datasets` folder, the hub cache, or a CSV."
-    root = hf_dataset_snapshot(repo_id, revision, cache_dir) if repo_id else dataset_root('mimic-cxr', root)
+    dataset_root = hf_dataset_snapshot(repo_id, revision, cache_dir) if repo_id else _dataset_root('mimic-cxr', dataset_root)
     for ext in ('.csv', '.csv.gz'):
-        if (root/f'mimic-cxr_{split}{ext}').is_file():
-            return chexpert(split, root, transform, csv=root/f'mimic-cxr_{split}{ext}', uncertain=uncertain,
+        if (dataset_root/f'mimic-cxr_{split}{ext}').is_file():
+            return chexpert(split, dataset_root, transform, csv=dataset_root/f'mimic-cxr_{split}{ext}', uncertain=uncertain,
                             blank=blank, on_error=on_error, mode=mode, name='mimic-cxr', text_column=text_column or 'Report')
-    ds = _load_hf_split(root, split, 'mimic-cxr')
+    ds = _load_hf_split(dataset_root, split, 'mimic-cxr')
     cols = ds.column_names
-    if image_column not in cols: raise MedsaeError(f"mimic-cxr {split} ({root}) has no image column {image_column!r}; it has {cols}; pass image_column=...")
-    labels = parse_labels(ds.select_columns([c for c in CHEXPERT_LABELS if c in cols]).to_pandas(), CHEXPERT_LABELS, uncertain, blank, source=f'mimic-cxr {split} ({root})')
+    if image_column not in cols: raise MedsaeError(f"mimic-cxr {split} ({dataset_root}) has no image column {image_column!r}; it has {cols}; pass image_column=...")
+    labels = parse_labels(ds.select_columns([c for c in CHEXPERT_LABELS if c in cols]).to_pandas(), CHEXPERT_LABELS, uncertain, blank, source=f'mimic-cxr {split} ({dataset_root})')
     text_column = text_column or next((c for c in ('report', 'text', 'findings', 'impression') if c in cols), None)
     id_column = id_column or next((c for c in ('dicom_id', 'path', 'Path') if c in cols), None)
     ids = [str(v) for v in ds[id_column]] if id_column else [str(i) for i in range(len(ds))]
     texts = [t or '' for t in ds[text_column]] if text_column else None
     import datasets
     if isinstance(ds.features[image_column], datasets.Image): ds = ds.cast_column(image_column, datasets.Image(decode=False))
-    return HFImageDataset('mimic-cxr', split, ds.select_columns([image_column]), image_column, root, ids=ids, labels=labels,
+    return HFImageDataset('mimic-cxr', split, ds.select_columns([image_column]), image_column, dataset_root, ids=ids, labels=labels,
                           label_names=CHEXPERT_LABELS, texts=texts, transform=transform, on_error=on_error, mode=mode)
 
 # %% ../nbs/01_data.ipynb #871da231
@@ -422,16 +424,16 @@ CC3M_SPLITS = {'train': 'train', 'val': 'validation', 'validation': 'validation'
 
 @register_dataset('cc3m')
 def cc3m(split:str='train', # 'train' or 'val'/'validation'
-         root:str|Path|None=None, # the folder of shards (else $MEDSAE_CC3M_ROOT, else datasets/cc3m)
+         dataset_root:str|Path|None=None, # the folder of shards (else $MEDSAE_CC3M_ROOT, else datasets/cc3m)
          transform:Callable|None=None, # applied to each PIL image
          on_error:str='skip', # an undecodable image: 'skip' (warn) or 'raise'
          mode:str|None='RGB', # PIL mode images are converted to
         ) -> WebImageText:
     "CC3M image-caption pairs streamed from `cc3m-{split}-NNNN.tar` webdataset shards."
     check_choice('split', split, CC3M_SPLITS)
-    root = dataset_root('cc3m', root)
-    urls = sorted(str(p) for p in root.glob(f'cc3m-{CC3M_SPLITS[split]}-*.tar'))
-    if not urls: raise MedsaeError(f"cc3m: no shards cc3m-{CC3M_SPLITS[split]}-NNNN.tar in {root}; pass root=... (--root) or set {root_env_var('cc3m')}")
+    dataset_root = _dataset_root('cc3m', dataset_root)
+    urls = sorted(str(p) for p in dataset_root.glob(f'cc3m-{CC3M_SPLITS[split]}-*.tar'))
+    if not urls: raise MedsaeError(f"cc3m: no shards cc3m-{CC3M_SPLITS[split]}-NNNN.tar in {dataset_root}; pass dataset_root=... (--dataset_root) or set {root_env_var('cc3m')}")
     return WebImageText(urls, 'cc3m', split, transform, on_error, mode)
 
 # %% ../nbs/01_data.ipynb #11c2b9a6
@@ -451,12 +453,12 @@ class ClassificationDataset(ImageLabelDataset):
         return image.convert(self.mode) if self.mode and image.mode != self.mode else image
 
 # %% ../nbs/01_data.ipynb #209f6fa7
-def _torchvision_dataset(name:str, make:Callable, root, split:str, download:bool, transform, **kwargs) -> ClassificationDataset:
+def _torchvision_dataset(name:str, make:Callable, dataset_root, split:str, download:bool, transform, **kwargs) -> ClassificationDataset:
     "Build a torchvision dataset, turning 'not found' into an error that says how to download it."
-    root = dataset_root(name, root, must_exist=not download)
-    try: ds = make(str(root), download)
+    dataset_root = _dataset_root(name, dataset_root, must_exist=not download)
+    try: ds = make(str(dataset_root), download)
     except (RuntimeError, FileNotFoundError) as e:
-        raise MedsaeError(f"{name}: not found in {root} ({e}); download it with get_dataset({name!r}, {split!r}, root=..., download=True)") from e
+        raise MedsaeError(f"{name}: not found in {dataset_root} ({e}); download it with get_dataset({name!r}, {split!r}, dataset_root=..., download=True)") from e
     return ClassificationDataset(ds, name, split, list(ds.classes), transform=transform, **kwargs)
 
 # %% ../nbs/01_data.ipynb #112b87a1
@@ -465,14 +467,14 @@ def cifar_dataset(n_classes:int, # 10 or 100
     "The factory of CIFAR-`n_classes` (torchvision), registered as `cifar{n_classes}`."
     name = f'cifar{n_classes}'
     def factory(split:str='train', # 'train' or 'test'
-                root:str|Path|None=None, # the folder (else $MEDSAE_CIFAR{N}_ROOT, else datasets/cifar{N})
+                dataset_root:str|Path|None=None, # the folder (else $MEDSAE_CIFAR{N}_ROOT, else datasets/cifar{N})
                 transform:Callable|None=None, # applied to each PIL image
                 download:bool=False, # fetch it from the internet if missing
                 **kwargs) -> ClassificationDataset:
         import torchvision
         check_choice('split', split, ('train', 'test'))
         make = lambda r, d: getattr(torchvision.datasets, f'CIFAR{n_classes}')(r, train=split == 'train', download=d)
-        return _torchvision_dataset(name, make, root, split, download, transform, **kwargs)
+        return _torchvision_dataset(name, make, dataset_root, split, download, transform, **kwargs)
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = f"CIFAR-{n_classes} (torchvision): 32 px images of {n_classes} object classes."
     return register_dataset(name)(factory)
@@ -485,7 +487,7 @@ PLACES365_SPLITS = {'train': 'train-standard', 'train-standard': 'train-standard
 
 @register_dataset('places365')
 def places365(split:str='train', # 'train' (= 'train-standard'), 'train-challenge' or 'val'
-              root:str|Path|None=None, # the folder (else $MEDSAE_PLACES365_ROOT, else datasets/places365)
+              dataset_root:str|Path|None=None, # the folder (else $MEDSAE_PLACES365_ROOT, else datasets/places365)
               transform:Callable|None=None, # applied to each PIL image
               download:bool=False, # fetch it from the internet if missing (tens of GB)
               small:bool=True, # the 256 px release rather than full resolution
@@ -494,7 +496,7 @@ def places365(split:str='train', # 'train' (= 'train-standard'), 'train-challeng
     import torchvision
     check_choice('split', split, PLACES365_SPLITS)
     make = lambda r, d: torchvision.datasets.Places365(r, split=PLACES365_SPLITS[split], small=small, download=d)
-    return _torchvision_dataset('places365', make, root, split, download, transform, **kwargs)
+    return _torchvision_dataset('places365', make, dataset_root, split, download, transform, **kwargs)
 
 # %% ../nbs/01_data.ipynb #d998fd98
 DATA_COMMANDS = Registry('subcommand', homes=('medsae.synthetic',))  # `medsae data`'s subcommands; 01b adds synth

@@ -60,8 +60,8 @@ class DemoConfig:
     n_composites: int = 50 # composites of the linearity check
     seed: int = 0 # seeds the SAE's initialisation and its batches
     n_browser: int = 32 # latents embedded in the report's feature browser
-    dataset_kwargs: dict = field(default_factory=dict) # more options for `get_dataset` (size, root, ...)
-    root: str|None = None # data root (default: $MEDSAE_DATA, else ./data)
+    dataset_kwargs: dict = field(default_factory=dict) # more options for `get_dataset` (size, dataset_root, ...)
+    data_root: str|None = None # data root (default: $MEDSAE_DATA, else ./data)
     out: str|None = None # the report's folder (default: results/demo beside the data root)
     overwrite: bool = False # recompute every stage instead of loading what is cached
 
@@ -117,7 +117,7 @@ def _complete(path:Path, kind:Kind=FOLDER) -> bool:
 
 def demo_folder(cfg:DemoConfig, base:str, what:str) -> Path:
     "The results folder of one stage's tables: `results/{base}_demo-{what}`."
-    return get_paths(cfg.root).results/artefact_name(base, f'demo-{what}')
+    return get_paths(cfg.data_root).results/artefact_name(base, f'demo-{what}')
 
 # %% ../nbs/13_demo.ipynb #de68319e
 def cached_tables(folder:Path, # where the CSV files go
@@ -138,7 +138,7 @@ def demo_train_config(cfg:DemoConfig, n_rows:int) -> TrainConfig:
 
 def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame]:
     "Train the run's BatchTopK SAE on `acts` (or reuse the checkpoint trained for the same request); its folder and training history."
-    out = get_paths(cfg.root).sae_checkpoints/demo_sae_name(cfg)
+    out = get_paths(cfg.data_root).sae_checkpoints/demo_sae_name(cfg)
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n)
     request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
@@ -152,27 +152,27 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
 def demo_activations(cfg:DemoConfig, split:str, model:Callable[[], Any]) -> ActivationStore:
     "The model's activations at the run's hook point over a split (extracted once)."
     ds, kw = _dataset_arg(cfg, split)
-    folder = activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, root=cfg.root)
+    folder = activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root)
     if isinstance(ds, str) and _complete(folder) and not cfg.overwrite:  # cached: no model needed to read them
         check_request(folder, {'dataset_kwargs': read_meta(folder, FOLDER)['request'].get('dataset_kwargs')}, {'dataset_kwargs': kw})
         return ActivationStore(folder)
-    return extract_activations(model(), ds, split, cfg.hook_point, root=cfg.root, batch_size=100, num_workers=0, overwrite=cfg.overwrite, **kw)
+    return extract_activations(model(), ds, split, cfg.hook_point, data_root=cfg.data_root, batch_size=100, num_workers=0, overwrite=cfg.overwrite, **kw)
 
 def activations_done(cfg:DemoConfig, split:str) -> bool:
     "Whether the split's activations are cached."
-    return _complete(activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, root=cfg.root))
+    return _complete(activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root))
 
 def demo_features(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any]) -> tuple[Any, Any]:
     "The SAE's features on the held-out split (extracting its activations first if needed) and their statistics."
     ds, kw = _dataset_arg(cfg, cfg.split_test)
     model = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_test) else model()  # by name, cached activations are found without building the model
-    feats = sae_features(sae_dir, model, ds, cfg.split_test, cfg.hook_point, root=cfg.root, overwrite=cfg.overwrite,
+    feats = sae_features(sae_dir, model, ds, cfg.split_test, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite,
                          extract_kwargs={'num_workers': 0}, **kw)
     return feats, feature_stats(feats)
 
 def features_done(cfg:DemoConfig) -> bool:
     "Whether the held-out features of the run's SAE are cached."
-    return _complete(get_paths(cfg.root).sae_features/artefact_name(demo_sae_name(cfg), cfg.dataset, cfg.split_test))
+    return _complete(get_paths(cfg.data_root).sae_features/artefact_name(demo_sae_name(cfg), cfg.dataset, cfg.split_test))
 
 # %% ../nbs/13_demo.ipynb #94986b9c
 NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score']
@@ -184,7 +184,7 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
     def name(p):
         m = model()
         return name_by_vocab(sae_dir, m, cfg.vocab, restrict_to=cfg.known_words and m.training_texts is not None, save=False)
-    return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.root), request, name, TABLE, cfg.overwrite)
+    return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.data_root), request, name, TABLE, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #60f1468e
 def score_findings(class_names:list[str], # the label columns
@@ -403,7 +403,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
             ) -> Path:
     "Run the whole pipeline (each stage loaded from its cache when it can be), write the report, and return its path."
     cfg = cfg or DemoConfig()
-    paths, steps, t0 = get_paths(cfg.root), StageLog(), time.time()
+    paths, steps, t0 = get_paths(cfg.data_root), StageLog(), time.time()
     out = Path(cfg.out) if cfg.out else paths.results/'demo'
     model = _lazy(lambda: get_model(cfg.model))
     fresh = lambda done: done and not cfg.overwrite
@@ -412,7 +412,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     _, history = steps.run('train', fresh((sae_dir/'config.json').exists()), lambda: demo_train(cfg, acts))
     feats, stats = steps.run('features', fresh(features_done(cfg)), lambda: demo_features(cfg, sae_dir, model))
     joint = feats.request.get('hook_point') in (None, ImageTextModel.embed_hook)
-    names_csv = concepts_file(sae_dir.name, 'vocab', cfg.root)
+    names_csv = concepts_file(sae_dir.name, 'vocab', cfg.data_root)
     names = steps.run('names', fresh(_complete(names_csv, TABLE)) or not joint, lambda: demo_names(cfg, sae_dir, model, joint))
     scores = steps.run('scores', fresh(_complete(demo_folder(cfg, feats.path.name, 'scores'))), lambda: demo_scores(cfg, feats, model, joint))
     fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
@@ -445,5 +445,5 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
     if quiet: set_quiet(True)
     cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, hook_point=hook_point, n_train=n_train, n_test=n_test,
                      d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, known_words=not all_words, n_composites=n_composites, seed=seed,
-                     n_browser=n_browser, dataset_kwargs={} if size is None else {'size': size}, root=data_root, out=out, overwrite=overwrite)
+                     n_browser=n_browser, dataset_kwargs={} if size is None else {'size': size}, data_root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))

@@ -53,14 +53,14 @@ class SAEExplainer:
                  split_point:str|None=None, # the hook point read (default: the model's joint embedding)
                  device:str='cpu', # where the model and the SAE run
                  dictionary_params:dict|None=None, # more fields of the SAE's config (interpreto's name for them)
-                 root:str|Path|None=None, # data root for activations, checkpoints and features
+                 data_root:str|Path|None=None, # data root for activations, checkpoints and features
                  seed:int=0, # seeds the SAE's initialisation and its training
                  **sae_kwargs, # the architecture's hyper-parameters: k, l1, l0, group_sizes, ...
                 ):
         if self.arch is None: raise MedsaeError("SAEExplainer is the base class: use VanillaSAEConcepts, TopKSAEConcepts, BatchTopKSAEConcepts, JumpReLUSAEConcepts or MatryoshkaBatchTopKSAEConcepts")
         self.model_with_split_points = as_image_text_model(model_with_split_points, device)
         self.split_point = get_hook_point(self.model_with_split_points, split_point or self.model_with_split_points.embed_hook).name
-        self.nb_concepts, self.device, self.root, self.seed = nb_concepts, device, root, seed
+        self.nb_concepts, self.device, self.data_root, self.seed = nb_concepts, device, data_root, seed
         self.sae_config = {**(dictionary_params or {}), **sae_kwargs, 'd_in': self.hook_point.d_in, 'd_sae': nb_concepts}
         self.concept_model = self._new_sae()
         self.is_fitted, self.act_scale, self.sae_path, self.metrics, self.dataset_name = False, None, None, None, None
@@ -113,7 +113,7 @@ def _training_data(self:SAEExplainer, data:Any, split:str, n:int|None, dataset_k
         raise MedsaeError(f"cannot fit on {data!r}: it is neither a file or folder of activations nor a dataset ({', '.join(list_datasets())})")
     if not isinstance(data, (str, Dataset)): raise MedsaeError(f"cannot fit on a {type(data).__name__}: give a tensor (N, d), an ActivationStore, an activations folder, or a dataset")
     kw = {**(dataset_kwargs or {}), **({'n': n} if n is not None else {})}
-    store = extract_activations(self.model_with_split_points, data, split, self.split_point, root=self.root, device=self.device, **(extract_kwargs or {}), **kw)
+    store = extract_activations(self.model_with_split_points, data, split, self.split_point, data_root=self.data_root, device=self.device, **(extract_kwargs or {}), **kw)
     return store, getattr(data, 'name', data)
 
 SAEExplainer._training_data = _training_data
@@ -141,7 +141,7 @@ def _fit(self:SAEExplainer, activations_or_dataset:Any, # a tensor (N, d), an Ac
     if normalize is None: normalize = True if isinstance(data, ActivationStore) else None
     cfg = TrainConfig(batch_size=batch_size or min(4096, _rows(data, self.hook_point.d_in)), steps=steps, lr=lr, normalize=normalize,
                       device=self.device, **{'seed': self.seed, **train_kwargs})
-    out = get_paths(self.root).sae_checkpoints/sae_name(self.model_with_split_points.name, dataset, self.arch, default_extra(self.model_with_split_points, self.split_point))
+    out = get_paths(self.data_root).sae_checkpoints/sae_name(self.model_with_split_points.name, dataset, self.arch, default_extra(self.model_with_split_points, self.split_point))
     res = train_sae(self._new_sae(), data, cfg, out=out, overwrite=overwrite)  # the explainer changes only once training succeeds
     self.concept_model, self.metrics, self.sae_path, self.dataset_name = res.sae.eval(), res.metrics, res.out, dataset
     self.act_scale, self.is_fitted = load_sae_checkpoint(res.out)[1]['act_scale'], True
@@ -182,7 +182,7 @@ def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dat
     dataset = dataset if dataset is not None else self.dataset_name
     if dataset is None or dataset == 'custom': raise MedsaeError("say which images to interpret the concepts on: pass dataset= (a dataset name or object)")
     kw = {**(dataset_kwargs or {}), **({'n': n} if n is not None else {})}
-    return sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, root=self.root, extract_kwargs=extract_kwargs, **kw)
+    return sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, data_root=self.data_root, extract_kwargs=extract_kwargs, **kw)
 
 SAEExplainer.concept_features = _concept_features
 
@@ -202,13 +202,13 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
     if interpretation_method not in INTERPRET_METHODS: raise MedsaeError(f"unknown interpretation method {interpretation_method!r}; choose from {INTERPRET_METHODS}")
     idx = None if concepts_indices == 'all' else [int(concepts_indices)] if isinstance(concepts_indices, int) else [int(c) for c in concepts_indices]
     if interpretation_method == 'vocab':
-        df = name_by_vocab(self.concept_model, self.model_with_split_points, vocab, hook_point=self.split_point, latents=idx, sae_name=self.sae_path.name, root=self.root, **kwargs)
+        df = name_by_vocab(self.concept_model, self.model_with_split_points, vocab, hook_point=self.split_point, latents=idx, sae_name=self.sae_path.name, data_root=self.data_root, **kwargs)
         return dict(zip(df.neuron.tolist(), df.concept.tolist()))
     if interpretation_method == 'vlm' and vlm is None: raise MedsaeError("interpret('vlm') needs the vision-language model: pass vlm= (an HFVLM, e.g. medgemma; `tiny_vlm()` to try it out)")
     feats = self.concept_features(dataset, split, n, dataset_kwargs, extract_kwargs)
     images_from = dataset if dataset is not None and not isinstance(dataset, str) else features_dataset(feats)
     if interpretation_method == 'vlm':
-        df = name_by_vlm(feats, vlm, dataset=images_from, latents=idx, n_top=k, root=self.root, sae_name=self.sae_path.name, **kwargs)
+        df = name_by_vlm(feats, vlm, dataset=images_from, latents=idx, n_top=k, data_root=self.data_root, sae_name=self.sae_path.name, **kwargs)
         return dict(zip(df.neuron.tolist(), df.concept.tolist()))
     stats = feature_stats(feats, n_top=max(16, k))
     return {c: sample_images(feats, images_from, top_samples(feats, stats, c, k)[0]) for c in (range(self.nb_concepts) if idx is None else idx)}

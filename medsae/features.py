@@ -258,11 +258,11 @@ def cached_activations(model:str, # a registered model's name
                        split:str, # its split
                        hook_point:str|None, # where the activations were read (None: the model's joint embedding)
                        tiny:bool, # a tiny model's activations (tests)
-                       root:str|Path|None, # data root
+                       data_root:str|Path|None, # data root
                        dataset_kwargs:dict, # the dataset options they must have been extracted with (n, size, ...)
                       ) -> ActivationStore|None:
     "The complete cached activations of these options, if their dataset options match (no model is built to find them); unfinished ones are refused unless this very command started them (then extraction resumes them)."
-    folder = activations_folder(model, dataset, split, hook_point, tiny, root=root)
+    folder = activations_folder(model, dataset, split, hook_point, tiny, data_root=data_root)
     if folder.is_dir(): check_complete(folder, f'{len(list_shards(folder))} of its shards', resumable=True)
     meta = read_meta(folder, FOLDER)
     if meta is None or json.loads(json.dumps(meta['request'].get('dataset_kwargs', {}))) != json.loads(json.dumps(dataset_kwargs)): return None
@@ -282,7 +282,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                  dataset:str|Any=None, # the dataset (a registry name, or a dataset of item dicts)
                  split:str='train', # the split
                  hook_point:str|None=None, # where the activations are read (default: where the SAE was trained, else the joint embedding)
-                 *, root:str|Path|None=None, # data root
+                 *, data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
                  load_activations_path:str|Path|None=None, # the user's own activations (a tensor file or folder) instead
                  key:str|None=None, # which tensor of a `load_activations_path` file, where it holds several
                  sae_type_name:str|None=None, # the reference's architecture name: Standard, StandardAprilUpdate, BatchTopKSAE, ...
@@ -300,13 +300,13 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
     else:
         if not (model and dataset): raise MedsaeError("say which activations to encode: --load_activations_path, or --model_name and --dataset (and --split)")
         hook_point = hook_point or trained_hook_point(info)
-        cached = cached_activations(model, dataset, split, hook_point, tiny, root, dataset_kwargs) if isinstance(model, str) and isinstance(dataset, str) else None
+        cached = cached_activations(model, dataset, split, hook_point, tiny, data_root, dataset_kwargs) if isinstance(model, str) and isinstance(dataset, str) else None
         store = cached or extract_activations(
-            model, dataset, split, hook_point, root=root, tiny=tiny, **{'batch_size': batch_size, **(extract_kwargs or {})}, **dataset_kwargs)
+            model, dataset, split, hook_point, data_root=data_root, tiny=tiny, **{'batch_size': batch_size, **(extract_kwargs or {})}, **dataset_kwargs)
     _check_widths(sae, store, sae_path)
     dataset = getattr(dataset, 'name', dataset)
     source = {'dataset': dataset, 'split': split} if load_activations_path is not None else {}
-    out = get_paths(root).sae_features/features_name(info['name'], dataset or store.meta.get('request', {}).get('dataset') or 'custom', split)
+    out = get_paths(data_root).sae_features/features_name(info['name'], dataset or store.meta.get('request', {}).get('dataset') or 'custom', split)
     return compute_features(sae, store, out, batch_size, pooling, info['act_scale'], str(sae_path), source, overwrite, stats)
 
 # %% ../nbs/06_features.ipynb #0d75a14a
@@ -409,13 +409,13 @@ def plot_activation_hist(features:FeatureStore, # the features
 
 # %% ../nbs/06_features.ipynb #64f69132
 def features_dataset(features:FeatureStore, # the features
-                     root:str|Path|None=None, # the dataset's own folder, if not the default
+                     dataset_root:str|Path|None=None, # the dataset's own folder, if not the default
                     ):
     "The dataset the features were computed on, from their meta (images unpreprocessed)."
     from medsae.data import get_dataset
     r = features.request
     if not r.get('dataset'): raise MedsaeError(f"{features.path}: the meta names no dataset; pass the dataset yourself")
-    return get_dataset(r['dataset'], r.get('split') or 'train', root=root, **(r.get('dataset_kwargs') or {}))
+    return get_dataset(r['dataset'], r.get('split') or 'train', dataset_root=dataset_root, **(r.get('dataset_kwargs') or {}))
 
 # %% ../nbs/06_features.ipynb #4ebaf9fd
 def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) tensor
@@ -478,7 +478,7 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
     if key is not None and not (load_activations_path and Path(load_activations_path).is_file()):
         raise MedsaeError("--key names a tensor of a --load_activations_path file (not a folder); give that file, or leave --key out")
-    feats = sae_features(sae_path, model_name, dataset, split, hook_point, root=data_root, load_activations_path=load_activations_path, key=key,
+    feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key,
                          sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite)
     stats = feature_stats(feats, n_top=n_top)
     print(f"{feats.path}: {feats.n} samples x {feats.d_sae} latents in {len(feats.files)} shards; "
@@ -498,14 +498,14 @@ def features_from_flags(features:str|None=None, # a features folder (data/sae_fe
     "The features the flags name: the folder `features`, or the SAE's features on the split (computed and cached when missing)."
     if features: return FeatureStore(features)
     if not (sae_path and model_name and dataset): raise MedsaeError("say which features to score: --features, or --sae_path with --model_name, --dataset and --split")
-    return sae_features(sae_path, model_name, dataset, split, hook_point, root=data_root, sae_type_name=sae_type_name)
+    return sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, sae_type_name=sae_type_name)
 
 # %% ../nbs/06_features.ipynb #88aeb101
 def results_file(features:FeatureStore, # the features scored
                  kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
                  suffix:str='.csv', # the file type
-                 root:str|Path|None=None, # data root
+                 data_root:str|Path|None=None, # data root
                 ) -> Path:
     "Where a score of these features goes: `results/{features folder}_{kind}{suffix}`."
-    return get_paths(root).results/f'{features.path.name}_{kind}{suffix}'
+    return get_paths(data_root).results/f'{features.path.name}_{kind}{suffix}'
 

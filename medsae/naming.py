@@ -28,14 +28,14 @@ __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
 
 def vocab_file(vocab:str|Path, # a shipped vocabulary ('medical', 'general'), a name under data/vocabs/, or a text file
-               root:str|Path|None=None, # data root, for names under data/vocabs/
+               data_root:str|Path|None=None, # data root, for names under data/vocabs/
               ) -> Path:
     "The file of a vocabulary, looked up as a path, a shipped name, then a name under `data/vocabs/`."
     p = Path(vocab)
     if p.suffix and p.is_file(): return p
     if p.suffix or len(p.parts) > 1: raise MedsaeError(f"vocabulary file {p}: no such file")
     if str(vocab) in VOCABS: return Path(medsae.__file__).parent/'assets'/'vocabs'/f'{vocab}.txt'
-    user = get_paths(root).vocabs/f'{vocab}.txt'
+    user = get_paths(data_root).vocabs/f'{vocab}.txt'
     if user.is_file(): return user
     raise MedsaeError(f"no vocabulary {str(vocab)!r}: not a file, not one of medsae's ({', '.join(VOCABS)}), and no {user}; "
                       f"build one from a corpus with `medsae vocab --corpus reports.csv --name {p.stem}`")
@@ -52,12 +52,12 @@ def parse_vocab(text:str) -> dict[str, list[str]]:
 
 # %% ../nbs/07_naming.ipynb #077b9c99
 def load_vocab(vocab:str|Path|dict|list='medical', # a name or file (see `vocab_file`), or the concepts themselves
-               root:str|Path|None=None, # data root
+               data_root:str|Path|None=None, # data root
               ) -> dict[str, list[str]]:
     "A vocabulary as `{concept: [phrasings]}`."
     if isinstance(vocab, dict): out = {str(k): [str(p) for p in (v or [k])] for k, v in vocab.items()}
     elif isinstance(vocab, (list, tuple)): out = parse_vocab('\n'.join(map(str, vocab)))
-    else: out = parse_vocab(vocab_file(vocab, root).read_text(encoding='utf-8'))
+    else: out = parse_vocab(vocab_file(vocab, data_root).read_text(encoding='utf-8'))
     if not out: raise MedsaeError(f"vocabulary {vocab if not isinstance(vocab, (dict, list, tuple)) else 'given'} has no concepts")
     return out
 
@@ -109,7 +109,7 @@ def domain_words(domain:str|Path|dict|list|None) -> set[str]|None:
 # %% ../nbs/07_naming.ipynb #550299b5
 def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the documents
                         name:str|None=None, # write data/vocabs/{name}.txt
-                        *, root:str|Path|None=None, # data root
+                        *, data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
                         column:str|None=None, # the .csv text column (default: Report, report, text, caption, findings or impression)
                         min_count:int=3, # keep terms in at least this many documents
                         max_ngram:int=3, # longest term, in words
@@ -125,7 +125,7 @@ def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the d
     terms = sorted((t for t, c in counts.items() if c >= min_count and len(t) >= min_length and (keep is None or keep & set(t.split()))),
                    key=lambda t: (-counts[t], t))[:max_terms]
     if name is not None:
-        out = get_paths(root).vocabs/f'{name}.txt'
+        out = get_paths(data_root).vocabs/f'{name}.txt'
         with atomic_path(out) as tmp: Path(tmp).write_text(''.join(t + '\n' for t in terms), encoding='utf-8')
         log(f'{len(terms)} terms -> {out}')
     return terms
@@ -138,13 +138,13 @@ def restrict_vocab(vocab:str|Path|dict|list, # a vocabulary (see `load_vocab`)
                    corpus:str|Path|Iterable[str], # the texts the model's text encoder learned from: a .txt, a .csv or the documents
                    *, column:str|None=None, # the CSV's text column
                    min_count:int=1, # a word is known when it occurs at least this often in the corpus
-                   root:str|Path|None=None, # data root, for a vocabulary given by name
+                   data_root:str|Path|None=None, # data root, for a vocabulary given by name
                   ) -> dict[str, list[str]]:
     "The vocabulary cut to the phrasings whose every word occurs in `corpus`; a concept keeps its name, and goes when none of its phrasings is left."
     if min_count < 1: raise MedsaeError(f"min_count must be >= 1, got {min_count}")
     counts = Counter(w for doc in read_corpus(corpus, column) for w in vocab_words(doc))
     known = lambda p: bool(ws := vocab_words(p)) and all(counts[w] >= min_count for w in ws)
-    out = {c: kept for c, phrases in load_vocab(vocab, root).items() if (kept := [p for p in phrases if known(p)])}
+    out = {c: kept for c, phrases in load_vocab(vocab, data_root).items() if (kept := [p for p in phrases if known(p)])}
     if not out: raise MedsaeError(f"no phrasing of the vocabulary has all its words in the corpus ({len(counts)} distinct words): "
                                   f"is the corpus what the model's text encoder was trained on?")
     return out
@@ -197,10 +197,10 @@ NAMING_NEEDS = ("naming by text similarity needs latents in the joint image-text
 # %% ../nbs/07_naming.ipynb #d28b28d7
 def concepts_file(sae_name:str, # the SAE's name
                   method:str, # 'vocab', 'vlm', ...
-                  root:str|Path|None=None, # data root
+                  data_root:str|Path|None=None, # data root
                  ) -> Path:
     "Where the concept table of an SAE by a method lives: `data/assign_concepts/{sae}_{method}.csv`."
-    return get_paths(root).assign_concepts/f'{concepts_name(sae_name, method)}.csv'
+    return get_paths(data_root).assign_concepts/f'{concepts_name(sae_name, method)}.csv'
 
 # %% ../nbs/07_naming.ipynb #29c13e29
 def _alternatives(names:list[str], sims:list[float]) -> str: return '; '.join(f'{n} ({s:.3f})' for n, s in zip(names, sims))
@@ -215,7 +215,7 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
                   latents:list[int]|None=None, # which latents (default: all)
                   sae_type_name:str|None=None, # for a reference `.pt`
                   sae_name:str|None=None, # names the output (default: the checkpoint's name)
-                  root:str|Path|None=None, # data root
+                  data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
                   save:bool=True, # write data/assign_concepts/{sae}_vocab.csv (when the SAE's name is known)
                   tiny:bool=False, # build the model tiny (tests)
                  ) -> pd.DataFrame:
@@ -232,7 +232,7 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
             raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
         restrict_to = model.training_texts()
     if restrict_to is False: restrict_to = None
-    concepts = load_vocab(vocab, root) if restrict_to is None else restrict_vocab(vocab, restrict_to, root=root)
+    concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)
@@ -245,7 +245,7 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
                      'description': f"closest of the {vname} vocabulary{cut} to the latent's decoder direction (cos {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     if save and sae_name:
-        out = save_table(concepts_file(sae_name, 'vocab', root), df)
+        out = save_table(concepts_file(sae_name, 'vocab', data_root), df)
         log(f'{len(df)} latents named -> {out}')
     return df
 
@@ -263,5 +263,5 @@ def vocab_command(corpus:str, # a .txt (one document per line) or a .csv
                   data_root:str|None=None,
                  ) -> int:
     "`medsae vocab`: build a vocabulary from a corpus of reports or captions into data/vocabs/."
-    terms = generate_vocabulary(corpus, name, root=data_root, column=column, min_count=min_count, max_ngram=max_ngram, domain=domain, max_terms=max_terms)
+    terms = generate_vocabulary(corpus, name, data_root=data_root, column=column, min_count=min_count, max_ngram=max_ngram, domain=domain, max_terms=max_terms)
     print(f"{get_paths(data_root).vocabs/f'{name}.txt'}: {len(terms)} terms; most frequent: {', '.join(terms[:5])}")

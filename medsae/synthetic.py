@@ -409,7 +409,7 @@ class SyntheticCXR(ImageLabelDataset):
 # %% ../nbs/01b_synthetic.ipynb #a3971ec9
 @register_dataset('synthetic-cxr')
 def synthetic_cxr(split:str='train', # 'train', 'val' or 'test'
-                  root:str|Path|None=None, # None: generate in memory; a folder written by `write_synthetic_cxr`: read it
+                  dataset_root:str|Path|None=None, # None: generate in memory; a folder written by `write_synthetic_cxr`: read it
                   transform:Callable|None=None, # applied to each PIL image
                   n:int|None=None, # number of images (default 10,000 train, 1,000 val/test)
                   size:int=128, # image side, pixels
@@ -419,7 +419,7 @@ def synthetic_cxr(split:str='train', # 'train', 'val' or 'test'
                  ) -> ImageLabelDataset:
     "The built-in synthetic chest radiographs with planted CheXpert findings and reports."
     check_choice('split', split, SYNTH_SPLITS)
-    if root is not None: return chexpert(split, root=root, transform=transform, mode=mode, name='synthetic-cxr')
+    if dataset_root is not None: return chexpert(split, dataset_root=dataset_root, transform=transform, mode=mode, name='synthetic-cxr')
     cfg = cfg or SynthConfig(size=size)
     n = SYNTH_SIZES[split] if n is None else n
     return SyntheticCXR(split, range(SYNTH_SPLITS[split], SYNTH_SPLITS[split] + n), seed, cfg, transform=transform, mode=mode)

@@ -272,7 +272,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
                 use_reports:bool=False, # add the top images' reports to the prompt (datasets with reports)
                 min_firing:int=5, # name (unless `latents` says which) the latents firing on at least this many samples
                 retries:int=2, # ask again this many times when an answer does not parse
-                root:str|Path|None=None, # data root
+                data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
                 sae_name:str|None=None, # names the table (default: the features' SAE)
                 overwrite:bool=False, # discard a previous run's answers
                ) -> pd.DataFrame:
@@ -282,7 +282,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
     dead = [k for k in latents if stats.count[k] == 0]
     if dead: raise MedsaeError(f"latent(s) {dead} fire on no sample of {features.path.name}: there is no image to show; leave them out of latents")
     dataset = dataset if dataset is not None else features_dataset(features)
-    out = concepts_file(sae_name or _sae_of(features), 'vlm', root)
+    out = concepts_file(sae_name or _sae_of(features), 'vlm', data_root)
     log_path = out.with_name(f'{out.stem}.answers.jsonl')
     request = {'model': vlm.name, 'n_top': n_top, 'n_low': n_low, 'use_reports': use_reports, 'features': features.path.name, 'features_created': features.meta.get('created')}
     done = _open_answers(log_path, request, overwrite)
@@ -414,11 +414,11 @@ def vlm_from_flags(vlm:str='google/medgemma-4b-it', # the image-text-to-text mod
     return HFVLM(vlm, device=device, load_in_4bit=load_in_4bit, max_new_tokens=max_new_tokens)
 
 # %% ../nbs/07b_vlm_naming.ipynb #c7e47b4b
-def _concepts_path(name:str, root) -> Path:
+def _concepts_path(name:str, data_root) -> Path:
     "A concept table given as a path, or as a name (with or without `.csv`) under `assign_concepts/`."
     p = Path(name)
     if p.exists(): return p
-    q = get_paths(root).assign_concepts/(name if name.endswith('.csv') else f'{name}.csv')
+    q = get_paths(data_root).assign_concepts/(name if name.endswith('.csv') else f'{name}.csv')
     if not q.exists(): raise MedsaeError(f"--assigned_concepts {name}: no such file, nor {q}")
     return q
 
@@ -484,11 +484,11 @@ def name_command(method:Flag(choices=('vocab', 'vlm'), help='by text similarity 
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
         df = name_by_vocab(sae_path, model_name, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, hook_point=hook_point, template=template, top_m=top_m,
-                           sae_type_name=sae_type_name, root=data_root, tiny=tiny)
+                           sae_type_name=sae_type_name, data_root=data_root, tiny=tiny)
         name = load_sae_checkpoint(sae_path, sae_type_name)[1]['name']
     else:
         features = feats()
-        df = name_by_vlm(features, model(), root=data_root, overwrite=overwrite, n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)
+        df = name_by_vlm(features, model(), data_root=data_root, overwrite=overwrite, n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)
         name = _sae_of(features)
     out = concepts_file(name, method, data_root)
     counts = df['concept'].value_counts()

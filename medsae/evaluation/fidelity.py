@@ -112,7 +112,7 @@ def eval_images(model:ImageTextModel, # whose preprocessing to apply
                 dataset:str, # a registered dataset
                 split:str='test', # its split
                 n:int|None=None, # the first n images (default: all)
-                **dataset_kwargs, # for `get_dataset` (size, root, ...)
+                **dataset_kwargs, # for `get_dataset` (size, dataset_root, ...)
                ) -> tuple[torch.Tensor, np.ndarray]:
     "Preprocessed images `(n, 3, H, W)` and labels `(n, n_labels)` of the first `n` items of a dataset split."
     ds = get_dataset(dataset, split, **({'n': n} if n is not None and dataset == 'synthetic-cxr' else {}), **dataset_kwargs)
@@ -312,7 +312,7 @@ def fidelity_inputs(features:str|None, # a features folder: its meta names the S
     sae, info = load_sae_checkpoint(sae_path, sae_type_name)
     kw = {k: v for k, v in (('n', n), ('size', size)) if v is not None}
     hook_point = hook_point or trained_hook_point(info)
-    acts = extract_activations(model_name, dataset, split, hook_point, root=data_root, batch_size=batch_size, **kw)
+    acts = extract_activations(model_name, dataset, split, hook_point, data_root=data_root, batch_size=batch_size, **kw)
     return dict(sae=sae, act_scale=info['act_scale'], model=model_name, hook_point=acts.meta['request'].get('hook_point', hook_point), dataset=dataset,
                 split=split, dataset_kwargs=kw, acts=acts, name=features_name(info['name'], dataset, split))
 

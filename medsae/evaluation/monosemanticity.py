@@ -126,21 +126,21 @@ def _unit_batches(embeddings:ActivationStore|torch.Tensor, batch_size:int):
 def ms_embeddings(model:str|Any, # the image encoder: a registry name or an `ImageTextModel`
                   dataset:str|Any, # the dataset (a registry name, or a dataset of item dicts)
                   split:str='test', # the split
-                  *, root:str|Path|None=None, # data root
+                  *, data_root:str|Path|None=None, # data root
                   tiny:bool=False, # a tiny model's embeddings (tests)
                   extract_kwargs:dict|None=None, # more options for `extract_activations` (batch_size, num_workers, device, ...)
                   **dataset_kwargs, # for `get_dataset` (n, size, ...)
                  ) -> ActivationStore:
     "The joint image embeddings of a dataset split under `model`: cached activations if present, else extracted."
     if isinstance(model, str) and isinstance(dataset, str):
-        cached = cached_activations(model, dataset, split, None, tiny, root, dataset_kwargs)
+        cached = cached_activations(model, dataset, split, None, tiny, data_root, dataset_kwargs)
         if cached is not None: return cached
-    return extract_activations(model, dataset, split, None, root=root, tiny=tiny, **(extract_kwargs or {}), **dataset_kwargs)
+    return extract_activations(model, dataset, split, None, data_root=data_root, tiny=tiny, **(extract_kwargs or {}), **dataset_kwargs)
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #b8be227f
 def features_embeddings(features:FeatureStore, # the features to score
                         embedding_model:str|Any|None=None, # the image encoder E (default: the features' own model)
-                        root:str|Path|None=None, # data root (default: the one holding the features)
+                        data_root:str|Path|None=None, # data root (default: the one holding the features)
                         **kwargs, # for `ms_embeddings`
                        ) -> ActivationStore:
     "The image embeddings MS needs for `features`: the same images, embedded by the features' own model or by `embedding_model`."
@@ -148,7 +148,7 @@ def features_embeddings(features:FeatureStore, # the features to score
     model = embedding_model or r.get('model')
     if not (model and r.get('dataset')): raise MedsaeError(f"{features.path}: its meta names no model or dataset; pass the embeddings yourself (an ActivationStore or an (n, d_e) tensor)")
     if model == r.get('model') and r.get('hook_point') == 'image_embeds' and r.get('activations') and Path(r['activations']).is_dir(): return ActivationStore(r['activations'])
-    return ms_embeddings(model, r['dataset'], r.get('split') or 'train', root=root or features.path.parent.parent, **(r.get('dataset_kwargs') or {}), **kwargs)
+    return ms_embeddings(model, r['dataset'], r.get('split') or 'train', data_root=data_root or features.path.parent.parent, **(r.get('dataset_kwargs') or {}), **kwargs)
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #8f53388d
 def monosemanticity_scores(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, a model's activations (its neurons), or an (N, d) tensor
@@ -254,7 +254,7 @@ def ms_command(feats:Group(features_from_flags), data_root:str|None=None,
               ) -> int:
     "`medsae score ms`: the monosemanticity score of every latent of an SAE's features."
     scores = monosemanticity_scores(feats, features_embeddings(feats, embedding_model, data_root), batch_size=batch_size)
-    out = results_file(feats, 'ms', root=data_root)
+    out = results_file(feats, 'ms', data_root=data_root)
     save_table(out, scores)
     fig = plot_monosemanticity(scores); save_figure(out.with_suffix('.png'), fig, dpi=120); plt.close(fig)
     d = scores[scores.defined]
@@ -273,7 +273,7 @@ def actms_command(feats:Group(features_from_flags), data_root:str|None=None,
     "`medsae score actms`: the activation-version score of every latent for every label class."
     scores = activation_version_scores(feats, normalize=normalize, batch_size=batch_size)
     table = pd.concat([scores.reset_index(), av_best_classes(scores).drop(columns='neuron')], axis=1)
-    out = results_file(feats, 'actms', root=data_root)
+    out = results_file(feats, 'actms', data_root=data_root)
     save_table(out, table)
     scored = scores.columns[scores.notna().all()]
     top = ', '.join(f"{c}: #{int(scores[c].idxmax())}" for c in scored)

@@ -251,10 +251,10 @@ def train_probe(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features
 # %% ../../nbs/08_evaluation/03_probes.ipynb #20c964ef
 def save_probe(probe:LinearProbe, # the probe
                name:str, # its file name, without extension
-               root:str|Path|None=None, # data root
+               data_root:str|Path|None=None, # data root
               ) -> Path:
     "Write a probe to `probe_checkpoints/{name}.safetensors` and its description to `{name}.json`."
-    path = get_paths(root).probe_checkpoints/f'{name}.safetensors'
+    path = get_paths(data_root).probe_checkpoints/f'{name}.safetensors'
     meta = {'classes': probe.class_names, 'l1': probe.l1, 'l2': probe.l2, 'd_in': probe.d_in, 'trained_on': probe.trained_on,
             'metrics': None if probe.metrics is None else json.loads(probe.metrics.to_json(orient='records'))}
     save_tensors(path, {'weight': probe.weight, 'bias': probe.bias, 'mean': probe.mean, 'std': probe.std}, meta={'classes': probe.class_names})
@@ -262,12 +262,12 @@ def save_probe(probe:LinearProbe, # the probe
     return path
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #5bd15b46
-def load_probe(path:str|Path, # a `.safetensors` probe, or a probe name under `root`'s probe_checkpoints
-               root:str|Path|None=None, # data root, for a bare name
+def load_probe(path:str|Path, # a `.safetensors` probe, or a probe name under `data_root`'s probe_checkpoints
+               data_root:str|Path|None=None, # data root, for a bare name
               ) -> LinearProbe:
     "Read a probe written by `save_probe`."
     path = Path(path)
-    if path.suffix != '.safetensors': path = get_paths(root, create=False).probe_checkpoints/f'{path.name}.safetensors'
+    if path.suffix != '.safetensors': path = get_paths(data_root, create=False).probe_checkpoints/f'{path.name}.safetensors'
     t, meta = load_tensors(path), load_json(path.with_suffix('.json'))
     if list(t['weight'].shape) != [meta['d_in'], len(meta['classes'])]:
         raise MedsaeError(f"{path}: weight has shape {list(t['weight'].shape)} but {path.with_suffix('.json').name} says d_in={meta['d_in']} and {len(meta['classes'])} classes; save the probe again")
@@ -301,10 +301,10 @@ def probe1d_command(feats:Group(features_from_flags), data_root:str|None=None,
     source = feats if on == 'features' else neuron_store(feats)
     kind = 'probe1d' if on == 'features' else 'probe1d_activations'
     table = probe1d_scores(source, probes=fit_probes_1d(source, l2=l2, steps=steps))
-    save_table(results_file(feats, kind, root=data_root), table)
+    save_table(results_file(feats, kind, data_root=data_root), table)
     fig = plot_class_bars(table, title=f'{feats.path.name}: best 1-D probe per class ({on})')
     save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
-    print(results_file(feats, kind, root=data_root))
+    print(results_file(feats, kind, data_root=data_root))
     print(f"best 1-D probe per class: median F1 {median_text(table.f1)}, median AUROC {median_text(table.auroc)} over {table.f1.notna().sum()} classes")
 
 
@@ -327,9 +327,9 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
     name = name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
     ckpt = save_probe(probe, name, data_root)
     kind = 'probe' if on == 'features' else 'probe_activations'
-    save_table(results_file(feats, kind, root=data_root), probe.metrics)
+    save_table(results_file(feats, kind, data_root=data_root), probe.metrics)
     fig = plot_class_bars(probe.metrics, title=f'{name}: held-out scores')
     save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
-    print(ckpt); print(results_file(feats, kind, root=data_root))
+    print(ckpt); print(results_file(feats, kind, data_root=data_root))
     print(f"linear probe on {on} (d={probe.d_in}, {int((probe.weight != 0).sum())} non-zero weights): median held-out AUROC {median_text(probe.metrics.auroc)}")
 
