@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ARTEFACT_DIRS', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError', 'Registry', 'data_root',
+__all__ = ['ARTEFACT_DIRS', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError', 'Registry', 'resolve_data_root',
            'results_root', 'Paths', 'get_paths', 'environment', 'safe_name', 'artefact_name', 'activations_name',
            'sae_name', 'features_name', 'concepts_name', 'fsync_dir', 'write_error', 'write_errors', 'atomic_path',
            'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table',
@@ -84,19 +84,17 @@ class Registry:
 # %% ../nbs/00_core.ipynb #165a7f6b
 ARTEFACT_DIRS = ('activations', 'sae_checkpoints', 'sae_features', 'assign_concepts', 'probe_checkpoints', 'vocabs')
 
-def data_root(data_root:str|Path|None=None, # explicit root; wins over the environment
+def resolve_data_root(data_root:str|Path|None=None, # explicit root; wins over the environment
              ) -> Path:
     "The data root: `data_root` if given, else `$MEDSAE_DATA`, else `./data`."
     return Path(data_root or os.environ.get('MEDSAE_DATA') or 'data').expanduser()
-
-_data_root = data_root  # for the functions below, whose `data_root` parameter hides it
 
 def results_root(results:str|Path|None=None, # explicit folder; wins over the environment
                  data_root:str|Path|None=None, # the data root it sits beside
                 ) -> Path:
     "Where plots and tables go: `results` if given, else `$MEDSAE_RESULTS`, else `results/` beside the data root."
     if results or os.environ.get('MEDSAE_RESULTS'): return Path(results or os.environ['MEDSAE_RESULTS']).expanduser()
-    return _data_root(data_root).parent/'results'
+    return resolve_data_root(data_root).parent/'results'
 
 # %% ../nbs/00_core.ipynb #6ab24531
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def get_paths(data_root:str|Path|None=None, # data root (else `$MEDSAE_DATA`, el
               create:bool=True, # make the folders if missing
              ) -> Paths:
     "The `Paths` of a data root, creating its folders unless told not to."
-    paths = Paths(_data_root(data_root), results_root(results, data_root))
+    paths = Paths(resolve_data_root(data_root), results_root(results, data_root))
     if create:
         for d in [*(getattr(paths, k) for k in ARTEFACT_DIRS), paths.results]:
             try: d.mkdir(parents=True, exist_ok=True)

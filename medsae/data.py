@@ -14,17 +14,18 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 
-from .core import MedsaeError, Registry, data_root, load_table, log
+from .core import MedsaeError, Registry, resolve_data_root, load_table, log
 from .commands import Flag, command
 
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LABEL_POLICIES', 'CHEXPERT_FILES',
            'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10', 'cifar100', 'PLACES365_SPLITS', 'DATA_COMMANDS',
-           'collate_samples', 'get_dataset', 'root_env_var', 'dataset_root', 'check_choice', 'to_8bit', 'read_image',
-           'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
-           'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
-           'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365', 'data_list_command', 'data_command']
+           'collate_samples', 'get_dataset', 'root_env_var', 'resolve_dataset_root', 'check_choice', 'to_8bit',
+           'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
+           'balanced_subset', 'chexpert', 'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader',
+           'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365',
+           'data_list_command', 'data_command']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -59,7 +60,7 @@ def root_env_var(name:str) -> str:
     "The environment variable naming dataset `name`'s folder: `MEDSAE_{NAME}_ROOT`."
     return f"MEDSAE_{re.sub('[^A-Z0-9]', '_', name.upper())}_ROOT"
 
-def dataset_root(name:str, # the dataset's registered name
+def resolve_dataset_root(name:str, # the dataset's registered name
                  dataset_root:str|Path|None=None, # an explicit folder; wins over the environment
                  must_exist:bool=True, # raise if the folder is missing
                 ) -> Path:
@@ -67,13 +68,11 @@ def dataset_root(name:str, # the dataset's registered name
     env = root_env_var(name)
     if dataset_root: path, source = Path(dataset_root), 'the dataset_root argument'
     elif os.environ.get(env): path, source = Path(os.environ[env]), f'${env}'
-    else: path, source = data_root().parent/'datasets'/name, 'the default place'
+    else: path, source = resolve_data_root().parent/'datasets'/name, 'the default place'
     path = path.expanduser()
     if must_exist and not path.is_dir():
         raise MedsaeError(f"{name}: no dataset folder at {path} (from {source}); pass dataset_root=... (--dataset_root) or set {env} to the folder holding it")
     return path
-
-_dataset_root = dataset_root  # for the dataset factories, whose `dataset_root` parameter hides it
 
 # %% ../nbs/01_data.ipynb #47bae7a6
 def check_choice(arg:str, # the argument's name, as the message says it
@@ -268,7 +267,7 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
     "CheXpert radiographs with their 14 labels, from a CheXpert-format CSV and image folder."
     if csv is None:
         check_choice('split', split, CHEXPERT_FILES)
-        csv = _find_csv(_dataset_root(name, dataset_root), CHEXPERT_FILES[split], name)
+        csv = _find_csv(resolve_dataset_root(name, dataset_root), CHEXPERT_FILES[split], name)
     df, labels = read_chexpert_table(csv, CHEXPERT_LABELS, uncertain, blank)
     if frontal_only: df, labels = _keep_rows(df, labels, _frontal(df))
     if split == 'trainval':
@@ -346,7 +345,7 @@ def mimic_cxr(split:str='train', # a split of the saved dataset ('val' also find
               revision:str|None=None, cache_dir:str|Path|None=None, # its revision and hub cache (see `hf_dataset_snapshot`)
              ) -> ImageLabelDataset:
     "MIMIC-CXR radiographs with their 14 CheXpert labels and reports, from a local `datasets` folder, the hub cache, or a CSV."
-    dataset_root = hf_dataset_snapshot(repo_id, revision, cache_dir) if repo_id else _dataset_root('mimic-cxr', dataset_root)
+    dataset_root = hf_dataset_snapshot(repo_id, revision, cache_dir) if repo_id else resolve_dataset_root('mimic-cxr', dataset_root)
     for ext in ('.csv', '.csv.gz'):
         if (dataset_root/f'mimic-cxr_{split}{ext}').is_file():
             return chexpert(split, dataset_root, transform, csv=dataset_root/f'mimic-cxr_{split}{ext}', uncertain=uncertain,
@@ -431,7 +430,7 @@ def cc3m(split:str='train', # 'train' or 'val'/'validation'
         ) -> WebImageText:
     "CC3M image-caption pairs streamed from `cc3m-{split}-NNNN.tar` webdataset shards."
     check_choice('split', split, CC3M_SPLITS)
-    dataset_root = _dataset_root('cc3m', dataset_root)
+    dataset_root = resolve_dataset_root('cc3m', dataset_root)
     urls = sorted(str(p) for p in dataset_root.glob(f'cc3m-{CC3M_SPLITS[split]}-*.tar'))
     if not urls: raise MedsaeError(f"cc3m: no shards cc3m-{CC3M_SPLITS[split]}-NNNN.tar in {dataset_root}; pass dataset_root=... (--dataset_root) or set {root_env_var('cc3m')}")
     return WebImageText(urls, 'cc3m', split, transform, on_error, mode)
@@ -455,7 +454,7 @@ class ClassificationDataset(ImageLabelDataset):
 # %% ../nbs/01_data.ipynb #209f6fa7
 def _torchvision_dataset(name:str, make:Callable, dataset_root, split:str, download:bool, transform, **kwargs) -> ClassificationDataset:
     "Build a torchvision dataset, turning 'not found' into an error that says how to download it."
-    dataset_root = _dataset_root(name, dataset_root, must_exist=not download)
+    dataset_root = resolve_dataset_root(name, dataset_root, must_exist=not download)
     try: ds = make(str(dataset_root), download)
     except (RuntimeError, FileNotFoundError) as e:
         raise MedsaeError(f"{name}: not found in {dataset_root} ({e}); download it with get_dataset({name!r}, {split!r}, dataset_root=..., download=True)") from e
@@ -505,7 +504,7 @@ DATA_COMMANDS = Registry('subcommand', homes=('medsae.synthetic',))  # `medsae d
 @command('medsae data list')
 def data_list_command() -> int:
     "List the registered datasets, what each is, and the folder each is read from."
-    rows = [(n, DATASETS.doc(n), str(dataset_root(n, must_exist=False)), 'found' if dataset_root(n, must_exist=False).is_dir() else f'missing (set {root_env_var(n)})') for n in DATASETS]
+    rows = [(n, DATASETS.doc(n), str(resolve_dataset_root(n, must_exist=False)), 'found' if resolve_dataset_root(n, must_exist=False).is_dir() else f'missing (set {root_env_var(n)})') for n in DATASETS]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     print('\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}' for a, b, c, d in rows))
 
