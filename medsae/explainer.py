@@ -191,7 +191,7 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
                concepts_indices:int|list[int]|str='all', # which concepts ('all': see above)
                *, dataset:Any=None, # images for 'top-images' and 'vlm': a dataset name or object (default: the one fitted on)
                split:str='test', n:int|None=None, # its split, and how many of its images
-               k:int=8, # top images per concept
+               n_top:int=8, # top images per concept
                vocab:Any='medical', # the vocabulary of 'vocab' (see `load_vocab`)
                vlm:VLM|None=None, # the vision-language model of 'vlm'
                dataset_kwargs:dict|None=None, extract_kwargs:dict|None=None, # for `get_dataset` and `extract_activations`
@@ -208,10 +208,10 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
     feats = self.concept_features(dataset, split, n, dataset_kwargs, extract_kwargs)
     images_from = dataset if dataset is not None and not isinstance(dataset, str) else features_dataset(feats)
     if interpretation_method == 'vlm':
-        df = name_by_vlm(feats, vlm, dataset=images_from, latents=idx, n_top=k, data_root=self.data_root, sae_name=self.sae_path.name, **kwargs)
+        df = name_by_vlm(feats, vlm, dataset=images_from, latents=idx, n_top=n_top, data_root=self.data_root, sae_name=self.sae_path.name, **kwargs)
         return dict(zip(df.neuron.tolist(), df.concept.tolist()))
-    stats = feature_stats(feats, n_top=max(16, k))
-    return {c: sample_images(feats, images_from, top_samples(feats, stats, c, k)[0]) for c in (range(self.nb_concepts) if idx is None else idx)}
+    stats = feature_stats(feats, n_top=max(16, n_top))
+    return {c: sample_images(feats, images_from, top_samples(feats, stats, c, n_top)[0]) for c in (range(self.nb_concepts) if idx is None else idx)}
 
 SAEExplainer.interpret = _interpret
 

@@ -142,13 +142,13 @@ def composite_vectors(model:Any, # what encodes the images
 # %% ../nbs/09_linearity.ipynb #70ecd463
 def draw_parts(n_images:int, # images to draw from
                n_composites:int, # composites
-               k:int, # parts per composite
+               n_parts:int, # parts per composite
                seed:int=0, # the random draw
               ) -> np.ndarray:
-    "`(n_composites, k)` dataset indices: k distinct images per composite, drawn at random."
-    if n_images < k: raise MedsaeError(f"a composite needs {k} distinct images; the dataset has {n_images}")
+    "`(n_composites, n_parts)` dataset indices: `n_parts` distinct images per composite, drawn at random."
+    if n_images < n_parts: raise MedsaeError(f"a composite needs {n_parts} distinct images; the dataset has {n_images}")
     rng = np.random.default_rng(seed)
-    return np.array([rng.choice(n_images, k, replace=False) for _ in range(n_composites)], dtype=np.int64).reshape(n_composites, k)
+    return np.array([rng.choice(n_images, n_parts, replace=False) for _ in range(n_composites)], dtype=np.int64).reshape(n_composites, n_parts)
 
 def _sae_and_scale(sae:SAE|str|Path|None, act_scale:float|None, sae_type_name:str|None) -> tuple[SAE|None, float|None, str|None]:
     "The SAE (loaded if a path), its input scale (from its checkpoint unless given) and its checkpoint's name."

@@ -245,15 +245,15 @@ def concept_output_attribution(sae:SAE, # an SAE of the joint embedding
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #78466c0c
 def top_contributions(attr:Attribution, # from `concept_output_attribution`
-                      k:int=3, # latents per class
+                      n_latents:int=3, # latents per class
                       images:torch.Tensor|np.ndarray|None=None, # (n,) boolean mask or indices of the images to average over (default: all)
                      ) -> pd.DataFrame:
-    "Per class, the `k` latents with the largest mean contribution over the chosen images, with their share of the mean score."
+    "Per class, the `n_latents` latents with the largest mean contribution over the chosen images, with their share of the mean score."
     sel = slice(None) if images is None else torch.as_tensor(np.asarray(images))
     mean_c, mean_logit = attr.contributions[sel].mean(0), attr.logits[sel].mean(0)  # (d_sae, n_classes), (n_classes,)
     rows = [{'class': c, 'rank': r + 1, 'latent': int(i), 'mean_contribution': float(mean_c[i, j]), 'mean_score': float(mean_logit[j]),
              'fires': float((attr.features[sel][:, i] > 0).float().mean())}
-            for j, c in enumerate(attr.classes) for r, i in enumerate(mean_c[:, j].topk(k).indices)]
+            for j, c in enumerate(attr.classes) for r, i in enumerate(mean_c[:, j].topk(n_latents).indices)]
     return pd.DataFrame(rows)
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #586cd864
