@@ -110,7 +110,7 @@ def read_image(source:str|Path|bytes, # a file, or the encoded bytes of one
             if not mode: return im.copy()
             im = to_8bit(im, what)
             return im.convert(mode) if im.mode != mode else im.copy()
-    except FileNotFoundError as e: msg = f"image {what} does not exist"
+    except FileNotFoundError: msg = f"image {what} does not exist"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e: msg = f"cannot read image {what}: {e}"
     if on_error == 'skip':
         log(f'{msg}; skipped', logging.WARNING)

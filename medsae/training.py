@@ -22,7 +22,7 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
+from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder
 
@@ -399,7 +399,7 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
         try: x = next(source)
         except StopIteration: log(f"the data ran out after {t0.step_n} steps"); break
         _check_batch(x, t0.step_n, t0.sae.d_in)
-        for t in trainers: out = t.step(x.to(t.sae.device, t.sae.dtype, non_blocking=True))
+        for t in trainers: t.step(x.to(t.sae.device, t.sae.dtype, non_blocking=True))
         every = t0.cfg.checkpoint_every
         if checkpoint_dirs and every and t0.step_n % every == 0 and t0.step_n < t0.total and rank == 0:
             for t, d, r in zip(trainers, checkpoint_dirs, requests): save_checkpoint(t, d, source.state_dict(), r)
