@@ -180,10 +180,12 @@ class Group:
     def __init__(self, func:Callable, # its parameters, with their docments, are the flags; it returns the value
                  help:dict[str, str]|None=None, # other help for some of them, in this command
                  lazy:bool=False, # hand the command a function that makes the value when called (for a value one mode of the command needs)
+                 docs_from:Callable|None=None, # what `func` fills in (a config class): docments and `...` defaults its parameters without their own take
                  **defaults, # other defaults for some of them, in this command
                 ):
         self.func, self.help, self.lazy, self.defaults = func, help or {}, lazy, defaults
         self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
+        self.inherited = docments(docs_from, full=True, returns=False) if docs_from else {}
     def __repr__(self): return f'Group({self.func.__name__})'
 
 # %% ../nbs/00c_commands.ipynb #72861825
@@ -207,7 +209,7 @@ class Command:
         for name, param in self.params.items():
             if not isinstance(g := param.annotation, Group): out[name] = (param, docs[name].docment, inherited); continue
             for m, q in g.params.items():
-                if m not in self.params and m not in out: out[m] = (q.replace(default=g.defaults.get(m, q.default)), g.help.get(m), g.docs)
+                if m not in self.params and m not in out: out[m] = (q.replace(default=g.defaults.get(m, q.default)), g.help.get(m) or g.docs[m].docment, g.inherited)
         return out
 
     def parser(self) -> CommandParser:

@@ -90,7 +90,7 @@ def train_distributed(world_size:int, # processes
          description='Train every combination of the given values (comma-separated lists) and write one CSV of final metrics, dead latents included.',
          examples=['medsae sweep --model_name MedCLIP-RN50 --dataset chexpert --arch topk,batchtopk --expansion 4,8 --k 16,32 --steps 5000',
                    'medsae sweep --load_activations_path acts.npy --arch standard --l1 1e-3,3e-3 --out_csv results/l1_sweep.csv'])
-def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., *, acts:Group(find_activations), cfg:Group(train_config),
+def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., *, acts:Group(find_activations), cfg:Group(train_config, docs_from=TrainConfig),
                   arch:Flag(registry=SAE_ARCHS, help='architectures, comma-separated')='batchtopk',
                   expansion:float_range(lo=0, lo_open=True, many=True)=None, # expansion factors (default: 8)
                   d_sae:int_range(lo=1, many=True)=None, # dictionary sizes, instead of --expansion

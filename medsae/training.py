@@ -59,7 +59,7 @@ class TrainConfig:
     log_every: int = 100 # metrics every n steps
     checkpoint_every: int|None = None # checkpoint every n steps (needs an output folder)
     seed: int = 0
-    device: str|None = None # None: CUDA > MPS > CPU
+    device: str|None = None # where to train: 'cpu', 'cuda', 'cuda:1', 'mps' (default: CUDA > MPS > CPU)
     optimizer: str = 'Adam' # a class of torch.optim
     optimizer_kwargs: dict = field(default_factory=lambda: {'betas': (0.9, 0.999)})
     scheduler: str|None = None # a class of torch.optim.lr_scheduler (with `scheduler_kwargs`); None: warmup + decay
@@ -539,23 +539,24 @@ def find_activations(model_name:str|None=None, # model whose activations to trai
                       + (f" (found {', '.join(others)}: select one with --hook_point/--tiny or --extra)" if others else ''))
 
 # %% ../nbs/05_training.ipynb #87f7c0e3
-def train_config(batch_size:int_range(lo=1)=4096, # activations per step
+def train_config(batch_size:int_range(lo=1)=...,
                  steps:int_range(lo=1)=None, # optimizer steps; give one of --steps, --tokens and --epochs (default: 1 epoch)
                  tokens:int_range(lo=1)=None, # activations to train on, in batches of --batch_size, instead of --steps
                  epochs:int_range(lo=1)=None, # passes over the activations (default: 1, when neither --steps nor --tokens is given)
                  lr:float_range(lo=0, lo_open=True)=None, # peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))
-                 seed:int_range(lo=0)=0, # seeds the SAE's initialisation and the order of the batches
+                 seed:int_range(lo=0)=..., # seeds the SAE's initialisation and the order of the batches
                  device:str|None=None,
                  dense:bool=False, # TopK family: use the dense step instead of decoding only active latents
-                 log_every:int_range(lo=1)=100, # metrics every n steps
+                 log_every:int_range(lo=1)=...,
                  normalize:bool=False, # scale activation rows to unit mean norm (the factor is saved in the SAE's config)
-                 buffer_size:int_range(lo=0)=2**18, # rows held for shuffling besides the shard being read, 0: rows mix within a shard only
+                 buffer_size:int_range(lo=0)=..., # rows held for shuffling besides the shard being read, 0: rows mix within a shard only
                 ) -> TrainConfig:
-    "The `TrainConfig` of the options `medsae train` and `medsae sweep` share; one of `steps`, `tokens` and `epochs` sets the run's length."
+    "The `TrainConfig` of the options `medsae train` and `medsae sweep` share (defaults: `TrainConfig`'s); one of `steps`, `tokens` and `epochs` sets the run's length."
     given = [f'--{k} {v}' for k, v in (('steps', steps), ('tokens', tokens), ('epochs', epochs)) if v is not None]
     if len(given) > 1: raise MedsaeError(f"{' and '.join(given)} each set the length of the run; give one of --steps, --tokens and --epochs")
-    return TrainConfig(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, seed=seed,
-                       device=device, sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size)
+    opts = dict(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, seed=seed, device=device,
+                sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size)
+    return TrainConfig(**{k: v for k, v in opts.items() if v is not ...})  # an option left at `...` keeps TrainConfig's default
 
 # %% ../nbs/05_training.ipynb #db8e0f96
 @command('medsae train', docs_from=find_activations, description='Train a sparse autoencoder on activations and save it (sae.safetensors + config.json).',
@@ -563,7 +564,7 @@ def train_config(batch_size:int_range(lo=1)=4096, # activations per step
                    'medsae train --model_name CLIP-RN50 --dataset chexpert --hook_point visual.layer4 --arch topk --k 64 --normalize',
                    'medsae train --load_activations_path acts.safetensors --model_name CLIP-RN50 --dataset cc3m --sae_type_name Standard --l1 0.001 --steps 2000',
                    'medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch topk --resume'])
-def train_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., *, acts:Group(find_activations), cfg:Group(train_config),
+def train_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., *, acts:Group(find_activations), cfg:Group(train_config, docs_from=TrainConfig),
                   arch:Flag(choices=SAE_ARCHS.names(), registry=SAE_ARCHS, help='SAE architecture (default: batchtopk)')=None,
                   sae_type_name:Flag(choices=sorted(SAE_TYPE_NAMES), help="the reference project's architecture name (instead of --arch)")=None,
                   d_sae:int_range(lo=1)=None, # number of latents, instead of --expansion
