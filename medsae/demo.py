@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
+from .core import MedsaeError, artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
 from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset
@@ -28,16 +28,17 @@ from .browser import FeatureBrowser, browser_data
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
-                               reconstruction_metrics, score_rows)
+                               reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table)
 from .linearity import linearity_check, linearity_summary, plot_linearity
 
 # %% auto #0
 __all__ = ['NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_sae_name', 'FirstN', 'demo_dataset', 'StageLog', 'demo_folder',
-           'cached_tables', 'demo_train_config', 'demo_train', 'demo_activations', 'activations_done', 'demo_features',
-           'features_done', 'demo_names', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity',
-           'demo_linearity', 'linearity_folder', 'output_cell', 'figure_output', 'table_output', 'widget_output',
-           'render_report', 'plot_training_curve', 'DemoResults', 'findings_table', 'demo_browser', 'report_notebook',
-           'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
+           'cached_tables', 'rows_per_image', 'demo_train_config', 'demo_train', 'demo_activations', 'activations_done',
+           'demo_features', 'features_done', 'demo_names', 'score_findings', 'unit_scores', 'demo_scores',
+           'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows', 'demo_ground_truth', 'output_cell',
+           'figure_output', 'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults',
+           'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'linearity_sentence', 'ms_sentence',
+           'report_notebook', 'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -47,9 +48,11 @@ class DemoConfig:
     dataset: str = 'synthetic-cxr' # a registered dataset
     split_train: str = 'train' # the split the SAE is trained on
     split_test: str = 'test' # the held-out split features and scores are computed on
+    split_val: str = 'val' # the split each finding's best latent and neuron (and their thresholds) are chosen on, for the ground-truth table
     hook_point: str|None = None # where activations are read (default: the joint embedding; names need it)
     n_train: int = 6000 # training images, at most this many of a real dataset
     n_test: int = 1000 # held-out images, at most this many of a real dataset
+    n_val: int = 1000 # validation images, at most this many of a real dataset
     d_sae: int = 128 # latents
     k: int = 4 # active latents per input (BatchTopK)
     steps: int = 1500 # training steps
@@ -71,7 +74,7 @@ def demo_sae_name(cfg:DemoConfig) -> str:
     return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{cfg.d_sae}-k{cfg.k}')
 
 def _split_n(cfg:DemoConfig, split:str) -> int:
-    return cfg.n_train if split == cfg.split_train else cfg.n_test
+    return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
 
 # %% ../nbs/13_demo.ipynb #d7dc2fdc
 class FirstN(torch.utils.data.Dataset):
@@ -131,16 +134,20 @@ def cached_tables(folder:Path, # where the CSV files go
     return {f.stem: load_table(f) for f in sorted(Path(path).glob('*.csv'))}
 
 # %% ../nbs/13_demo.ipynb #ecf45a28
-def demo_train_config(cfg:DemoConfig, n_rows:int) -> TrainConfig:
-    "The training options of a run on `n_rows` activation rows (the batch is at most the rows there are)."
+def rows_per_image(acts:ActivationStore) -> int:
+    "Activation rows per image: 1 at the embedding, one per position at a spatial hook point."
+    return int(np.prod(acts.shape)) // acts.d_in
+
+def demo_train_config(cfg:DemoConfig, n_rows:int, rows_per_image:int=1) -> TrainConfig:
+    "The training options of a run on `n_rows` activation rows (the batch is at most the rows there are); dead means silent on `n_test` images' rows."
     return TrainConfig(batch_size=min(cfg.batch_size, n_rows), steps=cfg.steps, lr=cfg.lr, warmup_steps=min(20, cfg.steps), normalize=True,
-                       log_every=max(1, cfg.steps // 50), seed=cfg.seed)
+                       log_every=max(1, cfg.steps // 50), seed=cfg.seed, dead_after_tokens=cfg.n_test * rows_per_image)
 
 def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame]:
     "Train the run's BatchTopK SAE on `acts` (or reuse the checkpoint trained for the same request); its folder and training history."
     out = get_paths(cfg.data_root).sae_checkpoints/demo_sae_name(cfg)
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
-    sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n)
+    sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, rows_per_image(acts))
     request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = load_json(out/'config.json').get('training', {})
@@ -230,6 +237,7 @@ def demo_fidelity(cfg:DemoConfig, sae_dir:Path, feats:Any, model:Callable[[], An
     test_acts = ActivationStore(feats.request['activations'])
     def compute():
         recon = reconstruction_metrics(sae, test_acts, info['act_scale'])
+        recon['mse_train_scale'] = recon['mse'] * info['act_scale']**2  # the units of the training curve: rows scaled to unit mean norm
         images, labels = eval_images(model(), cfg.dataset, cfg.split_test, n=cfg.n_test, **cfg.dataset_kwargs)
         down = downstream_fidelity(model(), sae, images, labels, test_acts.meta['request']['hook_point'], act_scale=info['act_scale'])
         return {'reconstruction': pd.DataFrame([recon]), 'downstream': down}
@@ -248,6 +256,28 @@ def demo_linearity(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:
 def linearity_folder(cfg:DemoConfig, sae_dir:Path) -> Path:
     "Where the linearity tables of the run go."
     return demo_folder(cfg, artefact_name(sae_dir.name, cfg.dataset, cfg.split_test), 'linearity')
+
+# %% ../nbs/13_demo.ipynb #587138bf
+def dense_rows(source:Any) -> np.ndarray:
+    "All rows of SAE features or activations as one dense (n, d) array, spatial ones max-pooled (as the scores read them)."
+    return torch.cat([b for _, b in score_rows(source)]).numpy()
+
+def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFrame, model:Callable[[], Any]) -> pd.DataFrame:
+    "The ground-truth table of the run: per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`."
+    if cfg.split_val in (cfg.split_test, cfg.split_train): raise MedsaeError(f"split_val={cfg.split_val!r} must be another split than the training and held-out ones (--split_val)")
+    def compute():
+        ds, kw = _dataset_arg(cfg, cfg.split_val)
+        m = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_val) else model()
+        val = sae_features(sae_dir, m, ds, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite, extract_kwargs={'num_workers': 0}, **kw)
+        findings = score_findings(feats.label_names, feats.labels.numpy())
+        labels = lambda s: s.labels[:, [list(s.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
+        acts = lambda s: ActivationStore(s.request['activations'])
+        table = ground_truth_table((dense_rows(val), dense_rows(feats)), (dense_rows(acts(val)), dense_rows(acts(feats))), (labels(val), labels(feats)),
+                                   findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
+        return {'ground_truth': table}
+    request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
+               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None}
+    return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)['ground_truth']
 
 # %% ../nbs/13_demo.ipynb #bd9be906
 def output_cell(*outputs) -> nbformat.NotebookNode:
@@ -311,6 +341,7 @@ class DemoResults:
     fidelity: dict # reconstruction, downstream
     linearity: dict # linearity, summary
     joint: bool # whether the SAE is in the joint image-text space
+    ground_truth: pd.DataFrame|None = None # per finding, best latent and neuron (`demo_ground_truth`)
 
 # %% ../nbs/13_demo.ipynb #0d34d897
 def findings_table(r:DemoResults) -> pd.DataFrame:
@@ -326,6 +357,40 @@ def demo_browser(r:DemoResults) -> FeatureBrowser:
     return FeatureBrowser(browser_data(r.features, r.stats, concepts=r.names if len(r.names) else None, n_latents=r.cfg.n_browser,
                                        scores={'best F1': np.array(lat['best F1'], float), 'MS': np.array(lat['MS'], float)}))
 
+# %% ../nbs/13_demo.ipynb #472187f4
+def dead_sentence(r:DemoResults) -> str:
+    "How many latents are dead at the end of training and on the held-out images, by one definition."
+    recon, d = r.fidelity['reconstruction'].iloc[0], r.cfg.d_sae
+    rows, train = int(recon['rows']), float(r.history['dead_frac'].iloc[-1]) if len(r.history) else float('nan')
+    per = '' if rows == r.features.n else f' × {rows // r.features.n} positions'
+    return (f"A latent is *dead* when it fires on none of {rows:,} consecutive inputs, as many as the held-out split has ({r.features.n:,} images{per}): "
+            f"{round(train * d)} of {d} latents ({train:.0%}) at the end of training, over its last {rows:,} inputs, and "
+            f"{round(float(recon['dead_frac']) * d)} ({float(recon['dead_frac']):.0%}) on the held-out images.")
+
+def fidelity_sentence(recon:pd.DataFrame) -> str:
+    "The reconstruction error on the held-out activations, in the model's units and in the training's."
+    m = recon.iloc[0]
+    return (f"The SAE leaves {m['fvu']:.1%} of the held-out activations' variance unexplained. Its MSE, {m['mse']:.3g}, is per coordinate in the "
+            f"model's own units; the SAE trains on rows scaled to unit mean norm, where the same error is {m['mse_train_scale']:.2g}, the scale of the training curve.")
+
+def linearity_sentence(summary:pd.DataFrame) -> str:
+    "The margin of each space's fit by a composite's own parts over the fit by another composite's parts, and what it means."
+    out = []
+    for space, g in summary.groupby('space', sort=False):
+        cos = g.set_index('fit')['cos_mean']
+        margin = cos['parts'] - cos['control']
+        what = ("hardly more a mix of its own parts than of four unrelated images" if margin < .05 else "largely a non-negative mix of its parts")
+        out.append(f"In the {space} space a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
+                   f"{cos['control']:.2f}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
+    return ' '.join(out)
+
+def ms_sentence(scores:dict) -> str:
+    "Median monosemanticity of the latents that fire against that of the neurons."
+    lat, neu = (scores[k][scores[k]['defined'].astype(bool)] for k in ('latents', 'neurons'))
+    a, b = lat['MS'].median(), neu['MS'].median()
+    return (f"Median MS {a:.3f} over the {len(lat)} latents that fire, {b:.3f} over the {len(neu)} neurons: by this score the latents are "
+            f"{'more' if a > b else 'not more'} monosemantic than the neurons.")
+
 # %% ../nbs/13_demo.ipynb #0d55e3bc
 def _config_table(cfg:DemoConfig) -> pd.DataFrame:
     return pd.DataFrame([(k, json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in asdict(cfg).items() if k not in ('overwrite',)],
@@ -339,28 +404,38 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                     f"trained on {cfg.dataset} {cfg.split_train}, evaluated on {r.features.n} {cfg.split_test} images"))
     cells += [md("## The run\n\nThe options of this run, and each stage's time (*cached*: loaded from the data root, not computed)."),
               output_cell(table_output(_config_table(cfg), index=False), table_output(r.stages, 2, index=False))]
+    if r.ground_truth is not None:
+        gt, goals = r.ground_truth, ground_truth_goals(r.ground_truth)
+        missed = '; '.join(f"{g.goal} ({g.measured})" for g in goals.itertuples() if g.met is False)
+        cells += [md(f"## Ground truth\n\nFor each planted finding, the latent and the raw neuron (read both ways) whose firing best matches it, "
+                     f"each chosen with its threshold on the {cfg.split_val} split and scored on the {r.features.n} held-out images: F1 of the firing, "
+                     "the latent's AUROC, its name and whether the name is the finding, and the pointing game where the hook point is spatial. "
+                     f"Latents reach F1 ≥ 0.8 for {int((gt.latent_f1 >= .8).sum())} of {len(gt)} findings and match or beat the best neuron for "
+                     f"{int((gt.latent_f1 >= gt.neuron_f1).sum())}; mean F1 {gt.latent_f1.mean():.2f} against {gt.neuron_f1.mean():.2f}. "
+                     + (f"Goals not met: {missed}." if missed else "Every goal below is met.")),
+                  output_cell(table_output(gt, index=False), table_output(goals, index=False))]
     cells += [md("## Training\n\nReconstruction error (fraction of variance unexplained), active latents per input and dead latents "
-                 "while training; then the last logged step."),
+                 "while training; then the last logged step. " + dead_sentence(r)),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
     view, state = widget_output(demo_browser(r))
     cut = len(r.names) and r.names['description'].str.contains(KNOWN_WORDS, regex=False).any()  # as name_by_vocab notes it
     naming = (f"named by the closest concept of the `{cfg.vocab}` vocabulary" + (" (only the phrasings made of words the model was trained on)" if cut else "") if r.joint else
               "unnamed: naming by text similarity needs the joint image-text embedding, and this SAE reads another hook point")
-    cells += [md(f"## Feature browser\n\nThe {r.cfg.n_browser} live latents that best match a label (by the CheXpert score's F1), {naming}; "
+    cells += [md(f"## Feature browser\n\nThe {min(r.cfg.n_browser, int((~r.stats.dead_mask).sum()))} live latents that best match a label (by the CheXpert score's F1), {naming}; "
                  "pick a latent to see its statistics, the held-out images it fires on most and least, and their labels."), output_cell(view)]
     cells += [md("## Findings: best latent against best neuron\n\nFor each finding, the SAE latent and the raw neuron whose firing matches it "
                  "best (F1, precision P, recall R of the CheXpert score; r: correlation of activation and label), its monosemanticity (MS) "
                  "and the AUROC of a 1-D probe on it alone."),
               output_cell(table_output(findings_table(r))),
-              md("Monosemanticity of every latent and every neuron: how alike (in the model's embedding) the images are that a unit fires on."),
+              md("Monosemanticity of every latent and every neuron: how alike (in the model's embedding) the images are that a unit fires on. " + ms_sentence(r.scores)),
               output_cell(figure_output(plot_monosemanticity({'SAE latents': r.scores['latents'].rename(columns={'MS': 'ms'}),
                                                               'neurons': r.scores['neurons'].rename(columns={'MS': 'ms'})})))]
     cells += [md("## Fidelity\n\nHow well the SAE reconstructs the held-out activations, then the zero-shot AUROC of each finding "
                  "with the original activations, the SAE's reconstruction spliced in, and zero- and mean-ablation (*recovered*: the share of "
-                 "the gap above the ablation the SAE keeps)."),
+                 "the gap above the ablation the SAE keeps). " + fidelity_sentence(r.fidelity['reconstruction'])),
               output_cell(table_output(r.fidelity['reconstruction'], index=False), table_output(r.fidelity['downstream'], index=False))]
     cells += [md("## Linearity\n\nIs the embedding (and the SAE code) of a 2×2 composite of held-out images a non-negative mix of its "
-                 "parts'? Cosine of the best fit, against controls fitted by another composite's parts."),
+                 "parts'? Cosine of the best fit, against controls fitted by another composite's parts. " + linearity_sentence(r.linearity['summary'])),
               output_cell(table_output(r.linearity['summary'], index=False), figure_output(plot_linearity(r.linearity['linearity'])))]
     cells += [md("## Sparsity\n\nHow often each latent fires on the held-out images (dead latents never do)."),
               output_cell(figure_output(plot_feature_sparsity(r.stats)))]
@@ -415,13 +490,16 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     names_csv = concepts_file(sae_dir.name, 'vocab', cfg.data_root)
     names = steps.run('names', fresh(_complete(names_csv, TABLE)) or not joint, lambda: demo_names(cfg, sae_dir, model, joint))
     scores = steps.run('scores', fresh(_complete(demo_folder(cfg, feats.path.name, 'scores'))), lambda: demo_scores(cfg, feats, model, joint))
+    truth_cached = fresh(_complete(demo_folder(cfg, feats.path.name, 'ground-truth')))
+    truth = steps.run('ground truth', truth_cached, lambda: demo_ground_truth(cfg, sae_dir, feats, names, model))
     fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
     linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint))
-    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint)
+    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth)
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
-              *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
+              *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)
     steps.run('report', fresh(report_done(page, request)), lambda: demo_report(r, page, request))
+    if not (truth_cached and (out/'ground_truth.csv').exists()): save_table(out/'ground_truth.csv', truth)  # beside the report, rewritten when recomputed
     save_table(out/'stages.csv', steps.frame())
     log(f'demo: {len(steps)} stages in {time.time() - t0:.1f}s; report: {page}')
     return page
@@ -431,9 +509,9 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
          description='Run the whole pipeline (activations, a BatchTopK SAE, features, names, scores, linearity) and write an HTML report; '
                      'every stage is cached under the data root, so a second run takes seconds.',
          examples=['medsae demo', 'medsae demo --steps 300 --n_train 2000',
-                   'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_test val --n_train 50000 --d_sae 4096 --k 32'])
-def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., hook_point:str|None=...,
-                 n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
+                   'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_val trainval --split_test val --n_train 50000 --d_sae 4096 --k 32'])
+def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., split_val:str=..., hook_point:str|None=...,
+                 n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
                  batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=...,
                  all_words:bool=False, # name from the whole vocabulary, even where the model knows its training texts (by default only their words)
                  n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
@@ -443,7 +521,7 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
                 ) -> int:
     "`medsae demo`: the whole pipeline and its report; prints the report's path."
     if quiet: set_quiet(True)
-    cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, hook_point=hook_point, n_train=n_train, n_test=n_test,
+    cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, split_val=split_val, hook_point=hook_point, n_train=n_train, n_test=n_test, n_val=n_val,
                      d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, known_words=not all_words, n_composites=n_composites, seed=seed,
                      n_browser=n_browser, dataset_kwargs={} if size is None else {'size': size}, data_root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))

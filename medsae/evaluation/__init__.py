@@ -11,3 +11,4 @@ from .monosemanticity import *
 from .labels import *
 from .probes import *
 from .fidelity import *
+from .ground_truth import *
