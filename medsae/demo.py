@@ -14,6 +14,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 from .core import MedsaeError, artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
@@ -24,21 +25,22 @@ from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
 from .training import TrainConfig, train_request, train_sae
-from .browser import FeatureBrowser, browser_data
+from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
-                               reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table)
+                               reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table, pointing_game)
 from .linearity import linearity_check, linearity_summary, plot_linearity
 
 # %% auto #0
 __all__ = ['NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_sae_name', 'FirstN', 'demo_dataset', 'StageLog', 'demo_folder',
            'cached_tables', 'rows_per_image', 'demo_train_config', 'demo_train', 'demo_activations', 'activations_done',
            'demo_features', 'features_done', 'demo_names', 'score_findings', 'unit_scores', 'demo_scores',
-           'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows', 'demo_ground_truth', 'output_cell',
-           'figure_output', 'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults',
-           'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'linearity_sentence', 'ms_sentence',
-           'report_notebook', 'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
+           'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows', 'demo_ground_truth', 'demo_pointing',
+           'plot_finding_heatmaps', 'output_cell', 'figure_output', 'table_output', 'widget_output', 'render_report',
+           'plot_training_curve', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence',
+           'linearity_sentence', 'ms_sentence', 'report_notebook', 'report_request', 'report_done', 'demo_report',
+           'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -70,8 +72,9 @@ class DemoConfig:
 
 # %% ../nbs/13_demo.ipynb #577886da
 def demo_sae_name(cfg:DemoConfig) -> str:
-    "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}`."
-    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{cfg.d_sae}-k{cfg.k}')
+    "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}]` (the hook point unless it is the embedding)."
+    hook = '' if cfg.hook_point in (None, ImageTextModel.embed_hook) else f'-{cfg.hook_point}'
+    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{cfg.d_sae}-k{cfg.k}{hook}')
 
 def _split_n(cfg:DemoConfig, split:str) -> int:
     return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
@@ -274,10 +277,50 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         acts = lambda s: ActivationStore(s.request['activations'])
         table = ground_truth_table((dense_rows(val), dense_rows(feats)), (dense_rows(acts(val)), dense_rows(acts(feats))), (labels(val), labels(feats)),
                                    findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
+        table['pointing'] = table.finding.map(demo_pointing(cfg, feats, dict(zip(table.finding, table.latent))))
         return {'ground_truth': table}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
                'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)['ground_truth']
+
+# %% ../nbs/13_demo.ipynb #259e97e9
+def demo_pointing(cfg:DemoConfig, # the run
+                  feats:Any, # its held-out features
+                  latents:dict[str, int], # finding -> its ground-truth latent
+                 ) -> dict[str, float]:
+    "Per finding with masks, the pointing-game accuracy of its latent's heatmaps over the held-out images that have it (empty when not spatial)."
+    acts = ActivationStore(feats.request['activations'])
+    ds = demo_dataset(cfg, cfg.split_test)
+    if len(acts.shape) < 2 or not hasattr(ds, 'masks'): return {}
+    sae, index, masks, out = load_sae_checkpoint(feats.request['sae'])[0], acts.index.tolist(), {}, {}
+    for finding, latent in latents.items():
+        rows = (feats.labels[:, list(feats.label_names).index(finding)] == 1).nonzero().flatten().tolist()
+        for s in rows: masks.setdefault(s, ds.masks(index[s]))
+        rows = [s for s in rows if finding in masks[s]]
+        if rows: out[finding] = pointing_game(latent_heatmaps(feats, latent, rows, sae, acts).numpy(), np.stack([masks[s][finding] for s in rows]))
+    return out
+
+# %% ../nbs/13_demo.ipynb #d622acbe
+def plot_finding_heatmaps(cfg:DemoConfig, # the run
+                          feats:Any, # its held-out features (at a spatial hook point)
+                          latents:dict[str, int], # finding -> its ground-truth latent
+                          n_images:int=4, # images per finding
+                         ) -> plt.Figure:
+    "One row per finding: its latent's heatmap over the first `n_images` held-out images with the finding, the mask outlined in cyan."
+    ds, acts = demo_dataset(cfg, cfg.split_test), ActivationStore(feats.request['activations'])
+    sae, index = load_sae_checkpoint(feats.request['sae'])[0], acts.index.tolist()
+    fig, axes = plt.subplots(len(latents), n_images, figsize=(1.6 * n_images, 1.6 * len(latents)), dpi=80, squeeze=False)
+    for ax_row, (finding, latent) in zip(axes, latents.items()):
+        rows = (feats.labels[:, list(feats.label_names).index(finding)] == 1).nonzero().flatten().tolist()[:n_images]
+        heat = latent_heatmaps(feats, latent, rows, sae, acts) if rows else []
+        for ax, s, h in zip(ax_row, rows, heat):
+            item = ds.sample(index[s]) if hasattr(ds, 'sample') else {'image': np.asarray(ds[index[s]]['image'])}
+            ax.imshow(heatmap_overlay(Image.fromarray(item['image']), h))
+            if finding in item.get('masks', {}): ax.contour(item['masks'][finding], levels=[.5], colors='c', linewidths=.6)
+        for ax in ax_row: ax.set_xticks([]); ax.set_yticks([])
+        ax_row[0].set_ylabel(f'{finding}\nlatent {latent}', fontsize=7)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/13_demo.ipynb #bd9be906
 def output_cell(*outputs) -> nbformat.NotebookNode:
@@ -414,6 +457,9 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                      f"{int((gt.latent_f1 >= gt.neuron_f1).sum())}; mean F1 {gt.latent_f1.mean():.2f} against {gt.neuron_f1.mean():.2f}. "
                      + (f"Goals not met: {missed}." if missed else "Every goal below is met.")),
                   output_cell(table_output(gt, index=False), table_output(goals, index=False))]
+        if gt.pointing.notna().any():
+            cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined."),
+                      output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent)))))]
     cells += [md("## Training\n\nReconstruction error (fraction of variance unexplained), active latents per input and dead latents "
                  "while training; then the last logged step. " + dead_sentence(r)),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
