@@ -4,7 +4,7 @@
 
 # %% ../nbs/00c_commands.ipynb #9aeacf9f
 from __future__ import annotations
-import argparse, contextlib, functools, importlib, inspect, io, math, multiprocessing, os, re, shutil, sys, tempfile, time, types, typing
+import argparse, contextlib, dataclasses, functools, importlib, inspect, io, math, multiprocessing, os, re, shutil, sys, tempfile, time, types, typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +18,9 @@ from .core import MedsaeError, MetaMismatchError, Registry, environment, get_dev
 from .artefacts import discard, load_or_compute
 
 # %% auto #0
-__all__ = ['SHARED_FLAGS', 'TEST_ENV', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'UsageError', 'Group',
-           'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks', 'run_notebook_tests',
-           'test_command']
+__all__ = ['SHARED_FLAGS', 'TEST_ENV', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'library_docments',
+           'UsageError', 'Group', 'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks',
+           'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00c_commands.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):
@@ -141,6 +141,14 @@ def _plain(anno):
         if len(rest) == 1: return rest[0]
     return anno
 
+def library_docments(f:Callable, # a library function or config class (`docs_from`)
+                    ) -> dict:
+    "`docments(f, full=True)`, with each dataclass field's `default_factory` called for its default (docments shows `<factory>`)."
+    out = docments(f, full=True, returns=False)
+    for fl in dataclasses.fields(f) if dataclasses.is_dataclass(f) else ():
+        if fl.name in out and fl.default_factory is not dataclasses.MISSING: out[fl.name]['default'] = fl.default_factory()
+    return out
+
 def _flag_of(name:str, # the parameter's name
              p:inspect.Parameter, # the parameter
              doc:str|None, # its docment
@@ -185,7 +193,7 @@ class Group:
                 ):
         self.func, self.help, self.lazy, self.defaults = func, help or {}, lazy, defaults
         self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
-        self.inherited = docments(docs_from, full=True, returns=False) if docs_from else {}
+        self.inherited = library_docments(docs_from) if docs_from else {}
     def __repr__(self): return f'Group({self.func.__name__})'
 
 # %% ../nbs/00c_commands.ipynb #72861825
@@ -204,7 +212,7 @@ class Command:
 
     def flags(self) -> dict[str, tuple[inspect.Parameter, str|None, dict]]:
         "Every flag by name: its parameter, its own help, and the docments it may inherit; a group's flags in its place, the command's own winning."
-        inherited = docments(self.docs_from, full=True, returns=False) if self.docs_from else {}
+        inherited = library_docments(self.docs_from) if self.docs_from else {}
         docs, out = docments(self.func, full=True, returns=False), {}
         for name, param in self.params.items():
             if not isinstance(g := param.annotation, Group): out[name] = (param, docs[name].docment, inherited); continue

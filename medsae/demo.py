@@ -61,6 +61,7 @@ class DemoConfig:
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
     vocab: str = 'medical' # the vocabulary latents are named from
+    name_sections: list|None = field(default_factory=lambda: ['labels', 'devices', 'findings']) # name latents only from these sections of the vocabulary (07's `vocab_sections`): what a latent detects, not where or how much; None: all
     known_words: bool = True # where the model knows the texts it was trained on (synthetic-cxr-clip), name with only their words (07's `restrict_to`)
     n_composites: int = 50 # composites of the linearity check
     seed: int = 0 # seeds the SAE's initialisation and its batches
@@ -190,10 +191,10 @@ NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives'
 def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool) -> pd.DataFrame:
     "The latents' names from the vocabulary (an empty table when the SAE is not in the joint space)."
     if not joint: return pd.DataFrame(columns=NAME_COLUMNS)
-    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words}
+    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words, 'sections': cfg.name_sections}
     def name(p):
         m = model()
-        return name_by_vocab(sae_dir, m, cfg.vocab, restrict_to=cfg.known_words and m.training_texts is not None, save=False)
+        return name_by_vocab(sae_dir, m, cfg.vocab, restrict_to=cfg.known_words and m.training_texts is not None, sections=cfg.name_sections, save=False)
     return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.data_root), request, name, TABLE, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #60f1468e
@@ -558,7 +559,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
                    'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_val trainval --split_test val --n_train 50000 --d_sae 4096 --k 32'])
 def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., split_val:str=..., hook_point:str|None=...,
                  n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
-                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=...,
+                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., name_sections:Flag(many=True)=...,
                  all_words:bool=False, # name from the whole vocabulary, even where the model knows its training texts (by default only their words)
                  n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
                  size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
@@ -568,6 +569,6 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
     "`medsae demo`: the whole pipeline and its report; prints the report's path."
     if quiet: set_quiet(True)
     cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, split_val=split_val, hook_point=hook_point, n_train=n_train, n_test=n_test, n_val=n_val,
-                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, known_words=not all_words, n_composites=n_composites, seed=seed,
+                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, name_sections=name_sections, known_words=not all_words, n_composites=n_composites, seed=seed,
                      n_browser=n_browser, dataset_kwargs={} if size is None else {'size': size}, data_root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))

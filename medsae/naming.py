@@ -20,8 +20,8 @@ from .models import check_joint_space
 from .features import load_sae_checkpoint, trained_hook_point
 
 # %% auto #0
-__all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'read_corpus',
-           'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
+__all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'vocab_sections',
+           'read_corpus', 'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
            'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'name_by_vocab', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
@@ -59,6 +59,18 @@ def load_vocab(vocab:str|Path|dict|list='medical', # a name or file (see `vocab_
     elif isinstance(vocab, (list, tuple)): out = parse_vocab('\n'.join(map(str, vocab)))
     else: out = parse_vocab(vocab_file(vocab, data_root).read_text(encoding='utf-8'))
     if not out: raise MedsaeError(f"vocabulary {vocab if not isinstance(vocab, (dict, list, tuple)) else 'given'} has no concepts")
+    return out
+
+# %% ../nbs/07_naming.ipynb #0ca60c83
+def vocab_sections(vocab:str|Path|dict|list='medical', # a name or file (see `vocab_file`), or the concepts themselves
+                   data_root:str|Path|None=None, # data root
+                  ) -> dict[str, str|None]:
+    "Concept -> the section of the vocabulary file it is in (`# section: NAME` lines; None before the first, and for concepts given directly)."
+    if isinstance(vocab, (dict, list, tuple)): return {c: None for c in load_vocab(vocab)}
+    section, out = None, {}
+    for line in vocab_file(vocab, data_root).read_text(encoding='utf-8').splitlines():
+        if m := re.match(r'\s*#\s*section:\s*(\S+)', line): section = m[1]
+        elif line.strip() and not line.lstrip().startswith('#') and (name := line.split('|')[0].strip()): out.setdefault(name, section)
     return out
 
 # %% ../nbs/07_naming.ipynb #9fecd8de
@@ -211,6 +223,7 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
                   *, restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings whose words all occur in these texts, the model's training texts (see `restrict_vocab`); True: `model.training_texts`
                   hook_point:str|None=None, # where the SAE reads (default: from its training summary, else the joint embedding)
                   template:str='{}', # how a phrasing becomes a text
+                  sections:list[str]|None=None, # name only from the concepts of these sections of the vocabulary file (`vocab_sections`; None: all)
                   top_m:int=5, # alternatives kept per latent
                   latents:list[int]|None=None, # which latents (default: all)
                   sae_type_name:str|None=None, # for a reference `.pt`
@@ -233,6 +246,10 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
         restrict_to = model.training_texts()
     if restrict_to is False: restrict_to = None
     concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
+    if sections is not None:
+        where = vocab_sections(vocab, data_root)
+        if missing := sorted(set(sections) - set(where.values())): raise MedsaeError(f"the vocabulary has no section {missing[0]!r}; its sections: {sorted({s for s in where.values() if s})}")
+        concepts = {c: p for c, p in concepts.items() if where.get(c) in sections}
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_training.ipynb #80d47bcb
 from __future__ import annotations
-import dataclasses, logging, math, shutil
+import dataclasses, math, shutil
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -276,7 +276,7 @@ class SAETrainer:
         self.gen = torch.Generator().manual_seed(cfg.seed)
         if total_steps * cfg.batch_size < cfg.dead_after_tokens:
             log(f"the run trains on {total_steps * cfg.batch_size:,} activations, fewer than dead_after_tokens={cfg.dead_after_tokens:,}: no latent can be "
-                "counted dead (dead_frac stays 0 and AuxK has none to revive); lower TrainConfig.dead_after_tokens", logging.WARNING)
+                "counted dead (dead_frac stays 0 and AuxK has none to revive); lower TrainConfig.dead_after_tokens")
 
     def dead_mask(self) -> torch.Tensor: return self.since_fired >= self.cfg.dead_after_tokens
 

@@ -471,6 +471,7 @@ def name_command(method:Flag(choices=('vocab', 'vlm'), help='by text similarity 
                  template:Flag(help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")='{}',
                  restrict_to:str|None=None, # vocab: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)
                  top_m:int_range(lo=1)=5, # vocab: alternatives kept per latent
+                 sections:Flag(many=True, help='vocab: name only from these sections of the vocabulary file (medical: labels devices findings modifiers anatomy technique; default: all)')=None,
                  feats:Group(features_from_flags, lazy=True, split='train',
                              help={'features': 'vlm: a features folder whose images are shown', 'dataset': 'vlm: or the dataset to compute the features on, with --sae_path and --model_name',
                                    'split': 'vlm: the split whose images are shown'})=None,
@@ -483,7 +484,7 @@ def name_command(method:Flag(choices=('vocab', 'vlm'), help='by text similarity 
     "`medsae name`: name every latent of an SAE, by vocabulary (text similarity) or by a vision-language model."
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
-        df = name_by_vocab(sae_path, model_name, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, hook_point=hook_point, template=template, top_m=top_m,
+        df = name_by_vocab(sae_path, model_name, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, hook_point=hook_point, template=template, top_m=top_m, sections=sections,
                            sae_type_name=sae_type_name, data_root=data_root, tiny=tiny)
         name = load_sae_checkpoint(sae_path, sae_type_name)[1]['name']
     else:
