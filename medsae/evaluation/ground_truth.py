@@ -14,10 +14,11 @@ from ..core import MedsaeError
 from ..naming import load_vocab
 from ..models import auroc
 from ..synthetic import SYNTH_FINDINGS
+from .probes import train_probe
 
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
-           'pointing_game', 'ground_truth_table', 'ground_truth_goals']
+           'pointing_game', 'ground_truth_table', 'ground_truth_goals', 'probe_ceiling']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -135,3 +136,17 @@ def ground_truth_goals(table:pd.DataFrame, # from `ground_truth_table`
     if table.name_correct.notna().any(): rows.append(('names correct', f'{int(table.name_correct.fillna(False).sum())} of {n}', None))
     if table.pointing.notna().any(): rows.append((f'pointing game >= {min_f1}', f'{int((table.pointing >= min_f1).sum())} of {int(table.pointing.notna().sum())} with a mask', bool((table.pointing.dropna() >= min_f1).all())))
     return pd.DataFrame(rows, columns=['goal', 'measured', 'met'])
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #8e2c3757
+def probe_ceiling(train:Any, # training activations: an (n, d) tensor, or a store (spatial ones max-pooled)
+                  labels:np.ndarray, # (n, findings) the training labels
+                  val:tuple[np.ndarray, np.ndarray], # validation (activations (n, d), labels (n, findings))
+                  test:tuple[np.ndarray, np.ndarray], # held-out (activations, labels)
+                  findings:list[str], # the label columns' names
+                 ) -> pd.DataFrame:
+    "Per finding, the held-out F1 and AUROC of a linear probe on all units (trained on `train`, threshold chosen on `val`)."
+    probe = train_probe(train, torch.as_tensor(np.asarray(labels), dtype=torch.float32), val_fraction=0, class_names=findings)
+    logits = [probe.logits(torch.as_tensor(np.asarray(x), dtype=torch.float32)).detach().double().numpy() for x, _ in (val, test)]
+    t = np.array([best_threshold(logits[0][:, [c]], val[1][:, c])[0][0] for c in range(len(findings))])
+    return pd.DataFrame({'finding': findings, 'probe_f1': [f1_at(logits[1][:, [c]], t[[c]], test[1][:, c])[0] for c in range(len(findings))],
+                         'probe_auroc': [auroc(logits[1][:, c], test[1][:, c]) for c in range(len(findings))]})
