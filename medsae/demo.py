@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_demo.ipynb #8526c396
 from __future__ import annotations
-import base64, io, json, shutil, time
+import base64, dataclasses, io, json, shutil, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -33,14 +33,14 @@ from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_pro
 from .linearity import linearity_check, linearity_summary, plot_linearity
 
 # %% auto #0
-__all__ = ['NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_sae_name', 'FirstN', 'demo_dataset', 'StageLog', 'demo_folder',
-           'cached_tables', 'rows_per_image', 'demo_train_config', 'demo_train', 'demo_activations', 'activations_done',
-           'demo_features', 'features_done', 'demo_names', 'score_findings', 'unit_scores', 'demo_scores',
-           'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows', 'demo_ground_truth', 'demo_pointing',
-           'plot_finding_heatmaps', 'output_cell', 'figure_output', 'table_output', 'widget_output', 'render_report',
-           'plot_training_curve', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence',
-           'linearity_sentence', 'ms_sentence', 'report_notebook', 'report_request', 'report_done', 'demo_report',
-           'run_demo', 'demo_command']
+__all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_shape', 'demo_sae_name', 'FirstN', 'demo_dataset',
+           'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config', 'demo_train',
+           'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names', 'score_findings',
+           'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows',
+           'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'output_cell', 'figure_output',
+           'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults', 'findings_table',
+           'demo_browser', 'dead_sentence', 'fidelity_sentence', 'linearity_sentence', 'ms_sentence', 'report_notebook',
+           'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -55,8 +55,8 @@ class DemoConfig:
     n_train: int = 6000 # training images, at most this many of a real dataset
     n_test: int = 1000 # held-out images, at most this many of a real dataset
     n_val: int = 1000 # validation images, at most this many of a real dataset
-    d_sae: int = 128 # latents
-    k: int = 4 # active latents per input (BatchTopK)
+    d_sae: int|None = None # latents (default: 16 at the joint embedding, 128 at another hook point: `DEMO_SHAPES`)
+    k: int|None = None # active latents per input, BatchTopK (default: 2 at the joint embedding, 4 at another hook point)
     steps: int = 1500 # training steps
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
@@ -72,10 +72,18 @@ class DemoConfig:
     overwrite: bool = False # recompute every stage instead of loading what is cached
 
 # %% ../nbs/13_demo.ipynb #577886da
+DEMO_SHAPES = {'embedding': (16, 2), 'other': (128, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
+
+def demo_shape(cfg:DemoConfig) -> tuple[int, int]:
+    "The run's (d_sae, k): as given, else `DEMO_SHAPES` for its hook point."
+    d, k = DEMO_SHAPES['embedding' if cfg.hook_point in (None, ImageTextModel.embed_hook) else 'other']
+    return cfg.d_sae or d, cfg.k or k
+
 def demo_sae_name(cfg:DemoConfig) -> str:
     "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}]` (the hook point unless it is the embedding)."
     hook = '' if cfg.hook_point in (None, ImageTextModel.embed_hook) else f'-{cfg.hook_point}'
-    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{cfg.d_sae}-k{cfg.k}{hook}')
+    d_sae, k = demo_shape(cfg)
+    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}')
 
 def _split_n(cfg:DemoConfig, split:str) -> int:
     return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
@@ -466,7 +474,9 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
             below = [f for f in gt.finding if ceiling[f] < .8]
             cells += [md(f"What the activations allow: a linear probe on all {ActivationStore(r.features.request['activations']).d_in} units, trained on the {cfg.split_train} split with its threshold chosen on "
                          f"{cfg.split_val}, scored on the same held-out images. " + (f"For {', '.join(below)} even the probe stays below F1 0.8: there the model's activations, "
-                         "not the SAE, are the limit." if below else "It reaches F1 0.8 for every finding.")),
+                         "not the SAE, are the limit." if below else "It reaches F1 0.8 for every finding.")
+                         + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: there a combination of units carries the "
+                            "finding and the SAE has not given it a latent of its own." if (sae_short := [f for f in gt.finding if ceiling[f] >= .8 > gt.set_index('finding').latent_f1[f]]) else '')),
                       output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
         if gt.pointing.notna().any():
             cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined."),
@@ -537,6 +547,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
             ) -> Path:
     "Run the whole pipeline (each stage loaded from its cache when it can be), write the report, and return its path."
     cfg = cfg or DemoConfig()
+    cfg = dataclasses.replace(cfg, **dict(zip(('d_sae', 'k'), demo_shape(cfg))))
     paths, steps, t0 = get_paths(cfg.data_root), StageLog(), time.time()
     out = Path(cfg.out) if cfg.out else paths.results/'demo'
     model = _lazy(lambda: get_model(cfg.model))
@@ -567,7 +578,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
 @command('medsae demo', docs_from=DemoConfig,
          description='Run the whole pipeline (activations, a BatchTopK SAE, features, names, scores, linearity) and write an HTML report; '
                      'every stage is cached under the data root, so a second run takes seconds.',
-         examples=['medsae demo', 'medsae demo --steps 300 --n_train 2000',
+         examples=['medsae demo', 'medsae demo --steps 300 --n_train 2000', 'medsae demo --hook_point visual.layer4',
                    'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_val trainval --split_test val --n_train 50000 --d_sae 4096 --k 32'])
 def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., split_val:str=..., hook_point:str|None=...,
                  n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,

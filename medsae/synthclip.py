@@ -79,7 +79,7 @@ def _synthetic_reports(n:int, seed:int) -> list[str]:
 class SynthClipConfig:
     "How `synthetic-cxr-clip` is trained."
     n_train: int = 6000 # synthetic training images, drawn once, then reused with augmentation
-    steps: int = 520 # optimiser steps
+    steps: int = 2080 # optimiser steps
     batch_size: int = 128 # image-report pairs per step, each contrasted with the others
     lr: float = 2e-3 # peak learning rate
     warmup: int = 30 # linear warm-up steps, 1: none
