@@ -29,7 +29,7 @@ from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatm
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
-                               reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table, pointing_game, probe_ceiling)
+                               reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling)
 from .linearity import linearity_check, linearity_summary, plot_linearity
 
 # %% auto #0
@@ -160,7 +160,7 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     out = get_paths(cfg.data_root).sae_checkpoints/demo_sae_name(cfg)
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, rows_per_image(acts))
-    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n}
+    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * rows_per_image(acts)}  # rows, as training records them (positions at a spatial hook point)
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = load_json(out/'config.json').get('training', {})
         check_request(out, {k: stored.get(k) for k in request}, request)
@@ -286,10 +286,11 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         acts = lambda s: ActivationStore(s.request['activations'])
         table = ground_truth_table((dense_rows(val), dense_rows(feats)), (dense_rows(acts(val)), dense_rows(acts(feats))), (labels(val), labels(feats)),
                                    findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
-        table['pointing'] = table.finding.map(demo_pointing(cfg, feats, dict(zip(table.finding, table.latent))))
+        pointing = demo_pointing(cfg, feats, dict(zip(table.finding, table.latent)))
+        table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)
         ceiling = probe_ceiling(train, labels(train), (dense_rows(acts(val)), labels(val)), (dense_rows(acts(feats)), labels(feats)), findings)
-        return {'ground_truth': table, 'probe_ceiling': ceiling}
+        return {'ground_truth': table, 'probe_ceiling': ceiling, 'pointing': pointing}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
                'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)
@@ -298,18 +299,20 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
 def demo_pointing(cfg:DemoConfig, # the run
                   feats:Any, # its held-out features
                   latents:dict[str, int], # finding -> its ground-truth latent
-                 ) -> dict[str, float]:
-    "Per finding with masks, the pointing-game accuracy of its latent's heatmaps over the held-out images that have it (empty when not spatial)."
+                 ) -> pd.DataFrame:
+    "Per finding with masks, the pointing-game accuracy of its latent's heatmaps over the held-out images that have it, and chance (empty when not spatial)."
     acts = ActivationStore(feats.request['activations'])
     ds = demo_dataset(cfg, cfg.split_test)
-    if len(acts.shape) < 2 or not hasattr(ds, 'masks'): return {}
+    if len(acts.shape) < 2 or not hasattr(ds, 'masks'): return pd.DataFrame(columns=['finding', 'images', 'pointing', 'chance'])
     sae, index, masks, out = load_sae_checkpoint(feats.request['sae'])[0], acts.index.tolist(), {}, {}
     for finding, latent in latents.items():
         rows = (feats.labels[:, list(feats.label_names).index(finding)] == 1).nonzero().flatten().tolist()
         for s in rows: masks.setdefault(s, ds.masks(index[s]))
         rows = [s for s in rows if finding in masks[s]]
-        if rows: out[finding] = pointing_game(latent_heatmaps(feats, latent, rows, sae, acts).numpy(), np.stack([masks[s][finding] for s in rows]))
-    return out
+        if not rows: continue
+        heat, m = latent_heatmaps(feats, latent, rows, sae, acts).numpy(), np.stack([masks[s][finding] for s in rows])
+        out[finding] = {'images': len(rows), 'pointing': pointing_game(heat, m), 'chance': pointing_chance(m, heat.shape[1:])}
+    return pd.DataFrame([{'finding': f, **v} for f, v in out.items()], columns=['finding', 'images', 'pointing', 'chance'])
 
 # %% ../nbs/13_demo.ipynb #d622acbe
 def plot_finding_heatmaps(cfg:DemoConfig, # the run
@@ -397,6 +400,7 @@ class DemoResults:
     joint: bool # whether the SAE is in the joint image-text space
     ground_truth: pd.DataFrame|None = None # per finding, best latent and neuron (`demo_ground_truth`)
     probe_ceiling: pd.DataFrame|None = None # per finding, the held-out F1 of a linear probe on every unit
+    pointing: pd.DataFrame|None = None # per finding with masks, pointing-game accuracy against chance
 
 # %% ../nbs/13_demo.ipynb #0d34d897
 def findings_table(r:DemoResults) -> pd.DataFrame:
@@ -479,8 +483,11 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                             "finding and the SAE has not given it a latent of its own." if (sae_short := [f for f in gt.finding if ceiling[f] >= .8 > gt.set_index('finding').latent_f1[f]]) else '')),
                       output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
         if gt.pointing.notna().any():
-            cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined."),
-                      output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent)))))]
+            pt = r.pointing if r.pointing is not None and len(r.pointing) else None
+            cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined. "
+                         + (f"Pointing against chance (a peak cell drawn at random): {', '.join(f'{x.finding} {x.pointing:.2f} / {x.chance:.2f}' for x in pt.itertuples())}; "
+                            "on a coarse grid a large mask overlaps many cells, so read each accuracy against its chance." if pt is not None else '')),
+                      output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent))))) ]
     cells += [md("## Training\n\nReconstruction error (fraction of variance unexplained), active latents per input and dead latents "
                  "while training; then the last logged step. " + dead_sentence(r)),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
@@ -564,7 +571,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     truth = steps.run('ground truth', truth_cached, lambda: demo_ground_truth(cfg, sae_dir, feats, names, model))
     fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
     linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint))
-    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'])
+    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth.get('pointing'))
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
               *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)

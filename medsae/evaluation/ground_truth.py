@@ -18,7 +18,7 @@ from .probes import train_probe
 
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
-           'pointing_game', 'ground_truth_table', 'ground_truth_goals', 'probe_ceiling']
+           'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'probe_ceiling']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -103,6 +103,15 @@ def pointing_game(heatmaps:np.ndarray, # (n, h, w) a latent's value at each posi
         i, j = np.unravel_index(np.argmax(m), m.shape)
         hits += bool(m[i, j] > 0 and mask[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].any())
     return hits / n
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #730fe5d3
+def pointing_chance(masks:np.ndarray, # (n, H, W) bool, the finding's mask in each image
+                    grid:tuple[int, int], # (h, w) the heatmaps' positions
+                   ) -> float:
+    "The pointing-game accuracy of a peak cell drawn uniformly at random."
+    masks, (h, w) = np.asarray(masks, bool), grid
+    rows, cols = np.linspace(0, masks.shape[1], h + 1).round().astype(int), np.linspace(0, masks.shape[2], w + 1).round().astype(int)
+    return float(np.mean([np.mean([m[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].any() for i in range(h) for j in range(w)]) for m in masks]))
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #4046841a
 GROUND_TRUTH_COLUMNS = ['finding', 'latent', 'latent_f1', 'latent_auroc', 'neuron', 'neuron_f1', 'name', 'name_correct', 'pointing']
