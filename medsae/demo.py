@@ -28,9 +28,9 @@ from .training import TrainConfig, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
-from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, plot_monosemanticity,
+from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
                                reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling)
-from .linearity import linearity_check, linearity_summary, plot_linearity
+from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
 
 # %% auto #0
 __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_shape', 'demo_sae_name', 'FirstN', 'demo_dataset',
@@ -39,8 +39,8 @@ __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_shape', 'd
            'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows',
            'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'output_cell', 'figure_output',
            'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults', 'findings_table',
-           'demo_browser', 'dead_sentence', 'fidelity_sentence', 'linearity_sentence', 'ms_sentence', 'report_notebook',
-           'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
+           'demo_browser', 'dead_sentence', 'fidelity_sentence', 'report_notebook', 'report_request', 'report_done',
+           'demo_report', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -432,23 +432,6 @@ def fidelity_sentence(recon:pd.DataFrame) -> str:
     return (f"The SAE leaves {m['fvu']:.1%} of the held-out activations' variance unexplained. Its MSE, {m['mse']:.3g}, is per coordinate in the "
             f"model's own units; the SAE trains on rows scaled to unit mean norm, where the same error is {m['mse_train_scale']:.2g}, the scale of the training curve.")
 
-def linearity_sentence(summary:pd.DataFrame) -> str:
-    "The margin of each space's fit by a composite's own parts over the fit by another composite's parts, and what it means."
-    out = []
-    for space, g in summary.groupby('space', sort=False):
-        cos = g.set_index('fit')['cos_mean']
-        margin = cos['parts'] - cos['control']
-        what = ("hardly more a mix of its own parts than of four unrelated images" if margin < .05 else "largely a non-negative mix of its parts")
-        out.append(f"In the {space} space a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
-                   f"{cos['control']:.2f}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
-    return ' '.join(out)
-
-def ms_sentence(scores:dict) -> str:
-    "Median monosemanticity of the latents that fire against that of the neurons."
-    lat, neu = (scores[k][scores[k]['defined'].astype(bool)] for k in ('latents', 'neurons'))
-    a, b = lat['MS'].median(), neu['MS'].median()
-    return (f"Median MS {a:.3f} over the {len(lat)} latents that fire, {b:.3f} over the {len(neu)} neurons: by this score the latents are "
-            f"{'more' if a > b else 'not more'} monosemantic than the neurons.")
 
 # %% ../nbs/13_demo.ipynb #0d55e3bc
 def _config_table(cfg:DemoConfig) -> pd.DataFrame:
@@ -503,7 +486,7 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                  "firing, which caps a latent that fires on exactly a finding's images at F1 = 0.46 (08_evaluation's 02_labels); the ground-truth table "
                  "above scores every unit at a threshold chosen on validation images instead."),
               output_cell(table_output(findings_table(r))),
-              md("Monosemanticity of every latent and every neuron: how alike (in the model's embedding) the images are that a unit fires on. " + ms_sentence(r.scores)),
+              md("Monosemanticity of every latent and every neuron: how alike (in the model's embedding) the images are that a unit fires on. " + ms_sentence(*(r.scores[k].rename(columns={'MS': 'ms'}) for k in ('latents', 'neurons')))),
               output_cell(figure_output(plot_monosemanticity({'SAE latents': r.scores['latents'].rename(columns={'MS': 'ms'}),
                                                               'neurons': r.scores['neurons'].rename(columns={'MS': 'ms'})})))]
     cells += [md("## Fidelity\n\nHow well the SAE reconstructs the held-out activations, then the zero-shot AUROC of each finding "

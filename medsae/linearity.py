@@ -21,8 +21,8 @@ from .features import load_sae_checkpoint, encode_batch
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'METHODS', 'layout_cells', 'composite', 'nnls', 'mix_weights', 'fit_mixtures', 'encode_images',
-           'composite_vectors', 'draw_parts', 'linearity_check', 'linearity_summary', 'plot_linearity',
-           'linearity_command']
+           'composite_vectors', 'draw_parts', 'linearity_check', 'linearity_summary', 'linearity_sentence',
+           'plot_linearity', 'linearity_command']
 
 # %% ../nbs/09_linearity.ipynb #1723b371
 LAYOUTS = {'grid': ((2, 2), ((0, 0), (1, 0), (0, 1), (1, 1))), # name: ((columns, rows) of cells, the (column, row) of each part)
@@ -196,6 +196,18 @@ def linearity_summary(df:pd.DataFrame, # from `linearity_check` (several may be 
     return (d.groupby(['layout', 'method', 'space', 'fit'], sort=False)
              .agg(n=('cos', 'size'), cos_mean=('cos', 'mean'), cos_median=('cos', 'median'), cos_std=('cos', 'std'),
                   w_mean=('_w', 'mean'), w_sum=('w_sum', 'mean'), w_le0=('_le0', 'mean')).reset_index())
+
+# %% ../nbs/09_linearity.ipynb #6c6bca0a
+def linearity_sentence(summary:pd.DataFrame) -> str:
+    "The margin of each space's fit by a composite's own parts over the fit by another composite's parts, and what it means."
+    out = []
+    for space, g in summary.groupby('space', sort=False):
+        cos = g.set_index('fit')['cos_mean']
+        margin = cos['parts'] - cos['control']
+        what = ("hardly more a mix of its own parts than of four unrelated images" if margin < .05 else "largely a non-negative mix of its parts")
+        out.append(f"In the {space} space a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
+                   f"{cos['control']:.2f}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
+    return ' '.join(out)
 
 # %% ../nbs/09_linearity.ipynb #bcf1a566
 def plot_linearity(df:pd.DataFrame, # from `linearity_check` (several may be concatenated)

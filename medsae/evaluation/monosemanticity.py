@@ -21,7 +21,7 @@ from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_sa
 
 # %% auto #0
 __all__ = ['AV_NORMALIZE', 'ms_embeddings', 'features_embeddings', 'monosemanticity_scores', 'plot_monosemanticity',
-           'activation_version_scores', 'av_best_classes', 'ms_command', 'actms_command']
+           'ms_sentence', 'activation_version_scores', 'av_best_classes', 'ms_command', 'actms_command']
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #5e74d65c
 class _Rows:
@@ -190,6 +190,16 @@ def plot_monosemanticity(scores:pd.DataFrame|dict[str, pd.DataFrame], # from `mo
     ax2.set(xlabel='log10 firing frequency', ylabel='monosemanticity score', title='MS vs firing frequency')
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #838f814c
+def ms_sentence(latents:pd.DataFrame, # `monosemanticity_scores` of the SAE's latents
+                neurons:pd.DataFrame, # and of the model's neurons
+               ) -> str:
+    "The median MS of the latents against that of the neurons, each over the units where it is defined, in a sentence."
+    lat, neu = latents[latents.defined.astype(bool)], neurons[neurons.defined.astype(bool)]
+    a, b = lat.ms.median(), neu.ms.median()
+    return (f"Median MS {a:.3f} over the {len(lat)} latents that fire, {b:.3f} over the {len(neu)} neurons: by this score the latents are "
+            f"{'more' if a > b else 'not more'} monosemantic than the neurons.")
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #04d877e8
 AV_NORMALIZE = ('sum', 'none', 'zscore')
