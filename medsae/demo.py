@@ -444,8 +444,6 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
     hook = r.features.request.get('hook_point') or 'the joint embedding'
     cells.append(md(f"# medsae demo report\n\n{cfg.model} at `{hook}` · BatchTopK SAE, {cfg.d_sae} latents, k = {cfg.k} · "
                     f"trained on {cfg.dataset} {cfg.split_train}, evaluated on {r.features.n} {cfg.split_test} images"))
-    cells += [md("## The run\n\nThe options of this run, and each stage's time (*cached*: loaded from the data root, not computed)."),
-              output_cell(table_output(_config_table(cfg), index=False), table_output(r.stages, 2, index=False))]
     if r.ground_truth is not None:
         gt, goals = r.ground_truth, ground_truth_goals(r.ground_truth)
         missed = '; '.join(f"{g.goal} ({g.measured})" for g in goals.itertuples() if g.met is False)
@@ -471,6 +469,8 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                          + (f"Pointing against chance (a peak cell drawn at random): {', '.join(f'{x.finding} {x.pointing:.2f} / {x.chance:.2f}' for x in pt.itertuples())}; "
                             "on a coarse grid a large mask overlaps many cells, so read each accuracy against its chance." if pt is not None else '')),
                       output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent))))) ]
+    cells += [md("## The run\n\nThe options of this run, and each stage's time (*cached*: loaded from the data root, not computed)."),
+              output_cell(table_output(_config_table(cfg), index=False), table_output(r.stages, 2, index=False))]
     cells += [md("## Training\n\nReconstruction error (fraction of variance unexplained), active latents per input and dead latents "
                  "while training; then the last logged step. " + dead_sentence(r)),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]

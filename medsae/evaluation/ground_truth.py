@@ -134,7 +134,8 @@ def ground_truth_table(latents:tuple[np.ndarray, np.ndarray], # (validation, hel
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #31019d66
 def ground_truth_goals(table:pd.DataFrame, # from `ground_truth_table`
-                       min_f1:float=.8, # the F1 each finding's latent should reach
+                       min_f1:float=.8, # the F1 each finding's latent should reach (and the pointing game)
+                       min_names:float=.9, # the share of findings whose latent should be named right
                       ) -> pd.DataFrame:
     "Each goal, what was measured, and whether it is met."
     n, own = len(table), table.latent.nunique() == len(table)
@@ -142,7 +143,9 @@ def ground_truth_goals(table:pd.DataFrame, # from `ground_truth_table`
             (f'every latent F1 >= {min_f1}', f'{int((table.latent_f1 >= min_f1).sum())} of {n}', bool((table.latent_f1 >= min_f1).all())),
             ('latent F1 >= neuron F1 for most findings', f'{int((table.latent_f1 >= table.neuron_f1).sum())} of {n}', bool((table.latent_f1 >= table.neuron_f1).sum() > n / 2)),
             ('mean F1: latents > neurons', f'{table.latent_f1.mean():.3f} vs {table.neuron_f1.mean():.3f}', bool(table.latent_f1.mean() > table.neuron_f1.mean()))]
-    if table.name_correct.notna().any(): rows.append(('names correct', f'{int(table.name_correct.fillna(False).sum())} of {n}', None))
+    if table.name_correct.notna().any():
+        right = int(table.name_correct.fillna(False).sum())
+        rows.append((f'names correct for >= {min_names:.0%}', f'{right} of {n}', right >= min_names * n))
     if table.pointing.notna().any(): rows.append((f'pointing game >= {min_f1}', f'{int((table.pointing >= min_f1).sum())} of {int(table.pointing.notna().sum())} with a mask', bool((table.pointing.dropna() >= min_f1).all())))
     return pd.DataFrame(rows, columns=['goal', 'measured', 'met'])
 
