@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import medsae
 import pandas as pd
@@ -41,13 +41,17 @@ def vocab_file(vocab:str|Path, # a shipped vocabulary ('medical', 'general'), a 
                       f"build one from a corpus with `medsae vocab --corpus reports.csv --name {p.stem}`")
 
 # %% ../nbs/07_naming.ipynb #229f1e39
+def _vocab_lines(text:str) -> Iterator[tuple[str|None, list[str]]]:
+    "Each concept line of a vocabulary file's text: the section it is in (`# section: NAME`; None before the first) and its phrasings."
+    section = None
+    for line in text.splitlines():
+        if m := re.match(r'\s*#\s*section:\s*(\S+)', line): section = m[1]
+        elif line.strip() and not line.lstrip().startswith('#') and (phrases := [p.strip() for p in line.split('|') if p.strip()]): yield section, phrases
+
 def parse_vocab(text:str) -> dict[str, list[str]]:
     "Concept name -> its phrasings (the name first), from a vocabulary file's text."
     vocab = {}
-    for line in text.splitlines():
-        phrases = [p.strip() for p in line.split('|')] if line.strip() and not line.lstrip().startswith('#') else []
-        phrases = [p for p in phrases if p]
-        if phrases: vocab.setdefault(phrases[0], []).extend(phrases)
+    for _, phrases in _vocab_lines(text): vocab.setdefault(phrases[0], []).extend(phrases)
     return {k: list(dict.fromkeys(v)) for k, v in vocab.items()}
 
 # %% ../nbs/07_naming.ipynb #077b9c99
@@ -67,10 +71,8 @@ def vocab_sections(vocab:str|Path|dict|list='medical', # a name or file (see `vo
                   ) -> dict[str, str|None]:
     "Concept -> the section of the vocabulary file it is in (`# section: NAME` lines; None before the first, and for concepts given directly)."
     if isinstance(vocab, (dict, list, tuple)): return {c: None for c in load_vocab(vocab)}
-    section, out = None, {}
-    for line in vocab_file(vocab, data_root).read_text(encoding='utf-8').splitlines():
-        if m := re.match(r'\s*#\s*section:\s*(\S+)', line): section = m[1]
-        elif line.strip() and not line.lstrip().startswith('#') and (name := line.split('|')[0].strip()): out.setdefault(name, section)
+    out = {}
+    for section, phrases in _vocab_lines(vocab_file(vocab, data_root).read_text(encoding='utf-8')): out.setdefault(phrases[0], section)
     return out
 
 # %% ../nbs/07_naming.ipynb #9fecd8de

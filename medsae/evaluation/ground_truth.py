@@ -90,28 +90,31 @@ def name_is(finding:str, # a label
     return str(name).lower() in concepts.get(finding, (finding.lower(),))
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #2f156479
+def _cell_overlap(masks:np.ndarray, # (n, H, W) bool masks
+                  grid:tuple[int, int], # (h, w) positions of the heatmaps
+                 ) -> np.ndarray: # (n, h, w) bool
+    "Whether each cell of an h × w grid laid over the image overlaps its mask."
+    (h, w), (H, W) = grid, masks.shape[1:]
+    rows, cols = np.linspace(0, H, h + 1).round().astype(int), np.linspace(0, W, w + 1).round().astype(int)
+    return np.stack([[[m[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].any() for j in range(w)] for i in range(h)] for m in masks])
+
 def pointing_game(heatmaps:np.ndarray, # (n, h, w) a latent's value at each position of each image
                   masks:np.ndarray, # (n, H, W) bool, the finding's mask in each image (H, W: the image's pixels)
                  ) -> float:
     "The share of images whose heatmap peak cell overlaps the mask."
     heatmaps, masks = np.asarray(heatmaps), np.asarray(masks, bool)
     if len(heatmaps) != len(masks) or not len(masks): raise MedsaeError(f"pointing game: {len(heatmaps)} heatmaps for {len(masks)} masks")
-    (n, h, w), (H, W) = heatmaps.shape, masks.shape[1:]
-    rows, cols = np.linspace(0, H, h + 1).round().astype(int), np.linspace(0, W, w + 1).round().astype(int)
-    hits = 0
-    for m, mask in zip(heatmaps, masks):
-        i, j = np.unravel_index(np.argmax(m), m.shape)
-        hits += bool(m[i, j] > 0 and mask[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].any())
-    return hits / n
+    n = len(heatmaps)
+    peak = heatmaps.reshape(n, -1).argmax(1)
+    fired = heatmaps.reshape(n, -1)[np.arange(n), peak] > 0
+    return float((fired & _cell_overlap(masks, heatmaps.shape[1:]).reshape(n, -1)[np.arange(n), peak]).mean())
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #730fe5d3
 def pointing_chance(masks:np.ndarray, # (n, H, W) bool, the finding's mask in each image
                     grid:tuple[int, int], # (h, w) the heatmaps' positions
                    ) -> float:
     "The pointing-game accuracy of a peak cell drawn uniformly at random."
-    masks, (h, w) = np.asarray(masks, bool), grid
-    rows, cols = np.linspace(0, masks.shape[1], h + 1).round().astype(int), np.linspace(0, masks.shape[2], w + 1).round().astype(int)
-    return float(np.mean([np.mean([m[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].any() for i in range(h) for j in range(w)]) for m in masks]))
+    return float(_cell_overlap(np.asarray(masks, bool), grid).mean())
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #4046841a
 GROUND_TRUTH_COLUMNS = ['finding', 'latent', 'latent_f1', 'latent_auroc', 'neuron', 'neuron_f1', 'name', 'name_correct', 'pointing']
@@ -121,16 +124,15 @@ def ground_truth_table(latents:tuple[np.ndarray, np.ndarray], # (validation, hel
                        labels:tuple[np.ndarray, np.ndarray], # (validation, held-out) labels, each (n, findings) 1/0
                        findings:list[str], # the label columns' names
                        names:dict[int, str]|None=None, # latent -> its name (None: not named)
-                       pointing:dict[str, float]|None=None, # finding -> pointing-game accuracy of its latent
                       ) -> pd.DataFrame:
-    "One row per finding: its best latent and best neuron (chosen on validation, scored held out), the name and the pointing game."
+    "One row per finding: its best latent and best neuron (chosen on validation, scored held out) and the name; `pointing` empty, for a spatial run to fill."
     lat = held_out_scores(choose_units(latents[0], labels[0], findings, positive=True), latents[1], labels[1])
     neu = held_out_scores(choose_units(neurons[0], labels[0], findings, signed=True), neurons[1], labels[1])
-    names, pointing = names or {}, pointing or {}
+    names = names or {}
     return pd.DataFrame({'finding': findings, 'latent': lat.unit.values, 'latent_f1': lat.f1.values, 'latent_auroc': lat.auroc.values,
                          'neuron': neu.unit.values, 'neuron_f1': neu.f1.values, 'name': [names.get(int(j), '') for j in lat.unit],
                          'name_correct': [name_is(f, names[int(j)]) if int(j) in names else None for f, j in zip(findings, lat.unit)],
-                         'pointing': [pointing.get(f, np.nan) for f in findings]}, columns=GROUND_TRUTH_COLUMNS)
+                         'pointing': np.nan}, columns=GROUND_TRUTH_COLUMNS)
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #31019d66
 def ground_truth_goals(table:pd.DataFrame, # from `ground_truth_table`
