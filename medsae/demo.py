@@ -33,14 +33,14 @@ from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_pro
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
 
 # %% auto #0
-__all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'demo_shape', 'demo_sae_name', 'FirstN', 'demo_dataset',
-           'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config', 'demo_train',
-           'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names', 'score_findings',
-           'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity', 'linearity_folder', 'dense_rows',
-           'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'output_cell', 'figure_output',
-           'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults', 'findings_table',
-           'demo_browser', 'dead_sentence', 'fidelity_sentence', 'report_notebook', 'report_request', 'report_done',
-           'demo_report', 'run_demo', 'demo_command']
+__all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name', 'FirstN',
+           'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
+           'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names',
+           'dense_rows', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity',
+           'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'output_cell',
+           'figure_output', 'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults',
+           'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells',
+           'report_notebook', 'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -74,14 +74,18 @@ class DemoConfig:
 # %% ../nbs/13_demo.ipynb #577886da
 DEMO_SHAPES = {'embedding': (16, 2), 'other': (128, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
 
+def at_embedding(hook_point:str|None) -> bool:
+    "Whether a hook point is the joint image-text embedding (None: the default, the embedding)."
+    return hook_point in (None, ImageTextModel.embed_hook)
+
 def demo_shape(cfg:DemoConfig) -> tuple[int, int]:
     "The run's (d_sae, k): as given, else `DEMO_SHAPES` for its hook point."
-    d, k = DEMO_SHAPES['embedding' if cfg.hook_point in (None, ImageTextModel.embed_hook) else 'other']
+    d, k = DEMO_SHAPES['embedding' if at_embedding(cfg.hook_point) else 'other']
     return cfg.d_sae or d, cfg.k or k
 
 def demo_sae_name(cfg:DemoConfig) -> str:
     "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}]` (the hook point unless it is the embedding)."
-    hook = '' if cfg.hook_point in (None, ImageTextModel.embed_hook) else f'-{cfg.hook_point}'
+    hook = '' if at_embedding(cfg.hook_point) else f'-{cfg.hook_point}'
     d_sae, k = demo_shape(cfg)
     return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}')
 
@@ -159,8 +163,9 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     "Train the run's BatchTopK SAE on `acts` (or reuse the checkpoint trained for the same request); its folder and training history."
     out = get_paths(cfg.data_root).sae_checkpoints/demo_sae_name(cfg)
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
-    sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, rows_per_image(acts))
-    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * rows_per_image(acts)}  # rows, as training records them (positions at a spatial hook point)
+    per_image = rows_per_image(acts)
+    sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, per_image)
+    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * per_image}  # rows, as training records them (positions at a spatial hook point)
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = load_json(out/'config.json').get('training', {})
         check_request(out, {k: stored.get(k) for k in request}, request)
@@ -205,6 +210,11 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
         return name_by_vocab(sae_dir, m, cfg.vocab, restrict_to=cfg.known_words and m.training_texts is not None, sections=cfg.name_sections, save=False)
     return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.data_root), request, name, TABLE, cfg.overwrite)
 
+# %% ../nbs/13_demo.ipynb #51be0eed
+def dense_rows(source:Any) -> np.ndarray:
+    "All rows of SAE features or activations as one dense (n, d) array, spatial ones max-pooled (as the scores read them)."
+    return torch.cat([b for _, b in score_rows(source)]).numpy()
+
 # %% ../nbs/13_demo.ipynb #60f1468e
 def score_findings(class_names:list[str], # the label columns
                    labels:np.ndarray, # (n, classes) held-out labels, NaN where unknown
@@ -221,7 +231,7 @@ def unit_scores(source:Any, # SAE features or activations (neurons)
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Per unit: MS, firing frequency, best class and F1; per finding: the unit of best F1 and its scores."
     cls, ms, p1 = class_scores(source), monosemanticity_scores(source, embeddings), fit_probes_1d(source)
-    x, y = torch.cat([b for _, b in score_rows(source)]).numpy(), labels.nan_to_num(0).numpy()
+    x, y = dense_rows(source), labels.nan_to_num(0).numpy()
     f1 = cls.f1.nan_to_num(-1.)
     units = pd.DataFrame({kind: range(cls.d), 'MS': ms.ms.to_numpy(), 'defined': ms.defined.to_numpy(), 'freq': ms.freq.to_numpy(),
                           'best class': [cls.class_names[c] for c in f1.argmax(1)], 'best F1': f1.max(1).values.clamp(min=0).numpy()})
@@ -270,10 +280,6 @@ def linearity_folder(cfg:DemoConfig, sae_dir:Path) -> Path:
     return demo_folder(cfg, artefact_name(sae_dir.name, cfg.dataset, cfg.split_test), 'linearity')
 
 # %% ../nbs/13_demo.ipynb #587138bf
-def dense_rows(source:Any) -> np.ndarray:
-    "All rows of SAE features or activations as one dense (n, d) array, spatial ones max-pooled (as the scores read them)."
-    return torch.cat([b for _, b in score_rows(source)]).numpy()
-
 def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFrame, model:Callable[[], Any]) -> dict[str, pd.DataFrame]:
     "The ground-truth table of the run (per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`) and the probe ceiling."
     if cfg.split_val in (cfg.split_test, cfg.split_train): raise MedsaeError(f"split_val={cfg.split_val!r} must be another split than the training and held-out ones (--split_val)")
@@ -283,13 +289,13 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         val = sae_features(sae_dir, m, ds, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite, extract_kwargs={'num_workers': 0}, **kw)
         findings = score_findings(feats.label_names, feats.labels.numpy())
         labels = lambda s: s.labels[:, [list(s.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
-        acts = lambda s: ActivationStore(s.request['activations'])
-        table = ground_truth_table((dense_rows(val), dense_rows(feats)), (dense_rows(acts(val)), dense_rows(acts(feats))), (labels(val), labels(feats)),
+        y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
+        table = ground_truth_table((dense_rows(val), dense_rows(feats)), tuple(units), tuple(y),
                                    findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
         pointing = demo_pointing(cfg, feats, dict(zip(table.finding, table.latent)))
         table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)
-        ceiling = probe_ceiling(train, labels(train), (dense_rows(acts(val)), labels(val)), (dense_rows(acts(feats)), labels(feats)), findings)
+        ceiling = probe_ceiling(train, labels(train), (units[0], y[0]), (units[1], y[1]), findings)
         return {'ground_truth': table, 'probe_ceiling': ceiling, 'pointing': pointing}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
                'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None}
@@ -433,6 +439,36 @@ def fidelity_sentence(recon:pd.DataFrame) -> str:
             f"model's own units; the SAE trains on rows scaled to unit mean norm, where the same error is {m['mse_train_scale']:.2g}, the scale of the training curve.")
 
 
+# %% ../nbs/13_demo.ipynb #c625e91b
+def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
+    "The report's ground-truth section: the table and its goals, the probe ceiling, and at a spatial hook point the heatmaps and pointing against chance."
+    if r.ground_truth is None: return []
+    cfg, md, gt, goals = r.cfg, nbformat.v4.new_markdown_cell, r.ground_truth, ground_truth_goals(r.ground_truth)
+    missed = '; '.join(f"{g.goal} ({g.measured})" for g in goals.itertuples() if g.met is False)
+    cells = [md(f"## Ground truth\n\nFor each planted finding, the latent and the raw neuron (read both ways) whose firing best matches it, "
+                f"each chosen with its threshold on the {cfg.split_val} split and scored on the {r.features.n} held-out images: F1 of the firing, "
+                "the latent's AUROC, its name and whether the name is the finding, and the pointing game where the hook point is spatial. "
+                f"Latents reach F1 ≥ 0.8 for {int((gt.latent_f1 >= .8).sum())} of {len(gt)} findings and match or beat the best neuron for "
+                f"{int((gt.latent_f1 >= gt.neuron_f1).sum())}; mean F1 {gt.latent_f1.mean():.2f} against {gt.neuron_f1.mean():.2f}. "
+                + (f"Goals not met: {missed}." if missed else "Every goal below is met.")),
+             output_cell(table_output(gt, index=False), table_output(goals, index=False))]
+    if r.probe_ceiling is not None:
+        probe, latent = r.probe_ceiling.set_index('finding').probe_f1, gt.set_index('finding').latent_f1
+        below, sae_short = [f for f in gt.finding if probe[f] < .8], [f for f in gt.finding if probe[f] >= .8 > latent[f]]
+        cells += [md(f"What the activations allow: a linear probe on all {ActivationStore(r.features.request['activations']).d_in} units, trained on the "
+                     f"{cfg.split_train} split with its threshold chosen on {cfg.split_val}, scored on the same held-out images. "
+                     + (f"For {', '.join(below)} even the probe stays below F1 0.8: there the model's activations, not the SAE, are the limit."
+                        if below else "It reaches F1 0.8 for every finding.")
+                     + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: there a combination of units carries "
+                        "the finding and the SAE has not given it a latent of its own." if sae_short else '')),
+                  output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
+    if r.pointing is not None and len(r.pointing):
+        cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined. "
+                     f"Pointing against chance (a peak cell drawn at random): {', '.join(f'{x.finding} {x.pointing:.2f} / {x.chance:.2f}' for x in r.pointing.itertuples())}; "
+                     "on a coarse grid a large mask overlaps many cells, so read each accuracy against its chance."),
+                  output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent))))) ]
+    return cells
+
 # %% ../nbs/13_demo.ipynb #0d55e3bc
 def _config_table(cfg:DemoConfig) -> pd.DataFrame:
     return pd.DataFrame([(k, json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in asdict(cfg).items() if k not in ('overwrite',)],
@@ -444,31 +480,7 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
     hook = r.features.request.get('hook_point') or 'the joint embedding'
     cells.append(md(f"# medsae demo report\n\n{cfg.model} at `{hook}` · BatchTopK SAE, {cfg.d_sae} latents, k = {cfg.k} · "
                     f"trained on {cfg.dataset} {cfg.split_train}, evaluated on {r.features.n} {cfg.split_test} images"))
-    if r.ground_truth is not None:
-        gt, goals = r.ground_truth, ground_truth_goals(r.ground_truth)
-        missed = '; '.join(f"{g.goal} ({g.measured})" for g in goals.itertuples() if g.met is False)
-        cells += [md(f"## Ground truth\n\nFor each planted finding, the latent and the raw neuron (read both ways) whose firing best matches it, "
-                     f"each chosen with its threshold on the {cfg.split_val} split and scored on the {r.features.n} held-out images: F1 of the firing, "
-                     "the latent's AUROC, its name and whether the name is the finding, and the pointing game where the hook point is spatial. "
-                     f"Latents reach F1 ≥ 0.8 for {int((gt.latent_f1 >= .8).sum())} of {len(gt)} findings and match or beat the best neuron for "
-                     f"{int((gt.latent_f1 >= gt.neuron_f1).sum())}; mean F1 {gt.latent_f1.mean():.2f} against {gt.neuron_f1.mean():.2f}. "
-                     + (f"Goals not met: {missed}." if missed else "Every goal below is met.")),
-                  output_cell(table_output(gt, index=False), table_output(goals, index=False))]
-        if r.probe_ceiling is not None:
-            ceiling = r.probe_ceiling.set_index('finding').probe_f1
-            below = [f for f in gt.finding if ceiling[f] < .8]
-            cells += [md(f"What the activations allow: a linear probe on all {ActivationStore(r.features.request['activations']).d_in} units, trained on the {cfg.split_train} split with its threshold chosen on "
-                         f"{cfg.split_val}, scored on the same held-out images. " + (f"For {', '.join(below)} even the probe stays below F1 0.8: there the model's activations, "
-                         "not the SAE, are the limit." if below else "It reaches F1 0.8 for every finding.")
-                         + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: there a combination of units carries the "
-                            "finding and the SAE has not given it a latent of its own." if (sae_short := [f for f in gt.finding if ceiling[f] >= .8 > gt.set_index('finding').latent_f1[f]]) else '')),
-                      output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
-        if gt.pointing.notna().any():
-            pt = r.pointing if r.pointing is not None and len(r.pointing) else None
-            cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined. "
-                         + (f"Pointing against chance (a peak cell drawn at random): {', '.join(f'{x.finding} {x.pointing:.2f} / {x.chance:.2f}' for x in pt.itertuples())}; "
-                            "on a coarse grid a large mask overlaps many cells, so read each accuracy against its chance." if pt is not None else '')),
-                      output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent))))) ]
+    cells += ground_truth_cells(r)
     cells += [md("## The run\n\nThe options of this run, and each stage's time (*cached*: loaded from the data root, not computed)."),
               output_cell(table_output(_config_table(cfg), index=False), table_output(r.stages, 2, index=False))]
     cells += [md("## Training\n\nReconstruction error (fraction of variance unexplained), active latents per input and dead latents "
@@ -546,7 +558,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     sae_dir = paths.sae_checkpoints/demo_sae_name(cfg)
     _, history = steps.run('train', fresh((sae_dir/'config.json').exists()), lambda: demo_train(cfg, acts))
     feats, stats = steps.run('features', fresh(features_done(cfg)), lambda: demo_features(cfg, sae_dir, model))
-    joint = feats.request.get('hook_point') in (None, ImageTextModel.embed_hook)
+    joint = at_embedding(feats.request.get('hook_point'))
     names_csv = concepts_file(sae_dir.name, 'vocab', cfg.data_root)
     names = steps.run('names', fresh(_complete(names_csv, TABLE)) or not joint, lambda: demo_names(cfg, sae_dir, model, joint))
     scores = steps.run('scores', fresh(_complete(demo_folder(cfg, feats.path.name, 'scores'))), lambda: demo_scores(cfg, feats, model, joint))
@@ -554,7 +566,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     truth = steps.run('ground truth', truth_cached, lambda: demo_ground_truth(cfg, sae_dir, feats, names, model))
     fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
     linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint))
-    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth.get('pointing'))
+    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'])
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
               *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)
