@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_activations.ipynb #76ff9a46
 from __future__ import annotations
-import contextlib, json, math, os, re
+import bisect, contextlib, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +16,7 @@ from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .core import *
+from .tensor_files import activation_files, activation_layout
 from .artefacts import *
 from .commands import *
 
@@ -217,14 +218,14 @@ def check_user_activations(shape:tuple, # the tensor's shape
 
 # %% ../nbs/03_activations.ipynb #f9df7a4c
 class ActivationStore:
-    "Activations on disk, streamed back in shuffled batches; a folder of shards, or a user's tensor file."
-    def __init__(self, path:str|Path, # an activations folder, or a `(N, d_in)` tensor file
+    "Activations on disk, streamed back in shuffled batches: medsae's shards, a user's tensor file, or another tool's cache."
+    def __init__(self, path:str|Path, # an activations folder, a `(N, d_in)` tensor file, or a folder of them (saev, dictionary_learning, SAELens)
                  normalize:bool=False, # scale rows to unit mean norm when reading
-                 key:str|None=None, # the tensor to read, where a user's file holds several
-                 chunk_rows:int=65536, # rows per virtual shard of a user's file
+                 key:str|None=None, # the tensor to read, where a user's file holds several (the layer, for saev)
+                 chunk_rows:int=65536, # samples per virtual shard of a user's file (memory: one shard at a time)
                 ):
-        self.path, self.normalize, self._norms = Path(path), normalize, {}
-        if self.path.is_dir():
+        self.path, self.normalize, self._norms, self._slices, self.layout = Path(path), normalize, {}, None, 'medsae'
+        if self.path.is_dir() and (list_shards(self.path) or activation_layout(self.path) is None):
             self.files = list_shards(self.path)
             check_complete(self.path, f'{len(self.files)} of its shards')
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
@@ -234,33 +235,45 @@ class ActivationStore:
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: the shards disagree on the activation shape {sorted(shapes)}")
             self.shape = shapes.pop() if shapes else heads[0][1]
         else:
-            self._block = load_tensor_file(self.path, key)
-            check_user_activations(self._block.shape, self.path)
-            self.files, self.shape = [], tuple(self._block.shape[1:])
-            self.sizes = [len(c) for c in self._block.split(chunk_rows)] or [0]
+            self.layout, self._parts = activation_files(self.path, key)
+            shapes = {p.shape for p in self._parts if len(p)}
+            if len(shapes) > 1: raise MedsaeError(f"{self.path}: its files disagree on the activation shape {sorted(shapes)}")
+            shape = shapes.pop() if shapes else self._parts[0].shape
+            check_user_activations((sum(map(len, self._parts)), *shape), self.path)
+            self._slices = [(i, a, min(a + chunk_rows, len(p))) for i, p in enumerate(self._parts) for a in range(0, len(p), chunk_rows)]
+            self.files, self.shape, self.sizes = [], shape, [b - a for _, a, b in self._slices]
             self._info = [{}] * len(self.sizes)
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
 
     n = property(lambda self: self.offsets[-1], doc="Samples in the store.")
     d_in = property(lambda self: self.shape[0] if len(self.shape) == 3 else self.shape[-1], doc="Width of a row: channels for (C,H,W) maps, the last dim otherwise.")
     label_names = property(lambda self: self._info[0].get('label_names', []), doc="Names of the label columns.")
-    meta = property(lambda self: (read_meta(self.path, FOLDER) or {}) if self._block is None else {'request': {'user_path': str(self.path)}}, doc="The artefact's meta.json (for a user file, its path).")
+    meta = property(lambda self: (read_meta(self.path, FOLDER) or {}) if not self.foreign else {'request': {'user_path': str(self.path), 'layout': self.layout}}, doc="The artefact's meta.json (for a user's file or folder, its path and layout).")
+    foreign = property(lambda self: self._slices is not None, doc="Whether the activations are a user's file or another tool's cache (no labels, ids are positions).")
     def __len__(self): return self.n
     def __repr__(self): return f"ActivationStore({str(self.path)!r}, n={self.n}, shape={self.shape}, shards={len(self.sizes)})"
 
 # %% ../nbs/03_activations.ipynb #777add64
 def _read(self:ActivationStore, j:int, key:str='acts') -> torch.Tensor:
     "Tensor `key` of shard `j`."
-    if self._block is not None:
-        a, b = self.offsets[j], self.offsets[j + 1]
-        return self._block[a:b] if key == 'acts' else torch.arange(a, b) if key == 'index' else torch.empty(b - a, 0)
+    if self.foreign:
+        i, a, b = self._slices[j]
+        return self._parts[i].read(a, b) if key == 'acts' else torch.arange(self.offsets[j], self.offsets[j + 1]) if key == 'index' else torch.empty(b - a, 0)
     with safe_open(str(self.files[j]), framework='pt') as h: return h.get_tensor(key)
+
+def _sample(self:ActivationStore, s:int) -> torch.Tensor:
+    "The activations of sample `s` (numbered in store order), read alone."
+    if not 0 <= s < self.n: raise MedsaeError(f"sample {s} is out of range: {self.path} has {self.n} samples")
+    j = bisect.bisect_right(self.offsets, s) - 1
+    r = s - self.offsets[j]
+    if self.foreign: i, a, _ = self._slices[j]; return self._parts[i].read(a + r, a + r + 1)[0]
+    with safe_open(str(self.files[j]), framework='pt') as h: return h.get_slice('acts')[r:r + 1][0]
 
 def _all(self:ActivationStore, key:str) -> torch.Tensor:
     "Tensor `key` of every shard, concatenated (shards left empty by skipped images contribute nothing)."
     return torch.cat([self._read(j, key) for j in range(len(self.sizes)) if self.sizes[j]] or [self._read(0, key)])
 
-ActivationStore._read = _read
+ActivationStore._read, ActivationStore.sample = _read, _sample
 ActivationStore.labels = property(lambda self: _all(self, 'labels'), doc="(n, n_labels) float32, NaN where unknown.")
 ActivationStore.index = property(lambda self: _all(self, 'index'), doc="(n,) each sample's position in its dataset.")
 ActivationStore.ids = property(lambda self: [i for k, info in enumerate(self._info) for i in info.get('ids', map(str, range(self.offsets[k], self.offsets[k + 1])))], doc="The n sample ids.")

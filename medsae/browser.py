@@ -86,14 +86,8 @@ def latent_heatmap(sae:SAE, # the SAE
 def sample_activations(store:ActivationStore, # the activations
                        samples:list[int], # sample numbers, in store order
                       ) -> torch.Tensor:
-    "The activations `(len(samples), *shape)` of a few samples, read row by row from their shards."
-    out = []
-    for s in samples:
-        if not 0 <= s < store.n: raise MedsaeError(f"sample {s} is out of range: {store.path} has {store.n} samples")
-        j = int(np.searchsorted(store.offsets, s, side='right')) - 1
-        r = s - store.offsets[j]
-        if store._block is not None: out.append(store._block[s].float()); continue
-        with safe_open(str(store.files[j]), framework='pt') as h: out.append(h.get_slice('acts')[r:r + 1][0].float())
+    "The activations `(len(samples), *shape)` of a few samples, each read alone (`ActivationStore.sample`)."
+    out = [store.sample(int(s)).float() for s in samples]
     return torch.stack(out) if out else torch.empty(0, *store.shape)
 
 # %% ../nbs/06b_browser.ipynb #01673e1d

@@ -337,6 +337,7 @@ def _pickle_cut(path:Path, n:int) -> bool:
 
 def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
             map_location:str|torch.device='cpu',
+            mmap:bool=False, # map a zip-format file's tensors from disk instead of reading them (legacy pickles are read whole)
            ) -> Any:
     "Read a foreign PyTorch file with `weights_only=True`: tensors and plain containers, never code."
     path = Path(path)
@@ -346,7 +347,7 @@ def load_pt(path:str|Path, # a `.pt`/`.bin`/`.pth` file
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Detected pickle protocol')  # torch's note before it refuses a plain pickle: the error says it all
-            return torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and head.startswith(b'PK\x03\x04'))
     except pickle.UnpicklingError as e:
         needs = re.search(r'Unsupported global: GLOBAL ([A-Za-z_][\w.]*\w)\b', str(e))
         plain = head.startswith(b'\x80') and not head.startswith(_LEGACY)
@@ -374,7 +375,7 @@ def _load_npy(path:Path) -> torch.Tensor:
     except (EOFError, OSError) as e: raise MedsaeError(f"{path} is an empty, truncated or damaged .npy file ({_first_line(e)})") from e
     if a.dtype.names: raise MedsaeError(f"{path} holds a structured array (fields {list(a.dtype.names)}), not a plain numeric array; save one field, e.g. np.save(path, a['{a.dtype.names[0]}'])")
     if a.dtype.kind not in 'fiubc': raise MedsaeError(f"{path} holds {a.dtype} values, not numbers")
-    return torch.from_numpy(a)
+    return torch.from_numpy(a.astype(a.dtype.newbyteorder('='), copy=False))  # big-endian files too: torch reads native order only
 
 def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
                      key:str|None=None, # which tensor, where the file holds several

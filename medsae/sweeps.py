@@ -45,13 +45,13 @@ def sweep(data:Any, # a (n, d_in) tensor, a tensor file, an activations folder o
         return _sweep(data, runs, base or TrainConfig(), out_csv, out_dir)
 
 def _sweep(data:Any, runs:list[dict], base:TrainConfig, out_csv:str|Path|None, out_dir:str|Path|None) -> pd.DataFrame:
-    if isinstance(data, (str, Path)): data = ActivationStore(data) if Path(data).is_dir() else load_tensor_file(data)
+    if isinstance(data, (str, Path)): data = ActivationStore(data)  # streamed, a file as a folder
     built = [(i, run, *make_run(run, data.d_in if isinstance(data, ActivationStore) else data.shape[-1], base)) for i, run in enumerate(runs)]
     groups: dict = {}
-    for b in built: groups.setdefault(tuple(getattr(b[3], f) for f in ('batch_size', 'steps', 'tokens', 'epochs', 'seed', 'normalize', 'buffer_size')), []).append(b)
+    for b in built: groups.setdefault(tuple(getattr(b[3], f) for f in ('batch_size', 'steps', 'tokens', 'epochs', 'seed', 'normalize', 'buffer_size', 'streams')), []).append(b)
     rows = {}
     for key, members in groups.items():
-        source = as_batches(data, key[0], key[4], normalize=key[5], buffer_size=key[6])
+        source = as_batches(data, key[0], key[4], normalize=key[5], buffer_size=key[6], streams=key[7])
         trainers = [SAETrainer(sae.to(get_device(c.device)).train(), c, c.total_steps(len(source))) for _, _, sae, c in members]
         fit(trainers, source, desc=f'sweep ({len(trainers)} SAEs)')
         for (i, run, sae, c), t in zip(members, trainers):

@@ -8,7 +8,7 @@ import dataclasses, math, shutil
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import torch
@@ -24,7 +24,7 @@ from .data import DATASETS
 from .models import MODELS
 from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import SAE_TYPE_NAMES
-from .activations import ActivationStore, activations_folder
+from .activations import ActivationStore, activations_folder, buffer_batches, flatten_rows
 
 # %% auto #0
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches', 'IterBatches',
@@ -55,7 +55,8 @@ class TrainConfig:
     mixed_precision: bool|None = None # bfloat16 autocast (None: on CUDA only)
     max_nan_fallbacks: int = 3 # times a NaN under mixed precision falls back to float32
     normalize: bool|None = None # activations from a store: scale rows to unit mean norm (None: the store's own setting)
-    buffer_size: int = 2**18 # activations from a store: rows of the shuffle buffer
+    buffer_size: int = 2**18 # activations from a store: rows of each stream's shuffle buffer (memory: buffer_size × d_in × 4 bytes, 1 GiB at d_in 1024, plus one shard)
+    streams: int|None = None # activations from a store: deal the shards to this many streams, each its slice of every batch (None: one per process); the batches are the same on any number of processes dividing it
     log_every: int = 100 # metrics every n steps
     checkpoint_every: int|None = None # checkpoint every n steps (needs an output folder)
     seed: int = 0
@@ -141,51 +142,79 @@ class IterBatches:
 
 # %% ../nbs/05_training.ipynb #6d9bc184
 class StoreBatches:
-    "Batches streamed from an `ActivationStore` through its shuffle buffer, epoch after epoch; resumable; sharded across processes."
-    def __init__(self, store:ActivationStore|str|Path, # a store, an activations folder or a tensor file
+    "Batches streamed from an `ActivationStore` through shuffle buffers, epoch after epoch; resumable; each process reading only its own shards."
+    def __init__(self, store:ActivationStore|str|Path, # a store, an activations folder, a tensor file or another tool's cache
                  batch_size:int, # global batch size (over all processes)
                  shuffle:bool=True, seed:int=0, rank:int=0, world_size:int=1,
-                 buffer_size:int=2**18, # rows held for shuffling (memory: this plus one shard)
+                 buffer_size:int=2**18, # rows held for shuffling by each stream (memory: this plus one shard per stream)
                  normalize:bool|None=None, # scale rows by `store.scale()` (unit mean norm); None: the store's own setting
-                 stats:dict|None=None, # filled with the peak rows held by the buffer
+                 stats:dict|None=None, # filled with the peak rows held by a buffer
+                 streams:int|None=None, # the shards are dealt to this many streams, each giving its slice of every batch (None: one per process)
                 ):
         self.store = store if isinstance(store, ActivationStore) else ActivationStore(store)
-        if batch_size % world_size: raise MedsaeError(f"batch_size={batch_size} must divide evenly among {world_size} processes")
-        self.rows = self.store.n * (math.prod(self.store.shape) // self.store.d_in)
+        self.streams = streams or world_size
+        if self.streams % world_size: raise MedsaeError(f"streams={self.streams} must divide evenly among {world_size} processes")
+        if batch_size % self.streams: raise MedsaeError(f"batch_size={batch_size} must divide evenly among {self.streams} streams (one per process unless --streams is given)")
+        self.per_sample = math.prod(self.store.shape) // self.store.d_in
+        self.rows = self.store.n * self.per_sample
         if self.rows < batch_size: raise MedsaeError(f"batch_size={batch_size} is larger than the {self.rows} activation rows of {self.store.path}")
         self.bs, self.shuffle, self.seed, self.rank, self.world = batch_size, shuffle, seed, rank, world_size
         self.buffer_size, self.stats = buffer_size, stats
         self.normalize = self.store.normalize if normalize is None else normalize
         self.scale = self.store.scale(True) if self.normalize else None
-        self.epoch, self.pos, self._it = 0, 0, None
-    def __len__(self): return self.rows // self.bs
+        self.epoch, self.pos, self._its = 0, 0, None
+        if len(self) == 0: raise MedsaeError(f"{self.store.path}: with {self.streams} streams of batches of {batch_size // self.streams}, a stream's shards hold too few rows for one batch; give fewer streams or a smaller --batch_size")
+    mine = property(lambda self: range(self.rank * self.streams // self.world, (self.rank + 1) * self.streams // self.world), doc="The streams this process reads.")
+    def __len__(self): return self._plan(0)[1]
     def __iter__(self): return self
-    def _epoch_iter(self):
-        return self.store.iter_batches(self.bs, shuffle=self.shuffle, buffer_size=self.buffer_size, seed=self.seed * 100_003 + self.epoch,
-                                       drop_last=True, flatten_spatial=True, normalize=self.normalize, stats=self.stats)
-    def __next__(self) -> torch.Tensor:
-        if self._it is None:
-            self._it = self._epoch_iter()
-            for _ in range(self.pos): next(self._it)  # resuming mid-epoch: skip what was taken, deterministically
-        x = next(self._it, None)
-        if x is None:  # the epoch is over: the next one, in its own order
-            self.epoch, self.pos = self.epoch + 1, 0
-            self._it = self._epoch_iter(); x = next(self._it)
-        self.pos += 1
-        b = self.bs // self.world
-        return x[self.rank * b:(self.rank + 1) * b]
-    def state_dict(self): return {'epoch': self.epoch, 'pos': self.pos}
-    def load_state_dict(self, s): self.epoch, self.pos, self._it = s['epoch'], s['pos'], None
+
+# %% ../nbs/05_training.ipynb #b2dd2758
+def _plan(self:StoreBatches, epoch:int) -> tuple[list[list[int]], int]:
+    "Epoch `epoch`'s shards of each stream (dealt from one seeded order), and its steps: the fewest whole batches a stream can give."
+    seed = self.seed * 100_003 + epoch
+    order = torch.randperm(len(self.store.sizes), generator=torch.Generator().manual_seed(seed)).tolist() if self.shuffle else list(range(len(self.store.sizes)))
+    dealt = [order[s::self.streams] for s in range(self.streams)]
+    b = self.bs // self.streams
+    return dealt, min(sum(self.store.sizes[j] for j in d) * self.per_sample // b for d in dealt)
+
+def _stream(self:StoreBatches, s:int, shards:list[int], epoch:int) -> Iterator[torch.Tensor]:
+    "Stream `s` of an epoch: its shards' rows through its own buffer, in batches of `batch_size / streams`."
+    g = torch.Generator().manual_seed((self.seed * 100_003 + epoch) * 1_000 + s) if self.shuffle else None
+    def chunks():
+        for j in shards:
+            if not self.store.sizes[j]: continue
+            x = flatten_rows(self.store._read(j)).float()
+            yield (x if self.scale is None else x * self.scale), torch.empty(len(x), dtype=torch.long)
+    for x, _ in buffer_batches(chunks(), self.bs // self.streams, self.buffer_size, g, drop_last=True, stats=self.stats): yield x
+
+def _start(self:StoreBatches):
+    "Open this process's streams of the current epoch, skipping the batches already taken (a resumed run)."
+    dealt, self._steps = self._plan(self.epoch)
+    self._its = [self._stream(s, dealt[s], self.epoch) for s in self.mine]
+    for _ in range(min(self.pos, self._steps)): [next(it) for it in self._its]
+
+def _next(self:StoreBatches) -> torch.Tensor:
+    "The next batch of this process: its streams' slices of the global batch, in stream order."
+    if self._its is None: self._start()
+    if self.pos >= self._steps: self.epoch, self.pos = self.epoch + 1, 0; self._start()  # the epoch is over: the next one, in its own order
+    self.pos += 1
+    return torch.cat([next(it) for it in self._its])
+
+StoreBatches._plan, StoreBatches._stream, StoreBatches._start, StoreBatches.__next__ = _plan, _stream, _start, _next
+StoreBatches.state_dict = lambda self: {'epoch': self.epoch, 'pos': self.pos}
+def _load_state(self:StoreBatches, s:dict): self.epoch, self.pos, self._its = s['epoch'], s['pos'], None
+StoreBatches.load_state_dict = _load_state
 
 # %% ../nbs/05_training.ipynb #912e3d2e
 def as_batches(data:Any, # a tensor, a tensor file, an activations folder, an ActivationStore, a data source, or an iterable of batches
                batch_size:int, seed:int=0, rank:int=0, world_size:int=1,
                normalize:bool|None=None, # stores only: scale rows to unit mean norm (None: the store's setting)
-               buffer_size:int=2**18, # stores only: rows of the shuffle buffer
+               buffer_size:int=2**18, # stores only: rows of each stream's shuffle buffer
+               streams:int|None=None, # stores only: streams the shards are dealt to (None: one per process)
               ):
     "A resumable data source over `data`."
-    if isinstance(data, (str, Path)): data = ActivationStore(data) if Path(data).is_dir() else load_tensor_file(data)
-    if isinstance(data, ActivationStore): return StoreBatches(data, batch_size, seed=seed, rank=rank, world_size=world_size, buffer_size=buffer_size, normalize=normalize)
+    if isinstance(data, (str, Path)): data = ActivationStore(data)  # a folder, a file or another tool's cache: streamed, never read whole
+    if isinstance(data, ActivationStore): return StoreBatches(data, batch_size, seed=seed, rank=rank, world_size=world_size, buffer_size=buffer_size, normalize=normalize, streams=streams)
     if normalize: raise MedsaeError("normalize=True needs activations given as an ActivationStore or an activations folder; scale your tensor yourself")
     if isinstance(data, torch.Tensor):
         if not data.is_floating_point(): raise MedsaeError(f"activations must be floating point, got {data.dtype}")
@@ -462,7 +491,9 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         check_request(out, {k: stored.get(k) for k in request}, request)
         done = load_sae(out, sae.device)
         return TrainResult(done, pd.DataFrame(load_json(out/'config.json')['training'].get('history', [])), out)
-    source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size)
+    source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size, cfg.streams)
+    if isinstance(source, StoreBatches): log(f"{source.store.path.name}: {source.rows:,} rows of {source.store.d_in}; {len(source.mine)} stream(s) of {source.streams} in this process, "
+                                           f"each buffering {cfg.buffer_size:,} rows ({cfg.buffer_size * source.store.d_in * 4 / 2**20:,.0f} MiB)")
     t = SAETrainer(sae, cfg, cfg.total_steps(len(source) if _has_len(source) else None))
     request, ckpt = train_request(sae, cfg), (out/'checkpoint' if out is not None else None)
     if resume and ckpt is not None:
@@ -552,13 +583,14 @@ def train_config(batch_size:int_range(lo=1)=...,
                  dense:bool=False, # TopK family: use the dense step instead of decoding only active latents
                  log_every:int_range(lo=1)=...,
                  normalize:bool=False, # scale activation rows to unit mean norm (the factor is saved in the SAE's config)
-                 buffer_size:int_range(lo=0)=..., # rows held for shuffling besides the shard being read, 0: rows mix within a shard only
+                 buffer_size:int_range(lo=0)=..., # rows held for shuffling by each stream besides the shard being read (memory: buffer_size × d_in × 4 bytes, 1 GiB at d_in 1024), 0: rows mix within a shard only
+                 streams:int_range(lo=1)=None, # deal the shards to this many streams (default: one per process); a run gives the same batches on any number of processes dividing it
                 ) -> TrainConfig:
     "The `TrainConfig` of the options `medsae train` and `medsae sweep` share (defaults: `TrainConfig`'s); one of `steps`, `tokens` and `epochs` sets the run's length."
     given = [f'--{k} {v}' for k, v in (('steps', steps), ('tokens', tokens), ('epochs', epochs)) if v is not None]
     if len(given) > 1: raise MedsaeError(f"{' and '.join(given)} each set the length of the run; give one of --steps, --tokens and --epochs")
     opts = dict(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, seed=seed, device=device,
-                sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size)
+                sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size, streams=streams)
     return TrainConfig(**{k: v for k, v in opts.items() if v is not ...})  # an option left at `...` keeps TrainConfig's default
 
 # %% ../nbs/05_training.ipynb #db8e0f96

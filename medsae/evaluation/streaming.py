@@ -157,8 +157,8 @@ def best_index(scores:torch.Tensor, # scores, NaN where there is none
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #85cab224
 def sample_ids(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
               ) -> list[str]|None:
-    "Sample ids of a shard folder (None for a tensor or a user's tensor file, which only have positions)."
-    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and values._block is None): return values.ids
+    "Sample ids of a shard folder (None for a tensor or a user's tensor file or folder, which only have positions)."
+    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and not values.foreign): return values.ids
     return None
 
 def check_same_samples(values:FeatureStore|ActivationStore|torch.Tensor, # the values to score
