@@ -25,6 +25,7 @@ from .models import MODELS
 from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, buffer_batches, flatten_rows
+from .tensor_files import activation_layout
 
 # %% auto #0
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches', 'IterBatches',
@@ -556,12 +557,12 @@ def find_activations(model_name:str|None=None, # model whose activations to trai
                      tiny:bool=False, # the cached activations of a tiny model (`medsae activations --tiny`)
                      extra:str|None=None, # suffix of the cached activations' name, as given to `medsae activations --extra`
                      load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt) or an activations folder to train on instead of the cache
-                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several
+                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several (for a saev cache: which layer)
                      data_root:str|None=None,
                     ) -> ActivationStore:
     "The activations to train on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
-    if key is not None and not (load_activations_path and Path(load_activations_path).is_file()):
-        raise MedsaeError("--key names a tensor of a --load_activations_path file (not a folder); give that file, or leave --key out")
+    if key is not None and not (load_activations_path and (Path(load_activations_path).is_file() or activation_layout(Path(load_activations_path)) == 'saev')):
+        raise MedsaeError("--key names a tensor of a --load_activations_path file, or the layer of a saev cache (not a medsae activations folder); give that file, or leave --key out")
     if load_activations_path: return ActivationStore(load_activations_path, key=key)
     if not (model_name and dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
     folder = activations_folder(model_name, dataset, split, hook_point, tiny, extra, data_root)
