@@ -23,7 +23,7 @@ from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load
 # %% auto #0
 __all__ = ['EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks', 'score_rows', 'block_rows', 'n_rows',
            'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids', 'first_difference', 'check_same_samples',
-           'check_labels', 'Rows', 'Labels', 'labelled_rows', 'neuron_store', 'median_text']
+           'check_labels', 'Rows', 'store_labels', 'Labels', 'labelled_rows', 'neuron_store', 'median_text']
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #91819c71
 @dataclass
@@ -222,6 +222,11 @@ class Rows:
         return torch.cat(out) if len(out) != 1 else out[0]
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #f8dc2123
+def store_labels(source:FeatureStore|ActivationStore, # a shard folder
+                ) -> Iterator[torch.Tensor]:
+    "The store's own `(rows, classes)` float labels, shard by shard, in sample order."
+    for j in range(len(source.sizes)): yield source._read(j, 'labels').float()
+
 class Labels:
     "A source's `(n, classes)` labels (1, 0, NaN unknown) and their names, read in blocks: the store's own shard by shard, or those given."
     def __init__(self, source:FeatureStore|ActivationStore|torch.Tensor, # the values to score
@@ -239,7 +244,7 @@ class Labels:
     def blocks(self) -> Iterator[torch.Tensor]:
         "`(rows, classes)` float blocks in sample order, each checked to hold only 1, 0 and NaN."
         if self.given is not None: yield from self.given.split(65536); return
-        for j in range(len(self.source.sizes)): yield _check_label_values(self.source._read(j, 'labels').float())
+        for y in store_labels(self.source): yield _check_label_values(y)
     def rows(self) -> Rows: return Rows(self.blocks())
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #689f6ee5
