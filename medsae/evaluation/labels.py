@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +18,7 @@ from ..core import MedsaeError, save_table, progress, save_figure
 from ..commands import Group, command, int_range, float_range
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, check_labels, best_index, neuron_store, median_text
+from .streaming import score_rows, sample_blocks, width, Labels, labelled_rows, best_index, neuron_store, median_text
 
 # %% auto #0
 __all__ = ['firing_counts', 'firing_thresholds', 'ClassScores', 'class_scores', 'best_classes', 'chexpert_scores',
@@ -33,25 +34,34 @@ def firing_counts(m:torch.Tensor, # (d,) number of positive values of each laten
     return torch.tensor([max(1, -(-a * v // b)) for v in ms.tolist()], dtype=torch.long)[where]
 
 # %% ../../nbs/08_evaluation/02_labels.ipynb #b14ead89
+def _positive_entries(source:FeatureStore|ActivationStore|torch.Tensor, chunk_rows:int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    "`(latents, values)` of the positive values of each chunk; features skip their stored zeros."
+    if isinstance(source, FeatureStore):
+        for _, (_, cols, v) in sample_blocks(source, chunk_rows): keep = v > 0; yield cols[keep], v[keep]
+    else:
+        for _, x in score_rows(source, chunk_rows): pos = x > 0; yield pos.nonzero()[:, 1], x[pos]
+
 def firing_thresholds(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or an (n, d) tensor
                       p:float=0.30, # fraction of each latent's positive values that count as firing
                       chunk_rows:int=1024, # rows per chunk
                      ) -> torch.Tensor:
-    "Each latent's firing threshold `(d,)`: its k-th largest positive value, k = ceil(p·m) of its m positive values (NaN if none)."
+    "Each latent's firing threshold `(d,)`: its k-th largest positive value, k = ceil(p·m) of its m positive values (NaN if none); four streamed passes."
     if not 0 < p <= 1: raise MedsaeError(f"p={p} must be in (0, 1]: the fraction of a latent's positive activations that count as firing")
-    idx, vals, d = [], [], None
-    for _, x in score_rows(source, chunk_rows):
-        d = x.shape[1]; pos = x > 0
-        idx.append(pos.nonzero()[:, 1]); vals.append(x[pos])
-    idx, vals = torch.cat(idx), torch.cat(vals)
-    vals, order = vals.sort(stable=True); idx = idx[order]
-    idx, order = idx.sort(stable=True); vals = vals[order]  # grouped by latent, ascending within each
-    m = torch.bincount(idx, minlength=d)
-    k = firing_counts(m, p)
-    t = torch.full((d,), float('nan'))
-    alive = m > 0
-    t[alive] = vals[(m.cumsum(0) - k)[alive]]
-    return t
+    d = width(source)
+    chosen, rank = torch.zeros(d, dtype=torch.long), None  # the bytes of the k-th largest pattern so far; its rank among the values sharing them
+    for shift in (24, 16, 8, 0):
+        counts = torch.zeros(d * 256, dtype=torch.long)
+        for cols, v in _positive_entries(source, chunk_rows):
+            bits = v.float().contiguous().view(torch.int32).long()  # positive floats order as their bit patterns
+            same = (bits >> (shift + 8)) == chosen[cols]
+            counts += torch.bincount(cols[same] * 256 + (bits[same] >> shift & 255), minlength=d * 256)
+        counts = counts.view(d, 256)
+        if rank is None: m = counts.sum(1); rank = firing_counts(m, p)
+        above = counts.flip(1).cumsum(1)  # values at or above each byte, from the top
+        top = (above < rank[:, None]).sum(1).clamp(max=255)  # how many bytes down the k-th largest lies
+        rank = rank - torch.where(top > 0, above.gather(1, (top - 1).clamp(min=0)[:, None])[:, 0], 0)
+        chosen = chosen * 256 + (255 - top)
+    return torch.where(m > 0, chosen.int().view(torch.float32), torch.nan)
 
 # %% ../../nbs/08_evaluation/02_labels.ipynb #84fb524c
 @dataclass
@@ -78,21 +88,19 @@ def class_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
                  chunk_rows:int=1024, # rows per chunk
                 ) -> ClassScores:
     "Precision, recall, F1 of each latent's firing and the correlation of its activation, against every class."
-    y, names = check_labels(source, labels, class_names)
+    lab = Labels(source, labels, class_names)
     t = firing_thresholds(source, p, chunk_rows)
-    known, y0 = (~y.isnan()).double(), y.nan_to_num(0.).double()
-    tp, fires, sx, sxx, sxy = (torch.zeros(len(t), y.shape[1], dtype=torch.float64) for _ in range(5))
-    n_firing = torch.zeros(len(t), dtype=torch.float64)
-    for s, x in progress(score_rows(source, chunk_rows), desc='class scores'):
+    tp, fires, sx, sxx, sxy = (torch.zeros(len(t), lab.n_classes, dtype=torch.float64) for _ in range(5))
+    n_firing, nk, sy = torch.zeros(len(t), dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64)
+    for s, x, y in progress(labelled_rows(source, lab, chunk_rows), desc='class scores'):
         x = x.double(); f = (x >= t).double()  # a NaN threshold never fires
-        yk, kk = y0[s:s + len(x)], known[s:s + len(x)]
+        kk, yk = (~y.isnan()).double(), y.nan_to_num(0.).double()
         tp += f.T @ yk; fires += f.T @ kk; sx += x.T @ kk; sxx += (x * x).T @ kk; sxy += x.T @ yk
-        n_firing += f.sum(0)
-    nk, sy = known.sum(0), y0.sum(0)
+        n_firing += f.sum(0); nk += kk.sum(0); sy += yk.sum(0)
     var_x, var_y = nk * sxx - sx**2, nk * sy - sy**2
     ok = (var_x > 1e-12 * nk * sxx) & (var_y > 0)
     corr = torch.where(ok, (nk * sxy - sx * sy) / (var_x * var_y).clamp(min=1e-300).sqrt(), torch.nan)
-    return ClassScores(names, t, n_firing.long(), sy.long(), (tp / fires).float(), (tp / sy).float(), torch.where(sy > 0, 2 * tp / (fires + sy), torch.nan).float(), corr.float(), p)
+    return ClassScores(lab.names, t, n_firing.long(), sy.long(), (tp / fires).float(), (tp / sy).float(), torch.where(sy > 0, 2 * tp / (fires + sy), torch.nan).float(), corr.float(), p)
 
 # %% ../../nbs/08_evaluation/02_labels.ipynb #14beb476
 def best_classes(scores:ClassScores, # from `class_scores`

@@ -17,25 +17,13 @@ from ..core import MedsaeError, save_table, progress, save_figure
 from ..commands import Flag, Group, command, int_range
 from ..activations import ActivationStore, extract_activations
 from ..features import FeatureStore, features_from_flags, results_file, cached_activations
-from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index
+from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index, Rows, store_labels
 
 # %% auto #0
 __all__ = ['AV_NORMALIZE', 'ms_embeddings', 'features_embeddings', 'monosemanticity_scores', 'plot_monosemanticity',
            'ms_sentence', 'activation_version_scores', 'av_best_classes', 'ms_command', 'actms_command']
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #5e74d65c
-class _Rows:
-    "Consecutive rows of a stream of `(rows, m)` batches, handed out `k` at a time."
-    def __init__(self, batches:Iterable[torch.Tensor]): self.it, self.left = iter(batches), None
-    def take(self, k:int) -> torch.Tensor:
-        out, have = [], 0
-        while have < k:
-            b = self.left if self.left is not None else next(self.it, None)
-            if b is None: raise MedsaeError(f"the second operand ran out of rows: {k - have} more were needed for this block")
-            out.append(b[:k - have]); have += len(out[-1])
-            self.left = b[len(out[-1]):] if len(b) > len(out[-1]) else None
-        return torch.cat(out)
-
 def _add_t_matmul(out:torch.Tensor, # (d, m) float64, added to in place
                   block:tuple|torch.Tensor, # a CSR triple or a dense (rows, d) tensor
                   M:torch.Tensor, # (rows, m)
@@ -162,7 +150,7 @@ def monosemanticity_scores(values:FeatureStore|ActivationStore|torch.Tensor, # S
         if not isinstance(values, FeatureStore): raise MedsaeError("pass the embeddings: only a FeatureStore knows which model and images to embed")
         embeddings = features_embeddings(values)
     check_same_samples(values, embeddings)
-    blocks, rows = sample_blocks(values, batch_size, pooling), _Rows(_unit_batches(embeddings, batch_size))
+    blocks, rows = sample_blocks(values, batch_size, pooling), Rows(_unit_batches(embeddings, batch_size))
     st = None
     for _, b in progress(blocks, desc='monosemanticity', total=n_blocks(values, batch_size)):
         e = rows.take(block_rows(b))
@@ -204,9 +192,9 @@ def ms_sentence(latents:pd.DataFrame, # `monosemanticity_scores` of the SAE's la
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #04d877e8
 AV_NORMALIZE = ('sum', 'none', 'zscore')
 
-def _class_indicators(labels:torch.Tensor, batch_size:int):
-    "Batches of `[label == 1 | label == 0]` indicators, `(rows, 2 C)`: NaN and other values are in neither."
-    for l in labels.split(batch_size): yield torch.cat([l == 1, l == 0], 1).double()
+def _class_indicators(blocks:Iterable[torch.Tensor]):
+    "Batches of `[label == 1 | label == 0]` indicators, `(rows, 2 C)`, one per block of labels: NaN and other values are in neither."
+    for l in blocks: yield torch.cat([l == 1, l == 0], 1).double()
 
 def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, a model's activations, or an (N, d) tensor
                               labels:torch.Tensor|pd.DataFrame|None=None, # (N, C) labels: 1 positive, 0 negative, NaN unknown (default: the store's)
@@ -219,13 +207,14 @@ def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, 
     if labels is None and isinstance(values, torch.Tensor): raise MedsaeError("pass the labels: an (N, d) tensor has none")
     store_names = [] if isinstance(values, torch.Tensor) else list(values.label_names)
     names = list(labels.columns) if isinstance(labels, pd.DataFrame) else store_names
-    labels = values.labels if labels is None else labels
-    labels = labels.detach().float().clone() if isinstance(labels, torch.Tensor) else torch.from_numpy(np.array(labels, dtype=np.float32))
-    n = len(values) if isinstance(values, torch.Tensor) else values.n
-    if labels.ndim != 2 or len(labels) != n: raise MedsaeError(f"labels must be (N, C) with N = {n} samples; got shape {tuple(labels.shape)}")
-    C = labels.shape[1]
+    if labels is None: C, blocks = values._read(0, 'labels').shape[1], store_labels(values)  # the store's own, shard by shard
+    else:
+        labels = labels.detach().float().clone() if isinstance(labels, torch.Tensor) else torch.from_numpy(np.array(labels, dtype=np.float32))
+        n = len(values) if isinstance(values, torch.Tensor) else values.n
+        if labels.ndim != 2 or len(labels) != n: raise MedsaeError(f"labels must be (N, C) with N = {n} samples; got shape {tuple(labels.shape)}")
+        C, blocks = labels.shape[1], labels.split(batch_size)
     names, st = names if len(names) == C else [str(c) for c in range(C)], _MSMoments(width(values), 2 * C)
-    rows = _Rows(_class_indicators(labels, batch_size))
+    rows = Rows(_class_indicators(blocks))
     for _, b in progress(sample_blocks(values, batch_size, pooling), desc='activation-version score', total=n_blocks(values, batch_size)):
         st.add(b, rows.take(block_rows(b)))
     sums = st.AM + st.shift[:, None] * st.M_sum  # (d, 2C): sum of a over each group

@@ -20,7 +20,7 @@ from ..commands import Flag, Group, command, int_range, float_range
 from ..models import auroc
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, pool_positions, width, Moments, check_labels, best_index, neuron_store, median_text
+from .streaming import score_rows, sample_blocks, pool_positions, width, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text
 
 # %% auto #0
 __all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'probe_metrics', 'train_probe',
@@ -50,11 +50,16 @@ def _mean_std(source, chunk_rows:int) -> tuple[torch.Tensor, torch.Tensor]:
     return mo.mean, torch.where(mo.std > 1e-12 * (mo.mean.abs() + 1), mo.std, 1.)
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #6dd03372
-def _entries(features:FeatureStore) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    "Per shard, the stored `(row, latent, value)` triples, rows numbered in the whole store."
+def _entries(features:FeatureStore, labels:Rows) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    "Per shard, the stored `(row, latent, value)` triples, rows numbered in the shard, and the shard's `(rows, classes)` labels."
     for j in range(len(features.files)):
+        if not features.sizes[j]: continue
         indptr, indices, values = features.csr(j)
-        yield torch.repeat_interleave(torch.arange(features.sizes[j]), indptr.diff()) + features.offsets[j], indices.long(), values
+        yield torch.repeat_interleave(torch.arange(features.sizes[j]), indptr.diff()), indices.long(), values, labels.take(features.sizes[j])
+
+def _label_sums(y:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "`(y with NaN as 0, known mask)` of a block of labels, as float64."
+    return y.nan_to_num(0.).double(), (~y.isnan()).double()
 
 def _newton_terms(xs, z, y, k) -> list[torch.Tensor]:
     "Per-sample gradient and Hessian terms of the log-loss (linear in y and k): e·x, e, w·x², w·x, w."
@@ -67,23 +72,24 @@ def _hit_terms(xs, z, y, k) -> list[torch.Tensor]:
     hit = (z >= 0).double()
     return [hit * y, hit * k]
 
-def _probe_pass(source, mu, sd, a, b, y0, known, terms, chunk_rows:int) -> list[torch.Tensor]:
+def _probe_pass(source, mu, sd, a, b, labels:Labels, totals, terms, chunk_rows:int) -> list[torch.Tensor]:
     "Sums over the samples of `terms(x̃, z, y, k)` for every (latent, class), each `(d, classes)`; sparse features skip their zeros."
     if isinstance(source, FeatureStore):
         sums, nz_y, nz_k = None, torch.zeros_like(a), torch.zeros_like(a)
-        for r, j, v in _entries(source):
+        for r, j, v, y in _entries(source, labels.rows()):
+            y0, known = _label_sums(y)
             xs = ((v.double() - mu[j]) / sd[j])[:, None]  # (nnz, 1)
             vals = terms(xs, xs * a[j] + b[j], y0[r], known[r])  # each (nnz, classes)
             sums = sums or [torch.zeros_like(a) for _ in vals]
             for acc, val in zip(sums, vals): acc.index_add_(0, j, val)
             nz_y.index_add_(0, j, y0[r]); nz_k.index_add_(0, j, known[r])
         x0 = (-mu / sd)[:, None]  # (d, 1): every sample where the latent is zero
-        zero = terms(x0, x0 * a + b, y0.sum(0) - nz_y, known.sum(0) - nz_k)
+        zero = terms(x0, x0 * a + b, totals[0] - nz_y, totals[1] - nz_k)
         return [acc + z for acc, z in zip(sums, zero)] if sums else zero
     sums = None
-    for s, x in score_rows(source, chunk_rows):
-        xs = ((x.double() - mu) / sd)[:, :, None]  # (rows, d, 1)
-        vals = [v.sum(0) for v in terms(xs, xs * a + b, y0[s:s + len(x), None], known[s:s + len(x), None])]
+    for s, x, y in labelled_rows(source, labels, chunk_rows):
+        (y0, known), xs = _label_sums(y), ((x.double() - mu) / sd)[:, :, None]  # (rows, d, 1)
+        vals = [v.sum(0) for v in terms(xs, xs * a + b, y0[:, None], known[:, None])]
         sums = vals if sums is None else [acc + v for acc, v in zip(sums, vals)]
     return sums
 
@@ -97,18 +103,18 @@ def fit_probes_1d(source:FeatureStore|ActivationStore|torch.Tensor, # SAE featur
                   chunk_rows:int|None=None, # rows per chunk (default: about 2M (row, latent, class) cells)
                  ) -> Probes1D:
     "Fit a logistic regression on each single latent for each class, all at once by batched Newton-Raphson."
-    y, names = check_labels(source, labels, class_names)
-    known, y0 = (~y.isnan()).double(), y.nan_to_num(0.).double()
-    nk, npos = known.sum(0), y0.sum(0)
+    lab = Labels(source, labels, class_names)
+    npos, nk = torch.zeros(lab.n_classes, dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64)
+    for y in lab.blocks(): y0, k = _label_sums(y); npos += y0.sum(0); nk += k.sum(0)
     ok = (npos > 0) & (npos < nk)  # classes with both outcomes
     mu, sd = _mean_std(source, 1024)
-    d, C = len(mu), y.shape[1]
+    d, C, names = len(mu), lab.n_classes, lab.names
     chunk_rows = chunk_rows or max(1, 2**21 // (d * C))
     a = torch.zeros(d, C, dtype=torch.float64)
     b = torch.logit(((npos + .5) / (nk + 1)).clamp(1e-6, 1 - 1e-6)).expand(d, C).clone()
     step = 0
     for step in progress(range(1, steps + 1), desc='1-D probes'):
-        ga, gb, haa, hab, hbb = (v / nk.clamp(min=1) for v in _probe_pass(source, mu, sd, a, b, y0, known, _newton_terms, chunk_rows))
+        ga, gb, haa, hab, hbb = (v / nk.clamp(min=1) for v in _probe_pass(source, mu, sd, a, b, lab, (npos, nk), _newton_terms, chunk_rows))
         ga, haa = ga + l2 * a, haa + l2
         det = (haa * hbb - hab**2).clamp(min=1e-300)
         da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
@@ -117,15 +123,33 @@ def fit_probes_1d(source:FeatureStore|ActivationStore|torch.Tensor, # SAE featur
         a, b = a - da, b - db
         if max(da.abs().max(), db.abs().max()) < tol: break
     a, b = torch.where(ok, a, torch.nan), torch.where(ok, b, torch.nan)
-    tp, pred = _probe_pass(source, mu, sd, a, b, y0, known, _hit_terms, chunk_rows)
+    tp, pred = _probe_pass(source, mu, sd, a, b, lab, (npos, nk), _hit_terms, chunk_rows)
     f1 = torch.where(ok, 2 * tp / (pred + npos), torch.nan)
     return Probes1D(names, mu.float(), sd.float(), a.float(), b.float(), (tp / pred).float(), (tp / npos).float(), f1.float(), npos.long(), step)
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #4ede5dce
-def _column(source, j:int) -> np.ndarray:
-    "The values `(n,)` of one latent."
-    if isinstance(source, FeatureStore): return source.columns([j])[:, 0].numpy()
-    return torch.cat([x[:, j] for _, x in score_rows(source)]).numpy()
+def _ranked_auroc(values:np.ndarray, pos:np.ndarray, neg:np.ndarray) -> float:
+    "AUROC by the rank formula, ties averaged, of scores given as `values` with how many positives and negatives hold each."
+    _, group = np.unique(values, return_inverse=True)
+    p, q = np.bincount(group, pos), np.bincount(group, neg)  # per distinct value, ascending
+    n1, n0 = p.sum(), q.sum()
+    return float((p * (np.cumsum(q) - q / 2)).sum() / (n1 * n0)) if n1 and n0 else float('nan')
+
+def _latent_auroc(source, j:int, sign:float, labels:Labels, c:int) -> float:
+    "AUROC of `sign` times latent `j` for class `c`, streamed: features keep only the samples where `j` is stored, the rest count as one tie at 0."
+    vals, ys, zero = [], [], np.zeros(2)  # zero: positives and negatives not stored
+    rows = labels.rows()
+    if isinstance(source, FeatureStore):
+        for _, (indptr, cols, v) in sample_blocks(source, 4096):
+            y = rows.take(len(indptr) - 1)[:, c].numpy()
+            hit = (cols == j).numpy()
+            r = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()).numpy()[hit]
+            vals.append(v.numpy()[hit]); ys.append(y[r])
+            zero += [(y == 1).sum() - (y[r] == 1).sum(), (y == 0).sum() - (y[r] == 0).sum()]
+    else:
+        for _, x, y in labelled_rows(source, labels): vals.append(x[:, j].numpy()); ys.append(y[:, c].numpy())
+    v, y = sign * np.concatenate(vals + [np.zeros(1, np.float32)]).astype(np.float64), np.concatenate(ys + [np.full(1, np.nan, np.float32)])
+    return _ranked_auroc(v, np.r_[(y[:-1] == 1), zero[0]].astype(np.float64), np.r_[(y[:-1] == 0), zero[1]].astype(np.float64))
 
 def probe1d_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or an (n, d) tensor
                    labels:torch.Tensor|np.ndarray|pd.DataFrame|None=None, # (n, classes) 1/0/NaN; default: the source's labels
@@ -135,14 +159,14 @@ def probe1d_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE featu
                   ) -> pd.DataFrame:
     "Per class, the latent whose 1-D probe has the best F1, with its slope, precision, recall, F1 and AUROC."
     pr = probes or fit_probes_1d(source, labels, l2, class_names=class_names)
-    y, _ = check_labels(source, labels, class_names)
+    lab = Labels(source, labels, class_names)
     (best, fitted), rows = best_index(pr.f1, 0), []
     for c, name in enumerate(pr.class_names):
         if not fitted[c]: rows.append({'class': name, 'n_pos': int(pr.n_pos[c])}); continue
         j = int(best[c])
         a = float(pr.a[j, c])
         rows.append({'class': name, 'n_pos': int(pr.n_pos[c]), 'latent': j, 'a': a, 'b': float(pr.b[j, c]), 'precision': float(pr.precision[j, c]),
-                     'recall': float(pr.recall[j, c]), 'f1': float(pr.f1[j, c]), 'auroc': auroc(np.sign(a) * _column(source, j), y[:, c].numpy())})
+                     'recall': float(pr.recall[j, c]), 'f1': float(pr.f1[j, c]), 'auroc': _latent_auroc(source, j, float(np.sign(a)), lab, c)})
     df = pd.DataFrame(rows, columns=['class', 'n_pos', 'latent', 'a', 'b', 'precision', 'recall', 'f1', 'auroc'])
     return df.astype({'latent': 'Int64'})
 
@@ -152,7 +176,7 @@ def probe_inputs(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
     "The source as one `(n, d)` matrix: sparse (COO) for SAE features, dense otherwise."
     if isinstance(source, torch.Tensor): return pool_positions(source).float()
     if not isinstance(source, FeatureStore): return torch.cat([x for _, x in score_rows(source)]).float()
-    rows, cols, vals = zip(*_entries(source))
+    rows, cols, vals = zip(*((torch.repeat_interleave(torch.arange(len(p) - 1), p.diff()) + s, i.long(), v) for s, p, i, v in source.iter_csr(8192)))
     return torch.sparse_coo_tensor(torch.stack([torch.cat(rows), torch.cat(cols)]), torch.cat(vals).float(), (source.n, source.d_sae), check_invariants=True).coalesce()
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #37882e8b

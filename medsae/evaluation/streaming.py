@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #58abd901
 from __future__ import annotations
-import math
+import itertools, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,8 +22,8 @@ from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load
 
 # %% auto #0
 __all__ = ['EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks', 'score_rows', 'block_rows', 'n_rows',
-           'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids', 'check_same_samples', 'check_labels',
-           'neuron_store', 'median_text']
+           'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids', 'first_difference', 'check_same_samples',
+           'check_labels', 'Rows', 'store_labels', 'Labels', 'labelled_rows', 'neuron_store', 'median_text']
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #91819c71
 @dataclass
@@ -156,28 +156,52 @@ def best_index(scores:torch.Tensor, # scores, NaN where there is none
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #85cab224
 def sample_ids(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
+<<<<<<< HEAD
               ) -> list[str]|None:
     "Sample ids of a shard folder (None for a tensor or a user's tensor file or folder, which only have positions)."
     if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and not values.foreign): return values.ids
+=======
+              ) -> Iterator[str]|None:
+    "Sample ids of a shard folder, read lazily shard by shard (None for a tensor or a user's tensor file, which only have positions)."
+    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and values._block is None):
+        return (i for k, info in enumerate(values._info) for i in info.get('ids', map(str, range(values.offsets[k], values.offsets[k + 1]))))
+>>>>>>> evalstream
     return None
+
+def first_difference(a:Iterable[str], b:Iterable[str], # two streams of sample ids
+                    ) -> tuple[int, str|None, str|None]|None:
+    "`(position, id in a, id in b)` where two id streams first differ (None past the end of one); None if they are equal."
+    return next(((i, x, y) for i, (x, y) in enumerate(itertools.zip_longest(a, b)) if x != y), None)
 
 def check_same_samples(values:FeatureStore|ActivationStore|torch.Tensor, # the values to score
                        embeddings:ActivationStore|torch.Tensor, # one row per sample, to pair with them
                       ):
-    "Raise unless `embeddings` has one row per sample of `values`, with the same ids where both record them."
+    "Raise unless `embeddings` has one row per sample of `values`, with the same ids where both record them (compared as they stream)."
     n, n_e = n_rows(values), n_rows(embeddings)
     if n != n_e: raise MedsaeError(f"the embeddings have {n_e} rows but there are {n} samples to score; embed the same dataset split (same n)")
     a, b = sample_ids(values), sample_ids(embeddings)
-    if a is not None and b is not None and a != b:
-        i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-        raise MedsaeError(f"the embeddings are of other images than the values: sample {i} is {a[i]!r} in one and {b[i]!r} in the other; embed the same dataset split")
+    if a is not None and b is not None and (diff := first_difference(a, b)) is not None:
+        i, x, y = diff
+        raise MedsaeError(f"the embeddings are of other images than the values: sample {i} is {x!r} in one and {y!r} in the other; embed the same dataset split")
+
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #a0c1eb3e
+def _label_names(class_names:list[str]|None, c:int) -> list[str]:
+    "The names of `c` label columns (`class_c` where none are given); raise if there are not `c` of them."
+    names = list(class_names) if class_names else [f'class_{i}' for i in range(c)]
+    if len(names) != c: raise MedsaeError(f"{len(names)} class names for {c} label columns")
+    return names
+
+def _check_label_values(y:torch.Tensor) -> torch.Tensor:
+    "`y`, if it holds only 1, 0 and NaN."
+    if (~y.isnan() & (y != 0) & (y != 1)).any(): raise MedsaeError("labels must be 1, 0 or NaN (unknown); map uncertain labels first")
+    return y
+
 def check_labels(source:FeatureStore|ActivationStore|torch.Tensor, # the values to score
                  labels:torch.Tensor|np.ndarray|pd.DataFrame|None, # (n, classes) 1/0/NaN; None: the source's own
                  class_names:list[str]|None, # names of the label columns (None: the source's, or the DataFrame's)
                 ) -> tuple[torch.Tensor, list[str]]:
-    "`(n, classes)` float labels (1, 0, NaN unknown) and their names, from `labels` or from the source."
+    "`(n, classes)` float labels (1, 0, NaN unknown) and their names, from `labels` or from the source (all in memory: `Labels` streams them)."
     n = n_rows(source)
     if isinstance(labels, pd.DataFrame): class_names, labels = class_names or list(labels.columns), labels.to_numpy(np.float32)
     if labels is None:
@@ -187,10 +211,56 @@ def check_labels(source:FeatureStore|ActivationStore|torch.Tensor, # the values 
     y = labels.float().clone() if isinstance(labels, torch.Tensor) else torch.from_numpy(np.array(labels, dtype=np.float32))
     if y.ndim != 2 or len(y) != n or y.shape[1] == 0:
         raise MedsaeError(f"labels have shape {tuple(y.shape)}; need ({n}, classes): one row per sample of the source, one column per class")
-    if (~y.isnan() & (y != 0) & (y != 1)).any(): raise MedsaeError("labels must be 1, 0 or NaN (unknown); map uncertain labels first")
-    names = list(class_names) if class_names else [f'class_{c}' for c in range(y.shape[1])]
-    if len(names) != y.shape[1]: raise MedsaeError(f"{len(names)} class names for {y.shape[1]} label columns")
-    return y, names
+    return _check_label_values(y), _label_names(class_names, y.shape[1])
+
+
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #d5af75cd
+class Rows:
+    "Consecutive rows of a stream of `(rows, m)` batches, handed out `k` at a time: a second operand paired with the blocks of the first."
+    def __init__(self, batches:Iterable[torch.Tensor]): self.it, self.left = iter(batches), None
+    def take(self, k:int) -> torch.Tensor:
+        out, have = [], 0
+        while have < k:
+            b = self.left if self.left is not None else next(self.it, None)
+            if b is None: raise MedsaeError(f"the second operand ran out of rows: {k - have} more were needed for this block")
+            out.append(b[:k - have]); have += len(out[-1])
+            self.left = b[len(out[-1]):] if len(b) > len(out[-1]) else None
+        return torch.cat(out) if len(out) != 1 else out[0]
+
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #f8dc2123
+def store_labels(source:FeatureStore|ActivationStore, # a shard folder
+                ) -> Iterator[torch.Tensor]:
+    "The store's own `(rows, classes)` float labels, shard by shard, in sample order."
+    for j in range(len(source.sizes)): yield source._read(j, 'labels').float()
+
+class Labels:
+    "A source's `(n, classes)` labels (1, 0, NaN unknown) and their names, read in blocks: the store's own shard by shard, or those given."
+    def __init__(self, source:FeatureStore|ActivationStore|torch.Tensor, # the values to score
+                 labels:torch.Tensor|np.ndarray|pd.DataFrame|None=None, # (n, classes) 1/0/NaN held by the caller; None: the source's own
+                 class_names:list[str]|None=None, # names of the label columns (None: the source's, or the DataFrame's)
+                ):
+        self.source, self.given = source, None
+        if labels is not None or isinstance(source, torch.Tensor): self.given, self.names = check_labels(source, labels, class_names)
+        else:
+            c = source._read(0, 'labels').shape[1]
+            if c == 0: raise MedsaeError(f"{source.path} carries no labels: score a labelled dataset (chexpert, mimic-cxr, synthetic-cxr) or pass labels=")
+            self.names = _label_names(class_names or source.label_names, c)
+
+    n_classes = property(lambda self: len(self.names), doc="Label columns.")
+    def blocks(self) -> Iterator[torch.Tensor]:
+        "`(rows, classes)` float blocks in sample order, each checked to hold only 1, 0 and NaN."
+        if self.given is not None: yield from self.given.split(65536); return
+        for y in store_labels(self.source): yield _check_label_values(y)
+    def rows(self) -> Rows: return Rows(self.blocks())
+
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #689f6ee5
+def labelled_rows(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or a tensor of n samples
+                  labels:Labels, # its labels
+                  chunk_rows:int=1024, # rows per chunk
+                 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    "`(first row, dense (rows, d) chunk, its (rows, classes) labels)`: `score_rows` with the labels beside each chunk."
+    rows = labels.rows()
+    for s, x in score_rows(source, chunk_rows): yield s, x, rows.take(len(x))
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #862eeec1
 def neuron_store(features:FeatureStore, # SAE features
@@ -199,7 +269,7 @@ def neuron_store(features:FeatureStore, # SAE features
     folder = features.request.get('activations')
     if not folder or not Path(folder).exists(): raise MedsaeError(f"{features.path}/meta.json names no existing activations ({folder!r}); extract them again with `medsae activations`")
     store = ActivationStore(folder)
-    if store.n != features.n or store.ids != features.ids: raise MedsaeError(f"the activations {folder} hold other samples than the features {features.path} ({store.n} vs {features.n}); recompute the features")
+    if store.n != features.n or first_difference(sample_ids(store), sample_ids(features)) is not None: raise MedsaeError(f"the activations {folder} hold other samples than the features {features.path} ({store.n} vs {features.n}); recompute the features")
     return store
 
 def median_text(values:Iterable[float], # scores, NaN where there is none
