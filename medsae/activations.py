@@ -229,8 +229,8 @@ class ActivationStore:
             self.files = list_shards(self.path)
             check_complete(self.path, f'{len(self.files)} of its shards')
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
-            heads, self._block = [_shard_header(f) for f in self.files], None
-            self.sizes, self._info = [h[0] for h in heads], [h[2] for h in heads]
+            heads = [_shard_header(f) for f in self.files]
+            self.sizes, self._info = [h[0] for h in heads], [{k: v for k, v in h[2].items() if k != 'ids'} for h in heads]  # ids stay on disk: N strings
             shapes = {h[1] for h in heads if h[0]}
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: the shards disagree on the activation shape {sorted(shapes)}")
             self.shape = shapes.pop() if shapes else heads[0][1]
@@ -276,7 +276,13 @@ def _all(self:ActivationStore, key:str) -> torch.Tensor:
 ActivationStore._read, ActivationStore.sample = _read, _sample
 ActivationStore.labels = property(lambda self: _all(self, 'labels'), doc="(n, n_labels) float32, NaN where unknown.")
 ActivationStore.index = property(lambda self: _all(self, 'index'), doc="(n,) each sample's position in its dataset.")
-ActivationStore.ids = property(lambda self: [i for k, info in enumerate(self._info) for i in info.get('ids', map(str, range(self.offsets[k], self.offsets[k + 1])))], doc="The n sample ids.")
+def _shard_ids(self:ActivationStore, j:int) -> list[str]:
+    "The sample ids of shard `j`, read from its header (positions, for a user's file or another tool's cache)."
+    if self.foreign or not self.sizes[j]: return [str(i) for i in range(self.offsets[j], self.offsets[j + 1])]
+    return _shard_header(self.files[j])[2].get('ids', [])
+
+ActivationStore.shard_ids = _shard_ids
+ActivationStore.ids = property(lambda self: [i for j in range(len(self.sizes)) for i in self.shard_ids(j)], doc="The n sample ids (read from the shards' headers; O(n) strings: `shard_ids` reads one shard's).")
 
 # %% ../nbs/03_activations.ipynb #f314097f
 def _mean_norm(self:ActivationStore, flatten_spatial:bool=False, max_rows:int=2**17, seed:int=0) -> float:

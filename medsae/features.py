@@ -93,7 +93,7 @@ def list_feature_shards(folder:str|Path) -> list[Path]:
 
 def _shard_ids(store:ActivationStore, j:int) -> list[str]:
     "The sample ids of activation shard `j` (positions, for a user's tensor file)."
-    return list(store._info[j].get('ids', map(str, range(store.offsets[j], store.offsets[j + 1]))))
+    return store.shard_ids(j)
 
 # %% ../nbs/06_features.ipynb #8b4045c1
 def write_feature_shards(folder:str|Path, # the features folder
@@ -154,6 +154,13 @@ class FeatureStore:
     def dense(self, j:int) -> torch.Tensor: return csr_to_dense(*self.csr(j), self.d_sae)
     labels = property(lambda self: torch.cat([self._read(j, 'labels') for j in range(len(self.files))]), doc="(n, n_labels) labels, NaN where unknown.")
     index = property(lambda self: torch.cat([self._read(j, 'index') for j in range(len(self.files))]), doc="(n,) each sample's position in its dataset.")
+
+# %% ../nbs/06_features.ipynb #2145338a
+def _feature_shard_ids(self:FeatureStore, j:int) -> list[str]:
+    "The sample ids of feature shard `j` (as `ActivationStore.shard_ids`: readers that go shard by shard never hold all n)."
+    return self._info[j].get('ids', [])
+
+FeatureStore.shard_ids = _feature_shard_ids
 
 # %% ../nbs/06_features.ipynb #9aed1112
 def _iter_csr(self:FeatureStore, chunk_rows:int=1024) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -156,16 +156,10 @@ def best_index(scores:torch.Tensor, # scores, NaN where there is none
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #85cab224
 def sample_ids(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
-<<<<<<< HEAD
-              ) -> list[str]|None:
-    "Sample ids of a shard folder (None for a tensor or a user's tensor file or folder, which only have positions)."
-    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and not values.foreign): return values.ids
-=======
               ) -> Iterator[str]|None:
-    "Sample ids of a shard folder, read lazily shard by shard (None for a tensor or a user's tensor file, which only have positions)."
-    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and values._block is None):
-        return (i for k, info in enumerate(values._info) for i in info.get('ids', map(str, range(values.offsets[k], values.offsets[k + 1]))))
->>>>>>> evalstream
+    "Sample ids of a shard folder, read lazily shard by shard (None for a tensor or a user's tensor file or folder, which only have positions)."
+    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and not values.foreign):
+        return (i for j in range(len(values.sizes)) for i in values.shard_ids(j))
     return None
 
 def first_difference(a:Iterable[str], b:Iterable[str], # two streams of sample ids
