@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ import torch
 from .core import MedsaeError, UnsafeFileError, load_pt, log, _numeric, _first_line
 
 # %% auto #0
-__all__ = ['TENSOR_SUFFIXES', 'TensorRows', 'RowPart', 'natural_order', 'saev_parts', 'dictionary_learning_parts',
-           'activation_layout', 'activation_files']
+__all__ = ['TENSOR_SUFFIXES', 'TensorRows', 'RowPart', 'natural_order', 'saev_parts', 'dictionary_learning_parts', 'ArrowRows',
+           'datasets_parts', 'activation_layout', 'activation_files']
 
 # %% ../nbs/00d_tensor_files.ipynb #ba047c02
 _ST_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
@@ -137,7 +137,7 @@ TensorRows._pt_tensor, TensorRows.__getitem__ = _pt_tensor, _rows_getitem
 @dataclass
 class RowPart:
     "A run of samples from one file: its rows, and the view that makes them samples (e.g. one layer of saev's `(layers, tokens, d)`)."
-    rows: TensorRows
+    rows: Any # a `TensorRows` (or `ArrowRows`, below): `rows[a:b]`, `len`, `path`
     view: Callable|None = None
     def __len__(self): return len(self.rows)
     def read(self, a:int, b:int) -> torch.Tensor:
@@ -188,15 +188,67 @@ def dictionary_learning_parts(folder:Path, # an ActivationCache folder: shard_0.
         parts.append(RowPart(TensorRows.raw(meta.with_suffix('.memmap'), shape)))
     return parts
 
+# %% ../nbs/00d_tensor_files.ipynb #e6a0be55
+def _pyarrow():
+    "pyarrow, or an error saying how to get it."
+    try: import pyarrow, pyarrow.ipc; return pyarrow
+    except ImportError as e: raise MedsaeError("reading a Hugging Face `datasets` folder (SAELens ≥ 4's activation cache) needs pyarrow: pip install pyarrow") from e
+
+class ArrowRows:
+    "One column of an Arrow stream file (what `datasets.save_to_disk` writes), read a range of rows at a time."
+    def __init__(self, path:str|Path, # a `data-00000-of-00001.arrow` file
+                 column:str, # the column (SAELens: the hook point's name)
+                ):
+        pa, self.path, self.column = _pyarrow(), Path(path), column
+        with pa.memory_map(str(self.path)) as f:
+            reader = pa.ipc.open_stream(f)
+            names = reader.schema.names
+            if column not in names: raise MedsaeError(f"{self.path} has no column {column!r}; its columns are {names}")
+            feats = json.loads((reader.schema.metadata or {}).get(b'huggingface', b'{}')).get('info', {}).get('features', {})
+            self.bounds = [0]
+            for b in reader: self.bounds.append(self.bounds[-1] + b.num_rows)
+        feat = feats.get(column, {})
+        if 'shape' not in feat: raise MedsaeError(f"{self.path}: column {column!r} is not an array of fixed shape (a datasets Array2D/Array3D, as SAELens writes); it is {feat.get('_type', 'unknown')}")
+        self.shape, self.dtype = (self.bounds[-1], *feat['shape']), getattr(torch, feat.get('dtype', 'float32'))
+
+    def __len__(self): return self.shape[0]
+    def __getitem__(self, s:slice) -> torch.Tensor:
+        "Rows `s.start:s.stop` as a tensor."
+        a, b, _ = s.indices(len(self)); b = max(a, b)
+        pa, parts = _pyarrow(), []
+        with pa.memory_map(str(self.path)) as f:
+            for i, batch in enumerate(pa.ipc.open_stream(f)):
+                lo, hi = max(a, self.bounds[i]), min(b, self.bounds[i + 1])
+                if lo >= hi: continue
+                arr = batch.column(self.column).slice(lo - self.bounds[i], hi - lo)
+                arr = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
+                while pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type) or pa.types.is_large_list(arr.type): arr = arr.flatten()
+                parts.append(torch.from_numpy(arr.to_numpy(zero_copy_only=False).copy()).reshape(hi - lo, *self.shape[1:]))
+        return torch.cat(parts).to(self.dtype) if parts else torch.empty(0, *self.shape[1:], dtype=self.dtype)
+
+def datasets_parts(folder:Path, # a `datasets.save_to_disk` folder, or a folder of them (SAELens 4.0's shard_0/, shard_1/, ...)
+                   column:str|None=None, # the column (default: the one besides `token_ids`)
+                  ) -> list[RowPart]:
+    "SAELens ≥ 4's cached activations: each row one sequence's `(context_size, d_in)`."
+    if not (folder/'state.json').exists(): return [p for sub in sorted(folder.glob('shard_*'), key=natural_order) for p in datasets_parts(sub, column)]
+    files = [folder/f['filename'] for f in json.loads((folder/'state.json').read_text()).get('_data_files', [])]
+    if column is None:
+        info = json.loads((folder/'dataset_info.json').read_text()).get('features', {})
+        cols = [c for c in info if c != 'token_ids']
+        if len(cols) != 1: raise MedsaeError(f"{folder} holds the columns {cols}; say which with `key` (--key)")
+        column = cols[0]
+    return [RowPart(ArrowRows(f, column)) for f in files]
+
 # %% ../nbs/00d_tensor_files.ipynb #e4893a82
 TENSOR_SUFFIXES = ('.npy', '.safetensors', '.pt')
 
 def activation_layout(path:Path) -> str|None:
-    "Which writer's layout a file or folder has: 'file', 'saev', 'dictionary_learning', 'files' (a folder of tensor files), or None."
+    "Which writer's layout a file or folder has: 'file', 'saev', 'dictionary_learning', 'datasets' (SAELens ≥ 4), 'files' (a folder of tensor files), or None."
     if path.is_file(): return 'file'
     if not path.is_dir(): return None
     if (path/'metadata.json').exists() and any(path.glob('acts*.bin')): return 'saev'
     if any(path.glob('shard_*.meta')): return 'dictionary_learning'
+    if (path/'state.json').exists() or (path/'shard_0'/'state.json').exists(): return 'datasets'
     if any(p.suffix in TENSOR_SUFFIXES for p in path.iterdir()): return 'files'
     return None
 
@@ -206,8 +258,9 @@ def activation_files(path:str|Path, # a tensor file, or a folder another tool wr
     "`(layout, parts)`: the runs of samples at `path`, in order, none of them read yet."
     path = Path(path)
     layout = activation_layout(path)
-    if layout is None: raise MedsaeError(f"{path}: no such file" if not path.exists() else f"{path} holds no activations medsae can read: give a .npy/.safetensors/.pt file, or a folder of them, or a saev, dictionary_learning or SAELens (≤ 3.x) cache")
+    if layout is None: raise MedsaeError(f"{path}: no such file" if not path.exists() else f"{path} holds no activations medsae can read: give a .npy/.safetensors/.pt file, or a folder of them, or a saev, dictionary_learning or SAELens cache")
     if layout == 'file': return layout, [RowPart(TensorRows(path, key))]
     if layout == 'saev': return layout, saev_parts(path, key)
     if layout == 'dictionary_learning': return layout, dictionary_learning_parts(path)
+    if layout == 'datasets': return layout, datasets_parts(path, key)
     return layout, [RowPart(TensorRows(p, key)) for p in sorted((p for p in path.iterdir() if p.suffix in TENSOR_SUFFIXES), key=natural_order)]

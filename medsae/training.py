@@ -556,7 +556,7 @@ def find_activations(model_name:str|None=None, # model whose activations to trai
                      hook_point:str|None=None, # hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)
                      tiny:bool=False, # the cached activations of a tiny model (`medsae activations --tiny`)
                      extra:str|None=None, # suffix of the cached activations' name, as given to `medsae activations --extra`
-                     load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt), a folder of them, a saev, dictionary_learning or SAELens (≤ 3.x) cache, or an activations folder, streamed from disk, to train on instead of the cache
+                     load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt), a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder, streamed from disk, to train on instead of the cache
                      key:str|None=None, # which tensor of the --load_activations_path file, where it holds several (for a saev cache: which layer)
                      data_root:str|None=None,
                     ) -> ActivationStore:
