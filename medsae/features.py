@@ -25,12 +25,12 @@ from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards
 
 # %% auto #0
-__all__ = ['POOLINGS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
-           'feature_shard_file', 'list_feature_shards', 'write_feature_shards', 'FeatureStore', 'sae_digest',
-           'compute_features', 'load_sae_checkpoint', 'cached_activations', 'trained_hook_point', 'sae_features',
-           'FeatureStats', 'compute_stats', 'save_stats', 'load_stats', 'feature_stats', 'plot_feature_sparsity',
-           'plot_activation_hist', 'features_dataset', 'to_pil', 'sample_images', 'top_samples', 'features_command',
-           'features_from_flags', 'results_file']
+__all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
+           'pool_csr', 'encode_csr', 'feature_shard_file', 'list_feature_shards', 'write_feature_shards',
+           'FeatureStore', 'sae_digest', 'compute_features', 'load_sae_checkpoint', 'cached_activations',
+           'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
+           'feature_stats', 'plot_feature_sparsity', 'plot_activation_hist', 'features_dataset', 'to_pil',
+           'sample_images', 'top_samples', 'features_command', 'features_from_flags', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -82,6 +82,40 @@ def encode_batch(sae:SAE, # the SAE
     f = sae.encode(x)  # (B, positions, d_sae)
     return (f.amax(1) if pooling == 'max' else f.mean(1)).float().cpu()
 
+# %% ../nbs/06_features.ipynb #411a5ff9
+def pool_csr(rows:torch.Tensor, cols:torch.Tensor, vals:torch.Tensor, # the non-zero codes of the n·positions position rows
+             n:int, # samples
+             positions:int, # position rows per sample (row r is sample r // positions)
+             d_sae:int, # latents
+             pooling:str='max', # 'max' or 'mean' over the positions
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "CSR `(indptr, indices, values)` of n samples, their position codes pooled: what `to_csr` gives of the dense pooled block."
+    if pooling == 'mean' and positions > 1:
+        f = torch.zeros(n * positions, d_sae, dtype=vals.dtype).index_put_((rows, cols), vals)
+        return to_csr(f.view(n, positions, d_sae).mean(1))
+    key, order = (rows // positions * d_sae + cols).sort(stable=True)  # a radix sort: faster than the default on these keys
+    vals = vals[order]
+    if positions > 1:
+        key, seg = torch.unique_consecutive(key, return_inverse=True)
+        vals = torch.zeros(len(key), dtype=vals.dtype).scatter_reduce_(0, seg, vals, 'amax', include_self=False)
+    indptr = torch.zeros(n + 1, dtype=torch.long)
+    indptr[1:] = torch.bincount(key // d_sae, minlength=n).cumsum(0)
+    return indptr, (key % d_sae).to(torch.int32), vals.float()
+
+# %% ../nbs/06_features.ipynb #bf09f2f6
+@torch.inference_mode()
+def encode_csr(sae:SAE, # the SAE
+               acts:torch.Tensor, # (B, *shape) activations of B samples
+               pooling:str='max', # how positions are pooled: 'max' or 'mean'
+               act_scale:float|None=None, # multiply inputs by this first (the SAE's training normalisation)
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "`to_csr(encode_batch(sae, acts, pooling, act_scale))`, from the SAE's sparse code: no dense `(B, positions, d_sae)` block for TopK and BatchTopK."
+    if pooling not in POOLINGS: raise MedsaeError(f"pooling={pooling!r} is not one of {POOLINGS}")
+    x = position_rows(acts).to(sae.device, sae.dtype)  # (B, positions, d_in)
+    if act_scale is not None: x = x * act_scale
+    rows, cols, vals = sae.sparse_encode(x.reshape(-1, x.shape[-1]))
+    return pool_csr(rows.cpu(), cols.cpu(), vals.cpu(), len(x), x.shape[1], sae.d_sae, pooling)
+
 # %% ../nbs/06_features.ipynb #27879995
 def feature_shard_file(j:int) -> str:
     "The file name of feature shard `j`."
@@ -96,25 +130,29 @@ def _shard_ids(store:ActivationStore, j:int) -> list[str]:
     return list(store._info[j].get('ids', map(str, range(store.offsets[j], store.offsets[j + 1]))))
 
 # %% ../nbs/06_features.ipynb #8b4045c1
+ENCODE_ROWS = 4096 # position rows encoded at once by default: their pre-activations are ENCODE_ROWS × d_sae floats (256 MB at d_sae 16384)
+
 def write_feature_shards(folder:str|Path, # the features folder
                          sae:SAE, # the SAE
                          store:ActivationStore, # the activations
-                         batch_size:int=64, # samples encoded at once (dense memory: batch_size × positions × d_sae)
+                         batch_size:int|None=None, # samples encoded at once (default: as many as fill `ENCODE_ROWS` position rows)
                          pooling:str='max', # how positions are pooled ('max' or 'mean')
                          act_scale:float|None=None, # input scale (the SAE's training normalisation)
-                         stats:dict|None=None, # filled with `peak_rows` (dense rows held at once) and `shards` (processed, in order)
+                         stats:dict|None=None, # filled with `peak_rows` (position rows encoded at once) and `shards` (processed, in order)
                         ) -> int:
     "Encode the activation shards whose feature shard is missing; return how many were written."
     folder, written = Path(folder), 0
     done = {p.name for p in list_feature_shards(folder)}
     info = {'d_sae': sae.d_sae, 'label_names': list(store.label_names)}
+    positions = math.prod(store.shape) // store.d_in  # H·W cells of a (C, H, W) map, T tokens of (T, D), 1 vector
+    batch_size = batch_size or max(1, ENCODE_ROWS // positions)
     for j in progress(range(len(store.sizes)), desc=f'features {folder.name}'):
         if feature_shard_file(j) in done: continue
         acts, parts = store._read(j), []
         for s in range(0, len(acts), batch_size):
-            f = encode_batch(sae, acts[s:s + batch_size], pooling, act_scale)
-            if stats is not None: stats['peak_rows'] = max(stats.get('peak_rows', 0), len(f))
-            parts.append(to_csr(f))
+            block = acts[s:s + batch_size]
+            if stats is not None: stats['peak_rows'] = max(stats.get('peak_rows', 0), len(block) * positions)
+            parts.append(encode_csr(sae, block, pooling, act_scale))
         indptr, indices, values = cat_csr(parts)
         save_tensors(folder/feature_shard_file(j), {'indptr': indptr, 'indices': indices, 'values': values, 'labels': store._read(j, 'labels').float(),
                                                     'index': store._read(j, 'index').long()}, meta={**info, 'ids': _shard_ids(store, j)})
@@ -222,13 +260,13 @@ FEATURES = Kind('features', None, FeatureStore, lambda s: {'n': s.n, 'd_sae': s.
 def compute_features(sae:SAE, # the SAE (in eval mode)
                      activations:ActivationStore|str|Path, # the activations: a store, an activations folder or a tensor file
                      out:str|Path, # the features folder
-                     batch_size:int=64, # samples encoded at once
+                     batch_size:int|None=None, # samples encoded at once (default: `ENCODE_ROWS` position rows)
                      pooling:str='max', # spatial hook points: pool positions by 'max' or 'mean'
                      act_scale:float|None=None, # input scale (the SAE's training normalisation)
                      sae_source:str|None=None, # where the SAE came from (recorded, named in errors)
                      source:dict|None=None, # model, hook_point, dataset, split, dataset_kwargs (default: from the activations' meta)
                      overwrite:bool=False, # recompute even if complete
-                     stats:dict|None=None, # filled with the peak dense rows and the shards processed
+                     stats:dict|None=None, # filled with the peak position rows encoded and the shards processed
                     ) -> FeatureStore:
     "Compute (or load) the SAE features of every sample of `activations`, as CSR shards in `out`."
     store = activations if isinstance(activations, ActivationStore) else ActivationStore(activations)
@@ -286,11 +324,11 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                  load_activations_path:str|Path|None=None, # the user's own activations (a tensor file or folder) instead
                  key:str|None=None, # which tensor of a `load_activations_path` file, where it holds several
                  sae_type_name:str|None=None, # the reference's architecture name: Standard, StandardAprilUpdate, BatchTopKSAE, ...
-                 batch_size:int=64, # images per forward pass / samples per encode
+                 batch_size:int=64, # images per forward pass of the model (the SAE encodes `ENCODE_ROWS` position rows at a time)
                  pooling:str='max', # spatial hook points: pool positions by 'max' or 'mean'
                  tiny:bool=False, # the activations of a tiny model
                  overwrite:bool=False, # recompute the features even if complete
-                 stats:dict|None=None, # filled with the peak dense rows and the shards processed
+                 stats:dict|None=None, # filled with the peak position rows encoded and the shards processed
                  extract_kwargs:dict|None=None, # more options for `extract_activations` (num_workers, device, shard_size, ...)
                  **dataset_kwargs, # for `get_dataset` (n, size, ...)
                 ) -> FeatureStore:
@@ -307,7 +345,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
     dataset = getattr(dataset, 'name', dataset)
     source = {'dataset': dataset, 'split': split} if load_activations_path is not None else {}
     out = get_paths(data_root).sae_features/features_name(info['name'], dataset or store.meta.get('request', {}).get('dataset') or 'custom', split)
-    return compute_features(sae, store, out, batch_size, pooling, info['act_scale'], str(sae_path), source, overwrite, stats)
+    return compute_features(sae, store, out, None, pooling, info['act_scale'], str(sae_path), source, overwrite, stats)
 
 # %% ../nbs/06_features.ipynb #0d75a14a
 @dataclass
