@@ -93,8 +93,10 @@ def pool_csr(rows:torch.Tensor, cols:torch.Tensor, vals:torch.Tensor, # the non-
     if pooling == 'mean' and positions > 1:
         f = torch.zeros(n * positions, d_sae, dtype=vals.dtype).index_put_((rows, cols), vals)
         return to_csr(f.view(n, positions, d_sae).mean(1))
-    key, order = (rows // positions * d_sae + cols).sort(stable=True)  # a radix sort: faster than the default on these keys
-    vals = vals[order]
+    key = rows // positions * d_sae + cols
+    if positions > 1 or not bool((key[1:] > key[:-1]).all()):  # a dense code's non-zeros come sorted already
+        key, order = key.sort(stable=True)  # a radix sort: faster than the default on these keys
+        vals = vals[order]
     if positions > 1:
         key, seg = torch.unique_consecutive(key, return_inverse=True)
         vals = torch.zeros(len(key), dtype=vals.dtype).scatter_reduce_(0, seg, vals, 'amax', include_self=False)
@@ -369,28 +371,64 @@ class FeatureStats:
     def __repr__(self): return f"FeatureStats(n={self.n}, d_sae={self.d_sae}, dead={int(self.dead_mask.sum())}, top={self.top_values.shape[1]}, bottom={self.bottom_values.shape[1]})"
 
 # %% ../nbs/06_features.ipynb #d6cb17d0
-def _merge_top(vals:torch.Tensor, idx:torch.Tensor, new_vals:torch.Tensor, new_idx:torch.Tensor, n:int, largest:bool) -> tuple[torch.Tensor, torch.Tensor]:
-    "The n largest (or smallest) of two `(d_sae, m)` candidate sets, with their sample numbers."
-    v, i = torch.cat([vals, new_vals], 1), torch.cat([idx, new_idx], 1)
-    t = v.topk(min(n, v.shape[1]), dim=1, largest=largest)
-    return t.values, i.gather(1, t.indices)
+def _ranked(lat:torch.Tensor, val:torch.Tensor, idx:torch.Tensor, # entries: latent, value, sample (equal latent and value: samples ascending)
+            n:int, d:int, largest:bool) -> tuple[torch.Tensor, ...]:
+    "Each latent's n largest (or smallest) entries, ties to the lower sample: `(lat, val, idx, rank)` sorted by latent, then rank."
+    o = (val.neg() if largest else val).argsort(stable=True)
+    o = o[lat[o].argsort(stable=True)]
+    lat, val, idx = lat[o], val[o], idx[o]
+    counts = torch.bincount(lat, minlength=d)
+    rank = torch.arange(len(lat)) - (counts.cumsum(0) - counts)[lat]
+    keep = rank < n
+    return lat[keep], val[keep], idx[keep], rank[keep]
 
+def _can_enter(kept:tuple, lat:torch.Tensor, val:torch.Tensor, n:int, d:int, largest:bool) -> torch.Tensor:
+    "Which entries (of later samples) can enter their latent's n best `kept`: those strictly better than its n-th (all, while it keeps fewer)."
+    klat, kval, _, rank = kept
+    last = rank == n - 1
+    bar = torch.full((d,), -math.inf if largest else math.inf).index_put_((klat[last],), kval[last])
+    return val > bar[lat] if largest else val < bar[lat]
+
+def _then_zeros(kept:tuple, n:int, d:int, zero_idx:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "`(d, n)` values and samples: each latent's kept entries in rank order, then zeros at its first silent samples `zero_idx` (d, ≥ n)."
+    lat, val, idx, rank = kept
+    have = torch.bincount(lat, minlength=d)[:, None]
+    r = torch.arange(n).expand(d, n)
+    v, i = torch.zeros(d, n), zero_idx.gather(1, (r - have).clamp(0, zero_idx.shape[1] - 1))
+    v[lat, rank], i[lat, rank] = val, idx
+    return v, i
+
+# %% ../nbs/06_features.ipynb #8ec68abd
 def compute_stats(features:FeatureStore, # the features
                   n_top:int=16, # top-activating samples kept per latent
                   n_bottom:int=16, # bottom samples kept per latent
-                  chunk_rows:int=1024, # samples densified at once
+                  chunk_rows:int=1024, # samples read at once
                  ) -> FeatureStats:
-    "Per-latent frequency, mean, max, dead latents and running top-n / bottom-n samples, in one pass over the features."
-    d = features.d_sae
+    "Per-latent frequency, mean, max, dead latents and top-n / bottom-n samples (ties to the lower sample), in one pass over the CSR features."
+    d, n = features.d_sae, features.n
     count, total, mx = torch.zeros(d, dtype=torch.long), torch.zeros(d, dtype=torch.float64), torch.zeros(d)
-    empty = lambda: (torch.zeros(d, 0), torch.zeros(d, 0, dtype=torch.long))
-    (tv, ti), (bv, bi) = empty(), empty()
-    for start, f in progress(features.iter_dense(chunk_rows), desc='feature stats', total=sum(math.ceil(s / chunk_rows) for s in features.sizes)):
-        count += (f > 0).sum(0); total += f.sum(0, dtype=torch.float64); mx = torch.maximum(mx, f.amax(0))
-        ft, idx = f.t(), torch.arange(start, start + len(f)).expand(d, -1)  # (d_sae, rows)
-        tv, ti = _merge_top(tv, ti, *_merge_top(*empty(), ft, idx, n_top, True), n_top, True)
-        bv, bi = _merge_top(bv, bi, *_merge_top(*empty(), ft, idx, n_bottom, False), n_bottom, False)
-    return FeatureStats(features.n, count, total.float(), mx, tv, ti, bv, bi)
+    nt, nb, none = min(n_top, n), min(n_bottom, n), (torch.zeros(0, dtype=torch.long), torch.zeros(0), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    top, bottom = none, none
+    for start, indptr, indices, values in progress(features.iter_csr(chunk_rows), desc='feature stats', total=sum(math.ceil(s / chunk_rows) for s in features.sizes)):
+        lat, idx = indices.long(), torch.repeat_interleave(torch.arange(start, start + len(indptr) - 1), indptr.diff())
+        count += torch.bincount(lat[values > 0], minlength=d); total.index_add_(0, lat, values.double()); mx.scatter_reduce_(0, lat, values, 'amax')
+        pos, neg = (values > 0) & _can_enter(top, lat, values, nt, d, True), (values < 0) & _can_enter(bottom, lat, values, nb, d, False)
+        top = _ranked(*(torch.cat([a, b[pos]]) for a, b in zip(top[:3], (lat, values, idx))), nt, d, True)
+        bottom = _ranked(*(torch.cat([a, b[neg]]) for a, b in zip(bottom[:3], (lat, values, idx))), nb, d, False)
+    first, want = [], 4 * max(nt, nb, 16)
+    for start, *block in features.iter_csr(want):
+        if start >= want: break
+        first.append(block)
+    silent = csr_to_dense(*cat_csr(first), d).t() == 0  # (d, rows) of the first samples, where each latent's first silent samples are
+    zero_idx = torch.searchsorted(silent.cumsum(1), torch.arange(1, max(nt, nb) + 1).repeat(d, 1)).clamp_max(silent.shape[1] - 1)
+    (tv, ti), (bv, bi) = _then_zeros(top, nt, d, zero_idx), _then_zeros(bottom, nb, d, zero_idx)
+    hard = (silent.sum(1) < max(nt, nb)).nonzero().flatten()  # too few silent samples among the first: sort their whole columns
+    for part in hard.split(256):
+        col = features.columns(part.tolist()).t()  # (latents, n)
+        for v, i, m, desc in ((tv, ti, nt, True), (bv, bi, nb, False)):
+            s = col.sort(dim=1, descending=desc, stable=True)
+            v[part], i[part] = s.values[:, :m], s.indices[:, :m]
+    return FeatureStats(n, count, total.float(), mx, tv, ti, bv, bi)
 
 # %% ../nbs/06_features.ipynb #47277009
 def save_stats(stats:FeatureStats, path:str|Path) -> Path:
