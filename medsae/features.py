@@ -374,8 +374,9 @@ class FeatureStats:
 def _ranked(lat:torch.Tensor, val:torch.Tensor, idx:torch.Tensor, # entries: latent, value, sample (equal latent and value: samples ascending)
             n:int, d:int, largest:bool) -> tuple[torch.Tensor, ...]:
     "Each latent's n largest (or smallest) entries, ties to the lower sample: `(lat, val, idx, rank)` sorted by latent, then rank."
-    o = (val.neg() if largest else val).argsort(stable=True)
-    o = o[lat[o].argsort(stable=True)]
+    b = val.view(torch.int32).long()
+    b = b ^ ((b >> 31) & 0x7FFFFFFF)  # the floats' order as integers
+    o = (lat << 32 | ((~b if largest else b) + 2**31)).argsort(stable=True)  # one sort by latent, then value: a radix sort
     lat, val, idx = lat[o], val[o], idx[o]
     counts = torch.bincount(lat, minlength=d)
     rank = torch.arange(len(lat)) - (counts.cumsum(0) - counts)[lat]
@@ -388,6 +389,11 @@ def _can_enter(kept:tuple, lat:torch.Tensor, val:torch.Tensor, n:int, d:int, lar
     last = rank == n - 1
     bar = torch.full((d,), -math.inf if largest else math.inf).index_put_((klat[last],), kval[last])
     return val > bar[lat] if largest else val < bar[lat]
+
+def _joined(kept:tuple, new:tuple, mask:torch.Tensor) -> list[torch.Tensor]:
+    "The kept entries' (lat, val, idx), followed by the new entries where `mask` holds."
+    s = mask.nonzero().squeeze(1)
+    return [torch.cat([a, b[s]]) for a, b in zip(kept[:3], new)]
 
 def _then_zeros(kept:tuple, n:int, d:int, zero_idx:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "`(d, n)` values and samples: each latent's kept entries in rank order, then zeros at its first silent samples `zero_idx` (d, ≥ n)."
@@ -412,9 +418,8 @@ def compute_stats(features:FeatureStore, # the features
     for start, indptr, indices, values in progress(features.iter_csr(chunk_rows), desc='feature stats', total=sum(math.ceil(s / chunk_rows) for s in features.sizes)):
         lat, idx = indices.long(), torch.repeat_interleave(torch.arange(start, start + len(indptr) - 1), indptr.diff())
         count += torch.bincount(lat[values > 0], minlength=d); total.index_add_(0, lat, values.double()); mx.scatter_reduce_(0, lat, values, 'amax')
-        pos, neg = (values > 0) & _can_enter(top, lat, values, nt, d, True), (values < 0) & _can_enter(bottom, lat, values, nb, d, False)
-        top = _ranked(*(torch.cat([a, b[pos]]) for a, b in zip(top[:3], (lat, values, idx))), nt, d, True)
-        bottom = _ranked(*(torch.cat([a, b[neg]]) for a, b in zip(bottom[:3], (lat, values, idx))), nb, d, False)
+        top = _ranked(*_joined(top, (lat, values, idx), (values > 0) & _can_enter(top, lat, values, nt, d, True)), nt, d, True)
+        bottom = _ranked(*_joined(bottom, (lat, values, idx), (values < 0) & _can_enter(bottom, lat, values, nb, d, False)), nb, d, False)
     first, want = [], 4 * max(nt, nb, 16)
     for start, *block in features.iter_csr(want):
         if start >= want: break
