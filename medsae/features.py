@@ -111,9 +111,10 @@ def encode_csr(sae:SAE, # the SAE
                pooling:str='max', # how positions are pooled: 'max' or 'mean'
                act_scale:float|None=None, # multiply inputs by this first (the SAE's training normalisation)
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "`to_csr(encode_batch(sae, acts, pooling, act_scale))`, from the SAE's sparse code: no dense `(B, positions, d_sae)` block for TopK and BatchTopK."
+    "`to_csr(encode_batch(sae, acts, pooling, act_scale))`, from the SAE's sparse code: no dense `(B, positions, d_sae)` code for TopK and BatchTopK."
     if pooling not in POOLINGS: raise MedsaeError(f"pooling={pooling!r} is not one of {POOLINGS}")
     x = position_rows(acts).to(sae.device, sae.dtype)  # (B, positions, d_in)
+    if x.shape[1] > 1 and type(sae).sparse_activation is SAE.sparse_activation: return to_csr(encode_batch(sae, acts, pooling, act_scale))  # a dense code: pooled dense
     if act_scale is not None: x = x * act_scale
     rows, cols, vals = sae.sparse_encode(x.reshape(-1, x.shape[-1]))
     return pool_csr(rows.cpu(), cols.cpu(), vals.cpu(), len(x), x.shape[1], sae.d_sae, pooling)
