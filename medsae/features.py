@@ -429,7 +429,7 @@ def compute_stats(features:FeatureStore, # the features
     zero_idx = torch.searchsorted(silent.cumsum(1), torch.arange(1, max(nt, nb) + 1).repeat(d, 1)).clamp_max(silent.shape[1] - 1)
     (tv, ti), (bv, bi) = _then_zeros(top, nt, d, zero_idx), _then_zeros(bottom, nb, d, zero_idx)
     hard = (silent.sum(1) < max(nt, nb)).nonzero().flatten()  # too few silent samples among the first: sort their whole columns
-    for part in hard.split(256):
+    for part in hard.split(max(256, 2**24 // n)):  # 64 MB of dense columns a pass
         col = features.columns(part.tolist()).t()  # (latents, n)
         for v, i, m, desc in ((tv, ti, nt, True), (bv, bi, nb, False)):
             s = col.sort(dim=1, descending=desc, stable=True)
