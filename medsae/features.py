@@ -25,12 +25,12 @@ from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards
 
 # %% auto #0
-__all__ = ['POOLINGS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
-           'feature_shard_file', 'list_feature_shards', 'write_feature_shards', 'FeatureStore', 'sae_digest',
-           'compute_features', 'load_sae_checkpoint', 'cached_activations', 'trained_hook_point', 'sae_features',
-           'FeatureStats', 'compute_stats', 'save_stats', 'load_stats', 'feature_stats', 'plot_feature_sparsity',
-           'plot_activation_hist', 'features_dataset', 'to_pil', 'sample_images', 'top_samples', 'features_command',
-           'features_from_flags', 'results_file']
+__all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
+           'pool_csr', 'encode_csr', 'feature_shard_file', 'list_feature_shards', 'write_feature_shards',
+           'FeatureStore', 'sae_digest', 'compute_features', 'load_sae_checkpoint', 'cached_activations',
+           'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
+           'feature_stats', 'plot_feature_sparsity', 'plot_activation_hist', 'features_dataset', 'to_pil',
+           'sample_images', 'top_samples', 'features_command', 'features_from_flags', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -82,6 +82,43 @@ def encode_batch(sae:SAE, # the SAE
     f = sae.encode(x)  # (B, positions, d_sae)
     return (f.amax(1) if pooling == 'max' else f.mean(1)).float().cpu()
 
+# %% ../nbs/06_features.ipynb #411a5ff9
+def pool_csr(rows:torch.Tensor, cols:torch.Tensor, vals:torch.Tensor, # the non-zero codes of the n·positions position rows
+             n:int, # samples
+             positions:int, # position rows per sample (row r is sample r // positions)
+             d_sae:int, # latents
+             pooling:str='max', # 'max' or 'mean' over the positions
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "CSR `(indptr, indices, values)` of n samples, their position codes pooled: what `to_csr` gives of the dense pooled block."
+    if pooling == 'mean' and positions > 1:
+        f = torch.zeros(n * positions, d_sae, dtype=vals.dtype).index_put_((rows, cols), vals)
+        return to_csr(f.view(n, positions, d_sae).mean(1))
+    key = rows // positions * d_sae + cols
+    if positions > 1 or not bool((key[1:] > key[:-1]).all()):  # a dense code's non-zeros come sorted already
+        key, order = key.sort(stable=True)  # a radix sort: faster than the default on these keys
+        vals = vals[order]
+    if positions > 1:
+        key, seg = torch.unique_consecutive(key, return_inverse=True)
+        vals = torch.zeros(len(key), dtype=vals.dtype).scatter_reduce_(0, seg, vals, 'amax', include_self=False)
+    indptr = torch.zeros(n + 1, dtype=torch.long)
+    indptr[1:] = torch.bincount(key // d_sae, minlength=n).cumsum(0)
+    return indptr, (key % d_sae).to(torch.int32), vals.float()
+
+# %% ../nbs/06_features.ipynb #bf09f2f6
+@torch.inference_mode()
+def encode_csr(sae:SAE, # the SAE
+               acts:torch.Tensor, # (B, *shape) activations of B samples
+               pooling:str='max', # how positions are pooled: 'max' or 'mean'
+               act_scale:float|None=None, # multiply inputs by this first (the SAE's training normalisation)
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "`to_csr(encode_batch(sae, acts, pooling, act_scale))`, from the SAE's sparse code: no dense `(B, positions, d_sae)` code for TopK and BatchTopK."
+    if pooling not in POOLINGS: raise MedsaeError(f"pooling={pooling!r} is not one of {POOLINGS}")
+    x = position_rows(acts).to(sae.device, sae.dtype)  # (B, positions, d_in)
+    if x.shape[1] > 1 and type(sae).sparse_activation is SAE.sparse_activation: return to_csr(encode_batch(sae, acts, pooling, act_scale))  # a dense code: pooled dense
+    if act_scale is not None: x = x * act_scale
+    rows, cols, vals = sae.sparse_encode(x.reshape(-1, x.shape[-1]))
+    return pool_csr(rows.cpu(), cols.cpu(), vals.cpu(), len(x), x.shape[1], sae.d_sae, pooling)
+
 # %% ../nbs/06_features.ipynb #27879995
 def feature_shard_file(j:int) -> str:
     "The file name of feature shard `j`."
@@ -96,25 +133,29 @@ def _shard_ids(store:ActivationStore, j:int) -> list[str]:
     return store.shard_ids(j)
 
 # %% ../nbs/06_features.ipynb #8b4045c1
+ENCODE_ROWS = 4096 # position rows encoded at once by default: their pre-activations are ENCODE_ROWS × d_sae floats (256 MB at d_sae 16384)
+
 def write_feature_shards(folder:str|Path, # the features folder
                          sae:SAE, # the SAE
                          store:ActivationStore, # the activations
-                         batch_size:int=64, # samples encoded at once (dense memory: batch_size × positions × d_sae)
+                         batch_size:int|None=None, # samples encoded at once (default: as many as fill `ENCODE_ROWS` position rows)
                          pooling:str='max', # how positions are pooled ('max' or 'mean')
                          act_scale:float|None=None, # input scale (the SAE's training normalisation)
-                         stats:dict|None=None, # filled with `peak_rows` (dense rows held at once) and `shards` (processed, in order)
+                         stats:dict|None=None, # filled with `peak_rows` (position rows encoded at once) and `shards` (processed, in order)
                         ) -> int:
     "Encode the activation shards whose feature shard is missing; return how many were written."
     folder, written = Path(folder), 0
     done = {p.name for p in list_feature_shards(folder)}
     info = {'d_sae': sae.d_sae, 'label_names': list(store.label_names)}
+    positions = math.prod(store.shape) // store.d_in  # H·W cells of a (C, H, W) map, T tokens of (T, D), 1 vector
+    batch_size = batch_size or max(1, ENCODE_ROWS // positions)
     for j in progress(range(len(store.sizes)), desc=f'features {folder.name}'):
         if feature_shard_file(j) in done: continue
         acts, parts = store._read(j), []
         for s in range(0, len(acts), batch_size):
-            f = encode_batch(sae, acts[s:s + batch_size], pooling, act_scale)
-            if stats is not None: stats['peak_rows'] = max(stats.get('peak_rows', 0), len(f))
-            parts.append(to_csr(f))
+            block = acts[s:s + batch_size]
+            if stats is not None: stats['peak_rows'] = max(stats.get('peak_rows', 0), len(block) * positions)
+            parts.append(encode_csr(sae, block, pooling, act_scale))
         indptr, indices, values = cat_csr(parts)
         save_tensors(folder/feature_shard_file(j), {'indptr': indptr, 'indices': indices, 'values': values, 'labels': store._read(j, 'labels').float(),
                                                     'index': store._read(j, 'index').long()}, meta={**info, 'ids': _shard_ids(store, j)})
@@ -229,13 +270,13 @@ FEATURES = Kind('features', None, FeatureStore, lambda s: {'n': s.n, 'd_sae': s.
 def compute_features(sae:SAE, # the SAE (in eval mode)
                      activations:ActivationStore|str|Path, # the activations: a store, an activations folder or a tensor file
                      out:str|Path, # the features folder
-                     batch_size:int=64, # samples encoded at once
+                     batch_size:int|None=None, # samples encoded at once (default: `ENCODE_ROWS` position rows)
                      pooling:str='max', # spatial hook points: pool positions by 'max' or 'mean'
                      act_scale:float|None=None, # input scale (the SAE's training normalisation)
                      sae_source:str|None=None, # where the SAE came from (recorded, named in errors)
                      source:dict|None=None, # model, hook_point, dataset, split, dataset_kwargs (default: from the activations' meta)
                      overwrite:bool=False, # recompute even if complete
-                     stats:dict|None=None, # filled with the peak dense rows and the shards processed
+                     stats:dict|None=None, # filled with the peak position rows encoded and the shards processed
                     ) -> FeatureStore:
     "Compute (or load) the SAE features of every sample of `activations`, as CSR shards in `out`."
     store = activations if isinstance(activations, ActivationStore) else ActivationStore(activations)
@@ -293,11 +334,11 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                  load_activations_path:str|Path|None=None, # the user's own activations (a tensor file or folder) instead
                  key:str|None=None, # which tensor of a `load_activations_path` file, where it holds several
                  sae_type_name:str|None=None, # the reference's architecture name: Standard, StandardAprilUpdate, BatchTopKSAE, ...
-                 batch_size:int=64, # images per forward pass / samples per encode
+                 batch_size:int=64, # images per forward pass of the model (the SAE encodes `ENCODE_ROWS` position rows at a time)
                  pooling:str='max', # spatial hook points: pool positions by 'max' or 'mean'
                  tiny:bool=False, # the activations of a tiny model
                  overwrite:bool=False, # recompute the features even if complete
-                 stats:dict|None=None, # filled with the peak dense rows and the shards processed
+                 stats:dict|None=None, # filled with the peak position rows encoded and the shards processed
                  extract_kwargs:dict|None=None, # more options for `extract_activations` (num_workers, device, shard_size, ...)
                  **dataset_kwargs, # for `get_dataset` (n, size, ...)
                 ) -> FeatureStore:
@@ -314,7 +355,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
     dataset = getattr(dataset, 'name', dataset)
     source = {'dataset': dataset, 'split': split} if load_activations_path is not None else {}
     out = get_paths(data_root).sae_features/features_name(info['name'], dataset or store.meta.get('request', {}).get('dataset') or 'custom', split)
-    return compute_features(sae, store, out, batch_size, pooling, info['act_scale'], str(sae_path), source, overwrite, stats)
+    return compute_features(sae, store, out, None, pooling, info['act_scale'], str(sae_path), source, overwrite, stats)
 
 # %% ../nbs/06_features.ipynb #0d75a14a
 @dataclass
@@ -338,28 +379,69 @@ class FeatureStats:
     def __repr__(self): return f"FeatureStats(n={self.n}, d_sae={self.d_sae}, dead={int(self.dead_mask.sum())}, top={self.top_values.shape[1]}, bottom={self.bottom_values.shape[1]})"
 
 # %% ../nbs/06_features.ipynb #d6cb17d0
-def _merge_top(vals:torch.Tensor, idx:torch.Tensor, new_vals:torch.Tensor, new_idx:torch.Tensor, n:int, largest:bool) -> tuple[torch.Tensor, torch.Tensor]:
-    "The n largest (or smallest) of two `(d_sae, m)` candidate sets, with their sample numbers."
-    v, i = torch.cat([vals, new_vals], 1), torch.cat([idx, new_idx], 1)
-    t = v.topk(min(n, v.shape[1]), dim=1, largest=largest)
-    return t.values, i.gather(1, t.indices)
+def _ranked(lat:torch.Tensor, val:torch.Tensor, idx:torch.Tensor, # entries: latent, value, sample (equal latent and value: samples ascending)
+            n:int, d:int, largest:bool) -> tuple[torch.Tensor, ...]:
+    "Each latent's n largest (or smallest) entries, ties to the lower sample: `(lat, val, idx, rank)` sorted by latent, then rank."
+    b = val.view(torch.int32).long()
+    b = b ^ ((b >> 31) & 0x7FFFFFFF)  # the floats' order as integers
+    o = (lat << 32 | ((~b if largest else b) + 2**31)).argsort(stable=True)  # one sort by latent, then value: a radix sort
+    lat, val, idx = lat[o], val[o], idx[o]
+    counts = torch.bincount(lat, minlength=d)
+    rank = torch.arange(len(lat)) - (counts.cumsum(0) - counts)[lat]
+    keep = rank < n
+    return lat[keep], val[keep], idx[keep], rank[keep]
 
+def _can_enter(kept:tuple, lat:torch.Tensor, val:torch.Tensor, n:int, d:int, largest:bool) -> torch.Tensor:
+    "Which entries (of later samples) can enter their latent's n best `kept`: those strictly better than its n-th (all, while it keeps fewer)."
+    klat, kval, _, rank = kept
+    last = rank == n - 1
+    bar = torch.full((d,), -math.inf if largest else math.inf).index_put_((klat[last],), kval[last])
+    return val > bar[lat] if largest else val < bar[lat]
+
+def _joined(kept:tuple, new:tuple, mask:torch.Tensor) -> list[torch.Tensor]:
+    "The kept entries' (lat, val, idx), followed by the new entries where `mask` holds."
+    s = mask.nonzero().squeeze(1)
+    return [torch.cat([a, b[s]]) for a, b in zip(kept[:3], new)]
+
+def _then_zeros(kept:tuple, n:int, d:int, zero_idx:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "`(d, n)` values and samples: each latent's kept entries in rank order, then zeros at its first silent samples `zero_idx` (d, ≥ n)."
+    lat, val, idx, rank = kept
+    have = torch.bincount(lat, minlength=d)[:, None]
+    r = torch.arange(n).expand(d, n)
+    v, i = torch.zeros(d, n), zero_idx.gather(1, (r - have).clamp(0, zero_idx.shape[1] - 1))
+    v[lat, rank], i[lat, rank] = val, idx
+    return v, i
+
+# %% ../nbs/06_features.ipynb #8ec68abd
 def compute_stats(features:FeatureStore, # the features
                   n_top:int=16, # top-activating samples kept per latent
                   n_bottom:int=16, # bottom samples kept per latent
-                  chunk_rows:int=1024, # samples densified at once
+                  chunk_rows:int=1024, # samples read at once
                  ) -> FeatureStats:
-    "Per-latent frequency, mean, max, dead latents and running top-n / bottom-n samples, in one pass over the features."
-    d = features.d_sae
+    "Per-latent frequency, mean, max, dead latents and top-n / bottom-n samples (ties to the lower sample), in one pass over the CSR features."
+    d, n = features.d_sae, features.n
     count, total, mx = torch.zeros(d, dtype=torch.long), torch.zeros(d, dtype=torch.float64), torch.zeros(d)
-    empty = lambda: (torch.zeros(d, 0), torch.zeros(d, 0, dtype=torch.long))
-    (tv, ti), (bv, bi) = empty(), empty()
-    for start, f in progress(features.iter_dense(chunk_rows), desc='feature stats', total=sum(math.ceil(s / chunk_rows) for s in features.sizes)):
-        count += (f > 0).sum(0); total += f.sum(0, dtype=torch.float64); mx = torch.maximum(mx, f.amax(0))
-        ft, idx = f.t(), torch.arange(start, start + len(f)).expand(d, -1)  # (d_sae, rows)
-        tv, ti = _merge_top(tv, ti, *_merge_top(*empty(), ft, idx, n_top, True), n_top, True)
-        bv, bi = _merge_top(bv, bi, *_merge_top(*empty(), ft, idx, n_bottom, False), n_bottom, False)
-    return FeatureStats(features.n, count, total.float(), mx, tv, ti, bv, bi)
+    nt, nb, none = min(n_top, n), min(n_bottom, n), (torch.zeros(0, dtype=torch.long), torch.zeros(0), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    top, bottom = none, none
+    for start, indptr, indices, values in progress(features.iter_csr(chunk_rows), desc='feature stats', total=sum(math.ceil(s / chunk_rows) for s in features.sizes)):
+        lat, idx = indices.long(), torch.repeat_interleave(torch.arange(start, start + len(indptr) - 1), indptr.diff())
+        count += torch.bincount(lat[values > 0], minlength=d); total.index_add_(0, lat, values.double()); mx.scatter_reduce_(0, lat, values, 'amax')
+        top = _ranked(*_joined(top, (lat, values, idx), (values > 0) & _can_enter(top, lat, values, nt, d, True)), nt, d, True)
+        bottom = _ranked(*_joined(bottom, (lat, values, idx), (values < 0) & _can_enter(bottom, lat, values, nb, d, False)), nb, d, False)
+    first, want = [], 4 * max(nt, nb, 16)
+    for start, *block in features.iter_csr(want):
+        if start >= want: break
+        first.append(block)
+    silent = csr_to_dense(*cat_csr(first), d).t() == 0  # (d, rows) of the first samples, where each latent's first silent samples are
+    zero_idx = torch.searchsorted(silent.cumsum(1), torch.arange(1, max(nt, nb) + 1).repeat(d, 1)).clamp_max(silent.shape[1] - 1)
+    (tv, ti), (bv, bi) = _then_zeros(top, nt, d, zero_idx), _then_zeros(bottom, nb, d, zero_idx)
+    hard = (silent.sum(1) < max(nt, nb)).nonzero().flatten()  # too few silent samples among the first: sort their whole columns
+    for part in hard.split(max(256, 2**24 // n)):  # 64 MB of dense columns a pass
+        col = features.columns(part.tolist()).t()  # (latents, n)
+        for v, i, m, desc in ((tv, ti, nt, True), (bv, bi, nb, False)):
+            s = col.sort(dim=1, descending=desc, stable=True)
+            v[part], i[part] = s.values[:, :m], s.indices[:, :m]
+    return FeatureStats(n, count, total.float(), mx, tv, ti, bv, bi)
 
 # %% ../nbs/06_features.ipynb #47277009
 def save_stats(stats:FeatureStats, path:str|Path) -> Path:

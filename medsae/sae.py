@@ -141,7 +141,7 @@ class SAE(nn.Module):
     dtype = property(lambda self: self.W_enc.dtype)
 
     def centered(self, x): return x - self.b_dec if self.cfg.apply_b_dec_to_input else x
-    def pre_acts(self, x): return self.centered(x) @ self.W_enc + self.b_enc
+    def pre_acts(self, x): return (self.centered(x) @ self.W_enc).add_(self.b_enc)  # in place: no second (n, d_sae) block
     def activation(self, pre): raise NotImplementedError
     def encode(self, x:torch.Tensor) -> torch.Tensor:
         "Latent activations f, shape (..., d_sae), of x (..., d_in)."
@@ -149,6 +149,16 @@ class SAE(nn.Module):
         x2 = x.reshape(-1, self.d_in)
         x2 = input_norm(x2, self.cfg.normalize_activations)[0](x2)
         return self.activation(self.pre_acts(x2)).reshape(*x.shape[:-1], self.d_sae)
+    def sparse_activation(self, pre:torch.Tensor) -> tuple:
+        "(rows, cols, vals): the non-zero entries of `activation(pre)`, pre (n, d_sae); from the dense code unless the architecture selects."
+        f = self.activation(pre)
+        rows, cols = f.nonzero(as_tuple=True)
+        return rows, cols, f[rows, cols]
+    def sparse_encode(self, x:torch.Tensor) -> tuple:
+        "(rows, cols, vals): the non-zero entries of `encode(x)` for rows x (n, d_in), the same values."
+        self._check(x)
+        x = input_norm(x, self.cfg.normalize_activations)[0](x)
+        return self.sparse_activation(self.pre_acts(x))
     def decode(self, f:torch.Tensor) -> torch.Tensor:
         "Reconstruction x_hat (..., d_in) of latents f (..., d_sae), in the normalised space when the SAE normalises its inputs."
         return f @ self.W_dec + self.b_dec
@@ -247,6 +257,12 @@ def _scatter(pre, rows, cols):
     "The dense code keeping ReLU(pre) at the selected (rows, cols) only."
     return torch.zeros_like(pre).index_put_((rows, cols), F.relu(pre[rows, cols]))
 
+def _nonzero_at(pre, rows, cols):
+    "The non-zero entries (rows, cols, vals) of `_scatter(pre, rows, cols)`, without building it."
+    vals = F.relu(pre[rows, cols])
+    keep = vals != 0
+    return rows[keep], cols[keep], vals[keep]
+
 def batch_topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
                       k:int, # mean active latents per sample
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,6 +292,7 @@ class TopKSAE(SAE):
     config_cls = TopKConfig
     def select(self, pre): return topk_select(pre, self.cfg.k)
     def activation(self, pre): return _scatter(pre, *self.select(pre))
+    def sparse_activation(self, pre): return _nonzero_at(pre, *self.select(pre))
     def recon_terms(self, x, rows, cols, vals, sparse):
         "Reconstruction x_hat and its loss from a selection."
         x_hat = sparse_decode(rows, cols, vals, self.W_dec, len(x)) + self.b_dec if sparse else self._dense(rows, cols, vals, len(x)) @ self.W_dec + self.b_dec
@@ -322,6 +339,11 @@ class BatchTopKSAE(TopKSAE):
         if self.training: return super().activation(pre)
         if self.threshold < 0 and self.cfg.fallback == 'topk': return _scatter(pre, *topk_select(pre, self.cfg.k))
         return F.relu(pre) * (F.relu(pre) > self.threshold)
+    def sparse_activation(self, pre):
+        if self.training: return super().sparse_activation(pre)
+        if self.threshold < 0 and self.cfg.fallback == 'topk': return _nonzero_at(pre, *topk_select(pre, self.cfg.k))
+        rows, cols = (pre > self.threshold.clamp_min(0)).nonzero(as_tuple=True)  # relu(pre) > θ ≥ 0 is pre > θ; θ < 0 ('relu' fallback) keeps pre > 0
+        return rows, cols, pre[rows, cols]
     @torch.no_grad()
     def update_stats(self, out:dict):
         "Fold the smallest selected activation of this step into the running threshold."

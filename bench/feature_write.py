@@ -1,0 +1,124 @@
+"""Feature writing (`write_feature_shards`) and per-latent statistics (`compute_stats`) at d_sae 16384, on CPU.
+
+Run from the repository root (about a minute per architecture on 2 cores):
+
+    python bench/feature_write.py                                   # d_in 512, d_sae 16384, k 32, one 8,192-row shard, 2 threads
+    python bench/feature_write.py --archs topk --rows 1024          # a quick look
+    python bench/feature_write.py --spatial 49 --rows 256           # (C, 7, 7) maps: 49 positions a sample, max-pooled
+
+For each architecture (a random SAE: TopK, BatchTopK with an inference threshold, a ReLU SAE whose
+bias leaves about 5 % of the latents on) it writes one activation shard of `--rows` samples, then times
+
+- `gemm`: the bare encoder product x @ W_enc over the same rows (the floor any encoder pays);
+- `before`: the old path, `encode_batch` on 64 samples at a time then `to_csr` of the dense block
+  (timed only with `--before`, the default; it is what `write_feature_shards` did until #22);
+- `after`: `write_feature_shards` as it is now, to disk;
+- `stats before`: the old `compute_stats` (dense chunks of 1,024 samples, a topk per chunk), copied here;
+- `stats after`: `compute_stats` as it is now, from the CSR entries, n_top = n_bottom = 16;
+
+checks that `after` wrote the same CSR as `before` and that both statistics agree (the values exactly; the
+samples where the old topk's order among tied values allows), and prints one row per architecture with the
+share of `after` that is the GEMM.
+"""
+import argparse, tempfile, time
+from pathlib import Path
+
+import torch
+
+from medsae.core import set_quiet, load_tensors
+from medsae.activations import ActivationStore, write_shard, shard_file
+from medsae.sae import sae_class
+from medsae.features import FeatureStats, FeatureStore, write_feature_shards, encode_batch, to_csr, cat_csr, compute_stats
+
+
+def random_sae(arch, d_in, d_sae, k, acts):
+    "A random SAE in eval mode; BatchTopK gets the threshold that keeps k latents a row on average, the ReLU SAE a bias keeping ~5 % on."
+    torch.manual_seed(0)
+    sae = sae_class(arch)(d_in=d_in, d_sae=d_sae, **({'k': k} if arch != 'standard' else {})).eval()
+    with torch.no_grad():
+        x = acts.reshape(-1, d_in)[:512] if acts.ndim == 2 else acts[:16].flatten(2).transpose(1, 2).reshape(-1, d_in)
+        pre = sae.pre_acts(x)
+        if arch == 'batchtopk': sae.threshold.fill_(float(pre.flatten().topk(k * len(x)).values[-1]))
+        if arch == 'standard': sae.b_enc.sub_(pre.quantile(0.95, dim=0))
+    return sae
+
+
+def dense_path(sae, store, batch_size=64):
+    "The old `write_feature_shards` inner loop: dense codes of `batch_size` samples, then `to_csr`."
+    acts = store._read(0)
+    return cat_csr([to_csr(encode_batch(sae, acts[s:s + batch_size])) for s in range(0, len(acts), batch_size)])
+
+
+def _merge_top(vals, idx, new_vals, new_idx, n, largest):
+    v, i = torch.cat([vals, new_vals], 1), torch.cat([idx, new_idx], 1)
+    t = v.topk(min(n, v.shape[1]), dim=1, largest=largest)
+    return t.values, i.gather(1, t.indices)
+
+def dense_stats(features, n_top=16, n_bottom=16, chunk_rows=1024):
+    "The old `compute_stats`: dense chunks of `chunk_rows` samples, a per-latent topk of each merged into running buffers."
+    d = features.d_sae
+    count, total, mx = torch.zeros(d, dtype=torch.long), torch.zeros(d, dtype=torch.float64), torch.zeros(d)
+    empty = lambda: (torch.zeros(d, 0), torch.zeros(d, 0, dtype=torch.long))
+    (tv, ti), (bv, bi) = empty(), empty()
+    for start, f in features.iter_dense(chunk_rows):
+        count += (f > 0).sum(0); total += f.sum(0, dtype=torch.float64); mx = torch.maximum(mx, f.amax(0))
+        ft, idx = f.t(), torch.arange(start, start + len(f)).expand(d, -1)
+        tv, ti = _merge_top(tv, ti, *_merge_top(*empty(), ft, idx, n_top, True), n_top, True)
+        bv, bi = _merge_top(bv, bi, *_merge_top(*empty(), ft, idx, n_bottom, False), n_bottom, False)
+    return FeatureStats(features.n, count, total.float(), mx, tv, ti, bv, bi)
+
+
+REPEAT = 1
+
+def rewrite(folder, sae, store):
+    "`write_feature_shards` into `folder`, emptied first (it skips shards already there)."
+    for f in folder.glob('*'): f.unlink()
+    return write_feature_shards(folder, sae, store)
+
+def timed(f):
+    "The best wall time of REPEAT calls (the machine may be shared), and the output."
+    best = float('inf')
+    for _ in range(REPEAT): t = time.perf_counter(); out = f(); best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--archs', nargs='+', default=['topk', 'batchtopk', 'standard'])
+    p.add_argument('--rows', type=int, default=8192, help='samples in the shard')
+    p.add_argument('--d_in', type=int, default=512); p.add_argument('--d_sae', type=int, default=16384); p.add_argument('--k', type=int, default=32)
+    p.add_argument('--spatial', type=int, default=0, help='positions per sample (a square map), 0 for one vector a sample')
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--no-before', dest='before', action='store_false', help='skip the old dense path')
+    p.add_argument('--repeat', type=int, default=1, help='time each step this many times, keep the best')
+    a = p.parse_args()
+    global REPEAT; REPEAT = a.repeat
+    torch.set_num_threads(a.threads); set_quiet(True)
+    side = int(a.spatial ** .5)
+    g = torch.Generator().manual_seed(0)
+    acts = torch.randn(a.rows, a.d_in, generator=g) if not a.spatial else torch.randn(a.rows, a.d_in, side, side, generator=g)
+    n_rows = a.rows * max(a.spatial, 1)
+    print(f"rows {a.rows} x positions {max(a.spatial, 1)} = {n_rows} encoder rows, d_in {a.d_in}, d_sae {a.d_sae}, k {a.k}, threads {a.threads}")
+    print(f"{'arch':<10} {'gemm s':>7} {'before s':>9} {'after s':>8} {'speed-up':>8} {'gemm/after':>10} {'stats before s':>14} {'stats after s':>13} {'speed-up':>8} {'nnz/row':>8}  same CSR, same stats")
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        write_shard(d/'acts'/shard_file(0), acts, torch.zeros(a.rows, 0), torch.arange(a.rows), list(map(str, range(a.rows))))
+        store = ActivationStore(d/'acts')
+        for arch in a.archs:
+            sae = random_sae(arch, a.d_in, a.d_sae, a.k, acts)
+            x = acts if not a.spatial else acts.flatten(2).transpose(1, 2).reshape(-1, a.d_in)
+            W = sae.W_enc.detach()
+            t_gemm = min(timed(lambda: [xb @ W for xb in x.split(4096)])[0] for _ in range(2))
+            t_before, ref = timed(lambda: dense_path(sae, store)) if a.before else (float('nan'), None)
+            t_after, _ = timed(lambda: rewrite(d/f'feats_{arch}', sae, store))
+            got = load_tensors(d/f'feats_{arch}'/'feats_00000.safetensors')
+            same = '-' if ref is None else all(torch.equal(r, got[k]) for r, k in zip(ref, ('indptr', 'indices', 'values')))
+            feats = FeatureStore(d/f'feats_{arch}')
+            t_sb, old = timed(lambda: dense_stats(feats)) if a.before else (float('nan'), None)
+            t_sa, new = timed(lambda: compute_stats(feats))
+            same_stats = '-' if old is None else all(torch.equal(old.to_tensors()[k], new.to_tensors()[k]) for k in ('count', 'total', 'max', 'top_values', 'bottom_values'))
+            nnz = int(got['indptr'][-1]) / a.rows
+            print(f"{arch:<10} {t_gemm:7.2f} {t_before:9.2f} {t_after:8.2f} {t_before / t_after:7.1f}x {t_gemm / t_after:9.0%} {t_sb:14.2f} {t_sa:13.2f} {t_sb / t_sa:7.1f}x {nnz:8.1f}  {same}, {same_stats}")
+
+
+if __name__ == '__main__': main()
