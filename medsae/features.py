@@ -23,6 +23,7 @@ from .models import MODELS
 from .sae import SAE
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards
+from .tensor_files import activation_layout
 
 # %% auto #0
 __all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
@@ -128,10 +129,6 @@ def list_feature_shards(folder:str|Path) -> list[Path]:
     "The feature shards of a features folder, in order."
     return sorted(Path(folder).glob('feats_*.safetensors'))
 
-def _shard_ids(store:ActivationStore, j:int) -> list[str]:
-    "The sample ids of activation shard `j` (positions, for a user's tensor file)."
-    return store.shard_ids(j)
-
 # %% ../nbs/06_features.ipynb #8b4045c1
 ENCODE_ROWS = 4096 # position rows encoded at once by default: their pre-activations are ENCODE_ROWS × d_sae floats (256 MB at d_sae 16384)
 
@@ -158,7 +155,7 @@ def write_feature_shards(folder:str|Path, # the features folder
             parts.append(encode_csr(sae, block, pooling, act_scale))
         indptr, indices, values = cat_csr(parts)
         save_tensors(folder/feature_shard_file(j), {'indptr': indptr, 'indices': indices, 'values': values, 'labels': store._read(j, 'labels').float(),
-                                                    'index': store._read(j, 'index').long()}, meta={**info, 'ids': _shard_ids(store, j)})
+                                                    'index': store._read(j, 'index').long()}, meta={**info, 'ids': store.shard_ids(j)})
         if stats is not None: stats.setdefault('shards', []).append(j)
         written += 1
     return written
@@ -177,13 +174,13 @@ class FeatureStore:
             try:
                 with safe_open(str(f), framework='pt') as h: n, info = h.get_slice('indptr').get_shape()[0] - 1, json.loads(h.metadata()['medsae'])
             except Exception as e: raise MedsaeError(f"{f} is not a readable feature shard ({e}); delete it and run `medsae features` again to recompute it") from e
-            self._info.append(info); self.sizes.append(n)
+            self._info.append({k: v for k, v in info.items() if k != 'ids'}); self.sizes.append(n)  # ids stay on disk: n strings
         self.offsets = [0, *np.cumsum(self.sizes).tolist()]
         self.d_sae = self._info[0]['d_sae']
 
     n = property(lambda self: self.offsets[-1], doc="Samples.")
     label_names = property(lambda self: self._info[0].get('label_names', []), doc="Names of the label columns.")
-    ids = property(lambda self: [i for info in self._info for i in info['ids']], doc="The n sample ids.")
+    ids = property(lambda self: [i for j in range(len(self.files)) for i in self.shard_ids(j)], doc="The n sample ids (O(n) strings: `shard_ids` reads one shard's).")
     meta = property(lambda self: read_meta(self.path, FOLDER) or {}, doc="The folder's meta.json.")
     request = property(lambda self: self.meta.get('request', {}), doc="What the features were computed from.")
     def __len__(self): return self.n
@@ -198,8 +195,8 @@ class FeatureStore:
 
 # %% ../nbs/06_features.ipynb #2145338a
 def _feature_shard_ids(self:FeatureStore, j:int) -> list[str]:
-    "The sample ids of feature shard `j` (as `ActivationStore.shard_ids`: readers that go shard by shard never hold all n)."
-    return self._info[j].get('ids', [])
+    "The sample ids of feature shard `j`, read from its header (as `ActivationStore.shard_ids`)."
+    with safe_open(str(self.files[j]), framework='pt') as h: return json.loads(h.metadata()['medsae']).get('ids', [])
 
 FeatureStore.shard_ids = _feature_shard_ids
 
@@ -556,8 +553,8 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      dataset:Flag(registry=DATASETS, help='the dataset (a registry name; names the output)')=None,
                      split:str='train', # the dataset split
                      hook_point:str|None=...,
-                     load_activations_path:str|None=None, # your own activations (a (N, d_in) tensor file or an activations folder) instead of computed ones
-                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several
+                     load_activations_path:str|None=None, # your own activations (a (N, d_in) tensor file, a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder) instead of computed ones
+                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several (for a saev cache: which layer)
                      data_root:str|None=None,
                      batch_size:int_range(lo=1)=..., pooling:Flag(choices=POOLINGS)=...,
                      tiny:bool=False, # the activations of a tiny model (`medsae activations --tiny`)
@@ -565,8 +562,8 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      overwrite:bool=...,
                     ) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
-    if key is not None and not (load_activations_path and Path(load_activations_path).is_file()):
-        raise MedsaeError("--key names a tensor of a --load_activations_path file (not a folder); give that file, or leave --key out")
+    if key is not None and not (load_activations_path and (Path(load_activations_path).is_file() or activation_layout(Path(load_activations_path)) in ('saev', 'datasets'))):
+        raise MedsaeError("--key names a tensor of a --load_activations_path file, or the layer of a saev cache (not a medsae activations folder); give that file, or leave --key out")
     feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key,
                          sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite)
     stats = feature_stats(feats, n_top=n_top)
