@@ -10,7 +10,7 @@ import argparse, json, resource, subprocess, sys, time
 from pathlib import Path
 
 D_SAE, K, N_LABELS, SHARD, D_EMB = 4096, 32, 14, 8192, 64
-STAGES = ('imports', 'open', 'stats', 'ms', 'actms', 'chexpert', 'probe1d', 'probe', 'browser')
+STAGES = ('imports', 'open', 'stats', 'ms', 'actms', 'chexpert', 'probe1d', 'probe', 'browser', 'vlmname', 'vlmeval')
 
 def write_stores(root:Path, n:int):
     "The features folder and the embeddings folder of n synthetic samples (skipped if written)."
@@ -50,6 +50,8 @@ def run_stage(stage:str, root:Path):
     from medsae.activations import ActivationStore
     from medsae.evaluation import monosemanticity_scores, activation_version_scores, chexpert_scores, fit_probes_1d, probe1d_scores, train_probe
     from medsae.browser import browser_data
+    from medsae.vlm import RecordedVLM, name_by_vlm, naming_eval_answers
+    import pandas as pd
     t1 = time.time()
     if stage != 'imports':
         fs, emb = FeatureStore(root/'features'), ActivationStore(root/'embeddings')
@@ -60,6 +62,10 @@ def run_stage(stage:str, root:Path):
         if stage == 'probe1d': probe1d_scores(fs, probes=fit_probes_1d(fs, steps=3))
         if stage == 'probe': train_probe(fs, steps=5)
         if stage == 'browser': browser_data(fs, load_stats(root/'stats.safetensors'), _Images(), latents=list(range(32)))
+        if stage == 'vlmname': name_by_vlm(fs, RecordedVLM(lambda im, p: '{"concept": "x", "description": "y"}'), dataset=_Images(), stats=load_stats(root/'stats.safetensors'),
+                                           latents=list(range(32)), data_root=root/'data', sae_name='bench', overwrite=True)
+        if stage == 'vlmeval': naming_eval_answers(fs, pd.DataFrame({'neuron': range(32), 'concept': 'x'}), RecordedVLM(lambda im, p: 'yes'), dataset=_Images(),
+                                                   n_images=8, relative_threshold=True, threshold=0.5)
     print(json.dumps({'stage': stage, 'rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'import_s': t1 - t0, 'wall_s': time.time() - t1}))
 
 def main():

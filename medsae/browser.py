@@ -6,7 +6,7 @@
 from __future__ import annotations
 import base64, io, json, math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import anywidget
 import matplotlib
@@ -27,9 +27,85 @@ from .features import (FeatureStore, FeatureStats, feature_stats, features_datas
                              plot_feature_sparsity, plot_activation_hist)
 
 # %% auto #0
-__all__ = ['PLOTS', 'plot_top_images', 'position_grid', 'latent_heatmap', 'sample_activations', 'latent_heatmaps',
-           'heatmap_layer', 'heatmap_overlay', 'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser',
-           'feature_browser', 'plot_command']
+__all__ = ['PLOTS', 'sample_info', 'shown_images', 'column_blocks', 'latent_histograms', 'bottom_samples', 'plot_top_images',
+           'position_grid', 'latent_heatmap', 'sample_activations', 'latent_heatmaps', 'heatmap_layer',
+           'heatmap_overlay', 'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser', 'feature_browser',
+           'plot_command']
+
+# %% ../nbs/06b_browser.ipynb #3d04c3a9
+def sample_info(features:FeatureStore, # the features
+                samples:list[int], # sample numbers, in store order
+               ) -> tuple[list[str], list[int], torch.Tensor]:
+    "The ids, dataset positions and `(len(samples), labels)` label rows of a few samples, read only from the shards that hold them."
+    samples = [int(s) for s in samples]
+    bad = [s for s in samples if not 0 <= s < features.n]
+    if bad: raise MedsaeError(f"sample numbers must be in [0, {features.n}); got {bad}")
+    shard, rows = np.searchsorted(features.offsets[1:], samples, side='right'), {}
+    for j in sorted(set(shard.tolist())):
+        ids, index, labels, o = features.shard_ids(j), features._read(j, 'index'), features._read(j, 'labels').float(), features.offsets[j]
+        rows.update({s: (ids[s - o], int(index[s - o]), labels[s - o]) for s, sj in zip(samples, shard) if sj == j})
+    lab = torch.stack([rows[s][2] for s in samples]) if samples else torch.zeros(0, features._read(0, 'labels').shape[1])
+    return [rows[s][0] for s in samples], [rows[s][1] for s in samples], lab
+
+# %% ../nbs/06b_browser.ipynb #5224310e
+def shown_images(features:FeatureStore, # the features
+                 dataset:Any, # the dataset they were computed on (`features_dataset(features)`)
+                 samples:list[int], # sample numbers, in store order
+                ) -> list[Image.Image]:
+    "The images of a few samples, checked against the ids the features recorded (`sample_info`: only their shards are read)."
+    out = []
+    for sid, pos in zip(*sample_info(features, samples)[:2]):
+        item = dataset[pos]
+        if item is None: raise MedsaeError(f"dataset item {pos} (sample {sid}) could not be read")
+        if str(item.get('id')) != sid: raise MedsaeError(f"dataset item {pos} has id {item.get('id')!r}, but the features recorded {sid!r}: not the dataset the features were computed on")
+        out.append(to_pil(item['image']))
+    return out
+
+# %% ../nbs/06b_browser.ipynb #6ed5164a
+def column_blocks(features:FeatureStore, # the features
+                  latents:list[int], # which latents
+                  chunk_rows:int=8192, # samples per block
+                 ) -> Iterator[tuple[int, torch.Tensor]]:
+    "`(first sample, (rows, len(latents)) values)`: a few latents' values over the split, a block of samples at a time."
+    latents = features.check_latents(latents)
+    where = torch.full((features.d_sae,), -1, dtype=torch.long)
+    where[torch.tensor(latents, dtype=torch.long)] = torch.arange(len(latents))
+    for start, indptr, indices, values in features.iter_csr(chunk_rows):
+        rows, col = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()), where[indices.long()]
+        keep, out = col >= 0, torch.zeros(len(indptr) - 1, len(latents))
+        out[rows[keep], col[keep]] = values[keep]
+        yield start, out
+
+# %% ../nbs/06b_browser.ipynb #1e74998c
+def latent_histograms(features:FeatureStore, # the features
+                      latents:list[int], # which latents
+                      bins:int=20, # bins per histogram
+                      chunk_rows:int=8192, # samples per block
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    "Per latent, `(counts, edges)` of `np.histogram` of its values > 0 (empty arrays if it never fires), in two passes."
+    lo, hi = torch.full((len(latents),), math.inf), torch.full((len(latents),), -math.inf)
+    for _, x in column_blocks(features, latents, chunk_rows):
+        lo, hi = torch.minimum(lo, torch.where(x > 0, x, math.inf).amin(0)), torch.maximum(hi, torch.where(x > 0, x, -math.inf).amax(0))
+    edges = [np.histogram_bin_edges(np.array([a, b], np.float32), bins) if a <= b else None for a, b in zip(lo.tolist(), hi.tolist())]
+    counts = [np.zeros(bins, np.int64) if e is not None else None for e in edges]
+    for _, x in column_blocks(features, latents, chunk_rows):
+        for c, e in enumerate(edges):
+            if e is not None: counts[c] += np.histogram(x[:, c][x[:, c] > 0].numpy(), bins=e)[0]
+    return [(n, e) if e is not None else (np.zeros(0), np.zeros(0)) for n, e in zip(counts, edges)]
+
+# %% ../nbs/06b_browser.ipynb #e253fe1d
+def bottom_samples(features:FeatureStore, # the features
+                   latents:list[int], # which latents
+                   n:int, # samples per latent
+                   chunk_rows:int=8192, # samples per block
+                  ) -> list[list[tuple[int, float]]]:
+    "Per latent, its `n` lowest `(sample, value)`, among ties the first samples: a stable sort of the column, in one pass."
+    vals, idx = torch.zeros(0, len(latents)), torch.zeros(0, len(latents), dtype=torch.long)
+    for start, x in column_blocks(features, latents, chunk_rows):
+        v, i = torch.cat([vals, x]), torch.cat([idx, torch.arange(start, start + len(x))[:, None].expand_as(x)])  # candidates come first: ties keep sample order
+        o = v.sort(dim=0, stable=True).indices[:n]
+        vals, idx = v.gather(0, o), i.gather(0, o)
+    return [[(int(s), float(v)) for s, v in zip(idx[:, c], vals[:, c])] for c in range(len(latents))]
 
 # %% ../nbs/06b_browser.ipynb #8099498c
 def plot_top_images(features:FeatureStore, # the features
@@ -44,7 +120,7 @@ def plot_top_images(features:FeatureStore, # the features
     "Grid of a latent's top-activating images, each with its activation value."
     samples, values = top_samples(features, stats, latent, n)
     if not samples: raise MedsaeError(f"latent {latent} fires on no sample of {features.path.name}: it is dead, no image to show")
-    images = sample_images(features, dataset if dataset is not None else features_dataset(features), samples)
+    images = shown_images(features, dataset if dataset is not None else features_dataset(features), samples)
     if heatmaps:
         heat = latent_heatmaps(features, latent, samples, sae=sae)
         images = [heatmap_overlay(im, h, vmax=float(heat.max())) for im, h in zip(images, heat)]
@@ -207,21 +283,20 @@ def browser_data(features:FeatureStore, # the features
         if not features.request.get('sae'): raise MedsaeError(f"{features.path}: the meta names no SAE; pass sae= for heatmaps")
         sae = load_sae_checkpoint(features.request['sae'])[0]
     dataset = dataset if dataset is not None else features_dataset(features)
-    cols, labels, ids, names = features.columns(latents), features.labels, features.ids, features.label_names
-    low = lambda c: cols[:, c].sort(stable=True).indices[:n_bottom].tolist()  # lowest values; among tied zeros the first samples, shared across latents
-    picks = {k: ([(int(i), float(v)) for v, i in zip(stats.top_values[k, :n_top], stats.top_index[k, :n_top]) if v > 0],
-                 [(s, float(cols[s, c])) for s in low(c)]) for c, k in enumerate(latents)}
+    names, bottoms, hists = features.label_names, bottom_samples(features, latents, n_bottom), latent_histograms(features, latents, bins)
+    picks = {k: ([(int(i), float(v)) for v, i in zip(stats.top_values[k, :n_top], stats.top_index[k, :n_top]) if v > 0], bottoms[c]) for c, k in enumerate(latents)}
     shown = sorted({s for top, bottom in picks.values() for s, _ in top + bottom})
-    thumbs = dict(zip(shown, (_thumbnail(im, thumb_px) for im in sample_images(features, dataset, shown))))
-    positive = lambda s: [names[c] for c in range(len(names)) if c < labels.shape[1] and labels[s, c] == 1]
+    shown_ids, _, labels = sample_info(features, shown)
+    ids, row = dict(zip(shown, shown_ids)), {s: r for r, s in enumerate(shown)}
+    thumbs = dict(zip(shown, (_thumbnail(im, thumb_px) for im in shown_images(features, dataset, shown))))
+    positive = lambda s: [names[c] for c in range(len(names)) if c < labels.shape[1] and labels[row[s], c] == 1]
     out = []
     for col, k in enumerate(latents):
         top, bottom = picks[k]
         heat = None
         if heat_on and top:
             heat = latent_heatmaps(features, k, [s for s, _ in top], sae=sae, activations=None if activations is True else activations)
-        nz = cols[:, col][cols[:, col] > 0].numpy()
-        counts, edges = np.histogram(nz, bins=bins) if len(nz) else (np.zeros(0), np.zeros(0))
+        counts, edges = hists[col]
         c = _concept_of(concepts, k)
         sc = {name: _num(np.asarray(v)[k]) for name, v in (scores or {}).items()}
         if c.get('score') is not None: sc['concept score'] = _num(c['score'])

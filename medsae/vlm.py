@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_vlm_naming.ipynb #32d22132
 from __future__ import annotations
-import ast, json, logging, os, re
+import ast, json, logging, math, os, re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +22,7 @@ from .models import MODELS
 from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
                              load_sae_checkpoint)
 from .naming import VOCABS, concepts_file, name_by_vocab
+from .browser import sample_info, shown_images, column_blocks
 
 # %% auto #0
 __all__ = ['VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
@@ -239,8 +240,8 @@ def _shown_samples(stats:FeatureStats, latent:int, n_top:int, n_low:int) -> tupl
 
 def _reports(features:FeatureStore, dataset:Any, samples:list[int]) -> list[str]:
     "The report (text) of each sample, from the dataset's `texts` or its items."
-    texts, index = getattr(dataset, 'texts', None), features.index
-    reports = [texts[int(index[s])] if texts is not None else (dataset[int(index[s])] or {}).get('text', '') for s in samples]
+    texts, positions = getattr(dataset, 'texts', None), sample_info(features, samples)[1]  # only the shown samples' positions are read
+    reports = [texts[i] if texts is not None else (dataset[i] or {}).get('text', '') for i in positions]
     if not any(reports): raise MedsaeError(f"use_reports: the dataset {getattr(dataset, 'name', '')!r} has no reports (texts) for these samples; drop --use_reports")
     return [r or '(no report)' for r in reports]
 
@@ -289,7 +290,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
     for k in progress([k for k in latents if k not in done], desc='naming latents'):
         top, low = _shown_samples(stats, k, n_top, n_low)
         prompt = naming_prompt(len(top), len(low), _reports(features, dataset, top) if use_reports else None)
-        rec = {'neuron': k, **_ask_concept(vlm, sample_images(features, dataset, top + low), prompt, retries)}
+        rec = {'neuron': k, **_ask_concept(vlm, shown_images(features, dataset, top + low), prompt, retries)}
         if rec['status'] == 'failed': log(f"latent {k}: no usable concept in {len(rec['answers'])} answer(s); recorded as failed (see {log_path.name})", logging.WARNING)
         _append(log_path, rec); done[k] = rec
     df = pd.DataFrame([{c: done[k][c] for c in ('neuron', 'concept', 'description', 'status')} for k in latents], columns=['neuron', 'concept', 'description', 'status'])
@@ -317,6 +318,39 @@ def _balanced(fires:np.ndarray, n_images:int, rng:np.random.Generator) -> np.nda
     n_neg = min(len(neg), n_images - n_pos)
     return rng.permutation(np.concatenate([rng.choice(pos, n_pos, replace=False), rng.choice(neg, n_neg, replace=False)]))
 
+# %% ../nbs/07b_vlm_naming.ipynb #215f23ce
+def _drawn_samples(features:FeatureStore, latents:list[int], n_images:int, threshold:float, relative:bool, seed:int,
+                   chunk_rows:int=8192, group:int=64) -> tuple[list[float], list[list[tuple[int, float]]]]:
+    "Per latent, its threshold and the `(sample, value)` pairs `_balanced` draws from its column (rng `[seed, latent]`), the column streamed."
+    thr, drawn = [], []
+    for g in range(0, len(latents), group):
+        ks = latents[g:g + group]
+        mx = torch.full((len(ks),), -math.inf)
+        if relative:
+            for _, x in column_blocks(features, ks, chunk_rows): mx = torch.maximum(mx, x.amax(0))
+        t = [threshold * float(m) if relative else threshold for m in mx]
+        n_pos, tt = torch.zeros(len(ks), dtype=torch.long), torch.tensor(t)
+        for _, x in column_blocks(features, ks, chunk_rows): n_pos += (x > tt).sum(0)
+        want = []
+        for c, k in enumerate(ks):
+            rng, P = np.random.default_rng([seed, k]), int(n_pos[c]); Q = features.n - P
+            a = min(P, max(n_images // 2, n_images - Q)); b = min(Q, n_images - a)
+            ranks = (rng.choice(P, a, replace=False), rng.choice(Q, b, replace=False))
+            want.append((ranks, rng.permutation(a + b)))
+        found, seen = [{} for _ in ks], np.zeros((len(ks), 2), np.int64)
+        for start, x in column_blocks(features, ks, chunk_rows):
+            fires = x > tt
+            for c, ((rp, rn), _) in enumerate(want):
+                for side, ranks, rows in ((0, rp, fires[:, c].nonzero().flatten()), (1, rn, (~fires[:, c]).nonzero().flatten())):
+                    for r in ranks[(ranks >= seen[c, side]) & (ranks < seen[c, side] + len(rows))]:
+                        s = int(rows[r - seen[c, side]]); found[c][side, int(r)] = (start + s, float(x[s, c]))
+                    seen[c, side] += len(rows)
+        for c, ((rp, rn), perm) in enumerate(want):
+            picks = [found[c][0, int(r)] for r in rp] + [found[c][1, int(r)] for r in rn]
+            drawn.append([picks[i] for i in perm])
+        thr += t
+    return thr, drawn
+
 # %% ../nbs/07b_vlm_naming.ipynb #80a80c37
 def _concept_table(concepts:pd.DataFrame|str|Path) -> pd.DataFrame:
     "A concept table with usable concepts only (`neuron, concept, description`)."
@@ -342,17 +376,17 @@ def naming_eval_answers(features:FeatureStore, # features of held-out images (a 
     latents = features.check_latents(latents) if latents is not None else table.index.tolist()
     missing = [k for k in latents if k not in table.index]
     if missing: raise MedsaeError(f"latent(s) {missing} have no concept in the table; name them first or leave them out of latents")
-    dataset, values, rows = dataset if dataset is not None else features_dataset(features), features.columns(latents).numpy(), []
-    for col, k in enumerate(progress(latents, desc='naming eval')):
-        thr = threshold * float(values[:, col].max()) if relative_threshold else threshold
-        samples = _balanced(values[:, col] > thr, n_images, np.random.default_rng([seed, k])).tolist()
+    dataset, rows = dataset if dataset is not None else features_dataset(features), []
+    thresholds, drawn = _drawn_samples(features, latents, n_images, threshold, relative_threshold, seed)
+    for k, thr, picks in zip(progress(latents, desc='naming eval'), thresholds, drawn):
         prompt = eval_prompt(table.concept[k], table.description[k])
-        for s in range(0, len(samples), batch_size):
-            chunk = samples[s:s + batch_size]
-            answers = vlm.ask_many([([im], prompt) for im in sample_images(features, dataset, chunk)])
-            rows += [{'neuron': k, 'concept': table.concept[k], 'sample': i, 'id': features.ids[i], 'activation': float(values[i, col]), 'threshold': thr,
-                      'fires': bool(values[i, col] > thr), 'answer': a, 'says_yes': parse_yes_no(a) is True, 'parsed': parse_yes_no(a) is not None}
-                     for i, a in zip(chunk, answers)]
+        for s in range(0, len(picks), batch_size):
+            chunk = picks[s:s + batch_size]
+            samples = [i for i, _ in chunk]
+            answers = vlm.ask_many([([im], prompt) for im in shown_images(features, dataset, samples)])
+            rows += [{'neuron': k, 'concept': table.concept[k], 'sample': i, 'id': sid, 'activation': v, 'threshold': thr,
+                      'fires': bool(np.float32(v) > np.float32(thr)), 'answer': a, 'says_yes': parse_yes_no(a) is True, 'parsed': parse_yes_no(a) is not None}
+                     for (i, v), sid, a in zip(chunk, sample_info(features, samples)[0], answers)]
     return pd.DataFrame(rows, columns=['neuron', 'concept', 'sample', 'id', 'activation', 'threshold', 'fires', 'answer', 'says_yes', 'parsed'])
 
 # %% ../nbs/07b_vlm_naming.ipynb #46deb400
