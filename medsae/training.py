@@ -8,7 +8,7 @@ import dataclasses, math, shutil
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
@@ -24,15 +24,15 @@ from .data import DATASETS
 from .models import MODELS
 from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import SAE_TYPE_NAMES
-from .activations import ActivationStore, activations_folder, buffer_batches, flatten_rows
+from .activations import ActivationStore, activations_folder
+from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
 from .tensor_files import activation_layout
 
 # %% auto #0
-__all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'TensorBatches', 'IterBatches',
-           'StoreBatches', 'as_batches', 'fvu', 'batch_metrics', 'remove_parallel_grad', 'normalize_decoder',
-           'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit',
-           'TrainResult', 'train_request', 'train_sae', 'data_summary', 'planted_dictionary', 'recovery', 'make_run',
-           'find_activations', 'train_config', 'train_command']
+__all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
+           'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer',
+           'save_checkpoint', 'load_checkpoint', 'fit', 'TrainResult', 'train_request', 'train_sae', 'data_summary',
+           'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config', 'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -99,129 +99,6 @@ def geometric_median(points:torch.Tensor, # (n, d)
         if (new - m).norm() <= tol * (1 + m.norm()): return new
         m = new
     return m
-
-# %% ../nbs/05_training.ipynb #f77812d8
-class TensorBatches:
-    "Shuffled batches of a (n, d_in) tensor, epoch after epoch; resumable; sharded across processes."
-    def __init__(self, x:torch.Tensor, # (n, d_in), or (n, tokens, d_in) (flattened)
-                 batch_size:int, # global batch size (over all processes)
-                 shuffle:bool=True, seed:int=0, rank:int=0, world_size:int=1):
-        self.x = x.reshape(-1, x.shape[-1])
-        if batch_size % world_size: raise MedsaeError(f"batch_size={batch_size} must divide evenly among {world_size} processes")
-        if len(self.x) < batch_size: raise MedsaeError(f"batch_size={batch_size} is larger than the {len(self.x)} activations given")
-        self.bs, self.shuffle, self.seed, self.rank, self.world = batch_size, shuffle, seed, rank, world_size
-        self.epoch, self.pos, self._perm = 0, 0, None
-    def __len__(self): return len(self.x) // self.bs
-    def __iter__(self): return self
-    def perm(self):
-        if self._perm is None or self._perm[0] != self.epoch:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            self._perm = (self.epoch, torch.randperm(len(self.x), generator=g) if self.shuffle else torch.arange(len(self.x)))
-        return self._perm[1]
-    def __next__(self) -> torch.Tensor:
-        if self.pos + self.bs > len(self.x): self.epoch, self.pos = self.epoch + 1, 0
-        b = self.bs // self.world
-        idx = self.perm()[self.pos + self.rank * b: self.pos + (self.rank + 1) * b]
-        self.pos += self.bs
-        return self.x[idx]
-    def state_dict(self): return {'epoch': self.epoch, 'pos': self.pos}
-    def load_state_dict(self, s): self.epoch, self.pos = s['epoch'], s['pos']
-
-# %% ../nbs/05_training.ipynb #b0006fa4
-class IterBatches:
-    "Any iterable of (batch, d_in) tensors as a data source; resuming skips the batches already taken."
-    def __init__(self, it:Iterable[torch.Tensor]):
-        self.src, self.it, self.taken = it, iter(it), 0
-    def __len__(self): return len(self.src)
-    def __iter__(self): return self
-    def __next__(self):
-        x = next(self.it); self.taken += 1
-        return x.reshape(-1, x.shape[-1])
-    def state_dict(self): return {'taken': self.taken}
-    def load_state_dict(self, s):
-        for _ in range(s['taken'] - self.taken): next(self)
-
-# %% ../nbs/05_training.ipynb #6d9bc184
-class StoreBatches:
-    "Batches streamed from an `ActivationStore` through shuffle buffers, epoch after epoch; resumable; each process reading only its own shards."
-    def __init__(self, store:ActivationStore|str|Path, # a store, an activations folder, a tensor file or another tool's cache
-                 batch_size:int, # global batch size (over all processes)
-                 shuffle:bool=True, seed:int=0, rank:int=0, world_size:int=1,
-                 buffer_size:int=2**18, # rows held for shuffling by each stream (memory: this plus one shard per stream)
-                 normalize:bool|None=None, # scale rows by `store.scale()` (unit mean norm); None: the store's own setting
-                 stats:dict|None=None, # filled with the peak rows held by a buffer
-                 streams:int|None=None, # the shards are dealt to this many streams, each giving its slice of every batch (None: one per process)
-                ):
-        self.store = store if isinstance(store, ActivationStore) else ActivationStore(store)
-        self.streams = streams or world_size
-        if self.streams % world_size: raise MedsaeError(f"streams={self.streams} must divide evenly among {world_size} processes")
-        if batch_size % self.streams: raise MedsaeError(f"batch_size={batch_size} must divide evenly among {self.streams} streams (one per process unless --streams is given)")
-        self.per_sample = math.prod(self.store.shape) // self.store.d_in
-        self.rows = self.store.n * self.per_sample
-        if self.rows < batch_size: raise MedsaeError(f"batch_size={batch_size} is larger than the {self.rows} activation rows of {self.store.path}")
-        self.bs, self.shuffle, self.seed, self.rank, self.world = batch_size, shuffle, seed, rank, world_size
-        self.buffer_size, self.stats = buffer_size, stats
-        self.normalize = self.store.normalize if normalize is None else normalize
-        self.scale = self.store.scale(True) if self.normalize else None
-        self.epoch, self.pos, self._its = 0, 0, None
-        if len(self) == 0: raise MedsaeError(f"{self.store.path}: with {self.streams} streams of batches of {batch_size // self.streams}, a stream's shards hold too few rows for one batch; give fewer streams or a smaller --batch_size")
-    mine = property(lambda self: range(self.rank * self.streams // self.world, (self.rank + 1) * self.streams // self.world), doc="The streams this process reads.")
-    def __len__(self): return self._plan(0)[1]
-    def __iter__(self): return self
-
-# %% ../nbs/05_training.ipynb #b2dd2758
-def _plan(self:StoreBatches, epoch:int) -> tuple[list[list[int]], int]:
-    "Epoch `epoch`'s shards of each stream (dealt from one seeded order), and its steps: the fewest whole batches a stream can give."
-    seed = self.seed * 100_003 + epoch
-    order = torch.randperm(len(self.store.sizes), generator=torch.Generator().manual_seed(seed)).tolist() if self.shuffle else list(range(len(self.store.sizes)))
-    dealt = [order[s::self.streams] for s in range(self.streams)]
-    b = self.bs // self.streams
-    return dealt, min(sum(self.store.sizes[j] for j in d) * self.per_sample // b for d in dealt)
-
-def _stream(self:StoreBatches, s:int, shards:list[int], epoch:int) -> Iterator[torch.Tensor]:
-    "Stream `s` of an epoch: its shards' rows through its own buffer, in batches of `batch_size / streams`."
-    g = torch.Generator().manual_seed((self.seed * 100_003 + epoch) * 1_000 + s) if self.shuffle else None
-    def chunks():
-        for j in shards:
-            if not self.store.sizes[j]: continue
-            x = flatten_rows(self.store._read(j)).float()
-            yield (x if self.scale is None else x * self.scale), torch.empty(len(x), dtype=torch.long)
-    for x, _ in buffer_batches(chunks(), self.bs // self.streams, self.buffer_size, g, drop_last=True, stats=self.stats): yield x
-
-def _start(self:StoreBatches):
-    "Open this process's streams of the current epoch, skipping the batches already taken (a resumed run)."
-    dealt, self._steps = self._plan(self.epoch)
-    self._its = [self._stream(s, dealt[s], self.epoch) for s in self.mine]
-    for _ in range(min(self.pos, self._steps)): [next(it) for it in self._its]
-
-def _next(self:StoreBatches) -> torch.Tensor:
-    "The next batch of this process: its streams' slices of the global batch, in stream order."
-    if self._its is None: self._start()
-    if self.pos >= self._steps: self.epoch, self.pos = self.epoch + 1, 0; self._start()  # the epoch is over: the next one, in its own order
-    self.pos += 1
-    return torch.cat([next(it) for it in self._its])
-
-StoreBatches._plan, StoreBatches._stream, StoreBatches._start, StoreBatches.__next__ = _plan, _stream, _start, _next
-StoreBatches.state_dict = lambda self: {'epoch': self.epoch, 'pos': self.pos}
-def _load_state(self:StoreBatches, s:dict): self.epoch, self.pos, self._its = s['epoch'], s['pos'], None
-StoreBatches.load_state_dict = _load_state
-
-# %% ../nbs/05_training.ipynb #912e3d2e
-def as_batches(data:Any, # a tensor, a tensor file, an activations folder, an ActivationStore, a data source, or an iterable of batches
-               batch_size:int, seed:int=0, rank:int=0, world_size:int=1,
-               normalize:bool|None=None, # stores only: scale rows to unit mean norm (None: the store's setting)
-               buffer_size:int=2**18, # stores only: rows of each stream's shuffle buffer
-               streams:int|None=None, # stores only: streams the shards are dealt to (None: one per process)
-              ):
-    "A resumable data source over `data`."
-    if isinstance(data, (str, Path)): data = ActivationStore(data)  # a folder, a file or another tool's cache: streamed, never read whole
-    if isinstance(data, ActivationStore): return StoreBatches(data, batch_size, seed=seed, rank=rank, world_size=world_size, buffer_size=buffer_size, normalize=normalize, streams=streams)
-    if normalize: raise MedsaeError("normalize=True needs activations given as an ActivationStore or an activations folder; scale your tensor yourself")
-    if isinstance(data, torch.Tensor):
-        if not data.is_floating_point(): raise MedsaeError(f"activations must be floating point, got {data.dtype}")
-        return TensorBatches(data, batch_size, seed=seed, rank=rank, world_size=world_size)
-    if hasattr(data, 'state_dict') and hasattr(data, '__next__'): return data
-    return IterBatches(data)
 
 # %% ../nbs/05_training.ipynb #6c9d9198
 def fvu(x:torch.Tensor, x_hat:torch.Tensor) -> torch.Tensor:
