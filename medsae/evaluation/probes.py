@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,11 +20,11 @@ from ..commands import Flag, Group, command, int_range, float_range
 from ..models import auroc
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, sample_blocks, pool_positions, width, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text
+from .streaming import score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text
 
 # %% auto #0
-__all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'probe_metrics', 'train_probe',
-           'save_probe', 'load_probe', 'plot_class_bars', 'probe1d_command', 'probe_command']
+__all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'held_out', 'probe_metrics',
+           'train_probe', 'save_probe', 'load_probe', 'plot_class_bars', 'probe1d_command', 'probe_command']
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #906c0f63
 @dataclass
@@ -173,7 +173,7 @@ def probe1d_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE featu
 # %% ../../nbs/08_evaluation/03_probes.ipynb #b6a00bc6
 def probe_inputs(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or an (n, d) tensor
                 ) -> torch.Tensor:
-    "The source as one `(n, d)` matrix: sparse (COO) for SAE features, dense otherwise."
+    "The source as one `(n, d)` matrix in memory (small n; `train_probe` streams): sparse (COO) for SAE features, dense otherwise."
     if isinstance(source, torch.Tensor): return pool_positions(source).float()
     if not isinstance(source, FeatureStore): return torch.cat([x for _, x in score_rows(source)]).float()
     rows, cols, vals = zip(*((torch.repeat_interleave(torch.arange(len(p) - 1), p.diff()) + s, i.long(), v) for s, p, i, v in source.iter_csr(8192)))
@@ -201,32 +201,105 @@ class LinearProbe:
         return (torch.sparse.mm(x, w) if x.is_sparse else x @ w) - self.mean @ w + self.bias
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #5757a046
-def _lipschitz(X:torch.Tensor, mu:torch.Tensor, sd:torch.Tensor, iters:int=50, seed:int=0) -> float:
-    "Largest singular value squared of the standardised matrix, by power iteration."
-    mm = lambda A, v: torch.sparse.mm(A, v[:, None])[:, 0] if A.is_sparse else A @ v
-    v = torch.randn(X.shape[1], generator=torch.Generator().manual_seed(seed))
-    for _ in range(iters):
-        v = v / v.norm()
-        u = mm(X, v / sd) - (mu / sd) @ v
-        v = mm(X.t(), u) / sd - (mu / sd) * u.sum()
-    return float(v.norm())
+def held_out(samples:torch.Tensor, # (n,) sample numbers: positions in the store
+             seed:int, # the split's seed
+             val_fraction:float, # share of samples held out
+            ) -> torch.Tensor:
+    "Which samples are held out: splitmix64 of sample + (seed+1)·0x9E3779B97F4A7C15, mod 10⁶, below val_fraction·10⁶."
+    z = samples.numpy().astype(np.uint64) + np.uint64((seed + 1) * 0x9E3779B97F4A7C15 % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return torch.from_numpy((z ^ (z >> np.uint64(31))) % np.uint64(10**6) < round(val_fraction * 10**6))
 
-def _fista(X, y0, known, mu, sd, l1, l2, steps) -> tuple[torch.Tensor, torch.Tensor]:
-    "Weights and biases minimising, per class, mean log-loss + l2/2·|w|² + l1·|w|₁ over known labels, by FISTA."
-    nk = known.sum(0).clamp(min=1)
-    lr = 1 / ((_lipschitz(X, mu, sd) * 1.01 + len(X)) / (4 * nk) + l2)  # (classes,)
-    W = torch.zeros(X.shape[1], y0.shape[1]); b = torch.zeros(y0.shape[1])
-    W_prev, b_prev, t = W, b, 1.
-    for _ in range(steps):
-        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        V, c = (W + (t - 1) / t_next * (W - W_prev)).requires_grad_(), (b + (t - 1) / t_next * (b - b_prev)).requires_grad_()
-        z = LinearProbe(V, c, mu, sd, []).logits(X)
-        loss = ((F.binary_cross_entropy_with_logits(z, y0, reduction='none') * known).sum(0) / nk).sum() + l2 / 2 * (V**2).sum()
-        gV, gc = torch.autograd.grad(loss, (V, c))
-        W_prev, b_prev, t = W, b, t_next
-        W = (V.detach() - lr * gV).sign() * ((V.detach() - lr * gV).abs() - lr * l1).clamp(min=0)
-        b = c.detach() - lr * gc
-    return W, b
+
+# %% ../../nbs/08_evaluation/03_probes.ipynb #41abca69
+def _rows_slice(block, a:int, b:int):
+    "Rows `a:b` of a dense block or a CSR triple (its indptr restarted at 0)."
+    if isinstance(block, torch.Tensor): return block[a:b]
+    indptr, cols, v = block
+    p = indptr[a:b + 1]
+    return p - p[0], cols[p[0]:p[-1]], v[p[0]:p[-1]]
+
+def _rows_cat(blocks:list):
+    "Consecutive blocks as one."
+    if isinstance(blocks[0], torch.Tensor): return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+    nnz = torch.tensor([0] + [int(p[-1] - p[0]) for p, _, _ in blocks]).cumsum(0)
+    indptr = torch.cat([torch.zeros(1, dtype=torch.long)] + [(p[1:] - p[0]).long() + o for (p, _, _), o in zip(blocks, nnz)])
+    return indptr, torch.cat([c for _, c, _ in blocks]), torch.cat([v for _, _, v in blocks])
+
+def _take_rows(block, keep:torch.Tensor):
+    "The rows of a dense block or a CSR triple where `keep` (bool, one per row) is true."
+    if isinstance(block, torch.Tensor): return block[keep]
+    indptr, cols, v = block
+    per_row = indptr.diff()
+    entry = keep.repeat_interleave(per_row)
+    return torch.cat([indptr.new_zeros(1), per_row[keep].cumsum(0)]), cols[entry], v[entry]
+
+def _batches(source, labels:Labels, batch_size:int) -> Iterator[tuple[int, tuple|torch.Tensor, torch.Tensor]]:
+    "`(first sample, block, its (rows, classes) labels)` of exactly `batch_size` consecutive samples (the last may be shorter)."
+    rows, pend, have, start = labels.rows(), [], 0, 0
+    for _, blk in sample_blocks(source, batch_size, normalize=False):
+        pend.append(blk); have += block_rows(blk)
+        while have >= batch_size:
+            whole = _rows_cat(pend)
+            yield start, _rows_slice(whole, 0, batch_size), rows.take(batch_size)
+            pend, have, start = [_rows_slice(whole, batch_size, have)] if have > batch_size else [], have - batch_size, start + batch_size
+    if have: yield start, _rows_cat(pend), rows.take(have)
+
+
+# %% ../../nbs/08_evaluation/03_probes.ipynb #17300a4e
+def _xw(block, M:torch.Tensor) -> torch.Tensor:
+    "`block @ M` `(rows, C)` of a dense block or a CSR triple, in M's dtype."
+    if isinstance(block, torch.Tensor): return block.to(M.dtype) @ M
+    indptr, cols, v = block
+    rows = torch.arange(len(indptr) - 1).repeat_interleave(indptr.diff())
+    return torch.zeros(len(indptr) - 1, M.shape[1], dtype=M.dtype).index_add_(0, rows, v.to(M.dtype)[:, None] * M[cols])
+
+def _xtr(block, r:torch.Tensor, d:int) -> torch.Tensor:
+    "`blockᵀ @ r` `(d, C)` of a dense block or a CSR triple."
+    if isinstance(block, torch.Tensor): return block.to(r.dtype).T @ r
+    indptr, cols, v = block
+    rows = torch.arange(len(indptr) - 1).repeat_interleave(indptr.diff())
+    return torch.zeros(d, r.shape[1], dtype=r.dtype).index_add_(0, cols, v.to(r.dtype)[:, None] * r[rows])
+
+def _gradient(X, y:torch.Tensor, P:torch.Tensor, mu:torch.Tensor, sd:torch.Tensor, l2:float) -> torch.Tensor:
+    "Gradient `(d+1, C)` of a batch's per-class mean log-loss over known labels + λ₂/2·|W|², for P = [W; b] on standardised inputs."
+    W = P[:-1] / sd[:, None]
+    z = _xw(X, W) + (P[-1] - mu @ W)  # (rows, C)
+    known = ~y.isnan()
+    r = (torch.sigmoid(z) - y.nan_to_num(0.).double()) * known / known.sum(0).clamp(min=1)
+    gW = (_xtr(X, r, len(mu)) - mu[:, None] * r.sum(0)) / sd[:, None] + l2 * P[:-1]
+    return torch.cat([gW, r.sum(0)[None]])
+
+
+# %% ../../nbs/08_evaluation/03_probes.ipynb #30da3428
+def _train_moments(batches:Iterable, d:int, n_classes:int, seed:int, val_fraction:float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Mean and spread (1 where constant) of the training samples' columns, and each class's logit of prevalence among them."
+    mo, npos, nk = Moments(d), torch.zeros(n_classes, dtype=torch.float64), torch.zeros(n_classes, dtype=torch.float64)
+    for s, X, y in batches:
+        keep = ~held_out(torch.arange(s, s + len(y)), seed, val_fraction)
+        mo.add(_take_rows(X, keep)); npos += y[keep].nan_to_num(0.).sum(0); nk += (~y[keep].isnan()).sum(0)
+    if mo.n == 0: raise MedsaeError(f"val_fraction={val_fraction} leaves no training samples; lower it or score more samples")
+    sd = torch.where(mo.std > 1e-6 * (mo.mean.abs() + 1e-6), mo.std, 1.)
+    return mo.mean, sd, torch.logit(((npos + .5) / (nk + 1)).clamp(1e-6, 1 - 1e-6))
+
+def _adam(batches, P:torch.Tensor, mu, sd, l1:float, l2:float, steps:int, lr:float, seed:int, val_fraction:float,
+          betas=(0.9, 0.999), eps=1e-8) -> torch.Tensor:
+    "P = [W; b] after `steps` Adam updates over the training rows of `batches()` (repeated as needed), each followed by L1 shrinkage."
+    m, v, t, d = torch.zeros_like(P), torch.zeros_like(P), 0, len(mu)
+    while t < steps:
+        for s, X, y in batches():
+            keep = ~held_out(torch.arange(s, s + len(y)), seed, val_fraction)
+            if not keep.any(): continue
+            g = _gradient(_take_rows(X, keep), y[keep], P, mu, sd, l2)
+            t += 1
+            m.mul_(betas[0]).add_(g, alpha=1 - betas[0]); v.mul_(betas[1]).addcmul_(g, g, value=1 - betas[1])
+            step = lr * (1 + math.cos(math.pi * (t - 1) / steps)) / 2 / ((v / (1 - betas[1]**t)).sqrt() + eps)  # (d+1, C)
+            P = P - step * m / (1 - betas[0]**t)
+            P[:d] = P[:d].sign() * (P[:d].abs() - step[:d] * l1).clamp(min=0)
+            if t == steps: break
+    return P
+
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #c201c33a
 def probe_metrics(logits:torch.Tensor, # (n, classes)
@@ -248,29 +321,31 @@ def train_probe(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features
                 labels:torch.Tensor|np.ndarray|pd.DataFrame|None=None, # (n, classes) 1/0/NaN; default: the source's labels
                 l1:float=0., # λ₁, the L1 penalty (proximal step: exact zeros)
                 l2:float=1e-4, # λ₂, the L2 penalty
-                steps:int=300, # full-batch FISTA steps
+                steps:int=300, # Adam updates in all, one per minibatch (the data are passed over as often as that takes)
                 val_fraction:float=0.2, # share of samples held out for the metrics (0: report on the training samples)
                 seed:int=0, # the split's seed
                 class_names:list[str]|None=None, # names of the label columns (default: the source's)
+                batch_size:int=4096, # samples per minibatch: consecutive samples of the store, the held-out ones left out
+                lr:float=0.1, # Adam's learning rate, decayed to 0 by a cosine over the steps
                ) -> LinearProbe:
-    "Train a multi-label logistic regression on all latents (or raw activations); `metrics` holds its held-out scores."
+    "Train a multi-label logistic regression on all latents (or raw activations), streamed; `metrics` holds its held-out scores."
     if not 0 <= val_fraction < 1: raise MedsaeError(f"val_fraction={val_fraction} must be in [0, 1): the share of samples held out")
     if l1 < 0 or l2 < 0: raise MedsaeError(f"l1={l1} and l2={l2} must be non-negative")
-    y, names = check_labels(source, labels, class_names)
-    X = probe_inputs(source)
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    n_val = int(round(val_fraction * len(y)))
-    val, tr = order[:n_val].sort().values, order[n_val:].sort().values
-    Xtr = X.index_select(0, tr)
-    mu = (torch.sparse.sum(Xtr, 0).to_dense() if X.is_sparse else Xtr.sum(0)) / len(tr)
-    sq = torch.sparse.sum(Xtr * Xtr, 0).to_dense() if X.is_sparse else (Xtr * Xtr).sum(0)
-    sd = (sq / len(tr) - mu**2).clamp(min=0).sqrt(); sd = torch.where(sd > 1e-6 * (mu.abs() + 1e-6), sd, 1.)
-    W, b = _fista(Xtr, y[tr].nan_to_num(0.), (~y[tr].isnan()).float(), mu, sd, l1, l2, steps)
+    if steps < 1 or batch_size < 1 or not lr > 0: raise MedsaeError(f"steps={steps}, batch_size={batch_size} and lr={lr} must be positive")
+    lab, d = Labels(source, labels, class_names), width(source)
+    batches = lambda: _batches(source, lab, batch_size)
+    if n_rows(source) <= batch_size: batches = (lambda kept: lambda: iter(kept))(list(batches()))  # one batch: read once
+    mu, sd, prior = _train_moments(batches(), d, lab.n_classes, seed, val_fraction)
+    P = _adam(batches, torch.cat([torch.zeros(d, lab.n_classes, dtype=torch.float64), prior[None]]), mu, sd, l1, l2, steps, lr, seed, val_fraction)
     what = f"features {source.path}" if isinstance(source, FeatureStore) else f"activations {source.path}" if isinstance(source, ActivationStore) else 'a tensor'
-    probe = LinearProbe(W, b, mu, sd, names, l1, l2, what)
-    ev = val if n_val else tr
-    probe.metrics = probe_metrics(probe.logits(X.index_select(0, ev)).detach(), y[ev], names).assign(rows='val' if n_val else 'train')
+    probe, W = LinearProbe(P[:-1].float(), P[-1].float(), mu.float(), sd.float(), lab.names, l1, l2, what), P[:-1] / sd[:, None]
+    zs, ys = [], []  # the held-out samples' logits and labels
+    for s, X, y in batches():
+        ev = held_out(torch.arange(s, s + len(y)), seed, val_fraction) if val_fraction else torch.ones(len(y), dtype=torch.bool)
+        zs.append((_xw(_take_rows(X, ev), W) + (P[-1] - mu @ W)).float()); ys.append(y[ev])
+    probe.metrics = probe_metrics(torch.cat(zs), torch.cat(ys), lab.names).assign(rows='val' if val_fraction else 'train')
     return probe
+
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #20c964ef
 def save_probe(probe:LinearProbe, # the probe
@@ -340,14 +415,15 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
                   on:Flag(choices=('features', 'activations'), help='train on the SAE latents (default) or the raw activations')='features',
                   l1:float_range(lo=0)=0., # L1 penalty
                   l2:float_range(lo=0)=1e-4, # L2 penalty
-                  steps:Flag(int_range(lo=1), aliases=('--epochs',), help='full-batch optimisation steps')=300,
+                  steps:Flag(int_range(lo=1), aliases=('--epochs',), help='Adam updates in all, one per minibatch')=300,
+                  batch_size:int_range(lo=1)=4096, # samples per minibatch
                   val_fraction:float_range(0, 1, hi_open=True)=0.2, # share of samples held out, 0: report on the training samples
                   seed:int_range(lo=0)=0, # seed of the train/validation split
                   name:str|None=None, # checkpoint name (default: {features}_{on}[_l1_{l1}])
                  ) -> int:
     "`medsae score probe`: train a linear probe on all latents or raw activations, save it, report held-out scores."
     source = feats if on == 'features' else neuron_store(feats)
-    probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed)
+    probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed, batch_size=batch_size)
     name = name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
     ckpt = save_probe(probe, name, data_root)
     kind = 'probe' if on == 'features' else 'probe_activations'
