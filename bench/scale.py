@@ -46,16 +46,16 @@ def stage_gen(work, n, d_in, **_):
     import torch
     from medsae.activations import ACTIVATIONS, write_shard, shard_file
     from medsae.artefacts import load_or_compute
-    npy = np.lib.format.open_memmap(work/'acts.npy', mode='w+', dtype=np.float32, shape=(n, d_in))
     names = [f'concept_{c}' for c in range(N_LABELS)]
     def write(folder):
-        for j, s in enumerate(range(0, n, SHARD)):
-            x, y = planted_chunk(s, min(SHARD, n - s), d_in)
-            npy[s:s + len(x)] = x
-            write_shard(Path(folder)/shard_file(j), torch.from_numpy(x), torch.from_numpy(y), torch.arange(s, s + len(x)),
-                        [str(i) for i in range(s, s + len(x))], {'label_names': names})
+        with open(work/'acts.npy', 'wb') as npy:  # written by appending rows (a memory map would keep every written page resident)
+            np.lib.format.write_array_header_1_0(npy, {'descr': '<f4', 'fortran_order': False, 'shape': (n, d_in)})
+            for j, s in enumerate(range(0, n, SHARD)):
+                x, y = planted_chunk(s, min(SHARD, n - s), d_in)
+                npy.write(x.tobytes())
+                write_shard(Path(folder)/shard_file(j), torch.from_numpy(x), torch.from_numpy(y), torch.arange(s, s + len(x)),
+                            [str(i) for i in range(s, s + len(x))], {'label_names': names})
     load_or_compute(work/'acts', {'bench': 'scale', 'n': n, 'd_in': d_in}, write, ACTIVATIONS)
-    npy.flush(); del npy
 
 
 def _gpu_peak(device):
