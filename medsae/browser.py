@@ -23,43 +23,14 @@ from .core import MedsaeError, get_paths, save_figure
 from .commands import UsageError, Flag, command, int_range
 from .sae import SAE
 from .activations import ActivationStore
-from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, to_pil, top_samples, load_sae_checkpoint,
-                             plot_feature_sparsity, plot_activation_hist)
+from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, to_pil, top_samples, load_sae_checkpoint,
+                             plot_feature_sparsity)
 
 # %% auto #0
-__all__ = ['PLOTS', 'sample_info', 'shown_images', 'column_blocks', 'latent_histograms', 'bottom_samples', 'plot_top_images',
+__all__ = ['PLOTS', 'column_blocks', 'latent_histograms', 'bottom_samples', 'plot_activation_hist', 'plot_top_images',
            'position_grid', 'latent_heatmap', 'sample_activations', 'latent_heatmaps', 'heatmap_layer',
            'heatmap_overlay', 'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser', 'feature_browser',
            'plot_command']
-
-# %% ../nbs/06b_browser.ipynb #3d04c3a9
-def sample_info(features:FeatureStore, # the features
-                samples:list[int], # sample numbers, in store order
-               ) -> tuple[list[str], list[int], torch.Tensor]:
-    "The ids, dataset positions and `(len(samples), labels)` label rows of a few samples, read only from the shards that hold them."
-    samples = [int(s) for s in samples]
-    bad = [s for s in samples if not 0 <= s < features.n]
-    if bad: raise MedsaeError(f"sample numbers must be in [0, {features.n}); got {bad}")
-    shard, rows = np.searchsorted(features.offsets[1:], samples, side='right'), {}
-    for j in sorted(set(shard.tolist())):
-        ids, index, labels, o = features.shard_ids(j), features._read(j, 'index'), features._read(j, 'labels').float(), features.offsets[j]
-        rows.update({s: (ids[s - o], int(index[s - o]), labels[s - o]) for s, sj in zip(samples, shard) if sj == j})
-    lab = torch.stack([rows[s][2] for s in samples]) if samples else torch.zeros(0, features._read(0, 'labels').shape[1])
-    return [rows[s][0] for s in samples], [rows[s][1] for s in samples], lab
-
-# %% ../nbs/06b_browser.ipynb #5224310e
-def shown_images(features:FeatureStore, # the features
-                 dataset:Any, # the dataset they were computed on (`features_dataset(features)`)
-                 samples:list[int], # sample numbers, in store order
-                ) -> list[Image.Image]:
-    "The images of a few samples, checked against the ids the features recorded (`sample_info`: only their shards are read)."
-    out = []
-    for sid, pos in zip(*sample_info(features, samples)[:2]):
-        item = dataset[pos]
-        if item is None: raise MedsaeError(f"dataset item {pos} (sample {sid}) could not be read")
-        if str(item.get('id')) != sid: raise MedsaeError(f"dataset item {pos} has id {item.get('id')!r}, but the features recorded {sid!r}: not the dataset the features were computed on")
-        out.append(to_pil(item['image']))
-    return out
 
 # %% ../nbs/06b_browser.ipynb #6ed5164a
 def column_blocks(features:FeatureStore, # the features
@@ -107,6 +78,23 @@ def bottom_samples(features:FeatureStore, # the features
         vals, idx = v.gather(0, o), i.gather(0, o)
     return [[(int(s), float(v)) for s, v in zip(idx[:, c], vals[:, c])] for c in range(len(latents))]
 
+# %% ../nbs/06b_browser.ipynb #060fd8d7
+def plot_activation_hist(features:FeatureStore, # the features
+                         latent:int, # which latent
+                         bins:int=40, # histogram bins
+                         ax:plt.Axes|None=None, # draw here (default: a new figure)
+                        ) -> plt.Figure:
+    "Histogram of one latent's non-zero values over the samples (`latent_histograms`: two passes over its values, never the whole column)."
+    features.check_latents([latent])
+    (counts, edges), = latent_histograms(features, [latent], bins)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3))
+    if len(counts): ax.bar(edges[:-1], counts, width=np.diff(edges), align='edge', color='C1', edgecolor='white')
+    fired = int(counts.sum())
+    ax.set(xlabel='activation (where it fires)', ylabel='samples',
+           title=f'latent #{latent}: fires on {fired} of {features.n} samples ({fired / max(features.n, 1):.1%})' + (f', max {edges[-1]:.3g}' if fired else ''))
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/06b_browser.ipynb #8099498c
 def plot_top_images(features:FeatureStore, # the features
                     latent:int, # which latent
@@ -120,7 +108,7 @@ def plot_top_images(features:FeatureStore, # the features
     "Grid of a latent's top-activating images, each with its activation value."
     samples, values = top_samples(features, stats, latent, n)
     if not samples: raise MedsaeError(f"latent {latent} fires on no sample of {features.path.name}: it is dead, no image to show")
-    images = shown_images(features, dataset if dataset is not None else features_dataset(features), samples)
+    images = sample_images(features, dataset if dataset is not None else features_dataset(features), samples)
     if heatmaps:
         heat = latent_heatmaps(features, latent, samples, sae=sae)
         images = [heatmap_overlay(im, h, vmax=float(heat.max())) for im, h in zip(images, heat)]
@@ -288,7 +276,7 @@ def browser_data(features:FeatureStore, # the features
     shown = sorted({s for top, bottom in picks.values() for s, _ in top + bottom})
     shown_ids, _, labels = sample_info(features, shown)
     ids, row = dict(zip(shown, shown_ids)), {s: r for r, s in enumerate(shown)}
-    thumbs = dict(zip(shown, (_thumbnail(im, thumb_px) for im in shown_images(features, dataset, shown))))
+    thumbs = dict(zip(shown, (_thumbnail(im, thumb_px) for im in sample_images(features, dataset, shown))))
     positive = lambda s: [names[c] for c in range(len(names)) if c < labels.shape[1] and labels[row[s], c] == 1]
     out = []
     for col, k in enumerate(latents):

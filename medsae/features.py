@@ -30,8 +30,8 @@ __all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_den
            'pool_csr', 'encode_csr', 'feature_shard_file', 'list_feature_shards', 'write_feature_shards',
            'FeatureStore', 'sae_digest', 'compute_features', 'load_sae_checkpoint', 'cached_activations',
            'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
-           'feature_stats', 'plot_feature_sparsity', 'plot_activation_hist', 'features_dataset', 'to_pil',
-           'sample_images', 'top_samples', 'features_command', 'features_from_flags', 'results_file']
+           'feature_stats', 'plot_feature_sparsity', 'features_dataset', 'to_pil', 'sample_info', 'sample_images',
+           'top_samples', 'features_command', 'features_from_flags', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -476,23 +476,6 @@ def plot_feature_sparsity(stats:FeatureStats, # from `feature_stats`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_features.ipynb #60eca664
-def plot_activation_hist(features:FeatureStore, # the features
-                         latent:int, # which latent
-                         bins:int=40, # histogram bins
-                         ax:plt.Axes|None=None, # draw here (default: a new figure)
-                        ) -> plt.Figure:
-    "Histogram of one latent's non-zero values over the samples."
-    import seaborn as sns
-    v = features.columns([latent])[:, 0]
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3))
-    nz = v[v > 0].numpy()
-    sns.histplot(x=nz, bins=bins, ax=ax, color='C1')
-    ax.set(xlabel='activation (where it fires)', ylabel='samples',
-           title=f'latent #{latent}: fires on {len(nz)} of {len(v)} samples ({len(nz) / max(len(v), 1):.1%})' + (f', max {nz.max():.3g}' if len(nz) else ''))
-    fig.tight_layout()
-    return fig
-
 # %% ../nbs/06_features.ipynb #64f69132
 def features_dataset(features:FeatureStore, # the features
                      dataset_root:str|Path|None=None, # the dataset's own folder, if not the default
@@ -513,17 +496,32 @@ def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) te
     if a.dtype != np.uint8: a = ((a - a.min()) / max(float(a.max() - a.min()), 1e-12) * 255).astype(np.uint8)
     return Image.fromarray(a.squeeze()).convert('RGB')
 
+# %% ../nbs/06_features.ipynb #3d04c3a9
+def sample_info(features:FeatureStore, # the features
+                samples:list[int], # sample numbers, in store order
+               ) -> tuple[list[str], list[int], torch.Tensor]:
+    "The ids, dataset positions and `(len(samples), labels)` label rows of a few samples, read only from the shards that hold them."
+    samples = [int(s) for s in samples]
+    bad = [s for s in samples if not 0 <= s < features.n]
+    if bad: raise MedsaeError(f"sample numbers must be in [0, {features.n}); got {bad}")
+    shard, rows = np.searchsorted(features.offsets[1:], samples, side='right'), {}
+    for j in sorted(set(shard.tolist())):
+        ids, index, labels, o = features.shard_ids(j), features._read(j, 'index'), features._read(j, 'labels').float(), features.offsets[j]
+        rows.update({s: (ids[s - o], int(index[s - o]), labels[s - o]) for s, sj in zip(samples, shard) if sj == j})
+    lab = torch.stack([rows[s][2] for s in samples]) if samples else torch.zeros(0, features._read(0, 'labels').shape[1])
+    return [rows[s][0] for s in samples], [rows[s][1] for s in samples], lab
+
 # %% ../nbs/06_features.ipynb #4bb75f1e
 def sample_images(features:FeatureStore, # the features
                   dataset:Any, # the dataset they were computed on (`features_dataset(features)`)
                   samples:list[int], # sample numbers, in store order
                  ) -> list[Image.Image]:
-    "The images of a few samples, checked against the ids the features recorded."
-    ids, index, out = features.ids, features.index, []
-    for s in samples:
-        item = dataset[int(index[s])]
-        if item is None: raise MedsaeError(f"dataset item {int(index[s])} (sample {ids[s]}) could not be read")
-        if str(item.get('id')) != ids[s]: raise MedsaeError(f"dataset item {int(index[s])} has id {item.get('id')!r}, but the features recorded {ids[s]!r}: not the dataset the features were computed on")
+    "The images of a few samples, checked against the ids the features recorded (`sample_info`: only their shards are read)."
+    out = []
+    for sid, pos in zip(*sample_info(features, samples)[:2]):
+        item = dataset[pos]
+        if item is None: raise MedsaeError(f"dataset item {pos} (sample {sid}) could not be read")
+        if str(item.get('id')) != sid: raise MedsaeError(f"dataset item {pos} has id {item.get('id')!r}, but the features recorded {sid!r}: not the dataset the features were computed on")
         out.append(to_pil(item['image']))
     return out
 

@@ -19,10 +19,10 @@ from .core import MedsaeError, get_paths, save_table, load_table, get_device, ge
 from .artefacts import check_request
 from .commands import Flag, Group, UsageError, command, int_range, float_range
 from .models import MODELS
-from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
+from .features import (FeatureStore, sample_info, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
                              load_sae_checkpoint)
 from .naming import VOCABS, concepts_file, name_by_vocab
-from .browser import sample_info, shown_images, column_blocks
+from .browser import column_blocks
 
 # %% auto #0
 __all__ = ['VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
@@ -290,7 +290,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
     for k in progress([k for k in latents if k not in done], desc='naming latents'):
         top, low = _shown_samples(stats, k, n_top, n_low)
         prompt = naming_prompt(len(top), len(low), _reports(features, dataset, top) if use_reports else None)
-        rec = {'neuron': k, **_ask_concept(vlm, shown_images(features, dataset, top + low), prompt, retries)}
+        rec = {'neuron': k, **_ask_concept(vlm, sample_images(features, dataset, top + low), prompt, retries)}
         if rec['status'] == 'failed': log(f"latent {k}: no usable concept in {len(rec['answers'])} answer(s); recorded as failed (see {log_path.name})", logging.WARNING)
         _append(log_path, rec); done[k] = rec
     df = pd.DataFrame([{c: done[k][c] for c in ('neuron', 'concept', 'description', 'status')} for k in latents], columns=['neuron', 'concept', 'description', 'status'])
@@ -383,7 +383,7 @@ def naming_eval_answers(features:FeatureStore, # features of held-out images (a 
         for s in range(0, len(picks), batch_size):
             chunk = picks[s:s + batch_size]
             samples = [i for i, _ in chunk]
-            answers = vlm.ask_many([([im], prompt) for im in shown_images(features, dataset, samples)])
+            answers = vlm.ask_many([([im], prompt) for im in sample_images(features, dataset, samples)])
             rows += [{'neuron': k, 'concept': table.concept[k], 'sample': i, 'id': sid, 'activation': v, 'threshold': thr,
                       'fires': bool(np.float32(v) > np.float32(thr)), 'answer': a, 'says_yes': parse_yes_no(a) is True, 'parsed': parse_yes_no(a) is not None}
                      for (i, v), sid, a in zip(chunk, sample_info(features, samples)[0], answers)]

@@ -81,6 +81,13 @@ class ClassScores:
     def __repr__(self): return f"ClassScores(d={self.d}, classes={len(self.class_names)}, p={self.p})"
 
 # %% ../../nbs/08_evaluation/02_labels.ipynb #43496be0
+def _scored_rows(source:FeatureStore|ActivationStore|torch.Tensor, labels:Labels, chunk_rows:int) -> Iterator[tuple[int, tuple|torch.Tensor, torch.Tensor]]:
+    "`(first row, block, its labels)`: a FeatureStore's blocks as `(row of each entry, column, value)`, anything else as dense chunks."
+    if not isinstance(source, FeatureStore): yield from labelled_rows(source, labels, chunk_rows); return
+    rows = labels.rows()
+    for s, (indptr, cols, v) in sample_blocks(source, chunk_rows):
+        yield s, (torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()), cols, v.double()), rows.take(len(indptr) - 1)
+
 def class_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features, raw activations, or an (n, d) tensor
                  labels:torch.Tensor|np.ndarray|pd.DataFrame|None=None, # (n, classes) 1/0/NaN; default: the source's labels
                  p:float=0.30, # fraction of each latent's positive values that count as firing
@@ -92,11 +99,16 @@ def class_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
     t = firing_thresholds(source, p, chunk_rows)
     tp, fires, sx, sxx, sxy = (torch.zeros(len(t), lab.n_classes, dtype=torch.float64) for _ in range(5))
     n_firing, nk, sy = torch.zeros(len(t), dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64)
-    for s, x, y in progress(labelled_rows(source, lab, chunk_rows), desc='class scores'):
-        x = x.double(); f = (x >= t).double()  # a NaN threshold never fires
+    for s, x, y in progress(_scored_rows(source, lab, chunk_rows), desc='class scores'):
         kk, yk = (~y.isnan()).double(), y.nan_to_num(0.).double()
+        nk += kk.sum(0); sy += yk.sum(0)
+        if isinstance(x, tuple):  # a CSR block: only the stored entries add to the sums (a zero neither fires, t > 0, nor adds to sx, sxx, sxy)
+            r, cols, v = x; f = (v >= t[cols]).double()
+            for acc, w, z in ((tp, f, yk), (fires, f, kk), (sx, v, kk), (sxx, v * v, kk), (sxy, v, yk)): acc.index_add_(0, cols, w[:, None] * z[r])
+            n_firing.index_add_(0, cols, f); continue
+        x = x.double(); f = (x >= t).double()  # a NaN threshold never fires
         tp += f.T @ yk; fires += f.T @ kk; sx += x.T @ kk; sxx += (x * x).T @ kk; sxy += x.T @ yk
-        n_firing += f.sum(0); nk += kk.sum(0); sy += yk.sum(0)
+        n_firing += f.sum(0)
     var_x, var_y = nk * sxx - sx**2, nk * sy - sy**2
     ok = (var_x > 1e-12 * nk * sxx) & (var_y > 0)
     corr = torch.where(ok, (nk * sxy - sx * sy) / (var_x * var_y).clamp(min=1e-300).sqrt(), torch.nan)
