@@ -196,13 +196,13 @@ def buffer_batches(chunks:Iterable[tuple[torch.Tensor, torch.Tensor]], # (rows, 
     if bx is not None and len(bx): yield from emit(True)
 
 # %% ../nbs/03_activations.ipynb #24e6ee5a
-def _shard_header(f:Path) -> tuple[int, tuple, dict]:
-    "(rows, per-sample shape, header facts) of a shard, read from its header alone."
+def _shard_header(f:Path, ids:bool=False) -> tuple[int, tuple, dict]:
+    "(rows, per-sample shape, header facts) of a shard, read from its header alone; its sample ids among the facts only if asked (n strings)."
     try:
         with safe_open(str(f), framework='pt') as h:
             shape, info = h.get_slice('acts').get_shape(), json.loads((h.metadata() or {}).get('medsae', '{}'))
     except Exception as e: raise MedsaeError(f"{f} is not a readable activation shard ({e}); delete it and extract again to recompute it") from e
-    return shape[0], tuple(shape[1:]), info
+    return shape[0], tuple(shape[1:]), info if ids else {k: v for k, v in info.items() if k != 'ids'}
 
 # %% ../nbs/03_activations.ipynb #3cc66c42
 def check_user_activations(shape:tuple, # the tensor's shape
@@ -230,7 +230,7 @@ class ActivationStore:
             check_complete(self.path, f'{len(self.files)} of its shards')
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
             heads = [_shard_header(f) for f in self.files]
-            self.sizes, self._info = [h[0] for h in heads], [{k: v for k, v in h[2].items() if k != 'ids'} for h in heads]  # ids stay on disk: N strings
+            self.sizes, self._info = [h[0] for h in heads], [h[2] for h in heads]  # ids stay on disk (n strings): `shard_ids` reads a shard's
             shapes = {h[1] for h in heads if h[0]}
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: the shards disagree on the activation shape {sorted(shapes)}")
             self.shape = shapes.pop() if shapes else heads[0][1]
@@ -279,7 +279,7 @@ ActivationStore.index = property(lambda self: _all(self, 'index'), doc="(n,) eac
 def _shard_ids(self:ActivationStore, j:int) -> list[str]:
     "The sample ids of shard `j`, read from its header (positions, for a user's file or another tool's cache)."
     if self.foreign or not self.sizes[j]: return [str(i) for i in range(self.offsets[j], self.offsets[j + 1])]
-    return _shard_header(self.files[j])[2].get('ids', [])
+    return _shard_header(self.files[j], ids=True)[2].get('ids', [])
 
 ActivationStore.shard_ids = _shard_ids
 ActivationStore.ids = property(lambda self: [i for j in range(len(self.sizes)) for i in self.shard_ids(j)], doc="The n sample ids (read from the shards' headers; O(n) strings: `shard_ids` reads one shard's).")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_features.ipynb #fdc2dcdc
 from __future__ import annotations
-import json, math
+import itertools, json, math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -410,6 +410,17 @@ def _then_zeros(kept:tuple, n:int, d:int, zero_idx:torch.Tensor) -> tuple[torch.
     return v, i
 
 # %% ../nbs/06_features.ipynb #8ec68abd
+def _streamed_best(features:FeatureStore, latents:torch.Tensor, n:int, largest:bool, budget:int=2**24) -> tuple[torch.Tensor, torch.Tensor]:
+    "`(len(latents), n)` values and samples: each latent's n largest (or smallest) values, zeros included, ties to the lower sample; `budget` values at a time."
+    kv, ki, where = torch.zeros(len(latents), 0), torch.zeros(len(latents), 0, dtype=torch.long), torch.full((features.d_sae,), -1)
+    where[latents] = torch.arange(len(latents))
+    for start, indptr, indices, values in features.iter_csr(max(1, budget // len(latents))):
+        r, c = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()), where[indices.long()]
+        x = torch.zeros(len(latents), len(indptr) - 1).index_put_((c[c >= 0], r[c >= 0]), values[c >= 0])  # (latents, rows)
+        s = torch.cat([kv, x], 1).sort(dim=1, descending=largest, stable=True)  # kept before new: a stable sort keeps ties in sample order
+        kv, ki = s.values[:, :n], torch.cat([ki, torch.arange(start, start + x.shape[1]).expand(len(latents), -1)], 1).gather(1, s.indices[:, :n])
+    return kv, ki
+
 def compute_stats(features:FeatureStore, # the features
                   n_top:int=16, # top-activating samples kept per latent
                   n_bottom:int=16, # bottom samples kept per latent
@@ -425,19 +436,13 @@ def compute_stats(features:FeatureStore, # the features
         count += torch.bincount(lat[values > 0], minlength=d); total.index_add_(0, lat, values.double()); mx.scatter_reduce_(0, lat, values, 'amax')
         top = _ranked(*_joined(top, (lat, values, idx), (values > 0) & _can_enter(top, lat, values, nt, d, True)), nt, d, True)
         bottom = _ranked(*_joined(bottom, (lat, values, idx), (values < 0) & _can_enter(bottom, lat, values, nb, d, False)), nb, d, False)
-    first, want = [], 4 * max(nt, nb, 16)
-    for start, *block in features.iter_csr(want):
-        if start >= want: break
-        first.append(block)
+    want = 4 * max(nt, nb, 16)
+    first = [b[1:] for b in itertools.takewhile(lambda b: b[0] < want, features.iter_csr(want))]  # the CSR blocks of the first `want` samples
     silent = csr_to_dense(*cat_csr(first), d).t() == 0  # (d, rows) of the first samples, where each latent's first silent samples are
     zero_idx = torch.searchsorted(silent.cumsum(1), torch.arange(1, max(nt, nb) + 1).repeat(d, 1)).clamp_max(silent.shape[1] - 1)
     (tv, ti), (bv, bi) = _then_zeros(top, nt, d, zero_idx), _then_zeros(bottom, nb, d, zero_idx)
-    hard = (silent.sum(1) < max(nt, nb)).nonzero().flatten()  # too few silent samples among the first: sort their whole columns
-    for part in hard.split(max(256, 2**24 // n)):  # 64 MB of dense columns a pass
-        col = features.columns(part.tolist()).t()  # (latents, n)
-        for v, i, m, desc in ((tv, ti, nt, True), (bv, bi, nb, False)):
-            s = col.sort(dim=1, descending=desc, stable=True)
-            v[part], i[part] = s.values[:, :m], s.indices[:, :m]
+    hard = (silent.sum(1) < max(nt, nb)).nonzero().flatten()  # too few silent samples among the first: their best over every value, zeros included
+    if len(hard): (tv[hard], ti[hard]), (bv[hard], bi[hard]) = _streamed_best(features, hard, nt, True), _streamed_best(features, hard, nb, False)
     return FeatureStats(n, count, total.float(), mx, tv, ti, bv, bi)
 
 # %% ../nbs/06_features.ipynb #47277009
