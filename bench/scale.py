@@ -191,8 +191,9 @@ def write_report(results, args):
         ax[0].plot(rss.columns, rss.loc[s], 'o-', label=s); ax[1].plot(wall.columns, wall.loc[s], 'o-', label=s)
     for a, t in zip(ax, ['peak RSS (MiB): flat is the goal', 'wall time (s): linear is the goal']):
         a.set(xscale='log', xlabel='activation rows', title=t); a.grid(alpha=.3)
-    ax[1].set_yscale('log'); ax[0].legend(fontsize=8)
+    ax[1].set_yscale('log'); ax[0].set_ylim(0, rss.max().max() * 1.15); ax[0].legend(fontsize=8, loc='lower right')
     fig.tight_layout(); fig.savefig(Path(args.out).with_suffix('.png'), dpi=110)
+    Path(args.out).with_suffix('.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in results))  # the measurements themselves
     lines = [f"# Scale benchmark\n", f"`python bench/scale.py {' '.join(sys.argv[1:])}`: d_in {args.d_in}, k {args.k}, batch 4096, "
              f"training on at most {args.train_tokens:,} rows, {args.threads} threads, on {os.cpu_count()} CPUs. Each stage runs in a fresh process; "
              "peak RSS is that process's maximum resident set (`ru_maxrss`), training's being `medsae train`'s own function (`train_command`, as the command line runs it).\n",
