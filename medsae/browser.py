@@ -27,10 +27,9 @@ from .features import (FeatureStore, FeatureStats, feature_stats, features_datas
                              plot_feature_sparsity)
 
 # %% auto #0
-__all__ = ['PLOTS', 'column_blocks', 'latent_histograms', 'bottom_samples', 'plot_activation_hist', 'plot_top_images',
-           'position_grid', 'latent_heatmap', 'sample_activations', 'latent_heatmaps', 'heatmap_layer',
-           'heatmap_overlay', 'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser', 'feature_browser',
-           'plot_command']
+__all__ = ['PLOTS', 'column_blocks', 'latent_histograms', 'plot_activation_hist', 'plot_top_images', 'position_grid',
+           'latent_heatmap', 'sample_activations', 'latent_heatmaps', 'heatmap_layer', 'heatmap_overlay',
+           'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser', 'feature_browser', 'plot_command']
 
 # %% ../nbs/06b_browser.ipynb #6ed5164a
 def column_blocks(features:FeatureStore, # the features
@@ -63,20 +62,6 @@ def latent_histograms(features:FeatureStore, # the features
         for c, e in enumerate(edges):
             if e is not None: counts[c] += np.histogram(x[:, c][x[:, c] > 0].numpy(), bins=e)[0]
     return [(n, e) if e is not None else (np.zeros(0), np.zeros(0)) for n, e in zip(counts, edges)]
-
-# %% ../nbs/06b_browser.ipynb #e253fe1d
-def bottom_samples(features:FeatureStore, # the features
-                   latents:list[int], # which latents
-                   n:int, # samples per latent
-                   chunk_rows:int=8192, # samples per block
-                  ) -> list[list[tuple[int, float]]]:
-    "Per latent, its `n` lowest `(sample, value)`, among ties the first samples: a stable sort of the column, in one pass."
-    vals, idx = torch.zeros(0, len(latents)), torch.zeros(0, len(latents), dtype=torch.long)
-    for start, x in column_blocks(features, latents, chunk_rows):
-        v, i = torch.cat([vals, x]), torch.cat([idx, torch.arange(start, start + len(x))[:, None].expand_as(x)])  # candidates come first: ties keep sample order
-        o = v.sort(dim=0, stable=True).indices[:n]
-        vals, idx = v.gather(0, o), i.gather(0, o)
-    return [[(int(s), float(v)) for s, v in zip(idx[:, c], vals[:, c])] for c in range(len(latents))]
 
 # %% ../nbs/06b_browser.ipynb #060fd8d7
 def plot_activation_hist(features:FeatureStore, # the features
@@ -271,8 +256,9 @@ def browser_data(features:FeatureStore, # the features
         if not features.request.get('sae'): raise MedsaeError(f"{features.path}: the meta names no SAE; pass sae= for heatmaps")
         sae = load_sae_checkpoint(features.request['sae'])[0]
     dataset = dataset if dataset is not None else features_dataset(features)
-    names, bottoms, hists = features.label_names, bottom_samples(features, latents, n_bottom), latent_histograms(features, latents, bins)
-    picks = {k: ([(int(i), float(v)) for v, i in zip(stats.top_values[k, :n_top], stats.top_index[k, :n_top]) if v > 0], bottoms[c]) for c, k in enumerate(latents)}
+    names, hists = features.label_names, latent_histograms(features, latents, bins)
+    picks = {k: ([(int(i), float(v)) for v, i in zip(stats.top_values[k, :n_top], stats.top_index[k, :n_top]) if v > 0],
+                 [(int(i), float(v)) for v, i in zip(stats.bottom_values[k, :n_bottom], stats.bottom_index[k, :n_bottom])]) for k in latents}
     shown = sorted({s for top, bottom in picks.values() for s, _ in top + bottom})
     shown_ids, _, labels = sample_info(features, shown)
     ids, row = dict(zip(shown, shown_ids)), {s: r for r, s in enumerate(shown)}
