@@ -22,7 +22,7 @@ from .commands import *
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
-           'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches',
+           'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches', 'check_key',
            'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'activations_request',
            'default_extra', 'activations_folder', 'extract_activations', 'activations_command']
 
@@ -205,6 +205,12 @@ def _shard_header(f:Path, ids:bool=False) -> tuple[int, tuple, dict]:
     return shape[0], tuple(shape[1:]), info if ids else {k: v for k, v in info.items() if k != 'ids'}
 
 # %% ../nbs/03_activations.ipynb #3cc66c42
+def check_key(load_activations_path:str|None, # the user's activations, if given
+              key:str|None, # the tensor, layer or column asked for
+             ):
+    "Refuse `--key` without `--load_activations_path`, whose file, saev layer or datasets column it names (the store refuses a key it cannot use)."
+    if key is not None and not load_activations_path: raise MedsaeError("--key names a tensor of a --load_activations_path file, a saev cache's layer or a datasets folder's column; give --load_activations_path, or leave --key out")
+
 def check_user_activations(shape:tuple, # the tensor's shape
                            path:Path, # its file, named in errors
                           ):
@@ -228,6 +234,7 @@ class ActivationStore:
         if self.path.is_dir() and (list_shards(self.path) or activation_layout(self.path) is None):
             self.files = list_shards(self.path)
             check_complete(self.path, f'{len(self.files)} of its shards')
+            if key is not None: raise MedsaeError(f"{self.path} is a medsae activations folder, whose shards hold one tensor: key {key!r} (--key) names nothing there; leave it out")
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
             heads = [_shard_header(f) for f in self.files]
             self.sizes, self._info = [h[0] for h in heads], [h[2] for h in heads]  # ids stay on disk (n strings): `shard_ids` reads a shard's

@@ -365,6 +365,20 @@ def _numeric(t:torch.Tensor, path:Path) -> torch.Tensor:
     if t.is_complex(): raise MedsaeError(f"{path} holds complex numbers ({str(t.dtype).removeprefix('torch.')}); activations must be real: save the real part or the magnitude")
     return t
 
+def _check_npy_dtype(dt:np.dtype, path:Path) -> np.dtype:
+    "`dt` if a `.npy` of it holds plain real numbers; else an error naming what it holds (its header says it, before any data is read)."
+    if dt.hasobject and not dt.names: raise UnsafeFileError(f"{path} is not a plain numeric .npy array: it holds Python objects, which medsae will not unpickle")
+    if dt.names: raise MedsaeError(f"{path} holds a structured array (fields {list(dt.names)}), not a plain numeric array; save one field, e.g. np.save(path, a['{dt.names[0]}'])")
+    if dt.kind == 'c': raise MedsaeError(f"{path} holds complex numbers ({dt}); activations must be real: save the real part or the magnitude")
+    if dt.kind not in 'fiub': raise MedsaeError(f"{path} holds {dt} values, not numbers")
+    return dt
+
+def _pick_key(names:list[str], key:str|None, path:Path) -> str:
+    "The one tensor of a file to read: `key`, or the only one; an error listing them otherwise."
+    if key is None and len(names) == 1: return names[0]
+    if key not in names: raise MedsaeError(f"{path} holds several tensors {names}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {names}")
+    return key
+
 def _load_npy(path:Path) -> torch.Tensor:
     "A plain numeric `.npy` array as a tensor, or an error naming what the file holds instead."
     try: a = np.load(path, allow_pickle=False)
@@ -373,8 +387,7 @@ def _load_npy(path:Path) -> torch.Tensor:
         if 'allow_pickle' in str(e): raise UnsafeFileError(f"{path} is not a plain numeric .npy array: it holds Python objects, which medsae will not unpickle") from e
         raise MedsaeError(f"{path} is a truncated or damaged .npy file ({_first_line(e)})") from e
     except (EOFError, OSError) as e: raise MedsaeError(f"{path} is an empty, truncated or damaged .npy file ({_first_line(e)})") from e
-    if a.dtype.names: raise MedsaeError(f"{path} holds a structured array (fields {list(a.dtype.names)}), not a plain numeric array; save one field, e.g. np.save(path, a['{a.dtype.names[0]}'])")
-    if a.dtype.kind not in 'fiubc': raise MedsaeError(f"{path} holds {a.dtype} values, not numbers")
+    _check_npy_dtype(a.dtype, path)
     return torch.from_numpy(a.astype(a.dtype.newbyteorder('='), copy=False))  # big-endian files too: torch reads native order only
 
 def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
@@ -386,8 +399,7 @@ def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
     obj = load_tensors(path) if path.suffix == '.safetensors' else load_pt(path)
     if isinstance(obj, torch.Tensor): return _numeric(obj, path)
     if not isinstance(obj, Mapping) or not obj: raise MedsaeError(f"{path} holds a {type(obj).__name__}, not a tensor or a dict of tensors")
-    if key is None and len(obj) == 1: key = next(iter(obj))
-    if key not in obj: raise MedsaeError(f"{path} holds several tensors {list(obj)}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {list(obj)}")
+    key = _pick_key(list(obj), key, path)
     if not isinstance(obj[key], torch.Tensor): raise MedsaeError(f"{path}: {key!r} holds {type(obj[key]).__name__} {str(obj[key])[:40]}, not a tensor")
     return _numeric(obj[key], path)
 

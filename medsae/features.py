@@ -22,8 +22,7 @@ from .data import DATASETS
 from .models import MODELS
 from .sae import SAE
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
-from .activations import ActivationStore, activations_folder, extract_activations, list_shards
-from .tensor_files import activation_layout
+from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key
 
 # %% auto #0
 __all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
@@ -557,7 +556,7 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      split:str='train', # the dataset split
                      hook_point:str|None=...,
                      load_activations_path:str|None=None, # your own activations (a (N, d_in) tensor file, a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder) instead of computed ones
-                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several (for a saev cache: which layer)
+                     key:str|None=None, # which tensor of the --load_activations_path file(s), where they hold several (a saev cache: the layer; a datasets folder: the column)
                      data_root:str|None=None,
                      batch_size:int_range(lo=1)=..., pooling:Flag(choices=POOLINGS)=...,
                      tiny:bool=False, # the activations of a tiny model (`medsae activations --tiny`)
@@ -565,8 +564,7 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      overwrite:bool=...,
                     ) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
-    if key is not None and not (load_activations_path and (Path(load_activations_path).is_file() or activation_layout(Path(load_activations_path)) in ('saev', 'datasets'))):
-        raise MedsaeError("--key names a tensor of a --load_activations_path file, or the layer of a saev cache (not a medsae activations folder); give that file, or leave --key out")
+    check_key(load_activations_path, key)
     feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key,
                          sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite)
     stats = feature_stats(feats, n_top=n_top)

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
-from .core import MedsaeError, get_paths, load_tensor_file, save_tensors, load_tensors, save_table, get_device, seed_everything
+from .core import MedsaeError, get_paths, save_tensors, load_tensors, save_table, get_device, seed_everything
 from .artefacts import artefact_lock
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .core import MedsaeError, UnsafeFileError, load_pt, log, _numeric, _first_line
+from .core import MedsaeError, UnsafeFileError, load_pt, log, _numeric, _first_line, _pick_key, _check_npy_dtype
 
 # %% auto #0
 __all__ = ['TENSOR_SUFFIXES', 'TensorRows', 'RowPart', 'natural_order', 'saev_parts', 'dictionary_learning_parts', 'ArrowRows',
@@ -21,12 +21,6 @@ __all__ = ['TENSOR_SUFFIXES', 'TensorRows', 'RowPart', 'natural_order', 'saev_pa
 # %% ../nbs/00d_tensor_files.ipynb #ba047c02
 _ST_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
               'I16': torch.int16, 'I8': torch.int8, 'U8': torch.uint8, 'BOOL': torch.bool}
-
-def _pick_key(names:list[str], key:str|None, path:Path) -> str:
-    "The one tensor of a file to read: `key`, or the only one; an error listing them otherwise."
-    if key is None and len(names) == 1: return names[0]
-    if key not in names: raise MedsaeError(f"{path} holds several tensors {names}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {names}")
-    return key
 
 def _npy_header(path:Path) -> tuple[tuple, np.dtype, bool, int]:
     "(shape, dtype, fortran_order, data offset) of a `.npy` file, from its header alone."
@@ -68,10 +62,7 @@ class TensorRows:
         self._kind = {'.npy': 'npy', '.safetensors': 'st'}.get(p.suffix, 'pt')
         if self._kind == 'npy':
             self.shape, dt, fortran, self.offset = _npy_header(p)
-            if dt.hasobject and not dt.names: raise UnsafeFileError(f"{p} is not a plain numeric .npy array: it holds Python objects, which medsae will not unpickle")
-            if dt.names: raise MedsaeError(f"{p} holds a structured array (fields {list(dt.names)}), not a plain numeric array; save one field, e.g. np.save(path, a['{dt.names[0]}'])")
-            if dt.kind == 'c': raise MedsaeError(f"{p} holds complex numbers ({dt}); activations must be real: save the real part or the magnitude")
-            if dt.kind not in 'fiub': raise MedsaeError(f"{p} holds {dt} values, not numbers")
+            _check_npy_dtype(dt, p)
             self._np_dtype, self.dtype = dt, torch.from_numpy(np.zeros(0, dt.newbyteorder('='))).dtype
             if fortran and len(self.shape) > 1:
                 log(f"{p} is Fortran-ordered: its rows are not contiguous on disk, so it is memory-mapped (save it C-ordered to stream it)")
@@ -261,6 +252,8 @@ def activation_files(path:str|Path, # a tensor file, or a folder another tool wr
     if layout is None: raise MedsaeError(f"{path}: no such file" if not path.exists() else f"{path} holds no activations medsae can read: give a .npy/.safetensors/.pt file, or a folder of them, or a saev, dictionary_learning or SAELens cache")
     if layout == 'file': return layout, [RowPart(TensorRows(path, key))]
     if layout == 'saev': return layout, saev_parts(path, key)
-    if layout == 'dictionary_learning': return layout, dictionary_learning_parts(path)
+    if layout == 'dictionary_learning':
+        if key is not None: raise MedsaeError(f"{path} is a dictionary_learning cache, whose shards hold one tensor: key {key!r} (--key) names nothing there; leave it out")
+        return layout, dictionary_learning_parts(path)
     if layout == 'datasets': return layout, datasets_parts(path, key)
     return layout, [RowPart(TensorRows(p, key)) for p in sorted((p for p in path.iterdir() if p.suffix in TENSOR_SUFFIXES), key=natural_order)]

@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import medsae
-from .core import (MedsaeError, get_paths, sae_name, activations_name, load_tensor_file, save_tensors, load_tensors, tensors_meta, save_json,
+from .core import (MedsaeError, get_paths, sae_name, activations_name, save_tensors, load_tensors, tensors_meta, save_json,
                          load_json, get_device, progress, log, seed_everything, dist_info, init_distributed, from_rank0)
 from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
@@ -24,9 +24,8 @@ from .data import DATASETS
 from .models import MODELS
 from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
 from .interop import SAE_TYPE_NAMES
-from .activations import ActivationStore, activations_folder
+from .activations import ActivationStore, activations_folder, check_key
 from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
-from .tensor_files import activation_layout
 
 # %% auto #0
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
@@ -434,12 +433,11 @@ def find_activations(model_name:str|None=None, # model whose activations to trai
                      tiny:bool=False, # the cached activations of a tiny model (`medsae activations --tiny`)
                      extra:str|None=None, # suffix of the cached activations' name, as given to `medsae activations --extra`
                      load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt), a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder, streamed from disk, to train on instead of the cache
-                     key:str|None=None, # which tensor of the --load_activations_path file, where it holds several (for a saev cache: which layer)
+                     key:str|None=None, # which tensor of the --load_activations_path file(s), where they hold several (a saev cache: the layer; a datasets folder: the column)
                      data_root:str|None=None,
                     ) -> ActivationStore:
     "The activations to train on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
-    if key is not None and not (load_activations_path and (Path(load_activations_path).is_file() or activation_layout(Path(load_activations_path)) == 'saev')):
-        raise MedsaeError("--key names a tensor of a --load_activations_path file, or the layer of a saev cache (not a medsae activations folder); give that file, or leave --key out")
+    check_key(load_activations_path, key)
     if load_activations_path: return ActivationStore(load_activations_path, key=key)
     if not (model_name and dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
     folder = activations_folder(model_name, dataset, split, hook_point, tiny, extra, data_root)
