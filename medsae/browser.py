@@ -27,24 +27,9 @@ from .features import (FeatureStore, FeatureStats, feature_stats, features_datas
                              plot_feature_sparsity)
 
 # %% auto #0
-__all__ = ['PLOTS', 'column_blocks', 'latent_histograms', 'plot_activation_hist', 'plot_top_images', 'position_grid',
-           'latent_heatmap', 'sample_activations', 'latent_heatmaps', 'heatmap_layer', 'heatmap_overlay',
-           'png_data_url', 'browser_data', 'check_browser_data', 'FeatureBrowser', 'feature_browser', 'plot_command']
-
-# %% ../nbs/06b_browser.ipynb #6ed5164a
-def column_blocks(features:FeatureStore, # the features
-                  latents:list[int], # which latents
-                  chunk_rows:int=8192, # samples per block
-                 ) -> Iterator[tuple[int, torch.Tensor]]:
-    "`(first sample, (rows, len(latents)) values)`: a few latents' values over the split, a block of samples at a time."
-    latents = features.check_latents(latents)
-    where = torch.full((features.d_sae,), -1, dtype=torch.long)
-    where[torch.tensor(latents, dtype=torch.long)] = torch.arange(len(latents))
-    for start, indptr, indices, values in features.iter_csr(chunk_rows):
-        rows, col = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()), where[indices.long()]
-        keep, out = col >= 0, torch.zeros(len(indptr) - 1, len(latents))
-        out[rows[keep], col[keep]] = values[keep]
-        yield start, out
+__all__ = ['PLOTS', 'latent_histograms', 'plot_activation_hist', 'plot_top_images', 'position_grid', 'latent_heatmap',
+           'sample_activations', 'latent_heatmaps', 'heatmap_layer', 'heatmap_overlay', 'png_data_url', 'browser_data',
+           'check_browser_data', 'FeatureBrowser', 'feature_browser', 'plot_command']
 
 # %% ../nbs/06b_browser.ipynb #1e74998c
 def latent_histograms(features:FeatureStore, # the features
@@ -54,11 +39,11 @@ def latent_histograms(features:FeatureStore, # the features
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
     "Per latent, `(counts, edges)` of `np.histogram` of its values > 0 (empty arrays if it never fires), in two passes."
     lo, hi = torch.full((len(latents),), math.inf), torch.full((len(latents),), -math.inf)
-    for _, x in column_blocks(features, latents, chunk_rows):
+    for _, x in features.column_blocks(latents, chunk_rows):
         lo, hi = torch.minimum(lo, torch.where(x > 0, x, math.inf).amin(0)), torch.maximum(hi, torch.where(x > 0, x, -math.inf).amax(0))
     edges = [np.histogram_bin_edges(np.array([a, b], np.float32), bins) if a <= b else None for a, b in zip(lo.tolist(), hi.tolist())]
     counts = [np.zeros(bins, np.int64) if e is not None else None for e in edges]
-    for _, x in column_blocks(features, latents, chunk_rows):
+    for _, x in features.column_blocks(latents, chunk_rows):
         for c, e in enumerate(edges):
             if e is not None: counts[c] += np.histogram(x[:, c][x[:, c] > 0].numpy(), bins=e)[0]
     return [(n, e) if e is not None else (np.zeros(0), np.zeros(0)) for n, e in zip(counts, edges)]

@@ -220,18 +220,21 @@ def _check_latents(self:FeatureStore, latents:Iterable[int]) -> list[int]:
     if bad: raise MedsaeError(f"latent(s) {bad} out of range: {self.path.name} has d_sae={self.d_sae} latents, numbered 0 to {self.d_sae - 1}")
     return latents
 
-def _columns(self:FeatureStore, latents:list[int]) -> torch.Tensor:
-    "Values `(n, len(latents))` of a few latents over every sample, in one pass over the shards."
+def _column_blocks(self:FeatureStore, latents:list[int], # which latents
+                   chunk_rows:int=8192, # samples per block
+                  ) -> Iterator[tuple[int, torch.Tensor]]:
+    "`(first sample, (rows, len(latents)) values)`: a few latents' values over the split, a block of samples at a time."
     latents = self.check_latents(latents)
-    out, where = torch.zeros(self.n, len(latents)), torch.full((self.d_sae,), -1, dtype=torch.long)
+    where = torch.full((self.d_sae,), -1, dtype=torch.long)
     where[torch.tensor(latents, dtype=torch.long)] = torch.arange(len(latents))
-    for j in range(len(self.files)):
-        indptr, indices, values = self.csr(j)
-        rows = torch.repeat_interleave(torch.arange(self.sizes[j]), indptr.diff()) + self.offsets[j]
-        col = where[indices.long()]
+    for start, indptr, indices, values in self.iter_csr(chunk_rows):
+        rows, col = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()), where[indices.long()]
         keep = col >= 0
-        out[rows[keep], col[keep]] = values[keep]
-    return out
+        yield start, torch.zeros(len(indptr) - 1, len(latents)).index_put_((rows[keep], col[keep]), values[keep])
+
+def _columns(self:FeatureStore, latents:list[int]) -> torch.Tensor:
+    "Values `(n, len(latents))` of a few latents over every sample (n × latents in memory: `column_blocks` streams them)."
+    return torch.cat([x for _, x in self.column_blocks(latents, 2**16)] or [torch.zeros(0, len(latents))])
 
 def _rows(self:FeatureStore, samples:list[int]) -> torch.Tensor:
     "Dense features `(len(samples), d_sae)` of a few samples (numbered in store order)."
@@ -249,6 +252,7 @@ def _to_dense(self:FeatureStore) -> torch.Tensor:
     return torch.cat([self.dense(j) for j in range(len(self.files))])
 
 FeatureStore.iter_csr, FeatureStore.iter_dense, FeatureStore.check_latents, FeatureStore.columns, FeatureStore.rows, FeatureStore.to_dense = _iter_csr, _iter_dense, _check_latents, _columns, _rows, _to_dense
+FeatureStore.column_blocks = _column_blocks
 
 # %% ../nbs/06_features.ipynb #37eaa2b2
 def sae_digest(sae:SAE) -> str:
@@ -411,11 +415,9 @@ def _then_zeros(kept:tuple, n:int, d:int, zero_idx:torch.Tensor) -> tuple[torch.
 # %% ../nbs/06_features.ipynb #8ec68abd
 def _streamed_best(features:FeatureStore, latents:torch.Tensor, n:int, largest:bool, budget:int=2**24) -> tuple[torch.Tensor, torch.Tensor]:
     "`(len(latents), n)` values and samples: each latent's n largest (or smallest) values, zeros included, ties to the lower sample; `budget` values at a time."
-    kv, ki, where = torch.zeros(len(latents), 0), torch.zeros(len(latents), 0, dtype=torch.long), torch.full((features.d_sae,), -1)
-    where[latents] = torch.arange(len(latents))
-    for start, indptr, indices, values in features.iter_csr(max(1, budget // len(latents))):
-        r, c = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff()), where[indices.long()]
-        x = torch.zeros(len(latents), len(indptr) - 1).index_put_((c[c >= 0], r[c >= 0]), values[c >= 0])  # (latents, rows)
+    kv, ki = torch.zeros(len(latents), 0), torch.zeros(len(latents), 0, dtype=torch.long)
+    for start, x in features.column_blocks(latents.tolist(), max(1, budget // len(latents))):
+        x = x.t()  # (latents, rows)
         s = torch.cat([kv, x], 1).sort(dim=1, descending=largest, stable=True)  # kept before new: a stable sort keeps ties in sample order
         kv, ki = s.values[:, :n], torch.cat([ki, torch.arange(start, start + x.shape[1]).expand(len(latents), -1)], 1).gather(1, s.indices[:, :n])
     return kv, ki

@@ -22,7 +22,6 @@ from .models import MODELS
 from .features import (FeatureStore, sample_info, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
                              load_sae_checkpoint)
 from .naming import VOCABS, concepts_file, name_by_vocab
-from .browser import column_blocks
 
 # %% auto #0
 __all__ = ['VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
@@ -327,10 +326,10 @@ def _drawn_samples(features:FeatureStore, latents:list[int], n_images:int, thres
         ks = latents[g:g + group]
         mx = torch.full((len(ks),), -math.inf)
         if relative:
-            for _, x in column_blocks(features, ks, chunk_rows): mx = torch.maximum(mx, x.amax(0))
+            for _, x in features.column_blocks(ks, chunk_rows): mx = torch.maximum(mx, x.amax(0))
         t = [threshold * float(m) if relative else threshold for m in mx]
         n_pos, tt = torch.zeros(len(ks), dtype=torch.long), torch.tensor(t)
-        for _, x in column_blocks(features, ks, chunk_rows): n_pos += (x > tt).sum(0)
+        for _, x in features.column_blocks(ks, chunk_rows): n_pos += (x > tt).sum(0)
         want = []
         for c, k in enumerate(ks):
             rng, P = np.random.default_rng([seed, k]), int(n_pos[c]); Q = features.n - P
@@ -338,7 +337,7 @@ def _drawn_samples(features:FeatureStore, latents:list[int], n_images:int, thres
             ranks = (rng.choice(P, a, replace=False), rng.choice(Q, b, replace=False))
             want.append((ranks, rng.permutation(a + b)))
         found, seen = [{} for _ in ks], np.zeros((len(ks), 2), np.int64)
-        for start, x in column_blocks(features, ks, chunk_rows):
+        for start, x in features.column_blocks(ks, chunk_rows):
             fires = x > tt
             for c, ((rp, rn), _) in enumerate(want):
                 for side, ranks, rows in ((0, rp, fires[:, c].nonzero().flatten()), (1, rn, (~fires[:, c]).nonzero().flatten())):
