@@ -19,7 +19,7 @@ Rows grow at a fixed width (d_sae --d_sae_rows); then latents grow at a fixed nu
     python bench/scale.py                    # 10^5 → 10^7 rows at 4k latents, then 4k → 64k latents at 10^5 rows
     python bench/scale.py --rows 1e5 1e6 --latents 4096 16384 --work /big/disk/scale
 """
-import argparse, json, math, os, resource, shutil, subprocess, sys, time
+import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +194,7 @@ def write_report(results, args):
     ax[1].set_yscale('log'); ax[0].set_ylim(0, rss.max().max() * 1.15); ax[0].legend(fontsize=8, loc='lower right')
     fig.tight_layout(); fig.savefig(Path(args.out).with_suffix('.png'), dpi=110)
     Path(args.out).with_suffix('.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in results))  # the measurements themselves
-    lines = [f"# Scale benchmark\n", f"`python bench/scale.py {' '.join(sys.argv[1:])}`: d_in {args.d_in}, k {args.k}, batch 4096, "
+    lines = ["# Scale benchmark\n", f"`python bench/scale.py {' '.join(sys.argv[1:])}`: d_in {args.d_in}, k {args.k}, batch 4096, "
              f"training on at most {args.train_tokens:,} rows, {args.threads} threads, on {os.cpu_count()} CPUs. Each stage runs in a fresh process; "
              "peak RSS is that process's maximum resident set (`ru_maxrss`), training's being `medsae train`'s own function (`train_command`, as the command line runs it).\n",
              f"## Rows ({args.d_sae_rows} latents)\n", "Peak RSS (MiB) per stage and number of rows, and its spread (max − min over min):\n",

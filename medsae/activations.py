@@ -231,8 +231,8 @@ class ActivationStore:
                  chunk_rows:int=65536, # samples per virtual shard of a user's file (memory: one shard at a time)
                 ):
         self.path, self.normalize, self._norms, self._slices, self.layout = Path(path), normalize, {}, None, 'medsae'
-        if self.path.is_dir() and (list_shards(self.path) or activation_layout(self.path) is None):
-            self.files = list_shards(self.path)
+        self.files = list_shards(self.path) if self.path.is_dir() else []
+        if self.files or (self.path.is_dir() and activation_layout(self.path) is None):
             check_complete(self.path, f'{len(self.files)} of its shards')
             if key is not None: raise MedsaeError(f"{self.path} is a medsae activations folder, whose shards hold one tensor: key {key!r} (--key) names nothing there; leave it out")
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
@@ -248,7 +248,7 @@ class ActivationStore:
             shape = shapes.pop() if shapes else self._parts[0].shape
             check_user_activations((sum(map(len, self._parts)), *shape), self.path)
             self._slices = [(i, a, min(a + chunk_rows, len(p))) for i, p in enumerate(self._parts) for a in range(0, len(p), chunk_rows)]
-            self.files, self.shape, self.sizes = [], shape, [b - a for _, a, b in self._slices]
+            self.shape, self.sizes = shape, [b - a for _, a, b in self._slices]
             self._info = [{}] * len(self.sizes)
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
 
