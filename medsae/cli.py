@@ -27,6 +27,7 @@ COMMANDS = { # name: (module, function, one-line help), in the order of the flow
     'linearity': ('medsae.linearity', 'linearity_command', 'linearity check: is the embedding (and the SAE code) of a composite image a non-negative mix of those of its parts?'),
     'demo': ('medsae.demo', 'demo_command', 'the whole pipeline on the built-in synthetic chest set (or your model and data) with an HTML report; cached, so a second run takes seconds'),
     'docs': ('medsae.docs', 'docs_command', 'build the offline docs site from the notebooks, or check a built one in headless Chromium'),
+    'atlas': ('medsae.atlas', 'atlas_command', 'write the feature atlas of an SAE (a static site with every latent: table, pages, map), or check one in headless Chromium'),
     'test': ('medsae.commands', 'test_command', "run every notebook's tests and print one PASS/FAIL line each"),
 }
 
