@@ -24,8 +24,9 @@ from .synthetic import SYNTH_FINDINGS, SYNTH_MIN_SIZE
 from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
-from .training import TrainConfig, train_request, train_sae
+from .training import TrainConfig, plot_training_curve, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
+from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
@@ -38,9 +39,9 @@ __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 
            'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names',
            'dense_rows', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity',
            'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'output_cell',
-           'figure_output', 'table_output', 'widget_output', 'render_report', 'plot_training_curve', 'DemoResults',
-           'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells',
-           'report_notebook', 'report_request', 'report_done', 'demo_report', 'run_demo', 'demo_command']
+           'figure_output', 'table_output', 'widget_output', 'render_report', 'DemoResults', 'findings_table',
+           'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells', 'report_notebook',
+           'report_request', 'report_done', 'demo_report', 'demo_atlas', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -379,17 +380,6 @@ def render_report(nb:nbformat.NotebookNode, # the report notebook
     with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
     return write_page(nb, 'report.html', out, [('report.html', title)], {}, title)
 
-# %% ../nbs/13_demo.ipynb #fc293b42
-def plot_training_curve(history:pd.DataFrame, # the training history (`TrainResult.metrics`)
-                       ) -> plt.Figure:
-    "FVU, L0 and dead fraction against the training step."
-    cols = [c for c in ('fvu', 'l0', 'dead_frac') if c in history]
-    fig, axes = plt.subplots(1, len(cols), figsize=(3.4 * len(cols), 2.8), constrained_layout=True, squeeze=False)
-    for ax, c in zip(axes[0], cols):
-        ax.plot(history['step'], history[c]); ax.set_xlabel('step'); ax.set_title(c); ax.grid(alpha=.3)
-    if 'fvu' in cols: axes[0][0].set_yscale('log')
-    return fig
-
 # %% ../nbs/13_demo.ipynb #947a4910
 @dataclass
 class DemoResults:
@@ -491,7 +481,8 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
     naming = (f"named by the closest concept of the `{cfg.vocab}` vocabulary" + (" (only the phrasings made of words the model was trained on)" if cut else "") if r.joint else
               "unnamed: naming by text similarity needs the joint image-text embedding, and this SAE reads another hook point")
     cells += [md(f"## Feature browser\n\nThe {min(r.cfg.n_browser, int((~r.stats.dead_mask).sum()))} live latents that best match a label (by the CheXpert score's F1), {naming}; "
-                 "pick a latent to see its statistics, the held-out images it fires on most and least, and their labels."), output_cell(view)]
+                 "pick a latent to see its statistics, the held-out images it fires on most and least, and their labels. All "
+                 f"{r.features.d_sae} latents, dead ones included, are in the [feature atlas](atlas/index.html) beside this report: a table to sort and search, a page per latent, a map."), output_cell(view)]
     cells += [md("## Findings: best latent against best neuron\n\nFor each finding, the SAE latent and the raw neuron whose firing matches it "
                  "best (F1, precision P, recall R of the CheXpert score; r: correlation of activation and label), its monosemanticity (MS) "
                  "and the AUROC of a 1-D probe on it alone. This is the reference project's score: only the top 30 % of a unit's positive values count as "
@@ -544,6 +535,10 @@ def demo_report(r:DemoResults, page:Path, request:dict) -> Path:
     discard(page, PAGE)
     return load_or_compute(page, request, lambda p: render_report(report_notebook(r), p.parent), PAGE)
 
+def demo_atlas(r:DemoResults, folder:Path) -> Path:
+    "The feature atlas of every latent on the held-out images, with their names and MS (11b's `medsae atlas`), beside the report."
+    return write_atlas(build_atlas(r.features, r.stats, concepts=r.names if len(r.names) else None, scores={'MS': np.array(r.scores['latents']['MS'], float)}), folder)
+
 # %% ../nbs/13_demo.ipynb #ee95ed85
 def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
             ) -> Path:
@@ -570,6 +565,8 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
               *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)
+    atlas_done = fresh(report_done(page, request) and _complete(out/'atlas'))  # made from what the report is made from
+    steps.run('atlas', atlas_done, lambda: out/'atlas' if atlas_done else demo_atlas(r, out/'atlas'))
     steps.run('report', fresh(report_done(page, request)), lambda: demo_report(r, page, request))
     if not (truth_cached and (out/'ground_truth.csv').exists()): save_table(out/'ground_truth.csv', truth['ground_truth'])  # beside the report, rewritten when recomputed
     save_table(out/'stages.csv', steps.frame())

@@ -16,14 +16,14 @@ import numpy as np
 from PIL import Image
 
 import medsae
-from .core import MedsaeError, atomic_path, log, progress, write_errors
+from .core import MedsaeError, atomic_path, get_paths, log, progress, write_errors
 from .commands import TEST_ENV, command
 
 # %% auto #0
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',
            'nav_html', 'local_links', 'fetched_urls', 'runs_for_docs', 'execute_notebook', 'site_notebooks',
            'write_page', 'build_site', 'find_chromium', 'browser_missing', 'serve_folder', 'in_thread', 'check_site',
-           'docs_command']
+           'host_atlas', 'docs_command']
 
 # %% ../nbs/11_docs.ipynb #825253b6
 ASSETS = Path(medsae.__file__).parent/'assets'
@@ -436,6 +436,19 @@ def check_site(site:str|Path, # a built site (`build_site`)
             'requests': [u if len(u) < 100 else u[:97] + '...' for u in r['requests']], 'page_errors': r['errors'],
             'screenshot': str(screenshot) if screenshot else None}
 
+# %% ../nbs/11_docs.ipynb #56e6dbe8
+def host_atlas(atlas:str|Path, # a feature atlas folder (`medsae atlas`, or the demo's results/demo/atlas)
+               out:str|Path, # the site's folder
+              ) -> Path:
+    "Copy a complete feature atlas into the site as `out/atlas/`, replacing the one there; return where."
+    atlas, dest = Path(atlas), Path(out)/'atlas'
+    if not (atlas/'atlas.json').is_file() or not (atlas/'meta.json').is_file():
+        raise MedsaeError(f"{atlas}: not a complete feature atlas (no atlas.json and meta.json); write one with medsae atlas, or run medsae demo")
+    with write_errors(dest):
+        if dest.exists(): shutil.rmtree(dest)
+        shutil.copytree(atlas, dest, ignore=shutil.ignore_patterns('.request.json', 'meta.json'))
+    return dest
+
 # %% ../nbs/11_docs.ipynb #2703c25c
 @command('medsae docs', description='Build the docs site (one HTML page per notebook, no network needed), or check a built site in headless Chromium.',
          examples=['medsae docs --out _site', 'medsae docs --check _site --screenshot _site/feature-browser.png'])
@@ -444,6 +457,7 @@ def docs_command(nbs:str='nbs', # the folder of notebooks
                  check:str|None=None, # instead of building, check this built site in headless Chromium
                  page:str='06b_browser.html', # with --check: the page with a feature browser
                  screenshot:str|None=None, # with --check: save a screenshot of the feature browser here (a PNG)
+                 atlas:str|None=None, # a feature atlas to host at {out}/atlas/ (default: the demo's, results/demo/atlas, when there is one)
                 ) -> int:
     "`medsae docs`: build the offline docs site, or check a built one in headless Chromium."
     if check:
@@ -454,3 +468,5 @@ def docs_command(nbs:str='nbs', # the folder of notebooks
     t0 = time.time()
     pages = build_site(nbs, out)
     print(f'{len(pages)} pages written to {out}/ in {time.time() - t0:.0f}s (open {out}/index.html)')
+    demo = get_paths(create=False).results/'demo'/'atlas'
+    if atlas or (demo/'atlas.json').exists(): print(f"the feature atlas {atlas or demo} hosted at {host_atlas(atlas or demo, out)}/index.html")

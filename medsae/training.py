@@ -31,7 +31,8 @@ from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
            'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer',
            'save_checkpoint', 'load_checkpoint', 'fit', 'TrainResult', 'train_request', 'train_sae', 'data_summary',
-           'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config', 'train_command']
+           'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config',
+           'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -393,6 +394,18 @@ def data_summary(source, # the data source a run trained on (see `as_batches`)
 def _has_len(o) -> bool:
     try: len(o); return True
     except TypeError: return False
+
+# %% ../nbs/05_training.ipynb #fc293b42
+def plot_training_curve(history:pd.DataFrame, # the training history (`TrainResult.metrics`)
+                       ) -> 'plt.Figure':
+    "FVU, L0 and dead fraction against the training step."
+    import matplotlib.pyplot as plt  # only for the plot: training itself needs no matplotlib
+    cols = [c for c in ('fvu', 'l0', 'dead_frac') if c in history]
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.4 * len(cols), 2.8), constrained_layout=True, squeeze=False)
+    for ax, c in zip(axes[0], cols):
+        ax.plot(history['step'], history[c]); ax.set_xlabel('step'); ax.set_title(c); ax.grid(alpha=.3)
+    if 'fvu' in cols: axes[0][0].set_yscale('log')
+    return fig
 
 # %% ../nbs/05_training.ipynb #4c072650
 def planted_dictionary(n:int=20_000, # samples
