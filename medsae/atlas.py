@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import traitlets
 from PIL import Image
 
-from .core import MedsaeError, load_table, progress, write_errors
+from .core import MedsaeError, load_json, load_table, progress, write_errors
 from .commands import Flag, UsageError, command, int_range
 from .artefacts import FOLDER, load_or_compute
 from .sae import SAE
@@ -207,8 +207,7 @@ def build_atlas(features:FeatureStore|str|Path, # the features (or their folder)
     sae = sae or None
     if sae is not None and tuple(sae.W_dec.shape)[0] != d: raise MedsaeError(f"the SAE has {sae.W_dec.shape[0]} latents, the features {d}")
     store = _spatial_store(features, activations) if sae is not None else None
-    shown = sorted({int(i) for k in range(d) for i in stats.top_index[k, :n_top][stats.top_values[k, :n_top] > 0].tolist() + stats.bottom_index[k, :n_bottom].tolist()}) if d < 4096 else \
-            torch.cat([stats.top_index[:, :n_top][stats.top_values[:, :n_top] > 0], stats.bottom_index[:, :n_bottom].flatten()]).unique().tolist()
+    shown = torch.cat([stats.top_index[:, :n_top][stats.top_values[:, :n_top] > 0], stats.bottom_index[:, :n_bottom].flatten()]).unique().tolist()
     ids, _, lab = sample_info(features, shown)
     pos = [(lab[r] == 1).nonzero().flatten().tolist() for r in range(len(shown))]
     return Atlas(features, stats, title or _default_title(features), columns, cons, vl, list(features.label_names), f1, corr, best,
@@ -335,8 +334,10 @@ def _sorted_desc(values:list[float]) -> bool:
     x = [v for v in values if not math.isnan(v)]
     return x == sorted(x, reverse=True) and all(math.isnan(v) for v in values[len(x):])
 
-def _drive_atlas(url:str, chromium:str, shots:Path|None, timeout:float) -> dict:
-    "Open the atlas at `url` in headless Chromium: wait for the table, sort by a score, search a name, open a latent page and the map; record every request and page error."
+def _drive_atlas(url:str, chromium:str, shots:Path|None, timeout:float,
+                 expect:dict|None=None, # {'pct': a frequency in %, 'count': the latents at or above it}: check the range filter
+                ) -> dict:
+    "Open the atlas at `url` in headless Chromium: wait for the table, sort by a score, search a name, filter by frequency, open a latent page and the map; record every request and page error."
     from playwright.sync_api import sync_playwright, TimeoutError as PlaywrightTimeout
     requests, errors, failed, r = [], [], [], {}
     ms = lambda t0: round((time.perf_counter() - t0) * 1000)
@@ -372,6 +373,13 @@ def _drive_atlas(url:str, chromium:str, shots:Path|None, timeout:float) -> dict:
                 rows = pg.eval_on_selector_all('.ma-row', 'rs => rs.map(r => [r.dataset.hit, r.querySelector(".ma-name").textContent])')
                 if not rows or any(not h or (h == 'name' and q.lower() not in n.lower()) for h, n in rows): raise MedsaeError(f"{url}: searching {q!r} left rows that do not match it: {rows[:5]}")
                 r['searched'] = q
+                pg.fill('.ma-search', '')
+            if expect:
+                pg.select_option('.ma-range-col', 'freq'); pg.fill('.ma-min', expect['pct'])
+                want = f"{expect['count']:,} of "
+                step(f"filtering frequency ≥ {expect['pct']} % did not leave {expect['count']} latents", lambda: pg.wait_for_function(
+                    'w => document.querySelector(".ma-count").textContent.startsWith(w)', arg=want))
+                r['filtered'] = (expect['pct'], expect['count'])
             k = pg.eval_on_selector('.ma-row', 'r => r.dataset.index')
             t0 = time.perf_counter(); pg.click('.ma-row')
             step(f'the page of latent {k} did not open', lambda: pg.wait_for_selector(f'.ma-latent[data-index="{k}"][data-ready]'))
@@ -403,7 +411,10 @@ def check_atlas(site:str|Path, # a folder written by `write_atlas`
     if why := browser_missing(): raise MedsaeError(f"cannot check {site} in a browser: {why}")
     shots = Path(screenshots) if screenshots else None
     if shots: shots.mkdir(parents=True, exist_ok=True)
-    with serve_folder(site) as base: served = in_thread(_drive_atlas, base + 'index.html', find_chromium(), shots, timeout)
+    freq = [l['freq'] for l in load_json(site/'atlas.json')['latents'] if l['freq']]
+    cut = sorted(set(freq))[len(set(freq)) // 2 - 1: len(set(freq)) // 2 + 1]  # halfway between two adjacent frequencies: no row on the edge
+    expect = {'pct': f'{50 * sum(cut):.9g}', 'count': sum(f >= sum(cut) / 2 for f in freq)} if len(cut) == 2 else None
+    with serve_folder(site) as base: served = in_thread(_drive_atlas, base + 'index.html', find_chromium(), shots, timeout, expect)
     local = in_thread(_drive_atlas, (site/'index.html').resolve().as_uri(), find_chromium(), None, timeout)
     for how, r in (('served', served), ('file://', local)):
         if r['errors']: raise MedsaeError(f"{site} ({how}): page errors: {'; '.join(r['errors'])}")
@@ -437,7 +448,7 @@ def atlas_command(features:str|None=None, # a features folder (medsae features w
     if check:
         r = check_atlas(check, screenshots)
         print(f"{check}: ok; {r['count']}; first rows in {r['first_rows_ms']} ms; sorted by {r['sorted_by']}; "
-              + (f"searched {r['searched']!r}; " if 'searched' in r else '') + f"latent {r['latent']} opened in {r['latent_ms']} ms ({r['images']} images)"
+              + (f"searched {r['searched']!r}; " if 'searched' in r else '') + (f"frequency ≥ {r['filtered'][0]} % left {r['filtered'][1]}; " if 'filtered' in r else '') + f"latent {r['latent']} opened in {r['latent_ms']} ms ({r['images']} images)"
               + (f"; map drawn in {r['map_ms']} ms, a click opened latent {r['map_click']}" if 'map_ms' in r else '') + f"; {r['n_requests']} requests, all local; file:// ok")
         return 0
     if not features: raise UsageError('give --features (a features folder), or --check with an atlas folder')

@@ -122,6 +122,10 @@ const MedsaeAtlas = (() => {
     const labelSel = h('select', {className: 'ma-label-filter', 'aria-label': 'best label'}, h('option', {value: -1}, 'any best label'),
                        ix.label_names.map((n, i) => h('option', {value: i}, n)));
     const count = h('span', {className: 'ma-count'});
+    const rangeCol = h('select', {className: 'ma-range-col', 'aria-label': 'filter by a column'}, h('option', {value: ''}, 'filter by…'),
+                       ix.columns.map(c => h('option', {value: c}, c === 'freq' ? 'frequency (%)' : HEAD[c] || c)));
+    const lo = h('input', {type: 'number', step: 'any', className: 'ma-min', placeholder: 'min', 'aria-label': 'minimum'});
+    const hi = h('input', {type: 'number', step: 'any', className: 'ma-max', placeholder: 'max', 'aria-label': 'maximum'});
     const shown = ['index', 'name', ...(ix.label_names.length ? ['label'] : []), ...ix.columns];
     const grid = `64px minmax(180px, 2fr) ${ix.label_names.length ? '130px ' : ''}repeat(${ix.columns.length}, minmax(80px, 1fr))`;
     const head = h('div', {className: 'ma-head', style: `grid-template-columns: ${grid}`},
@@ -130,7 +134,8 @@ const MedsaeAtlas = (() => {
     const scroll = h('div', {className: 'ma-scroll', onscroll: () => draw()}, spacer);
     const table = h('div', {className: 'ma-table'}, head, scroll);
     const tableView = h('div', {className: 'ma-tableview'},
-      h('div', {className: 'ma-controls'}, search, h('label', {}, live, ' live only'), ix.label_names.length ? labelSel : null, count), table);
+      h('div', {className: 'ma-controls'}, search, h('label', {}, live, ' live only'), ix.label_names.length ? labelSel : null,
+        h('span', {className: 'ma-range'}, rangeCol, ' ≥ ', lo, ' ≤ ', hi), count), table);
     search.addEventListener('input', () => {
       st.query = search.value.trim().toLowerCase();
       if (st.query && !text && !textWanted) { textWanted = true; source.get('text').then(t => { text = t.text.map(s => (s || '').toLowerCase()); refresh(); }).catch(() => {}); }
@@ -138,6 +143,11 @@ const MedsaeAtlas = (() => {
     });
     live.addEventListener('change', () => { st.live = live.checked; refresh(); });
     labelSel.addEventListener('change', () => { st.label = +labelSel.value; refresh(); });
+    const setRange = () => { // frequency is typed in percent
+      const scale = rangeCol.value === 'freq' ? 100 : 1, num = e => e.value.trim() === '' ? NaN : +e.value / scale;
+      Object.assign(st, {rcol: rangeCol.value, lo: num(lo), hi: num(hi)}); refresh();
+    };
+    for (const e of [rangeCol, lo, hi]) e.addEventListener('input', setRange);
 
     const hit = (k, q) => q[0] === '#' ? String(k) === q.slice(1) : lower[k].includes(q) ? 'name' : text && text[k].includes(q) ? 'text' : String(k) === q ? 'index' : '';
     function sortBy(c) {
@@ -150,6 +160,7 @@ const MedsaeAtlas = (() => {
         if (st.live && cols.freq[k] === 0) continue;
         if (st.label >= 0 && best[k] !== st.label) continue;
         if (q && !hit(k, q)) continue;
+        if (st.rcol) { const v = cols[st.rcol][k]; if (Number.isNaN(v) || v < st.lo || v > st.hi) continue; }
         keep.push(k);
       }
       const c = st.sort, sign = st.desc ? -1 : 1;
