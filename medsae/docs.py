@@ -342,6 +342,8 @@ def build_site(nbs:str|Path='nbs', # the notebooks
     if prefix: links |= {f"{prefix}/{nb.metadata['frontmatter']['output-file']}": n
                          for nb, n in zip(processed, names) if 'output-file' in nb.metadata['frontmatter']}
     with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
+    if (nbs/'images').is_dir():  # the pictures the chapters show (screenshots), beside their pages
+        with write_errors(out/'images'): shutil.copytree(nbs/'images', out/'images', dirs_exist_ok=True)
     return [write_page(nb, n, out, nav, links, title) for nb, n in zip(processed, names)]
 
 # %% ../nbs/11_docs.ipynb #153a40f7

@@ -184,7 +184,7 @@ const MedsaeAtlas = (() => {
       return h('div', {className: 'ma-cell ma-num'}, c === 'freq' ? pct(cols.freq[k]) : num(cols[c][k]));
     }
     function draw() {
-      const o = st.order || [], first = Math.max(0, Math.floor(scroll.scrollTop / ROW) - 4), last = Math.min(o.length, first + Math.ceil((scroll.clientHeight || 600) / ROW) + 8);
+      const o = st.order || [], first = Math.max(0, Math.floor(scroll.scrollTop / ROW) - 4), last = Math.min(o.length, first + Math.ceil((scroll.clientHeight || window.innerHeight) / ROW) + 8);
       const rows = [];
       for (let i = first; i < last; i++) {
         const k = o[i], c = st.sort;
@@ -207,14 +207,16 @@ const MedsaeAtlas = (() => {
         canvas.width = W * ratio; canvas.height = H * ratio;
         let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
         for (let k = 0; k < d; k++) { x0 = Math.min(x0, x[k]); x1 = Math.max(x1, x[k]); y0 = Math.min(y0, y[k]); y1 = Math.max(y1, y[k]); }
-        const px = new Float32Array(d), py = new Float32Array(d), sx = (W - 2 * pad) / ((x1 - x0) || 1), sy = (H - 2 * pad) / ((y1 - y0) || 1);
-        const ctx = canvas.getContext('2d'); ctx.scale(ratio, ratio);
+        const px = new Float32Array(d), py = new Float32Array(d), sx = (W - pad - (d <= 100 ? 150 : pad)) / ((x1 - x0) || 1), sy = (H - 2 * pad) / ((y1 - y0) || 1);
+        const ctx = canvas.getContext('2d'), dot = Math.max(2, Math.min(8, 600 / Math.sqrt(d))); // bigger dots when there are few
+        ctx.scale(ratio, ratio); ctx.font = '11px system-ui, sans-serif';
         const cell = 8, gw = Math.ceil(W / cell), buckets = new Map();
         const order = Array.from({length: d}, (_, k) => k).sort((a, b) => (best[a] >= 0) - (best[b] >= 0)); // unlabelled first, underneath
         for (const k of order) {
           px[k] = pad + (x[k] - x0) * sx; py[k] = H - pad - (y[k] - y0) * sy;
           if (cols.freq[k] === 0) continue;
-          ctx.fillStyle = colorOf(k); ctx.fillRect(px[k] - 1.5, py[k] - 1.5, 3, 3);
+          ctx.fillStyle = colorOf(k); ctx.fillRect(px[k] - dot / 2, py[k] - dot / 2, dot, dot);
+          if (d <= 100) { ctx.fillStyle = '#59636e'; ctx.fillText(`#${k} ${title(k)}`, px[k] + dot, py[k] + 3); } // few latents: name them
           const b = Math.floor(py[k] / cell) * gw + Math.floor(px[k] / cell);
           (buckets.get(b) || buckets.set(b, []).get(b)).push(k);
         }
@@ -265,7 +267,7 @@ const MedsaeAtlas = (() => {
           side('Activations where it fires', histogram(L.hist)),
           L.labels ? side('CheXpert F1 with each label', labelBars(ix.label_names, L.labels, best[k])) : null),
         L.top.length ? side(`Top ${L.top.length} images${ix.heatmaps ? ' (heatmaps)' : ''}`, gallery(L.top, ix.heatmaps ? k : null)) : null,
-        L.bottom.length ? side(`Bottom ${L.bottom.length} images`, gallery(L.bottom, null)) : null,
+        L.bottom.length ? side(`Bottom ${L.bottom.length} images (its lowest values; 0 where it does not fire)`, gallery(L.bottom, null)) : null,
         L.neighbours ? side('Nearest latents (decoder cosine)', h('ol', {className: 'ma-neigh'},
           L.neighbours.map(([j, c]) => h('li', {}, pick(j), ' ', title(j), h('span', {className: 'ma-muted'}, ` ${num(c)}`))))) : null);
     }
