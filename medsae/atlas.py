@@ -476,13 +476,15 @@ class AtlasWidget(anywidget.AnyWidget):
         super().__init__(title=a.title, **kwargs)
         self.on_msg(self._answer)
     def payload(self, key:str) -> Any:
-        "What the front end asks for: 'index', 'text', 'map' or 'chunk:c' (with its images as data URLs)."
+        "What the front end asks for: 'index', 'text', 'map', or 'latent:k' and 'chunk:c' with their images as data URLs."
         a = self._atlas
         if key == 'index': return atlas_index(a)
         if key == 'text': return atlas_text(a)
         if key == 'map': return atlas_map(a)
-        if not key.startswith('chunk:'): raise MedsaeError(f"unknown atlas request {key!r}")
-        recs = atlas_chunk(a, int(key.split(':')[1]))
+        kind, _, n = key.partition(':')
+        if kind not in ('latent', 'chunk') or not n.isdigit(): raise MedsaeError(f"unknown atlas request {key!r}")
+        if kind == 'latent' and int(n) >= a.d_sae: raise MedsaeError(f"latent {n} is outside [0, {a.d_sae})")
+        recs = [latent_record(a, int(n))] if kind == 'latent' else atlas_chunk(a, int(n))
         samples = {e['s'] for r in recs for e in r['top'] + r['bottom']}
         images = {s: png_data_url(im) for s, im in _thumbs(a, list(samples), self._px)}
         heats = {f'{k}_{i}': png_data_url(im) for (k, i), im in _heat_layers(a, [r['index'] for r in recs], self._px)} if a.activations is not None else {}

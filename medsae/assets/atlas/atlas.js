@@ -46,6 +46,7 @@ const MedsaeAtlas = (() => {
         s.onerror = () => { delete cache[key]; reject(new Error(`cannot load ${base + file(key)}`)); };
         document.head.append(s);
       }),
+      latent(k, chunk) { const c = Math.floor(k / chunk); return this.get(`chunk:${c}`).then(ch => ch.latents[k - c * chunk]); },
       image: s => `img/${s}.png`,
       heat: (k, r) => `heat/${k}_${r}.png`,
     };
@@ -62,6 +63,7 @@ const MedsaeAtlas = (() => {
     return {
       hash: false,
       get: key => cache[key] ??= new Promise((resolve, reject) => { pending[key] = {resolve, reject}; model.send({get: key}); }),
+      latent(k) { return this.get(`latent:${k}`).then(v => v.latents[0]); }, // one latent at a time: its images travel with it
       image: s => images[s],
       heat: (k, r) => heats[`${k}_${r}`],
     };
@@ -280,9 +282,9 @@ const MedsaeAtlas = (() => {
       current = `${view}:${k}`;
       if (view === 'table') { body.replaceChildren(tableView); if (!st.order) refresh(); else draw(); return; }
       if (view === 'map') { body.replaceChildren(mapView ??= makeMap()); return; }
-      const want = current, c = Math.floor(k / ix.chunk);
+      const want = current;
       body.replaceChildren(h('p', {className: 'ma-loading'}, `Loading latent ${k}…`));
-      source.get(`chunk:${c}`).then(ch => { if (current === want) { body.replaceChildren(latentPage(k, ch.latents[k - c * ix.chunk])); window.scrollTo?.(0, 0); } })
+      source.latent(k, ix.chunk).then(L => { if (current === want) { body.replaceChildren(latentPage(k, L)); window.scrollTo?.(0, 0); } })
         .catch(e => body.replaceChildren(h('p', {className: 'ma-error'}, `Latent ${k} could not load: ${e.message}`)));
     }
     const fromHash = () => { const m = /^#latent\/(\d+)$/.exec(location.hash); go(m ? 'latent' : location.hash === '#map' ? 'map' : 'table', m ? +m[1] : undefined, true); };
