@@ -25,7 +25,6 @@ from .activations import ActivationStore
 from .features import FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, load_sae_checkpoint
 from .browser import heatmap_layer, position_grid, png_data_url, _thumbnail, _palette, _num
 from .evaluation.labels import class_scores
-from .docs import CHROMIUM_FLAGS, find_chromium, browser_missing, serve_folder, in_thread, _is_local
 
 # %% auto #0
 __all__ = ['BOOKKEEPING', 'ATLAS_CHUNK', 'INDEX_HTML', 'atlas_histograms', 'decoder_neighbours', 'decoder_map', 'read_scores',
@@ -194,7 +193,7 @@ def build_atlas(features:FeatureStore|str|Path, # the features (or their folder)
     if concepts is not None: columns['similarity'] = cons['similarity']
     f1 = corr = None; best = np.full(d, -1)
     if labels and len(features.label_names):
-        cs = class_scores(features)
+        cs = class_scores(features, chunk_rows=16384)  # fewer, larger CSR blocks: each costs a d_sae × 256 histogram of the firing thresholds
         f1, corr = cs.f1.numpy(), cs.corr.numpy()
         has = (cs.n_firing.numpy() > 0) & ~np.isnan(f1).all(1)  # a latent that never fires has no best label
         best[has] = np.nanargmax(np.where(np.isnan(f1[has]), -1, f1[has]), 1)
@@ -254,7 +253,7 @@ def latent_records(a:Atlas, latents:list[int]) -> list[dict]:
     ix = torch.tensor(ks, dtype=torch.long)  # rows by index_select: here `t[ix]` costs 7.5 ms a call whatever its size (torch 2.14, CPU)
     rows = lambda t: t.index_select(0, ix)
     values = {c: _json_floats(a.columns[c][ix.numpy()]) for c in a.columns}
-    labels = _json_floats(np.stack([a.label_f1[ix.numpy()], a.label_corr[ix.numpy()]], -1)) if a.label_f1 is not None else [None] * len(ks)
+    labels = _json_floats(np.stack([a.label_f1[ix.numpy()], a.label_corr[ix.numpy()]], -1).round(4)) if a.label_f1 is not None else [None] * len(ks)  # 4 decimals: what the bars show
     hist, nb = rows(a.hist).tolist(), (None if a.neighbours is None else zip(rows(a.neighbours[0]).tolist(), rows(a.neighbours[1]).round(decimals=4).tolist()))
     st, t, b = a.stats, a.n_top, a.n_bottom
     tops = [[(i, v) for v, i in zip(*p) if v > 0] for p in zip(rows(st.top_values)[:, :t].tolist(), rows(st.top_index)[:, :t].tolist())]
@@ -365,6 +364,7 @@ def _drive_atlas(url:str, chromium:str, shots:Path|None, timeout:float,
                 ) -> dict:
     "Open the atlas at `url` in headless Chromium: wait for the table, sort by a score, search a name, filter by frequency, open a latent page and the map; record every request and page error."
     from playwright.sync_api import sync_playwright, TimeoutError as PlaywrightTimeout
+    from medsae.docs import CHROMIUM_FLAGS
     requests, errors, failed, r = [], [], [], {}
     ms = lambda t0: round((time.perf_counter() - t0) * 1000)
     with sync_playwright() as p:
@@ -432,6 +432,7 @@ def check_atlas(site:str|Path, # a folder written by `write_atlas`
                 timeout:float=60, # seconds to wait for each step
                ) -> dict:
     "Open the atlas in headless Chromium, from a local server and from `file://`: sort, search, open a latent and the map; fail on a page error, a failed request or a request off the page's origin."
+    from medsae.docs import find_chromium, browser_missing, serve_folder, in_thread, _is_local  # 11's browser helpers (nbformat, jsonschema: 2 s to import)
     site = Path(site)
     if not (site/'index.html').is_file() or not (site/'atlas.json').is_file(): raise MedsaeError(f"{site}: not an atlas (no index.html and atlas.json); write one with medsae atlas --features ... --out {site}")
     if why := browser_missing(): raise MedsaeError(f"cannot check {site} in a browser: {why}")
