@@ -450,7 +450,7 @@ def check_atlas(site:str|Path, # a folder written by `write_atlas`
         if foreign: raise MedsaeError(f"{site} ({how}): the page made requests off its origin: {', '.join(foreign)}")
     return served | {'n_requests': len(served['requests']), 'file_ok': True}
 
-# %% ../nbs/11b_atlas.ipynb #3ea5bdc5
+# %% ../nbs/11b_atlas.ipynb #80e99845
 @command('medsae atlas', description="Write the feature atlas of an SAE: a static site with every latent (a sortable, searchable table, a page per latent, a map), or check one in headless Chromium.",
          examples=['medsae atlas --features data/sae_features/synthetic-cxr-clip_synthetic-cxr_batchtopk_synthetic-cxr_test --out results/atlas',
                    'medsae atlas --features FEATURES --concepts results/concepts/SAE_vocab.csv --scores results/FEATURES_ms.csv:ms --out results/atlas',
@@ -491,7 +491,7 @@ def atlas_command(features:str|None=None, # a features folder (medsae features w
     print(f"{out/'index.html'}: {a.d_sae} latents ({int(a.stats.dead_mask.sum())} dead), {len(a.samples)} thumbnails, {size / 2**20:.1f} MiB, {time.time() - t0:.0f}s")
     return 0
 
-# %% ../nbs/11b_atlas.ipynb #421fec38
+# %% ../nbs/11b_atlas.ipynb #581478fa
 class AtlasWidget(anywidget.AnyWidget):
     "The atlas in JupyterLab: the static site's front end, asking the kernel for each chunk of latents as it is shown."
     _esm = atlas_asset('atlas.js') + "\nexport default { render({model, el}) { MedsaeAtlas.mount(el, MedsaeAtlas.kernelSource(model)); } };\n"
