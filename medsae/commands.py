@@ -33,7 +33,7 @@ class CommandParser(argparse.ArgumentParser):
     def add_argument(self, *args, registry:Registry|None=None, **kwargs):
         if hasattr(kwargs.get('type'), 'describe'): kwargs['help'] = _with_range(kwargs.get('help'), kwargs['type'].describe())  # a `NumberRange`
         action = super().add_argument(*args, **kwargs)
-        if registry is not None: self.registries.append((action.option_strings[-1] if action.option_strings else action.dest, registry))
+        if registry is not None: self.registries.append((action.option_strings[0] if action.option_strings else action.dest, registry))
         return action
     def format_help(self) -> str:
         epilog = self.epilog
@@ -131,6 +131,7 @@ SHARED_FLAGS: dict[str, Flag] = { # written once for every command: a parameter 
     'data_root': Flag(str, aliases=('--root',), help='data root (default: $MEDSAE_DATA, else ./data); results go beside it'),
     'device': Flag(str, help="where to run: 'cpu', 'cuda', 'cuda:1', 'mps' (default: CUDA > MPS > CPU)"),
     'seed': Flag(int_range(lo=0), help='random seed'),
+    'model_name': Flag(aliases=('--model',)), 'model': Flag(aliases=('--model_name',)),  # one vocabulary: every command takes either spelling
 }
 
 # %% ../nbs/00c_commands.ipynb #ab616021
