@@ -5,6 +5,7 @@
 # %% ../nbs/01_data.ipynb #6fa0ff8b
 from __future__ import annotations
 import io, logging, os, re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
 
@@ -19,13 +20,14 @@ from .commands import Flag, command
 
 
 # %% auto #0
-__all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LABEL_POLICIES', 'CHEXPERT_FILES',
-           'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10', 'cifar100', 'PLACES365_SPLITS', 'DATA_COMMANDS',
-           'collate_samples', 'get_dataset', 'root_env_var', 'resolve_dataset_root', 'check_choice', 'to_8bit',
+__all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LAYOUTS', 'LABEL_POLICIES', 'CHEXPERT_FILES',
+           'CHEXPERT_RELEASE_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10', 'cifar100',
+           'PLACES365_SPLITS', 'DATA_COMMANDS', 'collate_samples', 'get_dataset', 'Layout', 'register_layout',
+           'dataset_layouts', 'find_layout', 'root_env_var', 'resolve_dataset_root', 'check_choice', 'to_8bit',
            'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
            'balanced_subset', 'chexpert', 'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader',
            'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365',
-           'data_list_command', 'data_command']
+           'dataset_status', 'data_list_command', 'data_command']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -43,7 +45,7 @@ def collate_samples(batch:list[dict|None], # items from a dataset; `None` for a 
     return {'image': images, 'labels': labels, 'text': [b['text'] for b in batch], 'id': [b['id'] for b in batch]}
 
 # %% ../nbs/01_data.ipynb #3da349aa
-DATASETS = Registry('dataset', homes=('medsae.synthetic',))  # 01b registers synthetic-cxr
+DATASETS = Registry('dataset', homes=('medsae.synthetic', 'medsae.layouts'))  # 01b registers synthetic-cxr, 01c chexpert-plus
 register_dataset = DATASETS.register  # `@register_dataset(name)` over a factory `f(split, dataset_root=None, transform=None, **kwargs)`
 list_datasets = DATASETS.names
 
@@ -54,6 +56,31 @@ def get_dataset(name:str, # a registered dataset name (see `list_datasets()`)
                 **kwargs) -> Dataset:
     "The dataset `name`, split `split`: items `{'image', 'labels', 'text', 'id'}`."
     return DATASETS[name](split, dataset_root=dataset_root, transform=transform, **kwargs)
+
+# %% ../nbs/01_data.ipynb #97d223b2
+@dataclass(frozen=True)
+class Layout:
+    "One way a dataset's files lie in its folder: the files that give it away, and its reader when the dataset's factory does not read it itself."
+    dataset:str # the registered dataset it is a layout of
+    name:str # what `medsae data list` calls it, e.g. 'CheXpert download'
+    marks:tuple[str, ...]=() # glob patterns under the folder, any one of which marks it; none: generated on the fly, no folder needed
+    read:Callable|None=field(default=None, compare=False) # `read(split, dataset_root, transform, **kwargs)`, for a layout read by a later chapter
+    def matches(self, folder:Path) -> bool: return any(next(Path(folder).glob(m), None) is not None for m in self.marks)
+
+LAYOUTS = Registry('dataset layout', homes=('medsae.synthetic', 'medsae.layouts'))  # 'dataset/layout name' -> Layout
+
+def register_layout(layout:Layout) -> Layout:
+    "Add `layout` to `LAYOUTS` under 'dataset/name'."
+    return LAYOUTS.register(f'{layout.dataset}/{layout.name}', f'{layout.dataset} as {layout.name}')(layout)
+
+def dataset_layouts(name:str) -> list[Layout]:
+    "The registered layouts of dataset `name`."
+    return [LAYOUTS[k] for k in LAYOUTS if LAYOUTS[k].dataset == name]
+
+def find_layout(name:str, folder:Path) -> Layout|None:
+    "The first layout of dataset `name` whose marks are in `folder`, else None."
+    return next((l for l in dataset_layouts(name) if l.marks and l.matches(folder)), None)
+
 
 # %% ../nbs/01_data.ipynb #97a15d18
 def root_env_var(name:str) -> str:
@@ -145,15 +172,16 @@ class ImageLabelDataset(Dataset):
 # %% ../nbs/01_data.ipynb #c6a8d7be
 class CsvImageDataset(ImageLabelDataset):
     "Images listed by path in a table (one row per image)."
-    def __init__(self, name:str, split:str, paths:list[str], # image paths (also the ids)
+    def __init__(self, name:str, split:str, paths:list[str], # the ids: image paths, unless `files` gives those
                  image_root:str|Path, # what relative paths are relative to
                  labels:torch.Tensor, label_names:list[str], # (n, n_labels) labels and their names
                  source:str|None=None, rows:np.ndarray|None=None, # the table and each sample's row in it, for messages
+                 files:list[str]|None=None, # each sample's image file, where the ids are not paths
                  **kwargs): # passed to `ImageLabelDataset`
         super().__init__(name, split, paths, labels, label_names, **kwargs)
-        self.image_root, self.source, self.rows = Path(image_root), source, rows  # rows: each sample's row in `source`
+        self.image_root, self.source, self.rows, self.files = Path(image_root), source, rows, files or self.ids  # rows: each sample's row in `source`
     def load_image(self, i:int) -> Image.Image|None:
-        path = self.image_root/self.ids[i]
+        path = self.image_root/self.files[i]
         return read_image(path, f"{path} (row {self.rows[i]} of {self.source})" if self.source else None, self.mode, self.on_error)
 
 # %% ../nbs/01_data.ipynb #861f22d5
@@ -190,11 +218,17 @@ def parse_labels(df:pd.DataFrame, # a table with one column per label
     return torch.from_numpy(values)
 
 # %% ../nbs/01_data.ipynb #973b496a
-def _find_csv(folder:Path, stem:str, dataset:str) -> Path:
-    "`folder/stem.csv` or `.csv.gz`, else an error saying where it was looked for."
-    for ext in ('.csv', '.csv.gz'):
-        if (folder/f'{stem}{ext}').is_file(): return folder/f'{stem}{ext}'
-    raise MedsaeError(f"{dataset}: no {stem}.csv (or .csv.gz) in {folder}; pass csv=... or dataset_root=... (--dataset_root)")
+def _find_csv(folder:Path, stems:list[str], dataset:str) -> Path:
+    "The first of `folder/{stem}.csv` (or `.csv.gz`) for `stem` in `stems`, else an error naming the files looked for."
+    for stem in stems:
+        for ext in ('.csv', '.csv.gz'):
+            if (folder/f'{stem}{ext}').is_file(): return folder/f'{stem}{ext}'
+    raise MedsaeError(f"{dataset}: no {' or '.join(f'{s}.csv' for s in stems)} (or .csv.gz) in {folder}; pass csv=... or dataset_root=... (--dataset_root)")
+
+def _paths_root(folder:Path, paths:pd.Series) -> Path:
+    "What a table's relative image paths start from: the folder above `folder` when they begin with its name (Stanford's `CheXpert-v1.0-small/train/...`), else `folder`."
+    first = Path(str(paths.iloc[0])).parts if len(paths) else ()
+    return folder.parent if first and first[0] == folder.name else folder
 
 def _check_paths(paths:pd.Series, image_root:Path, source:str):
     "Raise naming the rows whose image file does not exist."
@@ -202,6 +236,7 @@ def _check_paths(paths:pd.Series, image_root:Path, source:str):
     if missing:
         shown = ', '.join(f'row {i}: {image_root/p}' for i, p in missing[:3])
         raise MedsaeError(f"{source}: {len(missing)} image(s) do not exist under {image_root} ({shown}{', ...' if len(missing) > 3 else ''})")
+
 
 # %% ../nbs/01_data.ipynb #96015555
 def read_chexpert_table(csv:str|Path, # a CSV with a `Path` column and the label columns
@@ -245,14 +280,15 @@ def _keep_rows(df:pd.DataFrame, labels:torch.Tensor, keep:np.ndarray) -> tuple[p
     return df[keep], labels[torch.from_numpy(np.flatnonzero(keep))]
 
 # %% ../nbs/01_data.ipynb #7b5dffdc
-CHEXPERT_FILES = {'train': 'chexpert_train', 'val': 'chexpert_valid', 'test': 'chexpert_test', 'trainval': 'chexpert_train'}
+CHEXPERT_FILES = {'train': 'chexpert_train', 'val': 'chexpert_valid', 'test': 'chexpert_test', 'trainval': 'chexpert_train'}  # renamed copies
+CHEXPERT_RELEASE_FILES = {'train': 'train', 'val': 'valid', 'test': 'test_labels', 'trainval': 'train'}  # as Stanford ships them
 
 @register_dataset('chexpert')
 def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanced subset of train)
              dataset_root:str|Path|None=None, # the dataset folder (else $MEDSAE_CHEXPERT_ROOT, else datasets/chexpert)
              transform:Callable|None=None, # applied to each PIL image
              csv:str|Path|None=None, # a label CSV to use instead of the split's file in `dataset_root`
-             image_root:str|Path|None=None, # what `Path` values are relative to (default: `dataset_root`, else the CSV's folder)
+             image_root:str|Path|None=None, # what `Path` values are relative to (default: the dataset folder, or the one above when the paths begin with its name)
              uncertain:str='ignore', # -1 becomes: 'ignore' (NaN), 'zeros' or 'ones'
              blank:str='zeros', # an empty label becomes: 'ignore' (NaN), 'zeros' or 'ones'
              max_positives:int=1000, # `trainval`: at most this many positives per label
@@ -264,16 +300,16 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
              name:str='chexpert', # the dataset name recorded on the result
              text_column:str='Report', # the column giving each item's text, when the table has it
             ) -> CsvImageDataset:
-    "CheXpert radiographs with their 14 labels, from a CheXpert-format CSV and image folder."
+    "CheXpert radiographs with their 14 labels, from Stanford's download (train.csv, valid.csv, test_labels.csv) or any CheXpert-format CSV."
     if csv is None:
         check_choice('split', split, CHEXPERT_FILES)
-        csv = _find_csv(resolve_dataset_root(name, dataset_root), CHEXPERT_FILES[split], name)
+        csv = _find_csv(resolve_dataset_root(name, dataset_root), [CHEXPERT_FILES[split], CHEXPERT_RELEASE_FILES[split]], name)
     df, labels = read_chexpert_table(csv, CHEXPERT_LABELS, uncertain, blank)
     if frontal_only: df, labels = _keep_rows(df, labels, _frontal(df))
     if split == 'trainval':
         keep = balanced_subset((parse_labels(df, CHEXPERT_LABELS, 'zeros', 'zeros') == 1).numpy(), max_positives, seed)
         df, labels = df.iloc[keep], labels[keep]
-    image_root = Path(image_root or dataset_root or Path(csv).parent)
+    image_root = Path(image_root) if image_root else _paths_root(Path(dataset_root or Path(csv).parent), df['Path'])
     if check_paths: _check_paths(df['Path'], image_root, str(csv))
     texts = df[text_column].fillna('').astype(str).tolist() if text_column in df.columns else None
     return CsvImageDataset(name, split, df['Path'].astype(str).tolist(), image_root, labels, CHEXPERT_LABELS, str(csv), df.index.to_numpy(),
@@ -343,13 +379,17 @@ def mimic_cxr(split:str='train', # a split of the saved dataset ('val' also find
               mode:str|None='RGB', # PIL mode images are converted to
               repo_id:str|None=None, # read this hub dataset repository from the local Hugging Face cache instead of `dataset_root`
               revision:str|None=None, cache_dir:str|Path|None=None, # its revision and hub cache (see `hf_dataset_snapshot`)
+              **kwargs, # for the reader of a layout registered elsewhere (PhysioNet's MIMIC-CXR-JPG: `frontal_only`, ...)
              ) -> ImageLabelDataset:
-    "MIMIC-CXR radiographs with their 14 CheXpert labels and reports, from a local `datasets` folder, the hub cache, or a CSV."
+    "MIMIC-CXR radiographs with their 14 CheXpert labels and reports, from PhysioNet's MIMIC-CXR-JPG folder, a local `datasets` folder, the hub cache, or a CSV."
     dataset_root = hf_dataset_snapshot(repo_id, revision, cache_dir) if repo_id else resolve_dataset_root('mimic-cxr', dataset_root)
     for ext in ('.csv', '.csv.gz'):
         if (dataset_root/f'mimic-cxr_{split}{ext}').is_file():
             return chexpert(split, dataset_root, transform, csv=dataset_root/f'mimic-cxr_{split}{ext}', uncertain=uncertain,
                             blank=blank, on_error=on_error, mode=mode, name='mimic-cxr', text_column=text_column or 'Report')
+    layout = None if repo_id else find_layout('mimic-cxr', dataset_root)
+    if layout and layout.read: return layout.read(split, dataset_root, transform, uncertain=uncertain, blank=blank, on_error=on_error, mode=mode, **kwargs)
+    if kwargs: raise MedsaeError(f"mimic-cxr: unknown option(s) {sorted(kwargs)} for the layout of {dataset_root}")
     ds = _load_hf_split(dataset_root, split, 'mimic-cxr')
     cols = ds.column_names
     if image_column not in cols: raise MedsaeError(f"mimic-cxr {split} ({dataset_root}) has no image column {image_column!r}; it has {cols}; pass image_column=...")
@@ -497,16 +537,37 @@ def places365(split:str='train', # 'train' (= 'train-standard'), 'train-challeng
     make = lambda r, d: torchvision.datasets.Places365(r, split=PLACES365_SPLITS[split], small=small, download=d)
     return _torchvision_dataset('places365', make, dataset_root, split, download, transform, **kwargs)
 
+# %% ../nbs/01_data.ipynb #fe0e5e36
+for _layout in [Layout('chexpert', 'CheXpert download', ('train.csv', 'valid.csv', 'test_labels.csv')),
+                Layout('chexpert', 'renamed CSVs', ('chexpert_*.csv', 'chexpert_*.csv.gz')),
+                Layout('mimic-cxr', 'renamed CSVs', ('mimic-cxr_*.csv', 'mimic-cxr_*.csv.gz')),
+                Layout('mimic-cxr', 'Hugging Face datasets', ('dataset_dict.json', '*/dataset_info.json', 'data/*.parquet', '*.parquet')),
+                Layout('cc3m', 'webdataset shards', ('cc3m-*.tar',)),
+                Layout('cifar10', 'torchvision download', ('cifar-10-batches-py',)),
+                Layout('cifar100', 'torchvision download', ('cifar-100-python',)),
+                Layout('places365', 'torchvision download', ('categories_places365.txt',))]: register_layout(_layout)
+
+def dataset_status(name:str) -> tuple[str, str]:
+    "Where dataset `name` is read from, and whether it is usable now: built in, found (with its layout), or missing (with what to set)."
+    layouts = dataset_layouts(name)
+    if layouts and any(not l.marks for l in layouts): return '(none)', 'built in: generated on the fly'
+    folder, needs = resolve_dataset_root(name, must_exist=False), ' or '.join(f"{l.name} ({', '.join(l.marks)})" for l in layouts)
+    if not folder.is_dir(): return str(folder), f"missing: set {root_env_var(name)} (or pass --dataset_root) to a folder holding {needs or 'it'}"
+    found = find_layout(name, folder)
+    return str(folder), f'found: {found.name}' if found else f'found, but holding none of {needs}' if layouts else 'found'
+
+
 # %% ../nbs/01_data.ipynb #d998fd98
 DATA_COMMANDS = Registry('subcommand', homes=('medsae.synthetic',))  # `medsae data`'s subcommands; 01b adds synth
 
 @DATA_COMMANDS.register('list')
 @command('medsae data list')
 def data_list_command() -> int:
-    "List the registered datasets, what each is, and the folder each is read from."
-    rows = [(n, DATASETS.doc(n), str(resolve_dataset_root(n, must_exist=False)), 'found' if resolve_dataset_root(n, must_exist=False).is_dir() else f'missing (set {root_env_var(n)})') for n in DATASETS]
+    "List the registered datasets: what each is, where it is read from, and whether it is usable now (built in, found with which layout, or missing)."
+    rows = [(n, DATASETS.doc(n), *dataset_status(n)) for n in DATASETS]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     print('\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}' for a, b, c, d in rows))
+
 
 # %% ../nbs/01_data.ipynb #2d08fd0c
 @command('medsae data', description='Dataset utilities.', examples=['medsae data list'])

@@ -15,7 +15,7 @@ from PIL import Image
 
 from .core import MedsaeError, atomic_path, progress, write_errors
 from .commands import Flag, command, int_range
-from .data import CHEXPERT_FILES, CHEXPERT_LABELS, DATA_COMMANDS, ImageLabelDataset, check_choice, chexpert, register_dataset
+from .data import CHEXPERT_FILES, CHEXPERT_LABELS, DATA_COMMANDS, ImageLabelDataset, Layout, check_choice, chexpert, register_dataset, register_layout
 
 # %% auto #0
 __all__ = ['SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS',
@@ -423,6 +423,10 @@ def synthetic_cxr(split:str='train', # 'train', 'val' or 'test'
     cfg = cfg or SynthConfig(size=size)
     n = SYNTH_SIZES[split] if n is None else n
     return SyntheticCXR(split, range(SYNTH_SPLITS[split], SYNTH_SPLITS[split] + n), seed, cfg, transform=transform, mode=mode)
+
+# %% ../nbs/01b_synthetic.ipynb #05bd2c82
+register_layout(Layout('synthetic-cxr', 'generated in memory'))
+
 
 # %% ../nbs/01b_synthetic.ipynb #467c4179
 def write_synthetic_cxr(out:str|Path, # the folder to write (the CSV; PNGs and masks under synthetic-cxr/{split}/)
