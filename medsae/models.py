@@ -17,12 +17,13 @@ from .core import MedsaeError, Registry, get_device, get_dtype, load_pt, load_te
 from .commands import Flag, command
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'MODELS', 'register_model', 'list_models', 'WEIGHT_FILES', 'HookPoint', 'first_output', 'flatten_output',
-           'tokens_to_chw', 'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel', 'prepare_images',
-           'get_hook_point', 'hook_activations', 'probe_shapes', 'get_model', 'read_weights', 'load_weights',
-           'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens', 'openclip_model', 'clip_rn50',
-           'openclip_from_module', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc', 'check_joint_space',
-           'describe_hook_points', 'models_command']
+__all__ = ['LAYOUTS', 'MODELS', 'register_model', 'register_scheme', 'list_models', 'WEIGHT_FILES', 'HookPoint', 'first_output',
+           'flatten_output', 'tokens_to_chw', 'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel',
+           'prepare_images', 'get_hook_point', 'hook_activations', 'probe_shapes', 'any_output', 'module_hook_point',
+           'ModelRegistry', 'get_model', 'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config',
+           'OpenClipTokens', 'openclip_model', 'clip_rn50', 'openclip_scheme', 'openclip_from_module', 'synth_prompts',
+           'text_directions', 'zero_shot_scores', 'auroc', 'check_joint_space', 'describe_hook_points',
+           'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -84,9 +85,9 @@ class ImageTextModel:
     name: str # registry name, e.g. 'MedCLIP-RN50'; used in artefact names
     model: nn.Module # the whole model; hook point modules are paths inside it
     preprocess: Callable # PIL image -> (3, H, W) float tensor
-    tokenizer: Callable # list of texts -> token ids (tensor, or dict of tensors)
+    tokenizer: Callable|None # list of texts -> token ids (tensor, or dict of tensors); None: no text tower
     image_forward: Callable # (model, images (B,3,H,W)) -> (B, d_embed)
-    text_forward: Callable # (model, tokens) -> (B, d_embed)
+    text_forward: Callable|None # (model, tokens) -> (B, d_embed); None: no text tower
     hook_points: dict = field(default_factory=dict) # name -> HookPoint
     embed_hook: str = 'image_embeds' # the hook point holding the joint embedding
     image_size: int = 224 # side of the square images the model takes
@@ -109,8 +110,16 @@ class ImageTextModel:
         if self.channels_last: self.model.to(memory_format=torch.channels_last)
         return self
 
+    @property
+    def has_text(self) -> bool: return self.text_forward is not None
+
+    def require_text(self) -> None:
+        "Refuse, saying what to do instead, when the model has no text tower (DINOv2, a plain ViT)."
+        if not self.has_text: raise MedsaeError(f"{self.name} has no text encoder: naming by vocabulary and zero-shot fidelity need one; name its latents with a VLM (medsae name --method vlm) instead")
+
     def tokenize(self, texts:list[str]) -> torch.Tensor|dict:
         "Token ids for `texts`, as the text tower takes them (on the CPU)."
+        self.require_text()
         return self.tokenizer([texts] if isinstance(texts, str) else list(texts))
 
 # %% ../nbs/02_models.ipynb #3f24ed4f
@@ -145,10 +154,11 @@ class _StopForward(Exception):
     "Raised by a forward hook to end the forward pass once the hooked output is captured."
 
 def get_hook_point(model:ImageTextModel, hook_point:str) -> HookPoint:
-    "The `HookPoint` called `hook_point` (or whose module path it is); a clear error listing valid names otherwise."
+    "The `HookPoint` called `hook_point` (or whose module path it is, or any module's path); a clear error listing valid names otherwise."
     if hook_point in model.hook_points: return model.hook_points[hook_point]
     by_module = [hp for hp in model.hook_points.values() if hp.module == hook_point]
     if by_module: return by_module[0]
+    if hook_point and hook_point in dict(model.model.named_modules()): return module_hook_point(model, hook_point)
     raise MedsaeError(f"{model.name} has no hook point {hook_point!r}; valid hook points: {', '.join(model.hook_points)}")
 
 # %% ../nbs/02_models.ipynb #02a39e99
@@ -187,13 +197,74 @@ def probe_shapes(model:ImageTextModel) -> ImageTextModel:
         hp.shape, hp.spatial = shapes[hp.name], hp.layout != 'vector'
     return model
 
+# %% ../nbs/02_models.ipynb #d93e0502
+def any_output(raw) -> torch.Tensor:
+    "The tensor in a module's raw output: itself, a tuple's first tensor, or a `transformers` output's first field."
+    if isinstance(raw, torch.Tensor): return raw
+    items = raw.values() if isinstance(raw, Mapping) else raw if isinstance(raw, (tuple, list)) else ()
+    found = next((x for x in items if isinstance(x, torch.Tensor)), None)
+    if found is None: raise MedsaeError(f"a module output of type {type(raw).__name__} holds no tensor")
+    return found
+
+def module_hook_point(model:ImageTextModel, module:str) -> HookPoint:
+    "A hook point at any module of `model.model` (a `named_modules()` path), its layout and shape read from two dummy images."
+    cache = model.__dict__.setdefault('_module_hook_points', {})
+    if module in cache: return cache[module]
+    out = []
+    def grab(m, args, raw): out.append(any_output(raw)); raise _StopForward
+    handle = model.model.get_submodule(module).register_forward_hook(grab)
+    try:
+        with torch.inference_mode(): model.image_forward(model.model, prepare_images(model, torch.zeros(2, 3, model.image_size, model.image_size)))
+    except _StopForward: pass
+    finally: handle.remove()
+    if not out: raise MedsaeError(f"{model.name}: the module {module!r} does not run in the image tower")
+    layout = {2: 'vector', 3: 'tokens', 4: 'chw'}.get(out[0].ndim)
+    if layout is None or out[0].shape[0] != 2: raise MedsaeError(f"{model.name}: the output {tuple(out[0].shape)} of {module!r} is not (batch, ...) with 1 to 3 more axes")
+    cache[module] = HookPoint(module, module, tuple(out[0].shape[1:]), layout != 'vector', layout, 'a module read by its path', any_output)
+    return cache[module]
+
+
 # %% ../nbs/02_models.ipynb #b7014a0d
-MODELS = Registry('model', also=('open_clip:ARCH[:PRETRAINED]', 'any open_clip model'), homes=('medsae.medclip', 'medsae.synthclip'))  # 02c registers MedCLIP-RN50 and MedCLIP-ViT, 02b synthetic-cxr-clip
+class ModelRegistry(Registry):
+    "`MODELS`: models by name, and name schemes (`open_clip:ARCH[:PRETRAINED]`, `hf:...`) whose factory builds a model from what follows the prefix."
+    def __init__(self, homes:tuple[str, ...]=()): super().__init__('model', homes=homes); self.schemes = {}
+
+    def register_scheme(self, pattern:str, # how the names look, e.g. 'hf:MODEL_ID_OR_FOLDER'; the scheme is the part before ':'
+                        doc:str, # what the names stand for, one line
+                       ) -> Callable:
+        "Decorator adding a factory `f(rest, weights=None, tiny=False, name=..., **kwargs)` for names `scheme:rest`; a taken scheme is refused."
+        scheme = pattern.split(':', 1)[0]
+        def deco(f):
+            held = self.schemes.get(scheme)
+            if held is not None and held[0].__qualname__ != f.__qualname__: raise MedsaeError(f"model name scheme {scheme!r} is already registered, to {held[0].__module__}.{held[0].__qualname__}")
+            self.schemes[scheme] = (f, pattern, doc)
+            return f
+        return deco
+
+    def scheme(self, name:str) -> Callable|None:
+        "The factory of the scheme `name` is written in (`scheme:rest`), or None."
+        self._visit_homes()
+        scheme, sep, _ = name.partition(':')
+        return self.schemes[scheme][0] if sep and scheme in self.schemes else None
+
+    def __getitem__(self, name:str) -> Callable:
+        if name in self: return super().__getitem__(name)
+        raise MedsaeError(f"unknown model {name!r}; known models: {', '.join(self)}" + ''.join(f", or {p!r} for {d}" for _, p, d in self.schemes.values()))
+
+    def help_text(self, title:str|None=None) -> str:
+        "A heading line, then one aligned `name  doc` line per model and per name scheme."
+        rows = [(n, self.doc(n)) for n in self] + [(p, d) for _, p, d in self.schemes.values()]
+        w = max(len(n) for n, _ in rows)
+        return '\n'.join([title or 'models:', *(f'  {n:<{w}}  {d}'.rstrip() for n, d in rows)])
+
+MODELS = ModelRegistry(homes=('medsae.medclip', 'medsae.synthclip', 'medsae.more_models'))  # 02c registers MedCLIP-RN50 and MedCLIP-ViT, 02b synthetic-cxr-clip, 02d the schemes hf:, open_clip_hub:, chexzero:
 register_model = MODELS.register  # `@register_model(name)` over a factory `f(weights=None, tiny=False, **kwargs) -> ImageTextModel`
-list_models = MODELS.names  # the registered names (any `open_clip:ARCH[:PRETRAINED]` works too)
+register_scheme = MODELS.register_scheme  # `@register_scheme('prefix:WHAT', doc)` over a factory `f(rest, weights=None, tiny=False, name=..., **kwargs)`
+list_models = MODELS.names  # the registered names (names of a registered scheme, `open_clip:ARCH[:PRETRAINED]`, ..., work too)
+
 
 # %% ../nbs/02_models.ipynb #dcfcc718
-def get_model(name:str, # a registered name, 'open_clip:ARCH' or 'open_clip:ARCH:PRETRAINED'
+def get_model(name:str, # a registered name, or a name of a scheme: 'open_clip:ARCH[:PRETRAINED]', 'hf:FOLDER', ...
               weights:str|Path|None=None, # None: official weights; a local file or folder; or 'random'
               device:str|torch.device|None=None, # where to run (default: CUDA > MPS > CPU)
               tiny:bool=False, # a tiny randomly-initialised model of the same architecture, for tests
@@ -201,9 +272,8 @@ def get_model(name:str, # a registered name, 'open_clip:ARCH' or 'open_clip:ARCH
               **kwargs, # passed to the model's factory
              ) -> ImageTextModel:
     "Build the model called `name`, in eval mode, on `device`."
-    if name.startswith('open_clip:'):
-        arch, _, tag = name.removeprefix('open_clip:').partition(':')
-        m = openclip_model(arch, tag or None, weights=weights, tiny=tiny, name=name, **kwargs)
+    factory = MODELS.scheme(name)
+    if factory is not None: m = factory(name.partition(':')[2], weights=weights, tiny=tiny, name=name, **kwargs)
     else: m = MODELS[name](weights=weights, tiny=tiny, **kwargs)
     device = get_device(device)
     m.model.eval()
@@ -257,6 +327,9 @@ def openclip_hook_points(model:nn.Module) -> dict[str, HookPoint]:
         fix = None if getattr(visual.transformer, 'batch_first', True) else sequence_first_to_batch_first
         hps += [HookPoint(f'visual.transformer.resblocks.{i}', f'visual.transformer.resblocks.{i}', layout='tokens', output=fix,
                           description=f'ViT residual block {i}: class token then patch tokens') for i in range(len(visual.transformer.resblocks))]
+    elif hasattr(getattr(visual, 'trunk', None), 'blocks'):  # a timm ViT tower (BiomedCLIP, ...)
+        hps += [HookPoint(f'visual.trunk.blocks.{i}', f'visual.trunk.blocks.{i}', layout='tokens', description=f'timm ViT block {i}: class token (if any) then patch tokens')
+                for i in range(len(visual.trunk.blocks))]
     hps.append(HookPoint('image_embeds', 'visual', description='joint image-text embedding (encode_image)'))
     return {hp.name: hp for hp in hps}
 
@@ -350,6 +423,12 @@ def _openclip_text(model, tokens): return model.encode_text(tokens)
 def clip_rn50(weights:str|Path|None=None, tiny:bool=False, **kwargs) -> ImageTextModel:
     "OpenAI's CLIP ResNet-50 (open_clip RN50-quickgelu, pretrained='openai'); 1024-d joint embedding."
     return openclip_model('RN50-quickgelu', 'openai', weights=weights, tiny=tiny, name='CLIP-RN50', **kwargs)
+@register_scheme('open_clip:ARCH[:PRETRAINED]', 'any open_clip model')
+def openclip_scheme(rest:str, weights:str|Path|None=None, tiny:bool=False, name:str|None=None, **kwargs) -> ImageTextModel:
+    "`open_clip:ARCH[:PRETRAINED]`: any open_clip architecture, with a pretrained tag or `weights`."
+    arch, _, tag = rest.partition(':')
+    return openclip_model(arch, tag or None, weights=weights, tiny=tiny, name=name, **kwargs)
+
 
 # %% ../nbs/02_models.ipynb #6fd60cb9
 def openclip_from_module(model:nn.Module, # a built open_clip CLIP: has `visual`, `encode_image` and `encode_text`
@@ -422,6 +501,7 @@ def check_joint_space(model:ImageTextModel, # the model
                       needs:str, # the error when it reads elsewhere: what needs the joint space, and what to do; formatted with model, embed, hook_point
                      ) -> str:
     "The hook point, if it is the model's joint image-text embedding of the SAE's width; else a `MedsaeError` that says what to do."
+    model.require_text()
     hook_point = hook_point or model.embed_hook
     if hook_point != model.embed_hook: raise MedsaeError(needs.format(model=model.name, embed=model.embed_hook, hook_point=hook_point))
     d = model.hook_points[hook_point].d_in
@@ -437,8 +517,8 @@ def describe_hook_points(model:ImageTextModel) -> str:
     return '\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}' for a, b, c, d in rows) + '\n(* the joint embedding: encode_image)'
 
 @command('medsae models', docs_from=get_model, description='List the models medsae knows, or the hook points of one of them.',
-         examples=['medsae models', 'medsae models --model_name MedCLIP-RN50', 'medsae models --model_name open_clip:ViT-B-32 --tiny'])
-def models_command(model_name:Flag(registry=MODELS, help="a registered model, or open_clip:ARCH[:PRETRAINED]; shows its hook points")=None,
+         examples=['medsae models', 'medsae models --model_name MedCLIP-RN50', 'medsae models --model_name open_clip:ViT-B-32 --tiny', 'medsae models --model_name hf:path/to/saved_model'])
+def models_command(model_name:Flag(registry=MODELS, help="a registered model, or a name of a scheme listed below (open_clip:ARCH, hf:FOLDER, ...); shows its hook points")=None,
                    tiny:bool=...,
                   ) -> int:
     "`medsae models`: list the registered models, or one model's hook points and their shapes."
