@@ -498,7 +498,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
                    'medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4',
                    'torchrun --nproc_per_node 4 $(which medsae) activations --model_name CLIP-RN50 --dataset cc3m --split train',
                    'medsae activations --load_activations_path my_acts.safetensors'])
-def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a registered model (listed below) or open_clip:ARCH[:PRETRAINED]')=None,
+def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a registered model, or a name scheme such as open_clip:ARCH[:PRETRAINED] or hf:FOLDER (both listed below)')=None,
                         dataset:Flag(registry='medsae.data:DATASETS', help='a registered dataset (listed below)')=None,
                         split:str=..., hook_point:str|None=..., batch_size:int_range(lo=1)=..., num_workers:int_range(lo=0)=..., shard_size:int_range(lo=1)=...,
                         device:str|None=None, dtype:str|None=None, # float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 elsewhere)

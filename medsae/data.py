@@ -17,17 +17,18 @@ from torch.utils.data import Dataset, IterableDataset
 
 from .core import MedsaeError, Registry, resolve_data_root, load_table, log
 from .commands import Flag, command
+from .images import open_image
 
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LAYOUTS', 'LABEL_POLICIES', 'CHEXPERT_FILES',
            'CHEXPERT_RELEASE_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10', 'cifar100',
            'PLACES365_SPLITS', 'DATA_COMMANDS', 'collate_samples', 'get_dataset', 'Layout', 'register_layout',
-           'dataset_layouts', 'find_layout', 'root_env_var', 'resolve_dataset_root', 'check_choice', 'to_8bit',
-           'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
-           'balanced_subset', 'chexpert', 'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader',
-           'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365',
-           'dataset_status', 'data_list_command', 'data_command']
+           'dataset_layouts', 'find_layout', 'root_env_var', 'resolve_dataset_root', 'check_choice', 'read_image',
+           'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
+           'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
+           'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365', 'dataset_status', 'data_list_command',
+           'data_command']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -109,34 +110,22 @@ def check_choice(arg:str, # the argument's name, as the message says it
     "Raise a `MedsaeError` naming `arg` and the allowed values unless `value` is one of `choices`."
     if value not in choices: raise MedsaeError(f"{arg}={value!r} is not one of {list(choices)}")
 
-# %% ../nbs/01_data.ipynb #d93e27f0
-def to_8bit(im:Image.Image, # a decoded image
-             what:str, # how to name it in messages
-            ) -> Image.Image:
-    "`im` with more than 8 bits per pixel scaled to 8 bits by its bit depth (16-bit 0–65535 → 0–255, float 0–1 → 0–255); others as they are."
-    if im.mode not in ('I', 'F') and not im.mode.startswith('I;16'): return im
-    a = np.asarray(im)
-    if im.mode == 'F':
-        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1): raise MedsaeError(f"{what} is a floating-point image with values outside [0, 1] ({a.min():.4g} to {a.max():.4g}); save it as an 8- or 16-bit PNG")
-        return Image.fromarray(np.round(a * 255).astype(np.uint8))
-    if a.min() < 0 or a.max() > 65535: raise MedsaeError(f"{what} is a 32-bit integer image with values {a.min()} to {a.max()}, outside 16 bits; save it as an 8- or 16-bit PNG")
-    return Image.fromarray(((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))  # v·255/65535, rounded
-
 # %% ../nbs/01_data.ipynb #904cadc7
 def read_image(source:str|Path|bytes, # a file, or the encoded bytes of one
                what:str|None=None, # how to name the image in messages (default: the path)
-               mode:str|None='RGB', # convert to this PIL mode (16-bit and float images scaled to 8 bits first); None keeps the file's
+               mode:str|None='RGB', # convert to this PIL mode (16-bit, float and DICOM images made 8-bit first: 00e's `open_image`); None keeps the file's
                on_error:str='raise', # 'raise' a MedsaeError, or 'skip': warn and return None
               ) -> Image.Image|None:
     "Decode an image fully, naming it in the error (or warning) when it cannot be read."
     check_choice('on_error', on_error, ('raise', 'skip'))
     what = what or str(source)
     try:
+        if mode:
+            im = open_image(source, what)
+            return im.convert(mode) if im.mode != mode else im
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-            im.load()
-            if not mode: return im.copy()
-            im = to_8bit(im, what)
-            return im.convert(mode) if im.mode != mode else im.copy()
+            im.load(); return im.copy()
+    except MedsaeError as e: msg = str(e)
     except FileNotFoundError: msg = f"image {what} does not exist"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e: msg = f"cannot read image {what}: {e}"
     if on_error == 'skip':
