@@ -409,7 +409,7 @@ def findings_table(r:DemoResults) -> pd.DataFrame:
 def demo_browser(r:DemoResults) -> FeatureBrowser:
     "The feature browser over the latents most tied to a label (best F1), with their names, F1 and MS."
     lat = r.scores['latents']
-    return FeatureBrowser(browser_data(r.features, r.stats, concepts=r.names if len(r.names) else None, n_latents=r.cfg.n_browser,
+    return FeatureBrowser(browser_data(r.features, r.stats, demo_dataset(r.cfg, r.cfg.split_test), concepts=r.names if len(r.names) else None, n_latents=r.cfg.n_browser,
                                        scores={'best F1': np.array(lat['best F1'], float), 'MS': np.array(lat['MS'], float)}))
 
 # %% ../nbs/13_demo.ipynb #472187f4
@@ -537,7 +537,7 @@ def demo_report(r:DemoResults, page:Path, request:dict) -> Path:
 
 def demo_atlas(r:DemoResults, folder:Path) -> Path:
     "The feature atlas of every latent on the held-out images, with their names and MS (11b's `medsae atlas`), beside the report."
-    return write_atlas(build_atlas(r.features, r.stats, concepts=r.names if len(r.names) else None, scores={'MS': np.array(r.scores['latents']['MS'], float)}), folder)
+    return write_atlas(build_atlas(r.features, r.stats, demo_dataset(r.cfg, r.cfg.split_test), concepts=r.names if len(r.names) else None, scores={'MS': np.array(r.scores['latents']['MS'], float)}), folder)
 
 # %% ../nbs/13_demo.ipynb #ee95ed85
 def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
@@ -585,6 +585,7 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
                  all_words:bool=False, # name from the whole vocabulary, even where the model knows its training texts (by default only their words)
                  n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
                  size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
+                 dataset_root:str|None=None, # the dataset's own folder, e.g. CheXpert-v1.0-small (default: $MEDSAE_{NAME}_ROOT)
                  data_root:str|None=None, out:str|None=..., overwrite:bool=...,
                  quiet:bool=False, # no progress lines
                 ) -> int:
@@ -592,5 +593,5 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
     if quiet: set_quiet(True)
     cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, split_val=split_val, hook_point=hook_point, n_train=n_train, n_test=n_test, n_val=n_val,
                      d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, name_sections=name_sections, known_words=not all_words, n_composites=n_composites, seed=seed,
-                     n_browser=n_browser, dataset_kwargs={} if size is None else {'size': size}, data_root=data_root, out=out, overwrite=overwrite)
+                     n_browser=n_browser, dataset_kwargs={**({} if size is None else {'size': size}), **({'dataset_root': dataset_root} if dataset_root else {})}, data_root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))
