@@ -250,7 +250,7 @@ def _examples(a:Atlas, picks:list[tuple[int, float]], heat:bool|None) -> list[di
 def latent_records(a:Atlas, latents:list[int]) -> list[dict]:
     "The details of some latents: statistics, names, scores, histogram, label scores, top and bottom examples, nearest latents (arrays converted a block at a time)."
     ks = list(latents)
-    ix = torch.tensor(ks, dtype=torch.long)  # rows by index_select: here `t[ix]` costs 7.5 ms a call whatever its size (torch 2.14, CPU)
+    ix = torch.tensor(ks, dtype=torch.long)  # rows by index_select: `t[ix]` starts a parallel loop even for a few rows, which waited ~7.5 ms for its second thread on a busy 2-core machine
     rows = lambda t: t.index_select(0, ix)
     values = {c: _json_floats(a.columns[c][ix.numpy()]) for c in a.columns}
     labels = _json_floats(np.stack([a.label_f1[ix.numpy()], a.label_corr[ix.numpy()]], -1).round(4)) if a.label_f1 is not None else [None] * len(ks)  # 4 decimals: what the bars show
