@@ -303,11 +303,13 @@ def check_browser_data(data:dict) -> dict:
     return data
 
 # %% ../nbs/06b_browser.ipynb #3ad0394d
-def _asset(name:str) -> str:
-    "The text of a browser asset shipped with medsae (`medsae/assets/browser/`)."
+def _asset(name:str, # the file
+           front_end:str='browser', # its folder: 'browser' (this widget), 'atlas' (11b's feature atlas)
+          ) -> str:
+    "The text of a front-end file shipped with medsae (`medsae/assets/{front_end}/{name}`)."
     import importlib.resources
-    p = Path(str(importlib.resources.files('medsae')/'assets'/'browser'/name))
-    if not p.exists(): raise MedsaeError(f"{p} is missing: the feature browser's front end is not installed with this medsae")
+    p = Path(str(importlib.resources.files('medsae')/'assets'/front_end/name))
+    if not p.exists(): raise MedsaeError(f"{p} is missing: the {front_end}'s front end is not installed with this medsae")
     return p.read_text()
 
 class FeatureBrowser(anywidget.AnyWidget):

@@ -33,8 +33,8 @@ def mimic_study_path(subject_id:int|str, study_id:int|str) -> str:
 def read_mimic_table(folder:Path, # the MIMIC-CXR-JPG folder
                      split:str, # 'train', 'val' (= 'validate') or 'test'
                      frontal_only:bool=True, # keep PA and AP views only
-                    ) -> tuple[pd.DataFrame, Path]:
-    "One row per image of `split` (the split file's row number in `row`), with its view and its study's labels; and the label file."
+                    ) -> tuple[pd.DataFrame, dict[str, Path]]:
+    "One row per image of `split` (the split file's row number in `row`), with its view and its study's labels; and the three files read (`MIMIC_FILES`' keys)."
     check_choice('split', split, MIMIC_SPLITS)
     files = {k: _find_csv(folder, [stem], 'mimic-cxr') for k, stem in MIMIC_FILES.items()}
     splits = load_table(files['split'], required=['dicom_id', 'study_id', 'subject_id', 'split'])
@@ -42,7 +42,7 @@ def read_mimic_table(folder:Path, # the MIMIC-CXR-JPG folder
     labels = load_table(files['labels'], required=['subject_id', 'study_id', *CHEXPERT_LABELS]).drop_duplicates(['subject_id', 'study_id'])
     df = splits[splits['split'] == MIMIC_SPLITS[split]].rename_axis('row').reset_index().merge(views, on='dicom_id', how='left')
     if frontal_only: df = df[df['ViewPosition'].isin(FRONTAL_VIEWS)]
-    return df.merge(labels.assign(labelled=True), on=['subject_id', 'study_id'], how='left').reset_index(drop=True), files['labels']
+    return df.merge(labels.assign(labelled=True), on=['subject_id', 'study_id'], how='left').reset_index(drop=True), files
 
 # %% ../nbs/01c_layouts.ipynb #b5e4b440
 MIMIC_REPORT_DIRS = ('files', 'reports/files', 'mimic-cxr-reports/files')  # where the unzipped reports may be, under the dataset folder
@@ -75,12 +75,12 @@ def mimic_cxr_jpg(split:str='train', # 'train', 'val' (PhysioNet's 'validate') o
                  ) -> CsvImageDataset:
     "MIMIC-CXR-JPG as PhysioNet ships it: images by dicom_id, their study's 14 CheXpert labels, and the report where the reports are unzipped."
     folder = resolve_dataset_root('mimic-cxr', dataset_root)
-    df, label_file = read_mimic_table(folder, split, frontal_only)
-    labels = parse_labels(df, CHEXPERT_LABELS, uncertain, blank, source=str(label_file))
+    df, tables = read_mimic_table(folder, split, frontal_only)
+    labels = parse_labels(df, CHEXPERT_LABELS, uncertain, blank, source=str(tables['labels']))
     labels[torch.from_numpy(df['labelled'].isna().to_numpy())] = float('nan')  # a study the label table does not list: unknown
     studies = [mimic_study_path(s, t) for s, t in zip(df['subject_id'], df['study_id'])]
     files = [f'files/{s}/{d}.jpg' for s, d in zip(studies, df['dicom_id'])]
-    return CsvImageDataset('mimic-cxr', split, df['dicom_id'].astype(str).tolist(), folder, labels, CHEXPERT_LABELS, str(_find_csv(folder, [MIMIC_FILES['split']], 'mimic-cxr')),
+    return CsvImageDataset('mimic-cxr', split, df['dicom_id'].astype(str).tolist(), folder, labels, CHEXPERT_LABELS, str(tables['split']),
                            df['row'].to_numpy(), files=files, texts=StudyReports.find(folder, [f'{s}.txt' for s in studies]),
                            transform=transform, on_error=on_error, mode=mode)
 

@@ -151,7 +151,8 @@ const MedsaeAtlas = (() => {
     };
     for (const e of [rangeCol, lo, hi]) e.addEventListener('input', setRange);
 
-    const hit = (k, q) => q[0] === '#' ? String(k) === q.slice(1) : lower[k].includes(q) ? 'name' : text && text[k].includes(q) ? 'text' : String(k) === q ? 'index' : '';
+    const hit = (k, q) => q[0] === '#' ? (String(k) === q.slice(1) ? 'index' : '') // what a latent matches the search by, '' for nothing
+      : lower[k].includes(q) ? 'name' : text && text[k].includes(q) ? 'text' : String(k) === q ? 'index' : '';
     function sortBy(c) {
       st.desc = st.sort === c ? !st.desc : !(c === 'index' || c === 'name' || c === 'label');
       st.sort = c; refresh();
@@ -254,7 +255,7 @@ const MedsaeAtlas = (() => {
     function latentPage(k, L) {
       const pick = j => h('a', {href: source.hash ? `#latent/${j}` : null, onclick: e => { e.preventDefault(); go('latent', j); }}, `#${j}`);
       const values = Object.entries(L.values).map(([c, v]) => h('span', {className: 'ma-stat'}, h('b', {}, HEAD[c] || c), ' ', c === 'freq' ? pct(v) : num(v)));
-      const alts = L.alternatives.length ? h('div', {className: 'ma-alts'}, 'alternatives: ', L.alternatives.map(([n, s], i) => h('span', {className: 'ma-alt'}, `${n}${s == null ? '' : ` (${num(s)})`}`))) : null;
+      const alts = L.alternatives.length ? h('div', {className: 'ma-alts'}, 'alternatives: ', L.alternatives.map(([n, s]) => h('span', {className: 'ma-alt'}, `${n}${s == null ? '' : ` (${num(s)})`}`))) : null;
       const side = (t, ...kids) => h('section', {className: 'ma-section'}, h('h4', {}, t), ...kids);
       return h('div', {className: 'ma-latent', 'data-index': k, 'data-ready': '1'},
         h('div', {className: 'ma-nav'}, h('button', {onclick: () => go('table')}, '← all latents'),
@@ -291,5 +292,5 @@ const MedsaeAtlas = (() => {
     if (source.hash) { window.addEventListener('popstate', fromHash); fromHash(); } else go('table');
   }
 
-  return {mount, put, fileSource, kernelSource, decode};
+  return {mount, put, fileSource, kernelSource};
 })();
