@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 import medsae
 from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, load_json
@@ -19,9 +20,10 @@ from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, 
 # %% auto #0
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig', 'StandardAprilConfig',
            'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig', 'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE',
-           'sq_err', 'StandardSAE', 'StandardAprilSAE', 'sparse_decode', 'SparsePreActs', 'topk_select',
-           'batch_topk_select', 'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE',
-           'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
+           'sq_err', 'StandardSAE', 'StandardAprilSAE', 'SparseDecode', 'sparse_decode', 'SparsePreActs',
+           'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch', 'above', 'threshold_entries',
+           'SelectionHint', 'batch_topk_filtered', 'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE',
+           'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -132,7 +134,7 @@ class SAE(nn.Module):
         W_dec = torch.randn(d_sae, d_in)
         W_dec = W_dec / W_dec.norm(dim=1, keepdim=True) * self.cfg.dec_init_norm
         self.W_dec = nn.Parameter(W_dec)
-        self.W_enc = nn.Parameter(W_dec.t().clone())
+        self.W_enc = nn.Parameter(W_dec.t().contiguous())  # stored (d_in, d_sae) row-major: a transposed clone would keep W_dec's layout, and the fused optimizer copies such a tensor every step
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
     d_in = property(lambda self: self.cfg.d_in)
@@ -176,7 +178,7 @@ class SAE(nn.Module):
 # %% ../nbs/04_sae.ipynb #c2d7da04
 def sq_err(x:torch.Tensor, x_hat:torch.Tensor) -> torch.Tensor:
     "Squared L2 error per sample, averaged over the batch."
-    return (x - x_hat).pow(2).sum(-1).mean()
+    return F.mse_loss(x_hat, x, reduction='sum') / max(1, x.numel() // x.shape[-1])  # one fused pass each way
 
 def _out(loss, recon, sparsity, x_hat, f=None, aux=None, fired=None, l0=None):
     "The dict a `loss` method returns."
@@ -215,33 +217,77 @@ def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
     counts = torch.bincount(rows, minlength=n)
     return torch.cumsum(counts, 0) - counts
 
+def _entry_dots(a:torch.Tensor, W:torch.Tensor, rows:torch.Tensor, cols:torch.Tensor) -> torch.Tensor:
+    "a[rows[i]] · W[cols[i]] for every entry i (rows sorted ascending), without gathering the (nnz, d_in) rows."
+    try: return torch.ops.aten._embedding_bag_per_sample_weights_backward(a, W, cols, _offsets(rows, len(a)), rows, 0, -1)
+    except (AttributeError, RuntimeError):  # that kernel is internal to torch: the same sums, gathered in blocks
+        return torch.cat([(a[rows[i:i + 8192]] * W[cols[i:i + 8192]]).sum(1) for i in range(0, len(rows), 8192)] or [a.new_zeros(0)])
+
+def _sum_by_col(rows:torch.Tensor, cols:torch.Tensor, w:torch.Tensor, src:torch.Tensor, n_cols:int, transposed:bool=False) -> torch.Tensor:
+    "Σ over entries (r, c) of w · src[r] for each column c: (n_cols, d), or (d, n_cols) row-major when `transposed`."
+    by_col = torch.argsort(cols, stable=True)
+    counts = torch.bincount(cols, minlength=n_cols)
+    ends = counts.cumsum(0)
+    r, ww = rows.index_select(0, by_col), w.index_select(0, by_col).to(src.dtype)
+    if not transposed: return F.embedding_bag(r, src, ends - counts, mode='sum', per_sample_weights=ww)
+    if src.is_cuda: return F.embedding_bag(r, src, ends - counts, mode='sum', per_sample_weights=ww).t().contiguous()
+    out, ends, starts = src.new_empty(src.shape[1], n_cols), [0] + ends.tolist(), ends - counts
+    for c0 in range(0, n_cols, 256):  # 256 columns at a time, transposed while the block is in cache
+        c1 = min(c0 + 256, n_cols); s, e = ends[c0], ends[c1]
+        out[:, c0:c1].copy_(F.embedding_bag(r[s:e], src, starts[c0:c1] - s, mode='sum', per_sample_weights=ww[s:e]).t())
+    return out
+
+class SparseDecode(torch.autograd.Function):
+    "Σ vals · W_dec[cols] per sample; the backward touches only the selected decoder rows."
+    @staticmethod
+    def forward(ctx, rows, cols, vals, W_dec, n, tangent):
+        ctx.save_for_backward(rows, cols, vals, W_dec); ctx.tangent = tangent
+        return F.embedding_bag(cols, W_dec, _offsets(rows, n), mode='sum', per_sample_weights=vals)
+    @staticmethod
+    def backward(ctx, g):
+        rows, cols, vals, W_dec = ctx.saved_tensors
+        g = g.contiguous()
+        gv = _entry_dots(g, W_dec, rows, cols) if ctx.needs_input_grad[2] else None
+        gW = None
+        if ctx.needs_input_grad[3]:
+            gW = _sum_by_col(rows, cols, vals, g, len(W_dec))
+            if ctx.tangent:  # minus each row's component along W_dec[c]: gW[c]·W_dec[c] = Σ vals · gv over c's entries
+                along = torch.zeros(len(W_dec), dtype=gW.dtype, device=gW.device).index_add_(0, cols, (gv if gv is not None else _entry_dots(g, W_dec, rows, cols)) * vals)
+                gW.addcmul_(W_dec, (along / W_dec.norm(dim=1).square().clamp_min(1e-24))[:, None], value=-1)
+        return None, None, gv, gW, None, None
+
 def sparse_decode(rows:torch.Tensor, # (nnz,) sample of each active latent, sorted ascending
                   cols:torch.Tensor, # (nnz,) latent index
                   vals:torch.Tensor, # (nnz,) activation
                   W_dec:torch.Tensor, # (d_sae, d_in)
                   n:int, # number of samples
+                  tangent:bool=False, # W_dec's gradient without each row's component along itself (what `remove_parallel_grad` does)
                  ) -> torch.Tensor:
     "Σ vals · W_dec[cols] per sample, as an (n, d_in) tensor, without building the dense code."
-    return F.embedding_bag(cols, W_dec, _offsets(rows, n), mode='sum', per_sample_weights=vals.to(W_dec.dtype))
+    return SparseDecode.apply(rows, cols, vals.to(W_dec.dtype), W_dec, n, tangent)
 
 # %% ../nbs/04_sae.ipynb #baa54739
 class SparsePreActs(torch.autograd.Function):
-    "Selected pre-activations (x @ W_enc + b_enc)[rows, cols], given precomputed values; a sparse backward."
+    "Selected pre-activations ((x - b_dec) @ W_enc + b_enc)[rows, cols], given their values; a sparse backward."
     @staticmethod
-    def forward(ctx, x, W_enc, b_enc, rows, cols, pre_vals):
-        ctx.save_for_backward(x, W_enc, rows, cols)
+    def forward(ctx, x, b_dec, W_enc, b_enc, rows, cols, pre_vals, xc):
+        ctx.save_for_backward(xc, W_enc, rows, cols)
         return pre_vals.clone()
     @staticmethod
     def backward(ctx, g):
-        x, W_enc, rows, cols = ctx.saved_tensors
-        g, gx = g.to(x.dtype), None
-        if ctx.needs_input_grad[0]:
-            by_row = torch.argsort(rows, stable=True)
-            gx = F.embedding_bag(cols[by_row], W_enc.t().contiguous(), _offsets(rows[by_row], x.shape[0]), mode='sum', per_sample_weights=g[by_row])
-        by_col = torch.argsort(cols, stable=True)
-        gW = F.embedding_bag(rows[by_col], x, _offsets(cols[by_col], W_enc.shape[1]), mode='sum', per_sample_weights=g[by_col]).t()
+        xc, W_enc, rows, cols = ctx.saved_tensors
+        g, gx, gbd = g.to(xc.dtype), None, None
         gb = torch.zeros(W_enc.shape[1], dtype=g.dtype, device=g.device).index_add_(0, cols, g)
-        return gx, gW, gb, None, None, None
+        if ctx.needs_input_grad[0]:
+            gx = F.embedding_bag(cols, W_enc.t().contiguous(), _offsets(rows, xc.shape[0]), mode='sum', per_sample_weights=g)
+        if ctx.needs_input_grad[1]: gbd = -(W_enc @ gb)  # b_dec is subtracted from every row: minus the sum of the rows' gradients
+        gW = _sum_by_col(rows, cols, g, xc, W_enc.shape[1], transposed=True) if ctx.needs_input_grad[2] else None
+        return gx, gbd, gW, gb, None, None, None, None
+
+def sparse_pre_acts(sae, x:torch.Tensor, xc:torch.Tensor, rows:torch.Tensor, cols:torch.Tensor, pre_vals:torch.Tensor) -> torch.Tensor:
+    "The selected pre-activations of `sae` as a function of its encoder (xc = sae.centered(x), pre_vals their values)."
+    b_dec = sae.b_dec if sae.cfg.apply_b_dec_to_input else None
+    return SparsePreActs.apply(x, b_dec, sae.W_enc, sae.b_enc, rows, cols, pre_vals, xc.detach())
 
 # %% ../nbs/04_sae.ipynb #351fe632
 def topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
@@ -278,6 +324,86 @@ def batch_topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
     flat = flat.sort().values
     return flat // m, cand.indices.flatten()[flat]
 
+# %% ../nbs/04_sae.ipynb #847d434f
+_SCRATCH = {}
+
+def scratch(name:str, shape:tuple, dtype=torch.float32, device='cpu') -> torch.Tensor:
+    "An uninitialised tensor kept between calls under `name` (one per name: a new shape replaces it). A fresh block of hundreds of MB costs its page faults again at every step; a kept one does not."
+    t = _SCRATCH.get(name)
+    if t is None or t.shape != tuple(shape) or t.dtype != dtype or t.device != torch.device(device):
+        _SCRATCH.pop(name, None)
+        t = _SCRATCH[name] = torch.empty(shape, dtype=dtype, device=device)
+    return t
+
+def _autocast_on(device_type:str) -> bool:
+    "Whether autocast is on for `device_type` (torch < 2.4 has no argument, and a function per device)."
+    try: return torch.is_autocast_enabled(device_type)
+    except TypeError: return torch.is_autocast_cpu_enabled() if device_type == 'cpu' else torch.is_autocast_enabled()
+
+def above(g:torch.Tensor, # (n, d) values
+          lo:torch.Tensor|float, # the bound, broadcast over g's rows
+         ) -> torch.Tensor:
+    "Flat indices of the entries of g greater than lo, ascending, as `(g > lo).flatten().nonzero()` gives them, faster when few are."
+    m = torch.gt(g, lo, out=scratch('above', g.shape, torch.bool, g.device)).view(-1) if g.device.type == 'cpu' else torch.gt(g, lo).view(-1)
+    if m.is_cuda: return m.nonzero().squeeze(1)
+    n8 = m.numel() // 8 * 8  # find the 64-bit words of 8 flags that hold any first, then the flags in those words
+    words = m[:n8].view(torch.int64).nonzero().squeeze(1)
+    r, c = m[:n8].view(-1, 8).index_select(0, words).nonzero(as_tuple=True)
+    flat = words.index_select(0, r) * 8 + c
+    return torch.cat([flat, m[n8:].nonzero().squeeze(1) + n8]) if n8 < m.numel() else flat
+
+def threshold_entries(g:torch.Tensor, # (n, d) encoder products x_c @ W_enc
+                      b:torch.Tensor, # (d,) encoder bias
+                      theta:torch.Tensor|float, # the threshold
+                     ) -> tuple:
+    "(rows, cols, vals) of the entries of g + b above theta, vals = g + b, exactly as `(g + b > theta).nonzero()` finds them, without forming g + b."
+    theta = torch.as_tensor(theta, dtype=g.dtype, device=g.device)
+    lo = (theta - b) - 1e-6 * (2 * theta.abs() + b.abs())  # below θ - b by more than the rounding of either sum: a superset
+    flat = above(g, lo)
+    d = g.shape[1]
+    cols = flat % d
+    vals = g.view(-1).index_select(0, flat) + b.index_select(0, cols)
+    keep = vals > theta  # the exact test, on the same float sums as g + b
+    flat, cols, vals = flat[keep], cols[keep], vals[keep]
+    return flat // d, cols, vals
+
+@dataclass
+class SelectionHint:
+    "Where a BatchTopK SAE's last training selection ended: the next one looks above `at` first."
+    at: float|None = None # bound on the pre-activations to look above
+    margin: float|None = None # `at` is this far below the last selection's smallest value
+    filtered: int = 0 # selections found among the entries above `at`
+    full: int = 0 # selections that needed the full search
+
+def batch_topk_filtered(g:torch.Tensor, # (B, d_sae) encoder products x_c @ W_enc (overwritten with g + b on the full search)
+                        b:torch.Tensor, # (d_sae,) encoder bias
+                        k:int, # mean active latents per sample
+                        hint:SelectionHint, # updated in place
+                       ) -> tuple:
+    "(rows, cols, vals) of the k·B largest entries of g + b in row-major order, vals their values: `batch_topk_select`, looking only above `hint.at` when enough entries are."
+    B, d = g.shape
+    n = min(k * B, B * d)
+    if hint.at is not None:
+        flat = above(g, hint.at - b)
+        if len(flat) >= n:  # every entry left out is at most `at`, below all n kept: the same selection
+            v = g.view(-1).index_select(0, flat).add_(b.index_select(0, flat % d))
+            top = v.topk(n, sorted=False)
+            if len(flat) > 3 * n: hint.margin *= 0.7
+            hint.at, hint.filtered = float(top.values.min()) - hint.margin, hint.filtered + 1
+            idx = top.indices.sort().values
+            flat = flat.index_select(0, idx)
+            return flat // d, flat % d, v.index_select(0, idx)
+        hint.margin *= 2
+    pre = g.add_(b)
+    flat = (lambda r, c: r * d + c)(*batch_topk_select(pre, k)).sort().values
+    rows, cols, vals = flat // d, flat % d, pre.view(-1).index_select(0, flat)
+    low = float(vals.min())
+    sample = pre.view(-1)[::max(1, pre.numel() // 2**20)]  # the value 2n entries down, estimated from a million of them
+    q = float(sample.kthvalue(max(1, len(sample) - int(2 * n * len(sample) / pre.numel()))).values)
+    hint.margin = max(low - q, 1e-6 * abs(low) + 1e-12, hint.margin or 0.)
+    hint.at, hint.full = low - hint.margin, hint.full + 1
+    return rows, cols, vals
+
 # %% ../nbs/04_sae.ipynb #bb4e1d28
 def auxk_loss(e:torch.Tensor, # (B, d_in) residual x - x_hat, detached
               e_hat:torch.Tensor, # (B, d_in) its reconstruction from dead latents
@@ -293,37 +419,48 @@ class TopKSAE(SAE):
     def select(self, pre): return topk_select(pre, self.cfg.k)
     def activation(self, pre): return _scatter(pre, *self.select(pre))
     def sparse_activation(self, pre): return _nonzero_at(pre, *self.select(pre))
-    def recon_terms(self, x, rows, cols, vals, sparse):
+    def select_vals(self, g:torch.Tensor, b:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of the selection from the encoder products g = x_c @ W_enc (overwritten) and the bias b: vals are the pre-activations g + b there."
+        pre = g.add_(b)
+        rows, cols = self.select(pre)
+        return rows, cols, pre[rows, cols]
+    def recon_terms(self, x, rows, cols, vals, sparse, tangent=False):
         "Reconstruction x_hat and its loss from a selection."
-        x_hat = sparse_decode(rows, cols, vals, self.W_dec, len(x)) + self.b_dec if sparse else self._dense(rows, cols, vals, len(x)) @ self.W_dec + self.b_dec
+        x_hat = sparse_decode(rows, cols, vals, self.W_dec, len(x), tangent) + self.b_dec if sparse else self._dense(rows, cols, vals, len(x)) @ self.W_dec + self.b_dec
         return x_hat, sq_err(x, x_hat)
     def _dense(self, rows, cols, vals, n): return torch.zeros(n, self.d_sae, dtype=vals.dtype, device=vals.device).index_put((rows, cols), vals)
-    def loss(self, x:torch.Tensor, dead_mask:torch.Tensor|None=None, sparse:bool=False, **kwargs) -> dict:
-        "Reconstruction (+ AuxK over dead latents) loss on x (batch, d_in); `sparse` decodes only active latents."
+    def loss(self, x:torch.Tensor, dead_mask:torch.Tensor|None=None, sparse:bool=False, tangent:bool=False, **kwargs) -> dict:
+        "Reconstruction (+ AuxK over dead latents) loss on x (batch, d_in); `sparse` decodes only active latents, `tangent` (with `sparse`) gives W_dec the gradient `remove_parallel_grad` leaves."
         self._trainable()
         x = x.reshape(-1, self.d_in)
         xc = self.centered(x)
-        with torch.no_grad(): pre = xc @ self.W_enc + self.b_enc
-        rows, cols = self.select(pre)
-        n_main, aux_k = len(rows), self.cfg.aux_k or self.d_in // 2
-        dead = dead_mask.to(pre.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
+        b = self.b_enc.detach()
+        with torch.no_grad(), record_function('medsae: encoder product'):  # on the CPU into a kept block: a fresh one pays its page faults every step
+            g = torch.mm(xc, self.W_enc, out=scratch('encoder product', (len(xc), self.d_sae), xc.dtype)) if x.device.type == 'cpu' and not _autocast_on('cpu') else xc @ self.W_enc
+        with torch.no_grad(), record_function('medsae: top-k selection'):
+            dead = dead_mask.to(g.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
+            if len(dead):  # AuxK's candidates, read before the selection may overwrite g
+                aux = (g.index_select(1, dead) + b[dead]).topk(min(self.cfg.aux_k or self.d_in // 2, len(dead)), dim=1)
+            rows, cols, pre_vals = self.select_vals(g, b)
+        n_main = len(rows)
         if len(dead):
-            aux_cols = dead[pre[:, dead].topk(min(aux_k, len(dead)), dim=1).indices].flatten()
-            rows = torch.cat([rows, torch.arange(len(x), device=x.device).repeat_interleave(min(aux_k, len(dead)))])
-            cols = torch.cat([cols, aux_cols])
-        if sparse: vals = SparsePreActs.apply(xc, self.W_enc, self.b_enc, rows, cols, pre[rows, cols])
+            rows = torch.cat([rows, torch.arange(len(x), device=x.device).repeat_interleave(aux.indices.shape[1])])
+            cols, pre_vals = torch.cat([cols, dead[aux.indices].flatten()]), torch.cat([pre_vals, aux.values.flatten()])
+        if sparse: vals = sparse_pre_acts(self, x, xc, rows, cols, pre_vals)
         else: vals = (xc @ self.W_enc + self.b_enc)[rows, cols]
         vals = F.relu(vals)
-        x_hat, recon = self.recon_terms(x, rows[:n_main], cols[:n_main], vals[:n_main], sparse)
+        tangent = sparse and tangent
+        x_hat, recon = self.recon_terms(x, rows[:n_main], cols[:n_main], vals[:n_main], sparse, tangent)
         loss, aux = recon, None
         if len(dead):
             e, ar, ac, av = (x - x_hat).detach(), rows[n_main:], cols[n_main:], vals[n_main:]
-            e_hat = sparse_decode(ar, ac, av, self.W_dec, len(x)) if sparse else self._dense(ar, ac, av, len(x)) @ self.W_dec
+            e_hat = sparse_decode(ar, ac, av, self.W_dec, len(x), tangent) if sparse else self._dense(ar, ac, av, len(x)) @ self.W_dec
             aux = auxk_loss(e, e_hat)
             loss = loss + self.cfg.aux_coeff * aux
         fired = torch.bincount(cols[:n_main][vals[:n_main] > 0], minlength=self.d_sae)
         out = _out(loss, recon, None, x_hat, aux=aux, fired=fired, l0=fired.sum().float() / len(x))
         out['min_active'] = vals[:n_main][vals[:n_main] > 0].min().detach() if (vals[:n_main] > 0).any() else None
+        out['tangent'] = tangent
         return out
 
 # %% ../nbs/04_sae.ipynb #aff349bc
@@ -334,7 +471,9 @@ class BatchTopKSAE(TopKSAE):
     def __init__(self, cfg=None, **kwargs):
         super().__init__(cfg, **kwargs)
         self.register_buffer('threshold', torch.tensor(-1.0))
+        self.hint = SelectionHint()
     def select(self, pre): return batch_topk_select(pre, self.cfg.k)
+    def select_vals(self, g, b): return super().select_vals(g, b) if g.is_cuda else batch_topk_filtered(g, b, self.cfg.k, self.hint)
     def activation(self, pre):
         if self.training: return super().activation(pre)
         if self.threshold < 0 and self.cfg.fallback == 'topk': return _scatter(pre, *topk_select(pre, self.cfg.k))
@@ -344,6 +483,12 @@ class BatchTopKSAE(TopKSAE):
         if self.threshold < 0 and self.cfg.fallback == 'topk': return _nonzero_at(pre, *topk_select(pre, self.cfg.k))
         rows, cols = (pre > self.threshold.clamp_min(0)).nonzero(as_tuple=True)  # relu(pre) > θ ≥ 0 is pre > θ; θ < 0 ('relu' fallback) keeps pre > 0
         return rows, cols, pre[rows, cols]
+    def sparse_encode(self, x:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of `encode(x)`; at inference with a threshold, found from x_c @ W_enc without writing the pre-activations."
+        if self.training or (self.threshold < 0 and self.cfg.fallback == 'topk'): return super().sparse_encode(x)
+        self._check(x)
+        x = input_norm(x, self.cfg.normalize_activations)[0](x)
+        return threshold_entries(self.centered(x) @ self.W_enc, self.b_enc, self.threshold.clamp_min(0))
     @torch.no_grad()
     def update_stats(self, out:dict):
         "Fold the smallest selected activation of this step into the running threshold."
@@ -411,12 +556,12 @@ class MatryoshkaBatchTopKSAE(BatchTopKSAE):
         c.group_sizes = tuple(sizes)
         self.group_ends = torch.tensor(sizes).cumsum(0).tolist()
         self.group_weights = list(c.group_weights or [1 / len(sizes)] * len(sizes))
-    def recon_terms(self, x, rows, cols, vals, sparse):
+    def recon_terms(self, x, rows, cols, vals, sparse, tangent=False):
         "Weighted reconstruction loss of every prefix of groups; x_hat from all latents."
         recon = 0.
         for end, w in zip(self.group_ends, self.group_weights):
             v = vals * (cols < end)
-            x_hat = sparse_decode(rows, cols, v, self.W_dec, len(x)) + self.b_dec if sparse else self._dense(rows, cols, v, len(x)) @ self.W_dec + self.b_dec
+            x_hat = sparse_decode(rows, cols, v, self.W_dec, len(x), tangent) + self.b_dec if sparse else self._dense(rows, cols, v, len(x)) @ self.W_dec + self.b_dec
             recon = recon + w * sq_err(x, x_hat)
         return x_hat, recon
 

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 import medsae
 from .core import (MedsaeError, get_paths, sae_name, activations_name, save_tensors, load_tensors, tensors_meta, save_json,
@@ -29,10 +30,10 @@ from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
 
 # %% auto #0
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
-           'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer',
-           'save_checkpoint', 'load_checkpoint', 'fit', 'TrainResult', 'train_request', 'train_sae', 'data_summary',
-           'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config',
-           'train_command']
+           'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'make_optimizer',
+           'clip_gradients', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit', 'TrainResult', 'train_request',
+           'train_sae', 'data_summary', 'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run',
+           'find_activations', 'train_config', 'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -166,6 +167,32 @@ def _all_reduce(t:torch.Tensor, op=None) -> torch.Tensor:
     if dist_info()[1] > 1: dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
     return t
 
+# %% ../nbs/05_training.ipynb #c0a1b2d3
+def make_optimizer(params:list, # the parameters
+                   name:str, # a class of torch.optim
+                   lr:float, # the learning rate
+                   kwargs:dict, # its other options
+                  ) -> torch.optim.Optimizer:
+    "`torch.optim.<name>`; Adam and AdamW fused (one pass over each tensor) where torch has the kernel for the device, unless `kwargs` choose `fused` or `foreach`."
+    cls = getattr(torch.optim, name)
+    if name in ('Adam', 'AdamW') and not {'fused', 'foreach'} & set(kwargs):
+        try: return cls(params, lr=lr, fused=True, **kwargs)
+        except (RuntimeError, ValueError, TypeError): pass  # an older torch, or a device without the fused kernel
+    return cls(params, lr=lr, **kwargs)
+
+def clip_gradients(sae:SAE, # its parameters' gradients are clipped
+                   opt:torch.optim.Optimizer, # the optimizer that steps next
+                   max_norm:float|None, # the largest total norm (None: no clipping)
+                  ) -> torch.Tensor:
+    "The gradients' total norm, clipped to `max_norm`: by a fused Adam as its `grad_scale` (the division folded into its one pass), else in place."
+    grads = [p.grad for p in sae.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])) if grads else torch.zeros(())
+    fused = bool(opt.param_groups[0].get('fused'))
+    if fused: opt.grad_scale = (norm * (1 + 1e-6) / max_norm).clamp_min(1.) if max_norm else None  # Adam divides each gradient by it
+    elif max_norm:
+        for g in grads: g.mul_((max_norm / (norm + 1e-6)).clamp(max=1.))
+    return norm
+
 # %% ../nbs/05_training.ipynb #6c4f91c4
 class SAETrainer:
     "One SAE with its optimizer, schedules and dead-latent counters; `step(x)` trains on one batch."
@@ -173,7 +200,7 @@ class SAETrainer:
         self.sae, self.cfg, self.total = sae, cfg, total_steps
         if cfg.lr is not None and not cfg.lr > 0: raise MedsaeError(f"lr={cfg.lr} must be positive (--lr); leave it out for the default {default_lr(sae.d_sae):.3g}")
         self.lr = default_lr(sae.d_sae) if cfg.lr is None else cfg.lr
-        self.opt = getattr(torch.optim, cfg.optimizer)(sae.parameters(), lr=self.lr, **cfg.optimizer_kwargs)
+        self.opt = make_optimizer(list(sae.parameters()), cfg.optimizer, self.lr, cfg.optimizer_kwargs)
         if cfg.scheduler: self.sched = getattr(torch.optim.lr_scheduler, cfg.scheduler)(self.opt, **cfg.scheduler_kwargs)
         else: self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
         self.step_n, self.nan_fallbacks, self.history = 0, 0, []
@@ -201,15 +228,16 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
     scale = min(1., (self.step_n + 1) / cfg.sparsity_warmup_steps) if cfg.sparsity_warmup_steps else 1.
     while True:
         self.opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=sae.device.type, dtype=torch.bfloat16, enabled=self.mixed):
-            out = sae.loss(x, dead_mask=dead if isinstance(sae, TopKSAE) else None, sparse=cfg.sparse, sparsity_scale=scale)
+        with torch.autocast(device_type=sae.device.type, dtype=torch.bfloat16, enabled=self.mixed), record_function('medsae: forward'):
+            out = sae.loss(x, dead_mask=dead if isinstance(sae, TopKSAE) else None, sparse=cfg.sparse, sparsity_scale=scale, tangent=sae.unit_decoder)
             loss = out['loss']
             if cfg.criterion == 'dead_neuron' and dead.any(): loss = loss + cfg.reanimation_coeff * reanimation_loss(sae, x, dead)
-        loss.backward()
-        for p in sae.parameters():
-            if p.grad is not None: _all_reduce(p.grad).div_(dist_info()[1])
-        if sae.unit_decoder: remove_parallel_grad(sae)
-        norm = torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip or float('inf'))
+        with record_function('medsae: backward'):
+            loss.backward()
+            for p in sae.parameters():
+                if p.grad is not None: _all_reduce(p.grad).div_(dist_info()[1])
+            if sae.unit_decoder and not out.get('tangent'): remove_parallel_grad(sae)  # a sparse TopK step's decoder gradient already is
+        with record_function('medsae: gradient clipping'): norm = clip_gradients(sae, self.opt, cfg.grad_clip)
         if torch.isfinite(loss) and torch.isfinite(norm): return out
         if self.mixed and self.nan_fallbacks < cfg.max_nan_fallbacks:
             self.nan_fallbacks += 1; self.mixed = False
@@ -226,8 +254,9 @@ def _step(self:SAETrainer, x:torch.Tensor) -> dict:
     if self.step_n == 0: self._init_b_dec(x)
     dead = self.dead_mask()
     out = self.loss_and_grads(x, dead)
-    self.opt.step(); self.sched.step()
-    if sae.unit_decoder: normalize_decoder(sae)
+    with record_function('medsae: optimizer'): self.opt.step(); self.sched.step()
+    with record_function('medsae: decoder norms'):
+        if sae.unit_decoder: normalize_decoder(sae)
     fired = _all_reduce(out['fired'].to(self.since_fired.device).clone())
     self.since_fired += len(x) * dist_info()[1]
     self.since_fired[fired > 0] = 0
