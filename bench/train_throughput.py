@@ -87,8 +87,8 @@ def sync(device):
 def medsae_adapter(a, sparse, arch='batchtopk', keep=None):
     torch.manual_seed(0)
     sae = sae_class(arch)(d_in=a.d_in, d_sae=a.d_sae, k=a.k)
-    tr = SAETrainer(sae.to(a.device), TrainConfig(batch_size=a.batch, lr=a.lr, sparse=sparse, log_every=10**9, warmup_steps=0,
-                                                  device=a.device, mixed_precision=False), a.steps + a.warmup)
+    tr = SAETrainer(sae.to(a.device), TrainConfig(batch_size=a.batch, lr=a.lr, sparse=sparse, log_every=10**9, warmup_steps=0, dead_after_tokens=10**12,
+                                                  device=a.device, mixed_precision=False), 10**9)  # no run end within the bench: no metrics step, no lr decay
     def train(batches):
         for x in batches: tr.step(x)
     def reconstruct(x): sae.train(); return sae.decode(sae.encode(x))

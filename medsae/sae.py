@@ -21,9 +21,9 @@ from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, 
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig', 'StandardAprilConfig',
            'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig', 'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE',
            'sq_err', 'StandardSAE', 'StandardAprilSAE', 'SparseDecode', 'sparse_decode', 'SparsePreActs',
-           'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch', 'above', 'threshold_entries',
-           'SelectionHint', 'batch_topk_filtered', 'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE',
-           'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
+           'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch', 'encoder_product', 'above',
+           'threshold_entries', 'SelectionHint', 'batch_topk_filtered', 'topk_filtered', 'auxk_loss', 'TopKSAE',
+           'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -134,7 +134,7 @@ class SAE(nn.Module):
         W_dec = torch.randn(d_sae, d_in)
         W_dec = W_dec / W_dec.norm(dim=1, keepdim=True) * self.cfg.dec_init_norm
         self.W_dec = nn.Parameter(W_dec)
-        self.W_enc = nn.Parameter(W_dec.t().contiguous())  # stored (d_in, d_sae) row-major: a transposed clone would keep W_dec's layout, and the fused optimizer copies such a tensor every step
+        self.W_enc = nn.Parameter(W_dec.t().clone())  # (d_in, d_sae), stored as the transpose of a row-major (d_sae, d_in) block: a latent's weights are contiguous
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
     d_in = property(lambda self: self.cfg.d_in)
@@ -160,7 +160,7 @@ class SAE(nn.Module):
         "(rows, cols, vals): the non-zero entries of `encode(x)` for rows x (n, d_in), the same values."
         self._check(x)
         x = input_norm(x, self.cfg.normalize_activations)[0](x)
-        return self.sparse_activation(self.pre_acts(x))
+        return self.sparse_activation(encoder_product(self, x).add_(self.b_enc))  # the entries are copies: the block can be reused
     def decode(self, f:torch.Tensor) -> torch.Tensor:
         "Reconstruction x_hat (..., d_in) of latents f (..., d_sae), in the normalised space when the SAE normalises its inputs."
         return f @ self.W_dec + self.b_dec
@@ -281,7 +281,9 @@ class SparsePreActs(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = F.embedding_bag(cols, W_enc.t().contiguous(), _offsets(rows, xc.shape[0]), mode='sum', per_sample_weights=g)
         if ctx.needs_input_grad[1]: gbd = -(W_enc @ gb)  # b_dec is subtracted from every row: minus the sum of the rows' gradients
-        gW = _sum_by_col(rows, cols, g, xc, W_enc.shape[1], transposed=True) if ctx.needs_input_grad[2] else None
+        gW = None
+        if ctx.needs_input_grad[2]:  # in W_enc's own layout, so that autograd keeps it without a copy
+            gW = _sum_by_col(rows, cols, g, xc, W_enc.shape[1]).t() if W_enc.t().is_contiguous() else _sum_by_col(rows, cols, g, xc, W_enc.shape[1], transposed=True)
         return gx, gbd, gW, gb, None, None, None, None
 
 def sparse_pre_acts(sae, x:torch.Tensor, xc:torch.Tensor, rows:torch.Tensor, cols:torch.Tensor, pre_vals:torch.Tensor) -> torch.Tensor:
@@ -314,6 +316,9 @@ def batch_topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     "(rows, cols) of the k·B largest pre-activations of the batch, sorted by row."
     B, d = pre.shape
+    if pre.is_cuda:  # one flat top-k: exact, and no host sync for the shortcut's check
+        flat = pre.flatten().topk(min(k * B, B * d), sorted=False).indices.sort().values
+        return flat // d, flat % d
     m = min(d, 4 * k)
     cand = pre.topk(m, dim=1, sorted=False)
     flat = cand.values.flatten().topk(min(k * B, B * m), sorted=False).indices
@@ -329,11 +334,19 @@ _SCRATCH = {}
 
 def scratch(name:str, shape:tuple, dtype=torch.float32, device='cpu') -> torch.Tensor:
     "An uninitialised tensor kept between calls under `name` (one per name: a new shape replaces it). A fresh block of hundreds of MB costs its page faults again at every step; a kept one does not."
-    t = _SCRATCH.get(name)
+    key = (name, torch.is_inference_mode_enabled())  # a tensor made under inference_mode cannot be written outside it
+    t = _SCRATCH.get(key)
     if t is None or t.shape != tuple(shape) or t.dtype != dtype or t.device != torch.device(device):
-        _SCRATCH.pop(name, None)
-        t = _SCRATCH[name] = torch.empty(shape, dtype=dtype, device=device)
+        _SCRATCH.pop(key, None)
+        t = _SCRATCH[key] = torch.empty(shape, dtype=dtype, device=device)
     return t
+
+def encoder_product(sae, x:torch.Tensor) -> torch.Tensor:
+    "x_c @ W_enc for rows x (n, d_in): on the CPU into a kept block (`scratch`), overwritten by the next call; use it before then."
+    xc = sae.centered(x)
+    if xc.device.type != 'cpu' or _autocast_on('cpu') or xc.dtype != sae.W_enc.dtype or (torch.is_grad_enabled() and (xc.requires_grad or sae.W_enc.requires_grad)):
+        return xc @ sae.W_enc  # (out= has no gradient)
+    return torch.mm(xc, sae.W_enc, out=scratch('encoder product', (len(xc), sae.d_sae), xc.dtype))
 
 def _autocast_on(device_type:str) -> bool:
     "Whether autocast is on for `device_type` (torch < 2.4 has no argument, and a function per device)."
@@ -404,6 +417,42 @@ def batch_topk_filtered(g:torch.Tensor, # (B, d_sae) encoder products x_c @ W_en
     hint.at, hint.full = low - hint.margin, hint.full + 1
     return rows, cols, vals
 
+def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
+                  b:torch.Tensor, # (d_sae,) encoder bias
+                  k:int, # latents per row
+                  hint:SelectionHint, # updated in place: `at` is a low quantile of the rows' k-th values
+                 ) -> tuple:
+    "(rows, cols, vals) of each row's k largest entries of g + b in row-major order, vals their values: `topk_select`, looking only above `hint.at` in the rows that have k entries there."
+    n, d = g.shape
+    k = min(k, d)
+    if hint.at is None:  # calibrate on the first rows
+        head = (g[:256] + b).topk(k, dim=1).values[:, -1]
+        hint.at, hint.full = float(head.quantile(0.02)) - 1e-6 * float(head.abs().max()), hint.full + 1
+    flat = above(g, hint.at - b)
+    if len(flat) > 16 * n * k:  # the bound lets too much through for the filter to pay: every row the plain way
+        hint.at, hint.full = None, hint.full + 1
+        pre = g + b
+        t = pre.topk(k, dim=1, sorted=False)
+        flat = (torch.arange(n, device=g.device)[:, None] * d + t.indices).flatten().sort().values
+        return flat // d, flat % d, pre.view(-1).index_select(0, flat)
+    rows, cols = flat // d, flat % d
+    v = g.view(-1).index_select(0, flat).add_(b.index_select(0, cols))
+    counts = torch.bincount(rows, minlength=n)
+    o = torch.argsort(v, descending=True, stable=True)
+    o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))  # by row, each row's values descending
+    rank = torch.arange(len(o), device=g.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
+    short = (counts < k).nonzero().squeeze(1)  # rows with fewer than k entries above the bound: searched whole
+    o = o[(rank < k) & (counts >= k).index_select(0, rows.index_select(0, o))]
+    flat, v = flat.index_select(0, o), v.index_select(0, o)
+    if len(short):
+        t = (g.index_select(0, short) + b).topk(k, dim=1, sorted=False)
+        flat, v = torch.cat([flat, (short[:, None] * d + t.indices).flatten()]), torch.cat([v, t.values.flatten()])
+    order = flat.argsort()
+    flat, v = flat.index_select(0, order), v.index_select(0, order)
+    kth = torch.full((n,), torch.inf, dtype=v.dtype, device=v.device).scatter_reduce_(0, flat // d, v, 'amin')
+    hint.at, hint.filtered = float(kth.quantile(0.02)), hint.filtered + 1
+    return flat // d, flat % d, v
+
 # %% ../nbs/04_sae.ipynb #bb4e1d28
 def auxk_loss(e:torch.Tensor, # (B, d_in) residual x - x_hat, detached
               e_hat:torch.Tensor, # (B, d_in) its reconstruction from dead latents
@@ -416,11 +465,23 @@ def auxk_loss(e:torch.Tensor, # (B, d_in) residual x - x_hat, detached
 class TopKSAE(SAE):
     "TopK SAE: the k largest ReLU pre-activations per sample."
     config_cls = TopKConfig
+    def __init__(self, cfg=None, **kwargs):
+        super().__init__(cfg, **kwargs)
+        self.row_hint = SelectionHint()
     def select(self, pre): return topk_select(pre, self.cfg.k)
     def activation(self, pre): return _scatter(pre, *self.select(pre))
     def sparse_activation(self, pre): return _nonzero_at(pre, *self.select(pre))
+    def sparse_encode(self, x:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of `encode(x)`: each row's k largest, found from x_c @ W_enc without writing the pre-activations (on the CPU)."
+        if x.is_cuda or type(self).select is not TopKSAE.select: return super().sparse_encode(x)
+        self._check(x)
+        x = input_norm(x, self.cfg.normalize_activations)[0](x)
+        rows, cols, vals = topk_filtered(encoder_product(self, x), self.b_enc, self.cfg.k, self.row_hint)
+        keep = vals > 0  # the ReLU: a selected value at or below 0 is no entry
+        return rows[keep], cols[keep], vals[keep]
     def select_vals(self, g:torch.Tensor, b:torch.Tensor) -> tuple:
         "(rows, cols, vals) of the selection from the encoder products g = x_c @ W_enc (overwritten) and the bias b: vals are the pre-activations g + b there."
+        if type(self).select is TopKSAE.select and not g.is_cuda: return topk_filtered(g, b, self.cfg.k, self.row_hint)
         pre = g.add_(b)
         rows, cols = self.select(pre)
         return rows, cols, pre[rows, cols]
@@ -435,8 +496,7 @@ class TopKSAE(SAE):
         x = x.reshape(-1, self.d_in)
         xc = self.centered(x)
         b = self.b_enc.detach()
-        with torch.no_grad(), record_function('medsae: encoder product'):  # on the CPU into a kept block: a fresh one pays its page faults every step
-            g = torch.mm(xc, self.W_enc, out=scratch('encoder product', (len(xc), self.d_sae), xc.dtype)) if x.device.type == 'cpu' and not _autocast_on('cpu') else xc @ self.W_enc
+        with torch.no_grad(), record_function('medsae: encoder product'): g = encoder_product(self, x)  # on the CPU a kept block: a fresh one pays its page faults every step
         with torch.no_grad(), record_function('medsae: top-k selection'):
             dead = dead_mask.to(g.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
             if len(dead):  # AuxK's candidates, read before the selection may overwrite g
@@ -459,7 +519,8 @@ class TopKSAE(SAE):
             loss = loss + self.cfg.aux_coeff * aux
         fired = torch.bincount(cols[:n_main][vals[:n_main] > 0], minlength=self.d_sae)
         out = _out(loss, recon, None, x_hat, aux=aux, fired=fired, l0=fired.sum().float() / len(x))
-        out['min_active'] = vals[:n_main][vals[:n_main] > 0].min().detach() if (vals[:n_main] > 0).any() else None
+        v = vals[:n_main].detach()
+        out['min_active'] = torch.where(v > 0, v, torch.inf).min() if len(v) else None  # inf when nothing fired; no host sync to ask
         out['tangent'] = tangent
         return out
 
@@ -485,17 +546,18 @@ class BatchTopKSAE(TopKSAE):
         return rows, cols, pre[rows, cols]
     def sparse_encode(self, x:torch.Tensor) -> tuple:
         "(rows, cols, vals) of `encode(x)`; at inference with a threshold, found from x_c @ W_enc without writing the pre-activations."
-        if self.training or (self.threshold < 0 and self.cfg.fallback == 'topk'): return super().sparse_encode(x)
+        if self.training: return SAE.sparse_encode(self, x)  # the batch rule
+        if self.threshold < 0 and self.cfg.fallback == 'topk': return TopKSAE.sparse_encode(self, x)
         self._check(x)
         x = input_norm(x, self.cfg.normalize_activations)[0](x)
-        return threshold_entries(self.centered(x) @ self.W_enc, self.b_enc, self.threshold.clamp_min(0))
+        return threshold_entries(encoder_product(self, x), self.b_enc, self.threshold.clamp_min(0))
     @torch.no_grad()
     def update_stats(self, out:dict):
         "Fold the smallest selected activation of this step into the running threshold."
         m = out.get('min_active')
         if m is None: return
-        b = self.cfg.threshold_beta
-        self.threshold.copy_(m if self.threshold < 0 else b * self.threshold + (1 - b) * m)
+        b, t = self.cfg.threshold_beta, self.threshold
+        self.threshold.copy_(torch.where(torch.isfinite(m), torch.where(t < 0, m, b * t + (1 - b) * m), t))  # tensors throughout: no host sync
 
 # %% ../nbs/04_sae.ipynb #ef51cf2f
 def _window(pre, theta, bandwidth):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_training.ipynb #80d47bcb
 from __future__ import annotations
-import dataclasses, math, shutil
+import copy, dataclasses, math, shutil
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
 from torch.profiler import record_function
 
 import medsae
@@ -30,10 +31,10 @@ from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
 
 # %% auto #0
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
-           'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'make_optimizer',
-           'clip_gradients', 'SAETrainer', 'save_checkpoint', 'load_checkpoint', 'fit', 'TrainResult', 'train_request',
-           'train_sae', 'data_summary', 'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run',
-           'find_activations', 'train_config', 'train_command']
+           'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients', 'remove_parallel_grad',
+           'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint',
+           'fit', 'Prefetch', 'TrainResult', 'train_request', 'train_sae', 'data_summary', 'plot_training_curve',
+           'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config', 'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -116,6 +117,49 @@ def batch_metrics(x:torch.Tensor, # (B, d_in) activations
             'dead_frac': float(dead_frac), 'cos': float(F.cosine_similarity(x, x_hat, dim=-1).mean()),
             'l2_ratio': float((x_hat.norm(dim=-1) / x.norm(dim=-1).clamp_min(1e-12)).mean()), 'aux': float(out['aux'])}
 
+# %% ../nbs/05_training.ipynb #c0a1b2d3
+def make_optimizer(params:list, # the parameters
+                   name:str, # a class of torch.optim
+                   lr:float, # the learning rate
+                   kwargs:dict, # its other options
+                  ) -> torch.optim.Optimizer:
+    "`torch.optim.<name>`; Adam and AdamW fused (one pass over each tensor) where torch has the kernel for the device, unless `kwargs` choose `fused` or `foreach`."
+    cls = getattr(torch.optim, name)
+    if name in ('Adam', 'AdamW') and not {'fused', 'foreach'} & set(kwargs):
+        try: return cls(params, lr=lr, fused=True, **kwargs)
+        except (RuntimeError, ValueError, TypeError): pass  # an older torch, or a device without the fused kernel
+    return cls(params, lr=lr, **kwargs)
+
+def optimizer_tensors(params:list, # a module's parameters
+                     ) -> tuple[list, list]:
+    "The tensors an optimizer should step for `params`, and the (parameter, alias) pairs among them: a parameter stored transposed (like `W_enc`) is stepped through a row-major alias of its storage, which a fused optimizer reads in one pass (it copies a transposed tensor)."
+    out, aliases = [], []
+    for p in params:
+        if p.dim() == 2 and not p.is_contiguous() and p.t().is_contiguous():
+            a = nn.Parameter(p.detach().t()); aliases.append((p, a)); out.append(a)
+        else: out.append(p)
+    return out, aliases
+
+def opt_state(opt:torch.optim.Optimizer, p:torch.Tensor) -> dict:
+    "The optimizer's state tensors of parameter p, in p's own shape (through the alias it steps, if any)."
+    for q, st in opt.state.items():
+        if q.data_ptr() != p.data_ptr() or q.shape not in (p.shape, p.shape[::-1]): continue
+        return {k: (v if q.shape == p.shape else v.t()) for k, v in st.items() if torch.is_tensor(v) and v.shape == q.shape}
+    return {}
+
+def clip_gradients(sae:SAE, # its parameters' gradients are clipped
+                   opt:torch.optim.Optimizer, # the optimizer that steps next
+                   max_norm:float|None, # the largest total norm (None: no clipping)
+                  ) -> torch.Tensor:
+    "The gradients' total norm, clipped to `max_norm`: by a fused Adam as its `grad_scale` (the division folded into its one pass), else in place."
+    grads = [p.grad for p in sae.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])) if grads else torch.zeros(())
+    fused = bool(opt.param_groups[0].get('fused'))
+    if fused: opt.grad_scale = (norm * (1 + 1e-6) / max_norm).clamp_min(1.) if max_norm else None  # Adam divides each gradient by it
+    elif max_norm:
+        for g in grads: g.mul_((max_norm / (norm + 1e-6)).clamp(max=1.))
+    return norm
+
 # %% ../nbs/05_training.ipynb #0c920fea
 @torch.no_grad()
 def remove_parallel_grad(sae:SAE):
@@ -151,8 +195,7 @@ def resample_dead(sae:SAE, # a standard SAE
     sae.W_enc[:, idx] = dirs.t() * 0.2 * enc_norm
     sae.b_enc[idx] = 0.
     for p, sl in ((sae.W_dec, (idx,)), (sae.W_enc, (slice(None), idx)), (sae.b_enc, (idx,))):
-        for v in opt.state.get(p, {}).values():
-            if torch.is_tensor(v) and v.shape == p.shape: v[sl] = 0.
+        for v in opt_state(opt, p).values(): v[sl] = 0.
     return len(idx)
 
 # %% ../nbs/05_training.ipynb #290b46fa
@@ -167,32 +210,6 @@ def _all_reduce(t:torch.Tensor, op=None) -> torch.Tensor:
     if dist_info()[1] > 1: dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
     return t
 
-# %% ../nbs/05_training.ipynb #c0a1b2d3
-def make_optimizer(params:list, # the parameters
-                   name:str, # a class of torch.optim
-                   lr:float, # the learning rate
-                   kwargs:dict, # its other options
-                  ) -> torch.optim.Optimizer:
-    "`torch.optim.<name>`; Adam and AdamW fused (one pass over each tensor) where torch has the kernel for the device, unless `kwargs` choose `fused` or `foreach`."
-    cls = getattr(torch.optim, name)
-    if name in ('Adam', 'AdamW') and not {'fused', 'foreach'} & set(kwargs):
-        try: return cls(params, lr=lr, fused=True, **kwargs)
-        except (RuntimeError, ValueError, TypeError): pass  # an older torch, or a device without the fused kernel
-    return cls(params, lr=lr, **kwargs)
-
-def clip_gradients(sae:SAE, # its parameters' gradients are clipped
-                   opt:torch.optim.Optimizer, # the optimizer that steps next
-                   max_norm:float|None, # the largest total norm (None: no clipping)
-                  ) -> torch.Tensor:
-    "The gradients' total norm, clipped to `max_norm`: by a fused Adam as its `grad_scale` (the division folded into its one pass), else in place."
-    grads = [p.grad for p in sae.parameters() if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])) if grads else torch.zeros(())
-    fused = bool(opt.param_groups[0].get('fused'))
-    if fused: opt.grad_scale = (norm * (1 + 1e-6) / max_norm).clamp_min(1.) if max_norm else None  # Adam divides each gradient by it
-    elif max_norm:
-        for g in grads: g.mul_((max_norm / (norm + 1e-6)).clamp(max=1.))
-    return norm
-
 # %% ../nbs/05_training.ipynb #6c4f91c4
 class SAETrainer:
     "One SAE with its optimizer, schedules and dead-latent counters; `step(x)` trains on one batch."
@@ -200,7 +217,8 @@ class SAETrainer:
         self.sae, self.cfg, self.total = sae, cfg, total_steps
         if cfg.lr is not None and not cfg.lr > 0: raise MedsaeError(f"lr={cfg.lr} must be positive (--lr); leave it out for the default {default_lr(sae.d_sae):.3g}")
         self.lr = default_lr(sae.d_sae) if cfg.lr is None else cfg.lr
-        self.opt = make_optimizer(list(sae.parameters()), cfg.optimizer, self.lr, cfg.optimizer_kwargs)
+        opt_params, self.aliases = optimizer_tensors(list(sae.parameters()))
+        self.opt = make_optimizer(opt_params, cfg.optimizer, self.lr, cfg.optimizer_kwargs)
         if cfg.scheduler: self.sched = getattr(torch.optim.lr_scheduler, cfg.scheduler)(self.opt, **cfg.scheduler_kwargs)
         else: self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
         self.step_n, self.nan_fallbacks, self.history = 0, 0, []
@@ -227,7 +245,7 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
     cfg, sae = self.cfg, self.sae
     scale = min(1., (self.step_n + 1) / cfg.sparsity_warmup_steps) if cfg.sparsity_warmup_steps else 1.
     while True:
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True); sae.zero_grad(set_to_none=True)
         with torch.autocast(device_type=sae.device.type, dtype=torch.bfloat16, enabled=self.mixed), record_function('medsae: forward'):
             out = sae.loss(x, dead_mask=dead if isinstance(sae, TopKSAE) else None, sparse=cfg.sparse, sparsity_scale=scale, tangent=sae.unit_decoder)
             loss = out['loss']
@@ -238,6 +256,7 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
                 if p.grad is not None: _all_reduce(p.grad).div_(dist_info()[1])
             if sae.unit_decoder and not out.get('tangent'): remove_parallel_grad(sae)  # a sparse TopK step's decoder gradient already is
         with record_function('medsae: gradient clipping'): norm = clip_gradients(sae, self.opt, cfg.grad_clip)
+        for p, a in self.aliases: a.grad = None if p.grad is None else p.grad.t()  # the same memory, row-major
         if torch.isfinite(loss) and torch.isfinite(norm): return out
         if self.mixed and self.nan_fallbacks < cfg.max_nan_fallbacks:
             self.nan_fallbacks += 1; self.mixed = False
@@ -259,7 +278,7 @@ def _step(self:SAETrainer, x:torch.Tensor) -> dict:
         if sae.unit_decoder: normalize_decoder(sae)
     fired = _all_reduce(out['fired'].to(self.since_fired.device).clone())
     self.since_fired += len(x) * dist_info()[1]
-    self.since_fired[fired > 0] = 0
+    self.since_fired.masked_fill_(fired > 0, 0)
     self.fired_since_resample |= fired > 0
     if out.get('min_active') is not None: out['min_active'] = _all_reduce(out['min_active'].clone(), dist.ReduceOp.MIN if dist_info()[1] > 1 else None)
     sae.update_stats(out)
@@ -289,10 +308,12 @@ def _trainer_state(t:SAETrainer) -> tuple[dict, dict]:
 def _load_trainer_state(t:SAETrainer, tensors:dict, js:dict):
     "Put a saved state back into the trainer."
     t.sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith('sae.')})
-    state = {}
+    state, params = {}, [q for g in t.opt.param_groups for q in g['params']]
     for k, v in tensors.items():
         if k.startswith('opt.'):
             _, i, name = k.split('.', 2)
+            q = params[int(i)]
+            if v.dim() == 2 and v.shape != q.shape and v.shape == q.shape[::-1]: v = v.t().contiguous()  # saved before W_enc was stepped through its alias
             state.setdefault(int(i), {})[name] = v if name == 'step' else v.to(t.sae.device)
     for i, other in js['opt_other'].items(): state.setdefault(int(i), {}).update(other)
     t.opt.load_state_dict({'state': state, 'param_groups': js['opt_groups']})
@@ -333,6 +354,7 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
        ) -> list[SAETrainer]:
     "Train every trainer for its total steps on the batches of `source`."
     t0, rank = trainers[0], dist_info()[0]
+    if t0.sae.device.type == 'cuda': source = Prefetch(source, t0.sae.device, t0.sae.dtype)
     bar = progress(total=t0.total, initial=t0.step_n, desc=desc) if rank == 0 else None
     while t0.step_n < t0.total:
         try: x = next(source)
@@ -347,6 +369,33 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
         if t0.history and t0.history[-1]['step'] == t0.step_n: bar.set_postfix({k: f"{t0.history[-1][k]:.3g}" for k in ('fvu', 'l0', 'dead_frac')})
     if bar is not None: bar.close()
     return trainers
+
+# %% ../nbs/05_training.ipynb #p7e1f2a3
+class Prefetch:
+    "A data source reading one batch ahead: on CUDA it pins that batch and copies it on a side stream while the current one trains; its state is where the batches *taken* end."
+    def __init__(self, source, # a data source (see `as_batches`)
+                 device:torch.device|str, dtype:torch.dtype=torch.float32):
+        self.source, self.device, self.dtype = source, torch.device(device), dtype
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == 'cuda' else None
+        self.ahead = None  # (the next batch or None at the end, the source's state before it was read)
+    def __iter__(self): return self
+    def __len__(self): return len(self.source)
+    def _fetch(self):
+        state = copy.deepcopy(self.source.state_dict())
+        try: x = next(self.source)
+        except StopIteration: return None, state
+        if self.stream is None: return x.to(self.device, self.dtype), state
+        with torch.cuda.stream(self.stream): x = x.pin_memory().to(self.device, self.dtype, non_blocking=True)
+        return x, state
+    def __next__(self) -> torch.Tensor:
+        x = (self.ahead or self._fetch())[0]
+        if x is None: raise StopIteration
+        if self.stream is not None:  # the copy must have landed before the step reads it
+            torch.cuda.current_stream(self.device).wait_stream(self.stream); x.record_stream(torch.cuda.current_stream(self.device))
+        self.ahead = self._fetch()
+        return x
+    def state_dict(self): return self.ahead[1] if self.ahead else self.source.state_dict()
+    def load_state_dict(self, s): self.source.load_state_dict(s); self.ahead = None
 
 # %% ../nbs/05_training.ipynb #c49963d2
 @dataclass
