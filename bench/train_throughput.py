@@ -35,7 +35,7 @@ A peer that is not installed is reported as skipped; one that fails, with its er
 
 sparsify trains a TopK SAE (k per sample), not BatchTopK, so `medsae-topk` (medsae's TopK through the
 same trainer) is its like-for-like row. The one-GEMM bound of a step is the time of the encoder's dense
-fp32 product alone, (batch x d_in) @ (d_in x d_sae), measured right before each trainer on the same
+fp32 product alone (`--bound_dtype bfloat16` on a GPU), (batch x d_in) @ (d_in x d_sae), measured right before each trainer on the same
 shapes: a trainer's ratio to the bound is that product's time over its step time. After the timed steps
 medsae's BatchTopK trainer runs `--profile_steps` more under torch.profiler, and its step is broken down
 by the `record_function` ranges the trainer marks (encoder product, top-k selection, the rest of the
@@ -65,9 +65,9 @@ def structured_batches(n_batches, batch, d_in, n_atoms, k_true, seed=0):
     return out
 
 
-def gemm_seconds(batch, d_in, d_sae, device, reps=3):
-    "Seconds of one dense fp32 encoder product (batch x d_in) @ (d_in x d_sae) on this machine, now (the best of `reps`)."
-    a, b = torch.randn(batch, d_in, device=device), torch.randn(d_in, d_sae, device=device)
+def gemm_seconds(batch, d_in, d_sae, device, reps=3, dtype=torch.float32):
+    "Seconds of one dense encoder product (batch x d_in) @ (d_in x d_sae) on this machine, now (the best of `reps`)."
+    a, b = torch.randn(batch, d_in, device=device, dtype=dtype), torch.randn(d_in, d_sae, device=device, dtype=dtype)
     out = torch.mm(a, b); sync(device)  # into one kept output: no page faults of a fresh block, the fastest way to run it
     best = float('inf')
     for _ in range(reps):
@@ -88,7 +88,7 @@ def medsae_adapter(a, sparse, arch='batchtopk', keep=None):
     torch.manual_seed(0)
     sae = sae_class(arch)(d_in=a.d_in, d_sae=a.d_sae, k=a.k)
     tr = SAETrainer(sae.to(a.device), TrainConfig(batch_size=a.batch, lr=a.lr, sparse=sparse, log_every=10**9, warmup_steps=0, dead_after_tokens=10**12,
-                                                  device=a.device, mixed_precision=False), 10**9)  # no run end within the bench: no metrics step, no lr decay
+                                                  device=a.device), 10**9)  # no run end within the bench: no metrics step, no lr decay
     def train(batches):
         for x in batches: tr.step(x)
     def reconstruct(x): sae.train(); return sae.decode(sae.encode(x))
@@ -195,7 +195,7 @@ def one_config(a, d_sae, k, names, rows):
     print(f"\n== d_in={a.d_in} d_sae={d_sae} k={k} batch={a.batch}: {a.steps} timed steps after {a.warmup} warmup ({a.steps * a.batch} timed activations each)")
     print(f"{'trainer':<20} {'act/s':>9} {'s/step':>8} {'GEMM s':>7} {'of bound':>9} {'FVU':>7}")
     for name in names:
-        bound = gemm_seconds(a.batch, a.d_in, d_sae, a.device)
+        bound = gemm_seconds(a.batch, a.d_in, d_sae, a.device, dtype=getattr(torch, a.bound_dtype))
         row = dict(trainer=name, d_in=a.d_in, d_sae=d_sae, k=k, batch=a.batch, steps=a.steps, warmup=a.warmup, gemm_s=bound)
         try: secs, f = run(adapters[name], a, warm, timed_batches, held_out)
         except ImportError as e: print(f"{name:<20} skipped: not installed here ({e.name})"); row['skipped'] = str(e); rows.append(row); continue
@@ -217,7 +217,8 @@ def steps_note(rows):
 
 def markdown(rows, a):
     "The tables of a run: per width and k, every trainer's rate, its share of the one-GEMM bound, FVU and medsae's ratio to it; then medsae's step breakdown."
-    out = [f"Run: `{a.command}`", '', f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, device {a.device}; "
+    dev = torch.cuda.get_device_name(a.device) if a.device.startswith('cuda') else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    out = [f"Run: `{a.command}`", '', f"{dev}, torch {torch.__version__}, device {a.device}, bound in {a.bound_dtype}; "
            f"d_in {a.d_in}, batch {a.batch}; per width, every trainer runs {a.warmup} untimed + the same timed steps on the same batches "
            f"({steps_note(rows)} timed steps).", '',
            '| d_sae | k | trainer | activations/s | of one-GEMM bound | FVU after equal tokens | medsae ÷ this |', '|---|---|---|---|---|---|---|']
@@ -229,7 +230,7 @@ def markdown(rows, a):
     bd = [r for r in rows if 'breakdown_ms' in r]
     if bd:
         out += ['', "medsae's BatchTopK step, milliseconds per step by phase (`record_function` ranges under torch.profiler, after the timed steps):", '',
-                '| d_sae | k | ' + ' | '.join(PHASES) + ' | other | step | encoder product ÷ step |', '|' + '---|' * (len(PHASES) + 6)]
+                '| d_sae | k | ' + ' | '.join(PHASES) + ' | other | step | encoder product ÷ step |', '|' + '---|' * (len(PHASES) + 5)]
         for r in bd:
             m = r['breakdown_ms']
             out.append(f"| {r['d_sae']:,} | {r['k']} | " + ' | '.join(f"{m[ph]:.0f}" for ph in PHASES) + f" | {m['other']:.0f} | {m['step']:.0f} | {m['encoder product'] / m['step']:.0%} |")
@@ -248,6 +249,7 @@ def main():
     p.add_argument('--lr', type=float, default=5e-4)
     p.add_argument('--device', default='cpu', help='cpu or cuda')
     p.add_argument('--threads', type=int, help="torch threads (default: torch's choice)")
+    p.add_argument('--bound_dtype', default='float32', help="dtype of the one-GEMM bound's product (bfloat16 on a GPU, where medsae trains under bf16 autocast)")
     p.add_argument('--only', help='comma-separated subset of: medsae,medsae-topk,medsae-dense,saelens,dictionary_learning,overcomplete,sparsify')
     p.add_argument('--out', help='write PREFIX.md (the tables) and PREFIX.jsonl (one line per trainer and width)')
     a = p.parse_args()
