@@ -20,7 +20,7 @@ from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
 from .commands import Flag, command, int_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE
+from .sae import SAE, release_scratch
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key
 
@@ -157,6 +157,7 @@ def write_feature_shards(folder:str|Path, # the features folder
                                                     'index': store._read(j, 'index').long()}, meta={**info, 'ids': store.shard_ids(j)})
         if stats is not None: stats.setdefault('shards', []).append(j)
         written += 1
+    release_scratch()
     return written
 
 # %% ../nbs/06_features.ipynb #2ecdd462

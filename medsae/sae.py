@@ -21,9 +21,10 @@ from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, 
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig', 'StandardAprilConfig',
            'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig', 'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE',
            'sq_err', 'StandardSAE', 'StandardAprilSAE', 'SparseDecode', 'sparse_decode', 'SparsePreActs',
-           'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch', 'encoder_product', 'above',
-           'threshold_entries', 'SelectionHint', 'batch_topk_filtered', 'topk_filtered', 'auxk_loss', 'TopKSAE',
-           'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
+           'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product',
+           'above', 'threshold_entries', 'SelectionHint', 'batch_topk_filtered', 'topk_filtered', 'auxk_loss',
+           'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae',
+           'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -340,6 +341,10 @@ def scratch(name:str, shape:tuple, dtype=torch.float32, device='cpu') -> torch.T
         _SCRATCH.pop(key, None)
         t = _SCRATCH[key] = torch.empty(shape, dtype=dtype, device=device)
     return t
+
+def release_scratch():
+    "Free the blocks `scratch` keeps (training and feature writing call it when they end)."
+    _SCRATCH.clear()
 
 def encoder_product(sae, x:torch.Tensor) -> torch.Tensor:
     "x_c @ W_enc for rows x (n, d_in): on the CPU into a kept block (`scratch`), overwritten by the next call; use it before then."

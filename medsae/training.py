@@ -24,7 +24,7 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
+from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, release_scratch
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
 from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
@@ -368,6 +368,7 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
         bar.update(1)
         if t0.history and t0.history[-1]['step'] == t0.step_n: bar.set_postfix({k: f"{t0.history[-1][k]:.3g}" for k in ('fvu', 'l0', 'dead_frac')})
     if bar is not None: bar.close()
+    release_scratch()
     return trainers
 
 # %% ../nbs/05_training.ipynb #p7e1f2a3
