@@ -317,6 +317,7 @@ def batch_topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     "(rows, cols) of the k·B largest pre-activations of the batch, sorted by row."
     B, d = pre.shape
+    if B == 0: return (torch.zeros(0, dtype=torch.long, device=pre.device),) * 2
     if pre.is_cuda:  # one flat top-k: exact, and no host sync for the shortcut's check
         flat = pre.flatten().topk(min(k * B, B * d), sorted=False).indices.sort().values
         return flat // d, flat % d
@@ -401,6 +402,7 @@ def batch_topk_filtered(g:torch.Tensor, # (B, d_sae) encoder products x_c @ W_en
     "(rows, cols, vals) of the k·B largest entries of g + b in row-major order, vals their values: `batch_topk_select`, looking only above `hint.at` when enough entries are."
     B, d = g.shape
     n = min(k * B, B * d)
+    if n == 0: return (torch.zeros(0, dtype=torch.long, device=g.device),) * 2 + (g.new_zeros(0),)
     if hint.at is not None:
         flat = above(g, hint.at - b)
         if len(flat) >= n:  # every entry left out is at most `at`, below all n kept: the same selection
@@ -430,6 +432,7 @@ def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
     "(rows, cols, vals) of each row's k largest entries of g + b in row-major order, vals their values: `topk_select`, looking only above `hint.at` in the rows that have k entries there."
     n, d = g.shape
     k = min(k, d)
+    if n == 0 or k == 0: return (torch.zeros(0, dtype=torch.long, device=g.device),) * 2 + (g.new_zeros(0),)
     if hint.at is None:  # calibrate on the first rows
         head = (g[:256] + b).topk(k, dim=1).values[:, -1]
         hint.at, hint.full = float(head.quantile(0.02)) - 1e-6 * float(head.abs().max()), hint.full + 1
