@@ -347,9 +347,9 @@ def release_scratch():
     "Free the blocks `scratch` keeps (training and feature writing call it when they end)."
     _SCRATCH.clear()
 
-def encoder_product(sae, x:torch.Tensor) -> torch.Tensor:
-    "x_c @ W_enc for rows x (n, d_in): on the CPU into a kept block (`scratch`), overwritten by the next call; use it before then."
-    xc = sae.centered(x)
+def encoder_product(sae, x:torch.Tensor, centered:bool=False) -> torch.Tensor:
+    "x_c @ W_enc for rows x (n, d_in) (already x_c if `centered`): on the CPU into a kept block (`scratch`), overwritten by the next call; use it before then."
+    xc = x if centered else sae.centered(x)
     if xc.device.type != 'cpu' or _autocast_on('cpu') or xc.dtype != sae.W_enc.dtype or (torch.is_grad_enabled() and (xc.requires_grad or sae.W_enc.requires_grad)):
         return xc @ sae.W_enc  # (out= has no gradient)
     return torch.mm(xc, sae.W_enc, out=scratch('encoder product', (len(xc), sae.d_sae), xc.dtype))
@@ -388,7 +388,7 @@ def threshold_entries(g:torch.Tensor, # (n, d) encoder products x_c @ W_enc
 
 @dataclass
 class SelectionHint:
-    "Where a BatchTopK SAE's last training selection ended: the next one looks above `at` first."
+    "Where the last filtered selection (`batch_topk_filtered`, `topk_filtered`) ended: the next one looks above `at` first."
     at: float|None = None # bound on the pre-activations to look above
     margin: float|None = None # `at` is this far below the last selection's smallest value
     filtered: int = 0 # selections found among the entries above `at`
@@ -504,7 +504,7 @@ class TopKSAE(SAE):
         x = x.reshape(-1, self.d_in)
         xc = self.centered(x)
         b = self.b_enc.detach()
-        with torch.no_grad(), record_function('medsae: encoder product'): g = encoder_product(self, x)  # on the CPU a kept block: a fresh one pays its page faults every step
+        with torch.no_grad(), record_function('medsae: encoder product'): g = encoder_product(self, xc, centered=True)  # on the CPU a kept block: a fresh one pays its page faults every step
         with torch.no_grad(), record_function('medsae: top-k selection'):
             dead = dead_mask.to(g.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
             if len(dead):  # AuxK's candidates, read before the selection may overwrite g
