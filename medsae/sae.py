@@ -446,8 +446,13 @@ def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
     rows, cols = flat // d, flat % d
     v = g.view(-1).index_select(0, flat).add_(b.index_select(0, cols))
     counts = torch.bincount(rows, minlength=n)
-    o = torch.argsort(v, descending=True, stable=True)
-    o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))  # by row, each row's values descending
+    if v.dtype == torch.float32:  # one sort on (row, value descending) packed in an int64: the float's bits made order-preserving
+        i = v.view(torch.int32)
+        desc = ~torch.where(i < 0, i ^ 0x7fffffff, i)  # larger values first
+        o = torch.argsort((rows << 32) + (desc.long() + 2**31))
+    else:
+        o = torch.argsort(v, descending=True, stable=True)
+        o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))  # by row, each row's values descending
     rank = torch.arange(len(o), device=g.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
     short = (counts < k).nonzero().squeeze(1)  # rows with fewer than k entries above the bound: searched whole
     o = o[(rank < k) & (counts >= k).index_select(0, rows.index_select(0, o))]
