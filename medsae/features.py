@@ -20,7 +20,8 @@ from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
 from .commands import Flag, command, int_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, release_scratch
+from .sae import SAE
+from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key
 

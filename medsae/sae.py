@@ -16,15 +16,14 @@ from torch.profiler import record_function
 
 import medsae
 from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, load_json
+from .sparse import (sparse_decode, sparse_pre_acts, topk_select, batch_topk_select, encoder_product, threshold_entries,
+                           SelectionHint, batch_topk_filtered, topk_filtered)
 
 # %% auto #0
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig', 'StandardAprilConfig',
            'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig', 'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE',
-           'sq_err', 'StandardSAE', 'StandardAprilSAE', 'SparseDecode', 'sparse_decode', 'SparsePreActs',
-           'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product',
-           'above', 'threshold_entries', 'SelectionHint', 'batch_topk_filtered', 'topk_filtered', 'auxk_loss',
-           'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae',
-           'load_sae']
+           'sq_err', 'StandardSAE', 'StandardAprilSAE', 'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE',
+           'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -160,8 +159,10 @@ class SAE(nn.Module):
     def sparse_encode(self, x:torch.Tensor) -> tuple:
         "(rows, cols, vals): the non-zero entries of `encode(x)` for rows x (n, d_in), the same values."
         self._check(x)
-        x = input_norm(x, self.cfg.normalize_activations)[0](x)
-        return self.sparse_activation(encoder_product(self, x).add_(self.b_enc))  # the entries are copies: the block can be reused
+        return self.sparse_code(encoder_product(self, input_norm(x, self.cfg.normalize_activations)[0](x)))
+    def sparse_code(self, g:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of the code from the encoder products g = x_c @ W_enc (a kept block: overwritten here, read before the next product)."
+        return self.sparse_activation(g.add_(self.b_enc))  # the entries are copies
     def decode(self, f:torch.Tensor) -> torch.Tensor:
         "Reconstruction x_hat (..., d_in) of latents f (..., d_sae), in the normalised space when the SAE normalises its inputs."
         return f @ self.W_dec + self.b_dec
@@ -212,95 +213,6 @@ class StandardAprilSAE(StandardSAE):
     unit_decoder = False
     def l1_weights(self): return self.W_dec.norm(dim=1)
 
-# %% ../nbs/04_sae.ipynb #d328ce29
-def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
-    "Start of each of `n` bags in `rows` (sorted ascending)."
-    counts = torch.bincount(rows, minlength=n)
-    return torch.cumsum(counts, 0) - counts
-
-def _entry_dots(a:torch.Tensor, W:torch.Tensor, rows:torch.Tensor, cols:torch.Tensor) -> torch.Tensor:
-    "a[rows[i]] · W[cols[i]] for every entry i (rows sorted ascending), without gathering the (nnz, d_in) rows."
-    try: return torch.ops.aten._embedding_bag_per_sample_weights_backward(a, W, cols, _offsets(rows, len(a)), rows, 0, -1)
-    except (AttributeError, RuntimeError):  # that kernel is internal to torch: the same sums, gathered in blocks
-        return torch.cat([(a[rows[i:i + 8192]] * W[cols[i:i + 8192]]).sum(1) for i in range(0, len(rows), 8192)] or [a.new_zeros(0)])
-
-def _sum_by_col(rows:torch.Tensor, cols:torch.Tensor, w:torch.Tensor, src:torch.Tensor, n_cols:int, transposed:bool=False) -> torch.Tensor:
-    "Σ over entries (r, c) of w · src[r] for each column c: (n_cols, d), or (d, n_cols) row-major when `transposed`."
-    by_col = torch.argsort(cols, stable=True)
-    counts = torch.bincount(cols, minlength=n_cols)
-    ends = counts.cumsum(0)
-    r, ww = rows.index_select(0, by_col), w.index_select(0, by_col).to(src.dtype)
-    if not transposed: return F.embedding_bag(r, src, ends - counts, mode='sum', per_sample_weights=ww)
-    if src.is_cuda: return F.embedding_bag(r, src, ends - counts, mode='sum', per_sample_weights=ww).t().contiguous()
-    out, ends, starts = src.new_empty(src.shape[1], n_cols), [0] + ends.tolist(), ends - counts
-    for c0 in range(0, n_cols, 256):  # 256 columns at a time, transposed while the block is in cache
-        c1 = min(c0 + 256, n_cols); s, e = ends[c0], ends[c1]
-        out[:, c0:c1].copy_(F.embedding_bag(r[s:e], src, starts[c0:c1] - s, mode='sum', per_sample_weights=ww[s:e]).t())
-    return out
-
-class SparseDecode(torch.autograd.Function):
-    "Σ vals · W_dec[cols] per sample; the backward touches only the selected decoder rows."
-    @staticmethod
-    def forward(ctx, rows, cols, vals, W_dec, n, tangent):
-        ctx.save_for_backward(rows, cols, vals, W_dec); ctx.tangent = tangent
-        return F.embedding_bag(cols, W_dec, _offsets(rows, n), mode='sum', per_sample_weights=vals)
-    @staticmethod
-    def backward(ctx, g):
-        rows, cols, vals, W_dec = ctx.saved_tensors
-        g = g.contiguous()
-        gv = _entry_dots(g, W_dec, rows, cols) if ctx.needs_input_grad[2] else None
-        gW = None
-        if ctx.needs_input_grad[3]:
-            gW = _sum_by_col(rows, cols, vals, g, len(W_dec))
-            if ctx.tangent:  # minus each row's component along W_dec[c]: gW[c]·W_dec[c] = Σ vals · gv over c's entries
-                along = torch.zeros(len(W_dec), dtype=gW.dtype, device=gW.device).index_add_(0, cols, (gv if gv is not None else _entry_dots(g, W_dec, rows, cols)) * vals)
-                gW.addcmul_(W_dec, (along / W_dec.norm(dim=1).square().clamp_min(1e-24))[:, None], value=-1)
-        return None, None, gv, gW, None, None
-
-def sparse_decode(rows:torch.Tensor, # (nnz,) sample of each active latent, sorted ascending
-                  cols:torch.Tensor, # (nnz,) latent index
-                  vals:torch.Tensor, # (nnz,) activation
-                  W_dec:torch.Tensor, # (d_sae, d_in)
-                  n:int, # number of samples
-                  tangent:bool=False, # W_dec's gradient without each row's component along itself (what `remove_parallel_grad` does)
-                 ) -> torch.Tensor:
-    "Σ vals · W_dec[cols] per sample, as an (n, d_in) tensor, without building the dense code."
-    return SparseDecode.apply(rows, cols, vals.to(W_dec.dtype), W_dec, n, tangent)
-
-# %% ../nbs/04_sae.ipynb #baa54739
-class SparsePreActs(torch.autograd.Function):
-    "Selected pre-activations ((x - b_dec) @ W_enc + b_enc)[rows, cols], given their values; a sparse backward."
-    @staticmethod
-    def forward(ctx, x, b_dec, W_enc, b_enc, rows, cols, pre_vals, xc):
-        ctx.save_for_backward(xc, W_enc, rows, cols)
-        return pre_vals.clone()
-    @staticmethod
-    def backward(ctx, g):
-        xc, W_enc, rows, cols = ctx.saved_tensors
-        g, gx, gbd = g.to(xc.dtype), None, None
-        gb = torch.zeros(W_enc.shape[1], dtype=g.dtype, device=g.device).index_add_(0, cols, g)
-        if ctx.needs_input_grad[0]:
-            gx = F.embedding_bag(cols, W_enc.t().contiguous(), _offsets(rows, xc.shape[0]), mode='sum', per_sample_weights=g)
-        if ctx.needs_input_grad[1]: gbd = -(W_enc @ gb)  # b_dec is subtracted from every row: minus the sum of the rows' gradients
-        gW = None
-        if ctx.needs_input_grad[2]:  # in W_enc's own layout, so that autograd keeps it without a copy
-            gW = _sum_by_col(rows, cols, g, xc, W_enc.shape[1]).t() if W_enc.t().is_contiguous() else _sum_by_col(rows, cols, g, xc, W_enc.shape[1], transposed=True)
-        return gx, gbd, gW, gb, None, None, None, None
-
-def sparse_pre_acts(sae, x:torch.Tensor, xc:torch.Tensor, rows:torch.Tensor, cols:torch.Tensor, pre_vals:torch.Tensor) -> torch.Tensor:
-    "The selected pre-activations of `sae` as a function of its encoder (xc = sae.centered(x), pre_vals their values)."
-    b_dec = sae.b_dec if sae.cfg.apply_b_dec_to_input else None
-    return SparsePreActs.apply(x, b_dec, sae.W_enc, sae.b_enc, rows, cols, pre_vals, xc.detach())
-
-# %% ../nbs/04_sae.ipynb #351fe632
-def topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
-                k:int, # active latents per sample
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    "(rows, cols) of each sample's k largest pre-activations, sorted by row."
-    cols = pre.topk(min(k, pre.shape[1]), dim=1, sorted=False).indices
-    rows = torch.arange(pre.shape[0], device=pre.device).repeat_interleave(cols.shape[1])
-    return rows, cols.flatten()
-
 # %% ../nbs/04_sae.ipynb #05f2b2f5
 def _scatter(pre, rows, cols):
     "The dense code keeping ReLU(pre) at the selected (rows, cols) only."
@@ -311,160 +223,6 @@ def _nonzero_at(pre, rows, cols):
     vals = F.relu(pre[rows, cols])
     keep = vals != 0
     return rows[keep], cols[keep], vals[keep]
-
-def batch_topk_select(pre:torch.Tensor, # (B, d_sae) pre-activations
-                      k:int, # mean active latents per sample
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    "(rows, cols) of the k·B largest pre-activations of the batch, sorted by row."
-    B, d = pre.shape
-    if B == 0: return (torch.zeros(0, dtype=torch.long, device=pre.device),) * 2
-    if pre.is_cuda:  # one flat top-k: exact, and no host sync for the shortcut's check
-        flat = pre.flatten().topk(min(k * B, B * d), sorted=False).indices.sort().values
-        return flat // d, flat % d
-    m = min(d, 4 * k)
-    cand = pre.topk(m, dim=1, sorted=False)
-    flat = cand.values.flatten().topk(min(k * B, B * m), sorted=False).indices
-    rows = flat // m
-    if m < d and torch.bincount(rows, minlength=B).max() == m:
-        flat = pre.flatten().topk(k * B, sorted=False).indices.sort().values
-        return flat // d, flat % d
-    flat = flat.sort().values
-    return flat // m, cand.indices.flatten()[flat]
-
-# %% ../nbs/04_sae.ipynb #847d434f
-_SCRATCH = {}
-
-def scratch(name:str, shape:tuple, dtype=torch.float32, device='cpu') -> torch.Tensor:
-    "An uninitialised tensor kept between calls under `name` (one per name: a new shape replaces it). A fresh block of hundreds of MB costs its page faults again at every step; a kept one does not."
-    key = (name, torch.is_inference_mode_enabled())  # a tensor made under inference_mode cannot be written outside it
-    t = _SCRATCH.get(key)
-    if t is None or t.shape != tuple(shape) or t.dtype != dtype or t.device != torch.device(device):
-        _SCRATCH.pop(key, None)
-        t = _SCRATCH[key] = torch.empty(shape, dtype=dtype, device=device)
-    return t
-
-def release_scratch():
-    "Free the blocks `scratch` keeps (training and feature writing call it when they end)."
-    _SCRATCH.clear()
-
-def encoder_product(sae, x:torch.Tensor, centered:bool=False) -> torch.Tensor:
-    "x_c @ W_enc for rows x (n, d_in) (already x_c if `centered`): on the CPU into a kept block (`scratch`), overwritten by the next call; use it before then."
-    xc = x if centered else sae.centered(x)
-    if xc.device.type != 'cpu' or _autocast_on('cpu') or xc.dtype != sae.W_enc.dtype or (torch.is_grad_enabled() and (xc.requires_grad or sae.W_enc.requires_grad)):
-        return xc @ sae.W_enc  # (out= has no gradient)
-    return torch.mm(xc, sae.W_enc, out=scratch('encoder product', (len(xc), sae.d_sae), xc.dtype))
-
-def _autocast_on(device_type:str) -> bool:
-    "Whether autocast is on for `device_type` (torch < 2.4 has no argument, and a function per device)."
-    try: return torch.is_autocast_enabled(device_type)
-    except TypeError: return torch.is_autocast_cpu_enabled() if device_type == 'cpu' else torch.is_autocast_enabled()
-
-def above(g:torch.Tensor, # (n, d) values
-          lo:torch.Tensor|float, # the bound, broadcast over g's rows
-         ) -> torch.Tensor:
-    "Flat indices of the entries of g greater than lo, ascending, as `(g > lo).flatten().nonzero()` gives them, faster when few are."
-    m = torch.gt(g, lo, out=scratch('above', g.shape, torch.bool, g.device)).view(-1) if g.device.type == 'cpu' else torch.gt(g, lo).view(-1)
-    if m.is_cuda: return m.nonzero().squeeze(1)
-    n8 = m.numel() // 8 * 8  # find the 64-bit words of 8 flags that hold any first, then the flags in those words
-    words = m[:n8].view(torch.int64).nonzero().squeeze(1)
-    r, c = m[:n8].view(-1, 8).index_select(0, words).nonzero(as_tuple=True)
-    flat = words.index_select(0, r) * 8 + c
-    return torch.cat([flat, m[n8:].nonzero().squeeze(1) + n8]) if n8 < m.numel() else flat
-
-def threshold_entries(g:torch.Tensor, # (n, d) encoder products x_c @ W_enc
-                      b:torch.Tensor, # (d,) encoder bias
-                      theta:torch.Tensor|float, # the threshold
-                     ) -> tuple:
-    "(rows, cols, vals) of the entries of g + b above theta, vals = g + b, exactly as `(g + b > theta).nonzero()` finds them, without forming g + b."
-    theta = torch.as_tensor(theta, dtype=g.dtype, device=g.device)
-    lo = (theta - b) - 1e-6 * (2 * theta.abs() + b.abs())  # below θ - b by more than the rounding of either sum: a superset
-    flat = above(g, lo)
-    d = g.shape[1]
-    cols = flat % d
-    vals = g.view(-1).index_select(0, flat) + b.index_select(0, cols)
-    keep = vals > theta  # the exact test, on the same float sums as g + b
-    flat, cols, vals = flat[keep], cols[keep], vals[keep]
-    return flat // d, cols, vals
-
-@dataclass
-class SelectionHint:
-    "Where the last filtered selection (`batch_topk_filtered`, `topk_filtered`) ended: the next one looks above `at` first."
-    at: float|None = None # bound on the pre-activations to look above
-    margin: float|None = None # `at` is this far below the last selection's smallest value
-    filtered: int = 0 # selections found among the entries above `at`
-    full: int = 0 # selections that needed the full search
-
-def batch_topk_filtered(g:torch.Tensor, # (B, d_sae) encoder products x_c @ W_enc (overwritten with g + b on the full search)
-                        b:torch.Tensor, # (d_sae,) encoder bias
-                        k:int, # mean active latents per sample
-                        hint:SelectionHint, # updated in place
-                       ) -> tuple:
-    "(rows, cols, vals) of the k·B largest entries of g + b in row-major order, vals their values: `batch_topk_select`, looking only above `hint.at` when enough entries are."
-    B, d = g.shape
-    n = min(k * B, B * d)
-    if n == 0: return (torch.zeros(0, dtype=torch.long, device=g.device),) * 2 + (g.new_zeros(0),)
-    if hint.at is not None:
-        flat = above(g, hint.at - b)
-        if len(flat) >= n:  # every entry left out is at most `at`, below all n kept: the same selection
-            v = g.view(-1).index_select(0, flat).add_(b.index_select(0, flat % d))
-            top = v.topk(n, sorted=False)
-            if len(flat) > 3 * n: hint.margin *= 0.7
-            hint.at, hint.filtered = float(top.values.min()) - hint.margin, hint.filtered + 1
-            idx = top.indices.sort().values
-            flat = flat.index_select(0, idx)
-            return flat // d, flat % d, v.index_select(0, idx)
-        hint.margin *= 2
-    pre = g.add_(b)
-    flat = (lambda r, c: r * d + c)(*batch_topk_select(pre, k)).sort().values
-    rows, cols, vals = flat // d, flat % d, pre.view(-1).index_select(0, flat)
-    low = float(vals.min())
-    sample = pre.view(-1)[::max(1, pre.numel() // 2**20)]  # the value 2n entries down, estimated from a million of them
-    q = float(sample.kthvalue(max(1, len(sample) - int(2 * n * len(sample) / pre.numel()))).values)
-    hint.margin = max(low - q, 1e-6 * abs(low) + 1e-12, hint.margin or 0.)
-    hint.at, hint.full = low - hint.margin, hint.full + 1
-    return rows, cols, vals
-
-def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
-                  b:torch.Tensor, # (d_sae,) encoder bias
-                  k:int, # latents per row
-                  hint:SelectionHint, # updated in place: `at` is a low quantile of the rows' k-th values
-                 ) -> tuple:
-    "(rows, cols, vals) of each row's k largest entries of g + b in row-major order, vals their values: `topk_select`, looking only above `hint.at` in the rows that have k entries there."
-    n, d = g.shape
-    k = min(k, d)
-    if n == 0 or k == 0: return (torch.zeros(0, dtype=torch.long, device=g.device),) * 2 + (g.new_zeros(0),)
-    if hint.at is None:  # calibrate on the first rows
-        head = (g[:256] + b).topk(k, dim=1).values[:, -1]
-        hint.at, hint.full = float(head.quantile(0.02)) - 1e-6 * float(head.abs().max()), hint.full + 1
-    flat = above(g, hint.at - b)
-    if len(flat) > 16 * n * k:  # the bound lets too much through for the filter to pay: every row the plain way
-        hint.at, hint.full = None, hint.full + 1
-        pre = g + b
-        t = pre.topk(k, dim=1, sorted=False)
-        flat = (torch.arange(n, device=g.device)[:, None] * d + t.indices).flatten().sort().values
-        return flat // d, flat % d, pre.view(-1).index_select(0, flat)
-    rows, cols = flat // d, flat % d
-    v = g.view(-1).index_select(0, flat).add_(b.index_select(0, cols))
-    counts = torch.bincount(rows, minlength=n)
-    if v.dtype == torch.float32:  # one sort on (row, value descending) packed in an int64: the float's bits made order-preserving
-        i = v.view(torch.int32)
-        desc = ~torch.where(i < 0, i ^ 0x7fffffff, i)  # larger values first
-        o = torch.argsort((rows << 32) + (desc.long() + 2**31))
-    else:
-        o = torch.argsort(v, descending=True, stable=True)
-        o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))  # by row, each row's values descending
-    rank = torch.arange(len(o), device=g.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
-    short = (counts < k).nonzero().squeeze(1)  # rows with fewer than k entries above the bound: searched whole
-    o = o[(rank < k) & (counts >= k).index_select(0, rows.index_select(0, o))]
-    flat, v = flat.index_select(0, o), v.index_select(0, o)
-    if len(short):
-        t = (g.index_select(0, short) + b).topk(k, dim=1, sorted=False)
-        flat, v = torch.cat([flat, (short[:, None] * d + t.indices).flatten()]), torch.cat([v, t.values.flatten()])
-    order = flat.argsort()
-    flat, v = flat.index_select(0, order), v.index_select(0, order)
-    kth = torch.full((n,), torch.inf, dtype=v.dtype, device=v.device).scatter_reduce_(0, flat // d, v, 'amin')
-    hint.at, hint.filtered = float(kth.quantile(0.02)), hint.filtered + 1
-    return flat // d, flat % d, v
 
 # %% ../nbs/04_sae.ipynb #bb4e1d28
 def auxk_loss(e:torch.Tensor, # (B, d_in) residual x - x_hat, detached
@@ -484,12 +242,10 @@ class TopKSAE(SAE):
     def select(self, pre): return topk_select(pre, self.cfg.k)
     def activation(self, pre): return _scatter(pre, *self.select(pre))
     def sparse_activation(self, pre): return _nonzero_at(pre, *self.select(pre))
-    def sparse_encode(self, x:torch.Tensor) -> tuple:
-        "(rows, cols, vals) of `encode(x)`: each row's k largest, found from x_c @ W_enc without writing the pre-activations (on the CPU)."
-        if x.is_cuda or type(self).select is not TopKSAE.select: return super().sparse_encode(x)
-        self._check(x)
-        x = input_norm(x, self.cfg.normalize_activations)[0](x)
-        rows, cols, vals = topk_filtered(encoder_product(self, x), self.b_enc, self.cfg.k, self.row_hint)
+    def sparse_code(self, g:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of the code from g = x_c @ W_enc: each row's k largest, found without writing the pre-activations (on the CPU)."
+        if g.is_cuda or type(self).select is not TopKSAE.select: return super().sparse_code(g)
+        rows, cols, vals = topk_filtered(g, self.b_enc, self.cfg.k, self.row_hint)
         keep = vals > 0  # the ReLU: a selected value at or below 0 is no entry
         return rows[keep], cols[keep], vals[keep]
     def select_vals(self, g:torch.Tensor, b:torch.Tensor) -> tuple:
@@ -513,12 +269,12 @@ class TopKSAE(SAE):
         with torch.no_grad(), record_function('medsae: top-k selection'):
             dead = dead_mask.to(g.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
             if len(dead):  # AuxK's candidates, read before the selection may overwrite g
-                aux = (g.index_select(1, dead) + b[dead]).topk(min(self.cfg.aux_k or self.d_in // 2, len(dead)), dim=1)
+                aux_top = (g.index_select(1, dead) + b[dead]).topk(min(self.cfg.aux_k or self.d_in // 2, len(dead)), dim=1)
             rows, cols, pre_vals = self.select_vals(g, b)
         n_main = len(rows)
         if len(dead):
-            rows = torch.cat([rows, torch.arange(len(x), device=x.device).repeat_interleave(aux.indices.shape[1])])
-            cols, pre_vals = torch.cat([cols, dead[aux.indices].flatten()]), torch.cat([pre_vals, aux.values.flatten()])
+            rows = torch.cat([rows, torch.arange(len(x), device=x.device).repeat_interleave(aux_top.indices.shape[1])])
+            cols, pre_vals = torch.cat([cols, dead[aux_top.indices].flatten()]), torch.cat([pre_vals, aux_top.values.flatten()])
         if sparse: vals = sparse_pre_acts(self, x, xc, rows, cols, pre_vals)
         else: vals = (xc @ self.W_enc + self.b_enc)[rows, cols]
         vals = F.relu(vals)
@@ -557,13 +313,11 @@ class BatchTopKSAE(TopKSAE):
         if self.threshold < 0 and self.cfg.fallback == 'topk': return _nonzero_at(pre, *topk_select(pre, self.cfg.k))
         rows, cols = (pre > self.threshold.clamp_min(0)).nonzero(as_tuple=True)  # relu(pre) > θ ≥ 0 is pre > θ; θ < 0 ('relu' fallback) keeps pre > 0
         return rows, cols, pre[rows, cols]
-    def sparse_encode(self, x:torch.Tensor) -> tuple:
-        "(rows, cols, vals) of `encode(x)`; at inference with a threshold, found from x_c @ W_enc without writing the pre-activations."
-        if self.training: return SAE.sparse_encode(self, x)  # the batch rule
-        if self.threshold < 0 and self.cfg.fallback == 'topk': return TopKSAE.sparse_encode(self, x)
-        self._check(x)
-        x = input_norm(x, self.cfg.normalize_activations)[0](x)
-        return threshold_entries(encoder_product(self, x), self.b_enc, self.threshold.clamp_min(0))
+    def sparse_code(self, g:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of the code from g = x_c @ W_enc; at inference with a threshold, found without writing the pre-activations."
+        if self.training: return SAE.sparse_code(self, g)  # the batch rule
+        if self.threshold < 0 and self.cfg.fallback == 'topk': return TopKSAE.sparse_code(self, g)
+        return threshold_entries(g, self.b_enc, self.threshold.clamp_min(0))
     @torch.no_grad()
     def update_stats(self, out:dict):
         "Fold the smallest selected activation of this step into the running threshold."

@@ -24,7 +24,8 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, release_scratch
+from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
+from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
 from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
@@ -155,9 +156,10 @@ def clip_gradients(sae:SAE, # its parameters' gradients are clipped
     grads = [p.grad for p in sae.parameters() if p.grad is not None]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])) if grads else torch.zeros(())
     fused = bool(opt.param_groups[0].get('fused'))
-    if fused: opt.grad_scale = (norm * (1 + 1e-6) / max_norm).clamp_min(1.) if max_norm else None  # Adam divides each gradient by it
+    if fused: opt.grad_scale = ((norm + 1e-6) / max_norm).clamp_min(1.) if max_norm else None  # Adam divides each gradient by it
     elif max_norm:
-        for g in grads: g.mul_((max_norm / (norm + 1e-6)).clamp(max=1.))
+        scale = (max_norm / (norm + 1e-6)).clamp(max=1.)  # as clip_grad_norm_
+        for g in grads: g.mul_(scale)
     return norm
 
 # %% ../nbs/05_training.ipynb #0c920fea
