@@ -90,6 +90,7 @@ class SynthClipConfig:
     seed: int = 0 # seeds the initialisation, the batches and the augmentation
     data_seed: int = 0 # which synthetic set
     tiny: bool = False # the tiny architecture (64 px), for tests
+    init: str|None = None # a weights file to start from (None: random initialisation): a second cycle of training continues the first
 
 # %% ../nbs/02b_synthetic_clip.ipynb #25a1440c
 def clip_loss(model:nn.Module, # an open_clip CLIP
@@ -183,12 +184,16 @@ def draw_training_set(n:int, # images 0..n-1 of the set
 # %% ../nbs/02b_synthetic_clip.ipynb #7bee7a6c
 def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train, how long
                         ) -> tuple[nn.Module, list[float]]:
-    "Train `synthetic-cxr-clip` from scratch on synthetic radiographs and reports; returns the model and the loss per step."
+    "Train `synthetic-cxr-clip` on synthetic radiographs and reports, from scratch or from `cfg.init`; returns the model and the loss per step."
     import open_clip
     from medsae.data import CHEXPERT_LABELS
     from medsae.synthetic import SYNTH_FINDINGS
     g = seed_everything(cfg.seed)
-    model = open_clip.model.CLIP(**(tiny_openclip_config(SYNTH_CLIP_CONFIG) if cfg.tiny else SYNTH_CLIP_CONFIG)).to(memory_format=torch.channels_last)
+    model = open_clip.model.CLIP(**(tiny_openclip_config(SYNTH_CLIP_CONFIG) if cfg.tiny else SYNTH_CLIP_CONFIG))
+    if cfg.init is not None:
+        if not Path(cfg.init).exists(): raise MedsaeError(f'--init: no weights file {cfg.init}')
+        load_weights(model, read_weights(cfg.init), source=str(cfg.init))
+    model = model.float().to(memory_format=torch.channels_last)
     size = model.visual.image_size
     data = draw_training_set(cfg.n_train, cfg.data_seed, size)
     pixels, reports, tok = torch.from_numpy(np.stack([d['image'] for d in data])), [d['report'] for d in data], OpenClipTokens('RN50')
@@ -226,13 +231,13 @@ def save_synthetic_clip(model:nn.Module, # a trained model
 def train_clip_command(out:str, # the .safetensors file to write
                        n_train:int_range(lo=1)=..., steps:int_range(lo=1)=..., batch_size:int_range(lo=2)=..., lr:float_range(lo=0, lo_open=True)=...,
                        warmup:int_range(lo=1)=..., weight_decay:float_range(lo=0)=..., shift:int_range(lo=0)=..., pair_frac:float_range(0, 1)=...,
-                       sentence_drop:float_range(0, 1)=..., seed:int_range(lo=0)=..., data_seed:int_range(lo=0)=..., tiny:bool=...,
+                       sentence_drop:float_range(0, 1)=..., seed:int_range(lo=0)=..., data_seed:int_range(lo=0)=..., tiny:bool=..., init:str|None=...,
                        threads:int_range(lo=1)=None, # torch CPU threads (default: torch decides)
                       ) -> int:
     "`medsae train-clip`: train synthetic-cxr-clip from scratch on synthetic radiographs and save its weights."
     if not out.endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
     if threads is not None: torch.set_num_threads(threads)
-    cfg = SynthClipConfig(n_train, steps, batch_size, lr, warmup, weight_decay, shift, pair_frac, sentence_drop, seed, data_seed, tiny)
+    cfg = SynthClipConfig(n_train, steps, batch_size, lr, warmup, weight_decay, shift, pair_frac, sentence_drop, seed, data_seed, tiny, init)
     model, losses = train_synthetic_clip(cfg)
     save_synthetic_clip(model, out, cfg)
     print(f'trained {cfg.steps} steps (loss {losses[0]:.3f} -> {losses[-1]:.3f}); wrote {out}')
