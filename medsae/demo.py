@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_demo.ipynb #8526c396
 from __future__ import annotations
-import base64, dataclasses, io, json, shutil, time
+import dataclasses, json, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,11 +16,11 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .core import MedsaeError, artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet, write_errors
+from .core import MedsaeError, artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
 from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset
-from .synthetic import SYNTH_FINDINGS, SYNTH_MIN_SIZE
+from .synthetic import SYNTH_DEVICES, SYNTH_FINDINGS, SYNTH_MIN_SIZE, synth_attributes
 from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class
@@ -30,18 +30,18 @@ from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
-                               reconstruction_metrics, score_rows, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling)
+                               reconstruction_metrics, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling)
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
+from .docs import figure_output, output_cell, render_report, table_output, widget_output
 
 # %% auto #0
 __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name', 'FirstN',
            'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
            'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names',
            'dense_rows', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity',
-           'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'output_cell',
-           'figure_output', 'table_output', 'widget_output', 'render_report', 'DemoResults', 'findings_table',
-           'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells', 'report_notebook',
-           'report_request', 'report_done', 'demo_report', 'demo_atlas', 'run_demo', 'demo_command']
+           'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'DemoResults',
+           'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells',
+           'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -282,7 +282,7 @@ def linearity_folder(cfg:DemoConfig, sae_dir:Path) -> Path:
 
 # %% ../nbs/13_demo.ipynb #587138bf
 def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFrame, model:Callable[[], Any]) -> dict[str, pd.DataFrame]:
-    "The ground-truth table of the run (per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`) and the probe ceiling."
+    "The ground-truth table of the run (per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`), the probe ceiling, and on the synthetic set the planted attributes' latents."
     if cfg.split_val in (cfg.split_test, cfg.split_train): raise MedsaeError(f"split_val={cfg.split_val!r} must be another split than the training and held-out ones (--split_val)")
     def compute():
         ds, kw = _dataset_arg(cfg, cfg.split_val)
@@ -291,15 +291,17 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         findings = score_findings(feats.label_names, feats.labels.numpy())
         labels = lambda s: s.labels[:, [list(s.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
         y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
-        table = ground_truth_table((dense_rows(val), dense_rows(feats)), tuple(units), tuple(y),
+        codes = (dense_rows(val), dense_rows(feats))
+        table = ground_truth_table(codes, tuple(units), tuple(y),
                                    findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
         pointing = demo_pointing(cfg, feats, dict(zip(table.finding, table.latent)))
         table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)
         ceiling = probe_ceiling(train, labels(train), (units[0], y[0]), (units[1], y[1]), findings)
-        return {'ground_truth': table, 'probe_ceiling': ceiling, 'pointing': pointing}
+        planted = tuple(synth_attributes(s.ids, kw.get('seed', 0), kw.get('cfg')) for s in (val, feats)) if cfg.dataset == 'synthetic-cxr' else None
+        return {'ground_truth': table, 'probe_ceiling': ceiling, 'pointing': pointing, **({'attributes': attribute_table(codes, planted)} if planted else {})}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
-               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None}
+               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr'}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #259e97e9
@@ -343,43 +345,6 @@ def plot_finding_heatmaps(cfg:DemoConfig, # the run
     fig.tight_layout()
     return fig
 
-# %% ../nbs/13_demo.ipynb #bd9be906
-def output_cell(*outputs) -> nbformat.NotebookNode:
-    "A code cell with no source, showing `outputs`."
-    c = nbformat.v4.new_code_cell('')
-    c.metadata['transient'] = {'remove_source': True}
-    c.outputs = list(outputs)
-    return c
-
-def figure_output(fig:plt.Figure) -> nbformat.NotebookNode:
-    "A matplotlib figure as a PNG display output (the figure is closed)."
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=80); plt.close(fig)
-    return nbformat.v4.new_output('display_data', data={'image/png': base64.b64encode(buf.getvalue()).decode(), 'text/plain': '<Figure>'})
-
-def table_output(df:pd.DataFrame, digits:int=3, index:bool=True) -> nbformat.NotebookNode:
-    "A DataFrame as an HTML table output, numbers rounded to `digits`."
-    df = df.round(digits)
-    return nbformat.v4.new_output('display_data', data={'text/html': df.to_html(index=index, na_rep='–'), 'text/plain': df.to_string(index=index)})
-
-def widget_output(widget:Any) -> tuple[nbformat.NotebookNode, dict]:
-    "A widget as a view output, and the widget state the notebook's metadata must hold for it (every trait, defaults too)."
-    from ipywidgets.embed import dependency_state, embed_data
-    d = embed_data(views=[widget], state=dependency_state([widget], drop_defaults=False))  # this widget's state only, not every live widget's
-    return nbformat.v4.new_output('display_data', data={'application/vnd.jupyter.widget-view+json': d['view_specs'][0],
-                                                        'text/plain': type(widget).__name__}), d['manager_state']
-
-# %% ../nbs/13_demo.ipynb #02a8cae3
-def render_report(nb:nbformat.NotebookNode, # the report notebook
-                  out:str|Path, # its folder
-                  title:str='medsae demo', # the page's title
-                 ) -> Path:
-    "Render the report notebook into `out/report.html`, with the docs site's scripts and styles in `out/_static`."
-    from medsae.docs import ASSETS, write_page
-    out = Path(out)
-    with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
-    return write_page(nb, 'report.html', out, [('report.html', title)], {}, title)
-
 # %% ../nbs/13_demo.ipynb #947a4910
 @dataclass
 class DemoResults:
@@ -397,6 +362,7 @@ class DemoResults:
     ground_truth: pd.DataFrame|None = None # per finding, best latent and neuron (`demo_ground_truth`)
     probe_ceiling: pd.DataFrame|None = None # per finding, the held-out F1 of a linear probe on every unit
     pointing: pd.DataFrame|None = None # per finding with masks, pointing-game accuracy against chance
+    attributes: pd.DataFrame|None = None # on the synthetic set, per planted attribute (device kind, zone, side), its best latent (`attribute_table`)
 
 # %% ../nbs/13_demo.ipynb #0d34d897
 def findings_table(r:DemoResults) -> pd.DataFrame:
@@ -452,6 +418,17 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
                      + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: there a combination of units carries "
                         "the finding and the SAE has not given it a latent of its own." if sae_short else '')),
                   output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
+    if r.attributes is not None and len(r.attributes):
+        by, label = r.attributes.set_index('attribute'), gt.set_index('finding').latent_f1.get('Support Devices')
+        dev = [d for d in SYNTH_DEVICES if d in by.index]
+        own = [d for d in dev if by.f1[d] >= .8] if by.latent[dev].nunique() == len(dev) else []
+        union = (f"*Support Devices* is any of {len(dev)} objects, drawn differently: "
+                 f"{', '.join(f'{d} latent {int(by.latent[d])} (F1 {by.f1[d]:.2f})' for d in dev)}, against F1 {label:.2f} for the label's best latent"
+                 + ("; the SAE has found the objects rather than their union." if len(own) == len(dev) and label < .8 else ".")) if label is not None and dev else ''
+        cells += [md("What the labels are made of: the synthetic set also knows which support devices each image has, and in which lung zone and on which "
+                     "side its findings lie (`synth_attributes`). Per planted attribute, the latent chosen with its threshold on validation, its held-out "
+                     "F1 and AUROC, and the attribute's share of held-out images. " + union),
+                  output_cell(table_output(r.attributes, index=False))]
     if r.pointing is not None and len(r.pointing):
         cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined. "
                      f"Pointing against chance (a peak cell drawn at random): {', '.join(f'{x.finding} {x.pointing:.2f} / {x.chance:.2f}' for x in r.pointing.itertuples())}; "
@@ -561,7 +538,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     truth = steps.run('ground truth', truth_cached, lambda: demo_ground_truth(cfg, sae_dir, feats, names, model))
     fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
     linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint))
-    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'])
+    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'], truth.get('attributes'))
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
               *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)

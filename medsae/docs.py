@@ -4,15 +4,17 @@
 
 # %% ../nbs/11_docs.ipynb #72281095
 from __future__ import annotations
-import contextlib, html, json, logging, os, re, shutil, subprocess, tempfile, threading, time, warnings
+import base64, contextlib, html, io, json, logging, os, re, shutil, subprocess, tempfile, threading, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import jinja2, nbformat
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 import medsae
@@ -23,7 +25,8 @@ from .commands import TEST_ENV, command
 __all__ = ['ASSETS', 'PAGE_TEMPLATE', 'CHROMIUM_FLAGS', 'fake_browser_data', 'notebook_title', 'process_notebook', 'tex_html',
            'nav_html', 'local_links', 'fetched_urls', 'runs_for_docs', 'execute_notebook', 'site_notebooks',
            'write_page', 'build_site', 'find_chromium', 'browser_missing', 'serve_folder', 'in_thread', 'check_site',
-           'host_atlas', 'docs_command']
+           'host_atlas', 'output_cell', 'figure_output', 'table_output', 'widget_output', 'render_report',
+           'docs_command']
 
 # %% ../nbs/11_docs.ipynb #825253b6
 ASSETS = Path(medsae.__file__).parent/'assets'
@@ -450,6 +453,44 @@ def host_atlas(atlas:str|Path, # a feature atlas folder (`medsae atlas`, or the 
         if dest.exists(): shutil.rmtree(dest)
         shutil.copytree(atlas, dest, ignore=shutil.ignore_patterns('.request.json', 'meta.json'))
     return dest
+
+# %% ../nbs/11_docs.ipynb #bd9be906
+def output_cell(*outputs) -> nbformat.NotebookNode:
+    "A code cell with no source, showing `outputs`."
+    c = nbformat.v4.new_code_cell('')
+    c.metadata['transient'] = {'remove_source': True}
+    c.outputs = list(outputs)
+    return c
+
+def figure_output(fig:Any # a matplotlib figure
+                 ) -> nbformat.NotebookNode:
+    "A matplotlib figure as a PNG display output (the figure is closed)."
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=80); plt.close(fig)
+    return nbformat.v4.new_output('display_data', data={'image/png': base64.b64encode(buf.getvalue()).decode(), 'text/plain': '<Figure>'})
+
+def table_output(df:pd.DataFrame, digits:int=3, index:bool=True) -> nbformat.NotebookNode:
+    "A DataFrame as an HTML table output, numbers rounded to `digits`."
+    df = df.round(digits)
+    return nbformat.v4.new_output('display_data', data={'text/html': df.to_html(index=index, na_rep='–'), 'text/plain': df.to_string(index=index)})
+
+def widget_output(widget:Any) -> tuple[nbformat.NotebookNode, dict]:
+    "A widget as a view output, and the widget state the notebook's metadata must hold for it (every trait, defaults too)."
+    from ipywidgets.embed import dependency_state, embed_data
+    d = embed_data(views=[widget], state=dependency_state([widget], drop_defaults=False))  # this widget's state only, not every live widget's
+    return nbformat.v4.new_output('display_data', data={'application/vnd.jupyter.widget-view+json': d['view_specs'][0],
+                                                        'text/plain': type(widget).__name__}), d['manager_state']
+
+# %% ../nbs/11_docs.ipynb #02a8cae3
+def render_report(nb:nbformat.NotebookNode, # the report notebook
+                  out:str|Path, # its folder
+                  title:str='medsae demo', # the page's title
+                 ) -> Path:
+    "Render the report notebook into `out/report.html`, with the docs site's scripts and styles in `out/_static`."
+    out = Path(out)
+    with write_errors(out/'_static'): shutil.copytree(ASSETS/'site', out/'_static', dirs_exist_ok=True, ignore=shutil.ignore_patterns('README.md'))
+    return write_page(nb, 'report.html', out, [('report.html', title)], {}, title)
 
 # %% ../nbs/11_docs.ipynb #2703c25c
 @command('medsae docs', description='Build the docs site (one HTML page per notebook, no network needed), or check a built site in headless Chromium.',

@@ -19,9 +19,10 @@ from .data import CHEXPERT_FILES, CHEXPERT_LABELS, DATA_COMMANDS, ImageLabelData
 
 # %% auto #0
 __all__ = ['SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS',
-           'SYNTH_SPLITS', 'SYNTH_SIZES', 'SYNTH_MIN_SIZE', 'SynthConfig', 'sample_findings', 'synth_report',
-           'sample_anatomy', 'draw_ribs', 'render_cxr', 'synth_cxr', 'finding_sentences', 'plot_synthetic_findings',
-           'synth_id', 'SyntheticCXR', 'synthetic_cxr', 'write_synthetic_cxr', 'read_synthetic_masks',
+           'SYNTH_SPLITS', 'SYNTH_SIZES', 'SYNTH_DEVICES', 'SYNTH_ATTRIBUTES', 'SYNTH_MIN_SIZE', 'SynthConfig',
+           'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs', 'render_cxr', 'synth_cxr',
+           'finding_sentences', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR', 'synthetic_cxr',
+           'finding_attributes', 'synth_attributes', 'write_synthetic_cxr', 'read_synthetic_masks',
            'data_synth_command']
 
 # %% ../nbs/01b_synthetic.ipynb #921bf461
@@ -427,6 +428,32 @@ def synthetic_cxr(split:str='train', # 'train', 'val' or 'test'
 # %% ../nbs/01b_synthetic.ipynb #05bd2c82
 register_layout(Layout('synthetic-cxr', 'generated in memory'))
 
+
+# %% ../nbs/01b_synthetic.ipynb #bb263a9c
+SYNTH_DEVICES = ('endotracheal tube', 'central venous catheter', 'pacemaker')  # the objects `Support Devices` draws
+SYNTH_ATTRIBUTES = [*SYNTH_DEVICES, 'upper zone', 'middle zone', 'lower zone', 'right side', 'left side']  # the planted attributes `synth_attributes` gives
+
+def finding_attributes(findings:dict[str, dict], # one image's findings (`sample_findings`)
+                      ) -> dict[str, bool]:
+    "Which planted attributes an image has: each kind of support device; each lung zone and side that one of its findings lies in (both sides for a bilateral one)."
+    devices = findings.get('Support Devices', {}).get('devices', [])
+    return {**{kind: kind in devices for kind in SYNTH_DEVICES},
+            **{f'{z} zone': any(d.get('zone') == z for d in findings.values()) for z in ('upper', 'middle', 'lower')},
+            **{f'{s} side': any(d.get('side') in (s, 'both') for d in findings.values()) for s in ('right', 'left')}}
+
+# %% ../nbs/01b_synthetic.ipynb #c716b735
+def synth_attributes(ids:list[str], # image ids, as `synth_id` makes them ('synthetic-cxr/{split}/{index}.png')
+                     seed:int=0, # which synthetic set
+                     cfg:SynthConfig|None=None, # prevalences and lifts of the set
+                    ) -> pd.DataFrame:
+    "Per image, its planted attributes (0/1, one column per entry of `SYNTH_ATTRIBUTES`), indexed by id."
+    rows = []
+    for i in ids:
+        parts = str(i).split('/')
+        if len(parts) != 3 or parts[0] != 'synthetic-cxr' or parts[1] not in SYNTH_SPLITS or not parts[2].removesuffix('.png').isdigit():
+            raise MedsaeError(f"{i!r} is not a synthetic-cxr image id (synthetic-cxr/SPLIT/INDEX.png): planted attributes exist only for the synthetic set")
+        rows.append(finding_attributes(synth_cxr(int(parts[2].removesuffix('.png')), seed, cfg, draw=False)['findings']))
+    return pd.DataFrame(rows, index=pd.Index(list(ids), name='id'), columns=SYNTH_ATTRIBUTES).astype(np.float32)
 
 # %% ../nbs/01b_synthetic.ipynb #467c4179
 def write_synthetic_cxr(out:str|Path, # the folder to write (the CSV; PNGs and masks under synthetic-cxr/{split}/)

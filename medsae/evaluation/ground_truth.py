@@ -18,7 +18,8 @@ from .probes import train_probe
 
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
-           'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'probe_ceiling']
+           'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'attribute_table',
+           'probe_ceiling']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -150,6 +151,17 @@ def ground_truth_goals(table:pd.DataFrame, # from `ground_truth_table`
         rows.append((f'names correct for >= {min_names:.0%}', f'{right} of {n}', right >= min_names * n))
     if table.pointing.notna().any(): rows.append((f'pointing game >= {min_f1}', f'{int((table.pointing >= min_f1).sum())} of {int(table.pointing.notna().sum())} with a mask', bool((table.pointing.dropna() >= min_f1).all())))
     return pd.DataFrame(rows, columns=['goal', 'measured', 'met'])
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #875c0b23
+def attribute_table(latents:tuple[np.ndarray, np.ndarray], # (validation, held-out) SAE codes, each (n, d_sae)
+                    attributes:tuple[pd.DataFrame, pd.DataFrame], # (validation, held-out) attributes, 0/1, a column each (the same columns)
+                   ) -> pd.DataFrame:
+    "Per attribute: the latent whose firing best matches it (chosen with its threshold on validation), its held-out F1 and AUROC, and the attribute's share of the held-out images."
+    cols = list(attributes[0].columns)
+    if list(attributes[1].columns) != cols: raise MedsaeError(f'the validation and held-out attributes differ: {cols} and {list(attributes[1].columns)}')
+    held = held_out_scores(choose_units(latents[0], attributes[0].to_numpy(), cols, positive=True), latents[1], attributes[1].to_numpy())
+    return pd.DataFrame({'attribute': cols, 'latent': held.unit.to_numpy(), 'f1': held.f1.to_numpy(), 'auroc': held.auroc.to_numpy(),
+                         'share': attributes[1].to_numpy().mean(0)})
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #8e2c3757
 def probe_ceiling(train:Any, # training activations: an (n, d) tensor, or a store (spatial ones max-pooled)
