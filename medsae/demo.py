@@ -56,8 +56,8 @@ class DemoConfig:
     n_train: int = 6000 # training images, at most this many of a real dataset
     n_test: int = 1000 # held-out images, at most this many of a real dataset
     n_val: int = 1000 # validation images, at most this many of a real dataset
-    d_sae: int|None = None # latents (default: 16 at the joint embedding, 128 at another hook point: `DEMO_SHAPES`)
-    k: int|None = None # active latents per input, BatchTopK (default: 2 at the joint embedding, 4 at another hook point)
+    d_sae: int|None = None # latents (default: 24 at the joint embedding, 256 at another hook point: `DEMO_SHAPES`)
+    k: int|None = None # active latents per input, BatchTopK (default: 3 at the joint embedding, 4 at another hook point)
     steps: int = 1500 # training steps
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
@@ -73,7 +73,7 @@ class DemoConfig:
     overwrite: bool = False # recompute every stage instead of loading what is cached
 
 # %% ../nbs/13_demo.ipynb #577886da
-DEMO_SHAPES = {'embedding': (16, 2), 'other': (128, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
+DEMO_SHAPES = {'embedding': (24, 3), 'other': (256, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
 
 def at_embedding(hook_point:str|None) -> bool:
     "Whether a hook point is the joint image-text embedding (None: the default, the embedding)."
@@ -298,7 +298,8 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)
         ceiling = probe_ceiling(train, labels(train), (units[0], y[0]), (units[1], y[1]), findings)
-        planted = tuple(synth_attributes(s.ids, kw.get('seed', 0), kw.get('cfg')) for s in (val, feats)) if cfg.dataset == 'synthetic-cxr' else None
+        try: planted = tuple(synth_attributes(s.ids, kw.get('seed', 0), kw.get('cfg')) for s in (val, feats)) if cfg.dataset == 'synthetic-cxr' else None
+        except MedsaeError: planted = None  # ids of another form (a folder written elsewhere): no planted attributes to read
         return {'ground_truth': table, 'probe_ceiling': ceiling, 'pointing': pointing, **({'attributes': attribute_table(codes, planted)} if planted else {})}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
                'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr'}

@@ -1,0 +1,99 @@
+"""How the demo's SAE shape (d_sae, k) is chosen: on validation images only, by one written rule.
+
+Each (d_sae, k) of the grid is trained exactly as `medsae demo` trains it (`demo_train`, the same data, seed and
+steps), and its features are written on the validation and held-out splits (`sae_features`, as the ground-truth
+stage reads them). Per finding, the latent and threshold are chosen on validation (`choose_units`).
+
+The rule (13_demo, *Why 16 latents*): among the shapes with at most 10 % of latents dead on validation images, those
+whose ten findings have ten distinct latents, then the best mean validation F1. The held-out columns are printed
+for the record; they take no part in the choice.
+
+From the repository root (the demo's own activations are extracted first if the data root has none):
+
+    python bench/demo_shapes.py --data_root /tmp/shapes/data                       # the joint embedding
+    python bench/demo_shapes.py --data_root /tmp/shapes/data --hook_point visual.layer4 --grid 64x4,128x4,128x8,256x8
+    python bench/demo_shapes.py --data_root /tmp/shapes/data --seeds 0,1,2          # the same grid over three SAE seeds
+
+It prints a Markdown table (one row per shape and seed) and, per seed, the shape the rule picks.
+"""
+import argparse, os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medsae.core import set_quiet
+from medsae.demo import DemoConfig, demo_activations, demo_train, dense_rows
+from medsae.features import sae_features
+from medsae.activations import ActivationStore
+from medsae.evaluation.ground_truth import choose_units, held_out_scores
+from medsae.models import get_model
+from medsae.synthetic import SYNTH_FINDINGS
+
+
+def split_rows(cfg:DemoConfig, sae_dir, split:str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Image-level SAE codes (max-pooled at a spatial hook point), raw activations and the planted labels of one split."
+    n = {cfg.split_val: cfg.n_val, cfg.split_test: cfg.n_test}[split]
+    feats = sae_features(sae_dir, cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root, extract_kwargs={'num_workers': 0}, n=n)
+    labels = feats.labels[:, [list(feats.label_names).index(f) for f in SYNTH_FINDINGS]].nan_to_num(0).numpy()
+    return dense_rows(feats), dense_rows(ActivationStore(feats.request['activations'])), labels
+
+
+def evaluate(cfg:DemoConfig) -> dict:
+    "Train (or load) the demo SAE of `cfg` and score it on validation and held-out images."
+    model = lambda: get_model(cfg.model)
+    for split in (cfg.split_val, cfg.split_test): demo_activations(cfg, split, model)  # extracted once, cached in the data root
+    sae_dir, _ = demo_train(cfg, demo_activations(cfg, cfg.split_train, model))
+    (cv, nv, yv), (ct, nt, yt) = split_rows(cfg, sae_dir, cfg.split_val), split_rows(cfg, sae_dir, cfg.split_test)
+    chosen = choose_units(cv, yv, SYNTH_FINDINGS, positive=True)
+    held = held_out_scores(chosen, ct, yt)
+    neurons = held_out_scores(choose_units(nv, yv, SYNTH_FINDINGS, signed=True), nt, yt)
+    return {'val_mean': chosen.val_f1.mean(), 'val_distinct': chosen.unit.nunique(), 'val_dead': float((cv.max(0) <= 0).mean()),
+            'test_mean': held.f1.mean(), 'neuron_mean': neurons.f1.mean(), 'test_08': int((held.f1 >= .8).sum()),
+            'test_dead': float((ct.max(0) <= 0).mean()), 'f1': held.f1.round(2).to_dict()}
+
+
+def seed_root(data_root:str, seed:int) -> str:
+    "The data root of one seed: the given one for seed 0, else a folder inside it sharing its activations (an SAE's name does not carry its seed)."
+    if seed == 0: return data_root
+    root = Path(data_root)/f'seed{seed}'
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root/'activations').exists(): (root/'activations').symlink_to((Path(data_root)/'activations').resolve(), target_is_directory=True)
+    return str(root)
+
+
+def pick(rows:list[dict]) -> dict|None:
+    "The rule: at most 10 % dead on validation, then ten distinct latents, then the best mean validation F1."
+    ok = [r for r in rows if r['val_dead'] <= .1]
+    distinct = [r for r in ok if r['val_distinct'] == len(SYNTH_FINDINGS)] or ok
+    return max(distinct, key=lambda r: r['val_mean']) if distinct else None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data_root', required=True)
+    p.add_argument('--hook_point', default=None)
+    p.add_argument('--grid', default='16x2,16x3,24x2,24x3,24x4,32x3,32x4', help='d_sae x k, comma-separated')
+    p.add_argument('--seeds', default='0', help='SAE seeds, comma-separated (the demo uses 0)')
+    p.add_argument('--threads', type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads); set_quiet(True); os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    rows = []
+    print('| seed | d_sae, k | val: mean F1 | val: distinct latents | val: dead | held out: mean F1 (latents / neurons) | held out: F1 ≥ 0.8 | held out: dead | held out F1 per finding |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for seed in map(int, a.seeds.split(',')):
+        for shape in a.grid.split(','):
+            d_sae, k = map(int, shape.split('x'))
+            cfg = DemoConfig(data_root=seed_root(a.data_root, seed), hook_point=a.hook_point, d_sae=d_sae, k=k, seed=seed)
+            r = {'seed': seed, 'd_sae': d_sae, 'k': k, **evaluate(cfg)}
+            rows.append(r)
+            f1 = ' '.join(f'{f[:5]} {v:.2f}' for f, v in r['f1'].items())
+            print(f"| {seed} | {d_sae}, {k} | {r['val_mean']:.3f} | {r['val_distinct']} | {r['val_dead']:.0%} | {r['test_mean']:.3f} / {r['neuron_mean']:.3f} "
+                  f"| {r['test_08']} | {r['test_dead']:.0%} | {f1} |", flush=True)
+    for seed in sorted({r['seed'] for r in rows}):
+        best = pick([r for r in rows if r['seed'] == seed])
+        print(f"seed {seed}: the rule picks " + (f"{best['d_sae']}, {best['k']}" if best else 'nothing (every shape has > 10 % dead)'))
+
+
+if __name__ == '__main__':
+    main()
