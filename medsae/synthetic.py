@@ -18,8 +18,8 @@ from .commands import Flag, command, int_range
 from .data import CHEXPERT_FILES, CHEXPERT_LABELS, DATA_COMMANDS, ImageLabelDataset, Layout, check_choice, chexpert, register_dataset, register_layout
 
 # %% auto #0
-__all__ = ['SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS', 'SYNTH_WORDS',
-           'SYNTH_SPLITS', 'SYNTH_SIZES', 'SYNTH_DEVICES', 'SYNTH_ATTRIBUTES', 'SYNTH_MIN_SIZE', 'SynthConfig',
+__all__ = ['SYNTH_FINDINGS', 'SYNTH_DEVICES', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORMAL', 'FINDING_DRAWERS',
+           'SYNTH_WORDS', 'SYNTH_SPLITS', 'SYNTH_SIZES', 'SYNTH_ATTRIBUTES', 'SYNTH_MIN_SIZE', 'SynthConfig',
            'sample_findings', 'synth_report', 'sample_anatomy', 'draw_ribs', 'render_cxr', 'synth_cxr',
            'finding_sentences', 'plot_synthetic_findings', 'synth_id', 'SyntheticCXR', 'synthetic_cxr',
            'finding_attributes', 'synth_attributes', 'write_synthetic_cxr', 'read_synthetic_masks',
@@ -28,6 +28,7 @@ __all__ = ['SYNTH_FINDINGS', 'SYNTH_NEGATIVES', 'SYNTH_CLEAR_LUNGS', 'SYNTH_NORM
 # %% ../nbs/01b_synthetic.ipynb #921bf461
 SYNTH_FINDINGS = ['Cardiomegaly', 'Pleural Effusion', 'Pneumothorax', 'Lung Opacity', 'Consolidation', 'Edema',
                   'Atelectasis', 'Lung Lesion', 'Support Devices', 'Fracture']  # the labels planted (No Finding: none of them)
+SYNTH_DEVICES = ('endotracheal tube', 'central venous catheter', 'pacemaker')  # the objects `Support Devices` draws
 
 @dataclass
 class SynthConfig:
@@ -72,8 +73,8 @@ def sample_findings(rng:np.random.Generator, # the image's random stream
         elif f == 'Pneumothorax': d.update(side=rng.choice(['right', 'left']), shrink=rng.uniform(.6, .82))
         elif f == 'Edema': d['amount'] = rng.uniform(.15, .28)
         elif f == 'Support Devices':
-            kinds = [k for k in ('endotracheal tube', 'central venous catheter', 'pacemaker') if rng.random() < .5]
-            d['devices'] = kinds or [rng.choice(['endotracheal tube', 'central venous catheter', 'pacemaker'])]
+            kinds = [k for k in SYNTH_DEVICES if rng.random() < .5]
+            d['devices'] = kinds or [rng.choice(list(SYNTH_DEVICES))]
         else: d.update(side=rng.choice(['right', 'left']), zone='lower' if f == 'Atelectasis' else rng.choice(['upper', 'middle', 'lower']))
         if f == 'Lung Lesion': d['radius'] = rng.uniform(.022, .045)
     return present
@@ -430,7 +431,6 @@ register_layout(Layout('synthetic-cxr', 'generated in memory'))
 
 
 # %% ../nbs/01b_synthetic.ipynb #bb263a9c
-SYNTH_DEVICES = ('endotracheal tube', 'central venous catheter', 'pacemaker')  # the objects `Support Devices` draws
 SYNTH_ATTRIBUTES = [*SYNTH_DEVICES, 'upper zone', 'middle zone', 'lower zone', 'right side', 'left side']  # the planted attributes `synth_attributes` gives
 
 def finding_attributes(findings:dict[str, dict], # one image's findings (`sample_findings`)
