@@ -4,7 +4,7 @@ Each (d_sae, k) of the grid is trained exactly as `medsae demo` trains it (`demo
 steps), and its features are written on the validation and held-out splits (`sae_features`, as the ground-truth
 stage reads them). Per finding, the latent and threshold are chosen on validation (`choose_units`).
 
-The rule (13_demo, *Why 16 latents*): among the shapes with at most 10 % of latents dead on validation images, those
+The rule (13_demo, *Why 24 latents*): among the shapes with at most 10 % of latents dead on validation images, those
 whose ten findings have ten distinct latents, then the best mean validation F1. The held-out columns are printed
 for the record; they take no part in the choice.
 
