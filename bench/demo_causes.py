@@ -22,7 +22,7 @@ import torch
 
 from medsae.activations import ActivationStore, activations_folder
 from medsae.core import seed_everything, set_quiet
-from medsae.demo import DemoConfig, demo_train_config
+from medsae.demo import DemoConfig, demo_train_config, finding_labels
 from medsae.evaluation.ground_truth import choose_units, held_out_scores
 from medsae.sae import sae_class
 from medsae.synthetic import SYNTH_FINDINGS, SYNTH_SPLITS, synth_cxr
@@ -55,7 +55,7 @@ def main():
     cfg = DemoConfig(data_root=a.data_root)
     stores = {s: ActivationStore(activations_folder(cfg.model, cfg.dataset, s, None, data_root=a.data_root)) for s in ('train', 'val', 'test')}
     x = {s: st.to_tensor(normalize=False).numpy() for s, st in stores.items()}
-    y = {s: st.labels[:, [list(st.label_names).index(f) for f in SYNTH_FINDINGS]].nan_to_num(0).numpy() for s, st in stores.items()}
+    y = {s: finding_labels(st, SYNTH_FINDINGS) for s, st in stores.items()}
     found = [synth_cxr(SYNTH_SPLITS['train'] + i, draw=False)['findings'] for i in range(len(x['train']))]
     one = [i for i, f in enumerate(found) if len(f) == 1 and next(iter(f)) in FOCAL]
     kind = [next(iter(found[i])) for i in one]; place = [(d['side'], d['zone']) for i in one for d in found[i].values()]
@@ -69,7 +69,7 @@ def main():
     keys = sorted(set(place))
     means = np.stack([x['train'][one][[p == k for p in place]].mean(0) for k in keys])
     U = np.linalg.svd(means - means.mean(0), full_matrices=False)[2][:len(keys) - 1]  # the place directions
-    print(f'\n| place × | d_sae, k | distinct latents (val) | held-out mean F1 | ' + ' | '.join(f[:13] for f in SYNTH_FINDINGS) + ' |')
+    print('\n| place × | d_sae, k | distinct latents (val) | held-out mean F1 | ' + ' | '.join(f[:13] for f in SYNTH_FINDINGS) + ' |')
     print('|---|---|---|---|' + '---|' * len(SYNTH_FINDINGS))
     for factor in map(float, a.factors.split(',')):
         shrunk = {s: torch.from_numpy(v - (1 - factor) * (v @ U.T) @ U).float() for s, v in x.items()}

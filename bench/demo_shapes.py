@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from medsae.core import set_quiet
-from medsae.demo import DemoConfig, demo_activations, demo_train, dense_rows
+from medsae.demo import DemoConfig, demo_activations, demo_train, dense_rows, finding_labels
 from medsae.features import sae_features
 from medsae.activations import ActivationStore
 from medsae.evaluation.ground_truth import choose_units, held_out_scores
@@ -35,8 +35,7 @@ def split_rows(cfg:DemoConfig, sae_dir, split:str) -> tuple[np.ndarray, np.ndarr
     "Image-level SAE codes (max-pooled at a spatial hook point), raw activations and the planted labels of one split."
     n = {cfg.split_val: cfg.n_val, cfg.split_test: cfg.n_test}[split]
     feats = sae_features(sae_dir, cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root, extract_kwargs={'num_workers': 0}, n=n)
-    labels = feats.labels[:, [list(feats.label_names).index(f) for f in SYNTH_FINDINGS]].nan_to_num(0).numpy()
-    return dense_rows(feats), dense_rows(ActivationStore(feats.request['activations'])), labels
+    return dense_rows(feats), dense_rows(ActivationStore(feats.request['activations'])), finding_labels(feats, SYNTH_FINDINGS)
 
 
 def evaluate(cfg:DemoConfig) -> dict:

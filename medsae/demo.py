@@ -38,9 +38,9 @@ from .docs import figure_output, output_cell, render_report, table_output, widge
 __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name', 'FirstN',
            'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
            'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names',
-           'dense_rows', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity', 'demo_linearity',
-           'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'DemoResults',
-           'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells',
+           'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity',
+           'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps',
+           'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells',
            'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
@@ -216,6 +216,12 @@ def dense_rows(source:Any) -> np.ndarray:
     "All rows of SAE features or activations as one dense (n, d) array, spatial ones max-pooled (as the scores read them)."
     return torch.cat([b for _, b in score_rows(source)]).numpy()
 
+def finding_labels(source:Any, # SAE features or activations, with `labels` and `label_names`
+                   findings:list[str], # the label columns wanted, in this order
+                  ) -> np.ndarray:
+    "The labels of `findings` as an (n, findings) array, 1/0, unknown read as 0."
+    return source.labels[:, [list(source.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
+
 # %% ../nbs/13_demo.ipynb #60f1468e
 def score_findings(class_names:list[str], # the label columns
                    labels:np.ndarray, # (n, classes) held-out labels, NaN where unknown
@@ -289,7 +295,7 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         m = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_val) else model()
         val = sae_features(sae_dir, m, ds, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite, extract_kwargs={'num_workers': 0}, **kw)
         findings = score_findings(feats.label_names, feats.labels.numpy())
-        labels = lambda s: s.labels[:, [list(s.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
+        labels = lambda s: finding_labels(s, findings)
         y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
         codes = (dense_rows(val), dense_rows(feats))
         table = ground_truth_table(codes, tuple(units), tuple(y),
