@@ -28,20 +28,21 @@ from .training import TrainConfig, plot_training_curve, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
-from .naming import KNOWN_WORDS, concepts_file, name_by_vocab
+from .naming import KNOWN_WORDS, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
-                               reconstruction_metrics, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling)
+                               reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling, text_ceiling)
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
 from .docs import figure_output, output_cell, render_report, table_output, widget_output
 
 # %% auto #0
 __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name', 'FirstN',
            'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
-           'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_names',
-           'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores', 'demo_fidelity',
-           'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps',
-           'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence', 'fidelity_sentence', 'ground_truth_cells',
-           'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas', 'run_demo', 'demo_command']
+           'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_val_features',
+           'demo_names', 'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores',
+           'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing',
+           'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
+           'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas',
+           'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -62,6 +63,7 @@ class DemoConfig:
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
     vocab: str = 'medical' # the vocabulary latents are named from
+    naming: str = 'zero-shot' # how (07_naming): 'zero-shot', by the model's zero-shot scores of the validation images (any hook point); 'vocab', by decoder direction (the joint embedding only)
     name_sections: list|None = field(default_factory=lambda: ['labels', 'devices', 'findings']) # name latents only from these sections of the vocabulary (07's `vocab_sections`): what a latent detects, not where or how much; None: all
     known_words: bool = True # where the model knows the texts it was trained on (synthetic-cxr-clip), name with only their words (07's `restrict_to`)
     n_composites: int = 50 # composites of the linearity check
@@ -202,14 +204,23 @@ def features_done(cfg:DemoConfig) -> bool:
 # %% ../nbs/13_demo.ipynb #94986b9c
 NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score']
 
+def demo_val_features(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any]) -> Any:
+    "The SAE's features on the validation split (computed once, then cached)."
+    ds, kw = _dataset_arg(cfg, cfg.split_val)
+    m = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_val) else model()
+    return sae_features(sae_dir, m, ds, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, extract_kwargs={'num_workers': 0}, **kw)
+
 def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool) -> pd.DataFrame:
-    "The latents' names from the vocabulary (an empty table when the SAE is not in the joint space)."
-    if not joint: return pd.DataFrame(columns=NAME_COLUMNS)
-    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words, 'sections': cfg.name_sections}
+    "The latents' names (an empty table when naming by decoder direction and the SAE is not in the joint space)."
+    if cfg.naming == 'vocab' and not joint: return pd.DataFrame(columns=NAME_COLUMNS)
+    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words,
+               'sections': cfg.name_sections, **({'split_val': cfg.split_val, 'n_val': cfg.n_val} if cfg.naming == 'zero-shot' else {})}
     def name(p):
-        m = model()
-        return name_by_vocab(sae_dir, m, cfg.vocab, restrict_to=cfg.known_words and m.training_texts is not None, sections=cfg.name_sections, save=False)
-    return load_or_compute(concepts_file(sae_dir.name, 'vocab', cfg.data_root), request, name, TABLE, cfg.overwrite)
+        m = model(); kw = dict(restrict_to=cfg.known_words and m.training_texts is not None, sections=cfg.name_sections, save=False)
+        if cfg.naming == 'vocab': return name_by_vocab(sae_dir, m, cfg.vocab, **kw)
+        val = demo_val_features(cfg, sae_dir, model)
+        return name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)
+    return load_or_compute(concepts_file(sae_dir.name, cfg.naming, cfg.data_root), request, name, TABLE, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #51be0eed
 def dense_rows(source:Any) -> np.ndarray:
@@ -291,24 +302,24 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
     "The ground-truth table of the run (per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`), the probe ceiling, and on the synthetic set the planted attributes' latents."
     if cfg.split_val in (cfg.split_test, cfg.split_train): raise MedsaeError(f"split_val={cfg.split_val!r} must be another split than the training and held-out ones (--split_val)")
     def compute():
-        ds, kw = _dataset_arg(cfg, cfg.split_val)
-        m = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_val) else model()
-        val = sae_features(sae_dir, m, ds, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite, extract_kwargs={'num_workers': 0}, **kw)
+        kw, val = _dataset_arg(cfg, cfg.split_val)[1], demo_val_features(cfg, sae_dir, model)
         findings = score_findings(feats.label_names, feats.labels.numpy())
         labels = lambda s: finding_labels(s, findings)
         y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
         codes = (dense_rows(val), dense_rows(feats))
         table = ground_truth_table(codes, tuple(units), tuple(y),
-                                   findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
+                                   findings, dict(zip(names.neuron.astype(int), names.concept.fillna(''))) if len(names) else None)
         pointing = demo_pointing(cfg, feats, dict(zip(table.finding, table.latent)))
         table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)
         ceiling = probe_ceiling(train, labels(train), (units[0], y[0]), (units[1], y[1]), findings)
         try: planted = tuple(synth_attributes(s.ids, kw.get('seed', 0), kw.get('cfg')) for s in (val, feats)) if cfg.dataset == 'synthetic-cxr' else None
         except MedsaeError: planted = None  # ids of another form (a folder written elsewhere): no planted attributes to read
-        return {'ground_truth': table, 'probe_ceiling': ceiling, 'pointing': pointing, **({'attributes': attribute_table(codes, planted)} if planted else {})}
+        m = model(); concepts = naming_concepts(m, cfg.vocab, cfg.known_words and m.training_texts is not None, cfg.name_sections, cfg.data_root)
+        text = text_ceiling(dense_rows(joint_embeddings(val, m, cfg.data_root, num_workers=0)), y[0], findings, embed_vocab(m, concepts), list(concepts))
+        return {'ground_truth': table, 'probe_ceiling': ceiling, 'text_ceiling': text, 'pointing': pointing, **({'attributes': attribute_table(codes, planted)} if planted else {})}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
-               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr'}
+               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, cfg.known_words, cfg.name_sections]}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #259e97e9
@@ -370,6 +381,7 @@ class DemoResults:
     probe_ceiling: pd.DataFrame|None = None # per finding, the held-out F1 of a linear probe on every unit
     pointing: pd.DataFrame|None = None # per finding with masks, pointing-game accuracy against chance
     attributes: pd.DataFrame|None = None # on the synthetic set, per planted attribute (device kind, zone, side), its best latent (`attribute_table`)
+    text_ceiling: pd.DataFrame|None = None # per finding, how well the model's text for it ranks validation images (`text_ceiling`)
 
 # %% ../nbs/13_demo.ipynb #0d34d897
 def findings_table(r:DemoResults) -> pd.DataFrame:
@@ -395,13 +407,6 @@ def dead_sentence(r:DemoResults) -> str:
             f"{round(train * d)} of {d} latents ({train:.0%}) at the end of training, over its last {rows:,} inputs, and "
             f"{round(float(recon['dead_frac']) * d)} ({float(recon['dead_frac']):.0%}) on the held-out images.")
 
-def fidelity_sentence(recon:pd.DataFrame) -> str:
-    "The reconstruction error on the held-out activations, in the model's units and in the training's."
-    m = recon.iloc[0]
-    return (f"The SAE leaves {m['fvu']:.1%} of the held-out activations' variance unexplained. Its MSE, {m['mse']:.3g}, is per coordinate in the "
-            f"model's own units; the SAE trains on rows scaled to unit mean norm, where the same error is {m['mse_train_scale']:.2g}, the scale of the training curve.")
-
-
 # %% ../nbs/13_demo.ipynb #c625e91b
 def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
     "The report's ground-truth section: the table and its goals, the probe ceiling, and at a spatial hook point the heatmaps and pointing against chance."
@@ -425,6 +430,15 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
                      + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: there a combination of units carries "
                         "the finding and the SAE has not given it a latent of its own." if sae_short else '')),
                   output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
+    if r.text_ceiling is not None and len(r.text_ceiling):
+        tc, named = r.text_ceiling.set_index('finding'), gt.set_index('finding').name_correct
+        unnameable = [f"{f} ({x.own or 'no concept'} {x.own_auroc:.2f}, {x.best} {x.best_auroc:.2f})" for f, x in tc.iterrows() if not x.nameable]
+        cells += [md(f"What the names can be: latents are named from the model's own text (07_naming, `naming={cfg.naming!r}`), so a name can be the finding "
+                     f"only where the model's text for the finding picks out its images. Per finding, on the {cfg.split_val} images: the AUROC of the zero-shot "
+                     "score of the concept that names it, and the concept whose score ranks them best. "
+                     + (f"For {', '.join(unnameable)} another concept ranks them better: there the text tower, not the SAE, decides the name." if unnameable else
+                        "For every finding its own concept ranks its images best.")),
+                  output_cell(table_output(r.text_ceiling.assign(name_correct=r.text_ceiling.finding.map(named)), index=False))]
     if r.attributes is not None and len(r.attributes):
         by, label = r.attributes.set_index('attribute'), gt.set_index('finding').latent_f1.get('Support Devices')
         dev = [d for d in SYNTH_DEVICES if d in by.index]
@@ -462,8 +476,9 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
     view, state = widget_output(demo_browser(r))
     cut = len(r.names) and r.names['description'].str.contains(KNOWN_WORDS, regex=False).any()  # as name_by_vocab notes it
-    naming = (f"named by the closest concept of the `{cfg.vocab}` vocabulary" + (" (only the phrasings made of words the model was trained on)" if cut else "") if r.joint else
-              "unnamed: naming by text similarity needs the joint image-text embedding, and this SAE reads another hook point")
+    how = "whose zero-shot score over the validation images follows the latent best" if cfg.naming == 'zero-shot' else "closest to the latent's decoder direction"
+    naming = (f"named by the concept of the `{cfg.vocab}` vocabulary {how}" + (" (only the phrasings made of words the model was trained on)" if cut else "") if len(r.names) else
+              "unnamed: naming by decoder direction needs the joint image-text embedding, and this SAE reads another hook point (`--naming zero-shot` names it)")
     cells += [md(f"## Feature browser\n\nThe {min(r.cfg.n_browser, int((~r.stats.dead_mask).sum()))} live latents that best match a label (by the CheXpert score's F1), {naming}; "
                  "pick a latent to see its statistics, the held-out images it fires on most and least, and their labels. All "
                  f"{r.features.d_sae} latents, dead ones included, are in the [feature atlas](atlas/index.html) beside this report: a table to sort and search, a page per latent, a map."), output_cell(view)]
@@ -538,14 +553,14 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     _, history = steps.run('train', fresh((sae_dir/'config.json').exists()), lambda: demo_train(cfg, acts))
     feats, stats = steps.run('features', fresh(features_done(cfg)), lambda: demo_features(cfg, sae_dir, model))
     joint = at_embedding(feats.request.get('hook_point'))
-    names_csv = concepts_file(sae_dir.name, 'vocab', cfg.data_root)
-    names = steps.run('names', fresh(_complete(names_csv, TABLE)) or not joint, lambda: demo_names(cfg, sae_dir, model, joint))
+    names_csv = concepts_file(sae_dir.name, cfg.naming, cfg.data_root)
+    names = steps.run('names', fresh(_complete(names_csv, TABLE)) or (cfg.naming == 'vocab' and not joint), lambda: demo_names(cfg, sae_dir, model, joint))
     scores = steps.run('scores', fresh(_complete(demo_folder(cfg, feats.path.name, 'scores'))), lambda: demo_scores(cfg, feats, model, joint))
     truth_cached = fresh(_complete(demo_folder(cfg, feats.path.name, 'ground-truth')))
     truth = steps.run('ground truth', truth_cached, lambda: demo_ground_truth(cfg, sae_dir, feats, names, model))
     fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
     linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint))
-    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'], truth.get('attributes'))
+    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'], truth.get('attributes'), truth.get('text_ceiling'))
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
               *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)
@@ -565,7 +580,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
                    'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_val trainval --split_test val --n_train 50000 --d_sae 4096 --k 32'])
 def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., split_val:str=..., hook_point:str|None=...,
                  n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
-                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., name_sections:Flag(many=True)=...,
+                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., naming:Flag(choices=('zero-shot', 'vocab'))=..., name_sections:Flag(many=True)=...,
                  all_words:bool=False, # name from the whole vocabulary, even where the model knows its training texts (by default only their words)
                  n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
                  size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
@@ -576,6 +591,6 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
     "`medsae demo`: the whole pipeline and its report; prints the report's path."
     if quiet: set_quiet(True)
     cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, split_val=split_val, hook_point=hook_point, n_train=n_train, n_test=n_test, n_val=n_val,
-                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, name_sections=name_sections, known_words=not all_words, n_composites=n_composites, seed=seed,
+                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, naming=naming, name_sections=name_sections, known_words=not all_words, n_composites=n_composites, seed=seed,
                      n_browser=n_browser, dataset_kwargs={**({} if size is None else {'size': size}), **({'dataset_root': dataset_root} if dataset_root else {})}, data_root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))

@@ -17,12 +17,15 @@ import torch.nn.functional as F
 from .core import MedsaeError, get_paths, concepts_name, atomic_path, save_table, log
 from .commands import command, int_range
 from .models import check_joint_space
-from .features import load_sae_checkpoint, trained_hook_point
+from .activations import ActivationStore
+from .features import FeatureStore, load_sae_checkpoint, trained_hook_point, to_csr
 
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'vocab_sections',
            'read_corpus', 'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
-           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'name_by_vocab', 'vocab_command']
+           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'naming_concepts', 'name_by_vocab',
+           'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings', 'name_by_zero_shot',
+           'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -219,6 +222,25 @@ def concepts_file(sae_name:str, # the SAE's name
 # %% ../nbs/07_naming.ipynb #29c13e29
 def _alternatives(names:list[str], sims:list[float]) -> str: return '; '.join(f'{n} ({s:.3f})' for n, s in zip(names, sims))
 
+def naming_concepts(model:Any, # the `ImageTextModel` whose texts name the latents
+                    vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
+                    restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings of these texts' words (see `restrict_vocab`); True: `model.training_texts`
+                    sections:list[str]|None=None, # only the concepts of these sections of the vocabulary file (None: all)
+                    data_root:str|Path|None=None, # data root
+                   ) -> dict[str, list[str]]:
+    "The concepts a naming method chooses among: the vocabulary, cut to the known words and to the sections asked for."
+    if restrict_to is True:
+        if getattr(model, 'training_texts', None) is None:
+            raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
+        restrict_to = model.training_texts()
+    if restrict_to is False: restrict_to = None
+    concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
+    if sections is not None:
+        where = vocab_sections(vocab, data_root)
+        if missing := sorted(set(sections) - set(where.values())): raise MedsaeError(f"the vocabulary has no section {missing[0]!r}; its sections: {sorted({s for s in where.values() if s})}")
+        concepts = {c: p for c, p in concepts.items() if where.get(c) in sections}
+    return concepts
+
 def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (see `load_sae_checkpoint`)
                   model:Any, # the model the SAE reads (a registry name or an `ImageTextModel`)
                   vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
@@ -242,21 +264,12 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
         from medsae.models import get_model
         model = get_model(model, tiny=tiny)
     check_joint_space(model, hook_point, sae.d_in, NAMING_NEEDS)
-    if restrict_to is True:
-        if getattr(model, 'training_texts', None) is None:
-            raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
-        restrict_to = model.training_texts()
-    if restrict_to is False: restrict_to = None
-    concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
-    if sections is not None:
-        where = vocab_sections(vocab, data_root)
-        if missing := sorted(set(sections) - set(where.values())): raise MedsaeError(f"the vocabulary has no section {missing[0]!r}; its sections: {sorted({s for s in where.values() if s})}")
-        concepts = {c: p for c, p in concepts.items() if where.get(c) in sections}
+    concepts = naming_concepts(model, vocab, restrict_to, sections, data_root)
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)
     names, vname = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given')
-    cut = '' if restrict_to is None else f', {KNOWN_WORDS},'
+    cut = '' if restrict_to is None or restrict_to is False else f', {KNOWN_WORDS},'
     rows = []
     for k, s, i in zip(latents, sims.tolist(), idx.tolist()):
         c = [names[j] for j in i]
@@ -265,6 +278,114 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     if save and sae_name:
         out = save_table(concepts_file(sae_name, 'vocab', data_root), df)
+        log(f'{len(df)} latents named -> {out}')
+    return df
+
+# %% ../nbs/07_naming.ipynb #5304da69
+def concept_scores(embeddings:torch.Tensor, # (n, d) images' joint embeddings
+                   concept_emb:torch.Tensor, # (n_concepts, d) from `embed_vocab`
+                  ) -> torch.Tensor: # (n, n_concepts)
+    "Each image's cosine to each concept less its mean cosine over the concepts: what the model reads in the image, relative to the other concepts."
+    s = F.normalize(embeddings.float(), dim=1) @ F.normalize(concept_emb.float(), dim=1).T
+    return s - s.mean(1, keepdim=True)
+
+# %% ../nbs/07_naming.ipynb #7308f40a
+def _paired_blocks(features:FeatureStore|torch.Tensor, embeddings:ActivationStore|torch.Tensor, chunk_rows:int) -> Iterator[tuple[tuple, torch.Tensor]]:
+    "`((indptr, indices, values), embeddings)` of the same consecutive images: the features' CSR blocks with the embedding rows they pair with."
+    blocks = ((p, i.long(), v) for _, p, i, v in features.iter_csr(chunk_rows)) if isinstance(features, FeatureStore) else \
+             (to_csr(features[s:s + chunk_rows].float()) for s in range(0, len(features), chunk_rows))
+    rows = iter(embeddings.split(chunk_rows) if isinstance(embeddings, torch.Tensor) else embeddings.iter_batches(chunk_rows, shuffle=False, buffer_size=0, normalize=False))
+    held = []
+    for indptr, cols, vals in blocks:
+        need = len(indptr) - 1
+        while sum(map(len, held)) < need: held.append(next(rows))
+        x = torch.cat(held); held = [x[need:]]
+        yield (indptr, cols, vals), x[:need]
+
+def text_correlations(features:FeatureStore|torch.Tensor, # each image's latent values: SAE features (pooled over positions), or an (n, d_sae) tensor
+                      embeddings:ActivationStore|torch.Tensor, # the same images' joint embeddings (n, d), in the same order
+                      concept_emb:torch.Tensor, # (n_concepts, d) from `embed_vocab`
+                      chunk_rows:int=4096, # images per block
+                     ) -> torch.Tensor: # (d_sae, n_concepts)
+    "Pearson correlation over the images of each latent's value with each concept's `concept_scores`; NaN for a latent constant over them (one that never fires)."
+    n, d_sae = (features.n, features.d_sae) if isinstance(features, FeatureStore) else tuple(features.shape)
+    n_e, shape = (embeddings.n, tuple(embeddings.shape)) if isinstance(embeddings, ActivationStore) else (len(embeddings), tuple(embeddings.shape[1:]))
+    where = getattr(embeddings, 'path', 'the embeddings')
+    if n != n_e: raise MedsaeError(f"{where}: {n_e} embeddings for {n} images of features; embed the same dataset split")
+    if shape != (concept_emb.shape[1],): raise MedsaeError(f"{where}: rows of shape {shape}, but the text embeddings have {concept_emb.shape[1]} dimensions: pass the joint embedding of the same images")
+    if isinstance(features, FeatureStore) and isinstance(embeddings, ActivationStore) and not embeddings.foreign:
+        i = next((i for i, (a, b) in enumerate(zip(features.ids, embeddings.ids)) if a != b), None)
+        if i is not None: raise MedsaeError(f"{where}: image {i} is {embeddings.ids[i]!r}, but in the features it is {features.ids[i]!r}: embed the same dataset split")
+    c = len(concept_emb)
+    sa, sa2, ss, ss2, cross = torch.zeros(d_sae, dtype=torch.float64), torch.zeros(d_sae, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), torch.zeros(d_sae, c, dtype=torch.float64)
+    for (indptr, cols, vals), x in _paired_blocks(features, embeddings, chunk_rows):
+        s, v = concept_scores(x, concept_emb).double(), vals.double()
+        rows = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff())
+        sa.index_add_(0, cols, v); sa2.index_add_(0, cols, v * v); ss += s.sum(0); ss2 += (s * s).sum(0)
+        cross += torch.sparse_coo_tensor(torch.stack([cols, rows]), v, (d_sae, len(s))) @ s  # the latents' values times the scores, summed over the block's images
+    ma, ms = sa / n, ss / n
+    var_a, var_s = (sa2 / n - ma**2).clamp(min=0), (ss2 / n - ms**2).clamp(min=0)
+    r = (cross / n - ma[:, None] * ms[None]) / (var_a.sqrt()[:, None] * var_s.sqrt()[None])
+    return torch.where((var_a > 1e-12 * (sa2 / n).clamp(min=1e-30))[:, None], r, torch.nan).float()
+
+# %% ../nbs/07_naming.ipynb #4472a6e2
+def sae_name_of(features:FeatureStore) -> str:
+    "The name of the SAE behind `features`: its checkpoint's name, else the folder name less `_{dataset}_{split}`."
+    r = features.request
+    if r.get('sae'): return Path(r['sae']).stem if Path(r['sae']).suffix in ('.pt', '.pth') else Path(r['sae']).name
+    suffix = '_' + '_'.join(str(r[k]) for k in ('dataset', 'split') if r.get(k))
+    return features.path.name.removesuffix(suffix) if len(suffix) > 1 else features.path.name
+
+def joint_embeddings(features:FeatureStore, # SAE features medsae computed from a registered model's activations
+                     model:Any, # that model (an `ImageTextModel`)
+                     data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
+                     **extract_kwargs, # for `extract_activations` when they are not cached (num_workers, batch_size, ...)
+                    ) -> ActivationStore:
+    "The joint embeddings of the images `features` describe: the features' own activations when the SAE reads the joint embedding, else those of the same split (cached, or extracted)."
+    from medsae.activations import extract_activations
+    from medsae.features import cached_activations
+    acts = features.request.get('activations')
+    req = ActivationStore(acts).meta.get('request', {}) if acts and Path(acts).exists() else {}
+    if not req.get('dataset'): raise MedsaeError(f"{features.path}: its activations ({acts}) record no dataset split to embed: pass the images' joint embeddings (--embeddings)")
+    if req.get('hook_point') in (None, model.embed_hook): return ActivationStore(acts)
+    kw = req.get('dataset_kwargs', {})
+    return (cached_activations(req['model'], req['dataset'], req['split'], None, req.get('tiny', False), data_root, kw)
+            or extract_activations(model, req['dataset'], req['split'], None, data_root=data_root, tiny=req.get('tiny', False), **extract_kwargs, **kw))
+
+def name_by_zero_shot(features:FeatureStore|torch.Tensor, # the latents' values on a set of images (pooled over positions): SAE features, or an (n, d_sae) tensor
+                      embeddings:ActivationStore|torch.Tensor, # the same images' joint embeddings (an activations folder at the model's joint embedding, or an (n, d) tensor)
+                      model:Any, # the model (a registry name or an `ImageTextModel`): its text encoder embeds the concepts
+                      vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
+                      *, restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings of these texts' words (see `name_by_vocab`)
+                      template:str='{}', # how a phrasing becomes a text
+                      sections:list[str]|None=None, # name only from these sections of the vocabulary file (None: all)
+                      top_m:int=5, # alternatives kept per latent
+                      sae_name:str|None=None, # names the output (default: the features' SAE)
+                      data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
+                      save:bool=True, # write data/assign_concepts/{sae}_zero-shot.csv (when the SAE's name is known)
+                      tiny:bool=False, # build the model tiny (tests)
+                     ) -> pd.DataFrame:
+    "Name every latent by the concept whose zero-shot score over the images follows its values best (`text_correlations`)."
+    if isinstance(model, str):
+        from medsae.models import get_model
+        model = get_model(model, tiny=tiny)
+    model.require_text()
+    concepts = naming_concepts(model, vocab, restrict_to, sections, data_root)
+    r = text_correlations(features, embeddings, embed_vocab(model, concepts, template))
+    sims, idx = torch.where(r.isnan(), -torch.inf, r).topk(min(1 + top_m, r.shape[1]), dim=1)
+    names, vname, n = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given'), (features.n if isinstance(features, FeatureStore) else len(features))
+    cut = '' if restrict_to is None or restrict_to is False else f', {KNOWN_WORDS},'
+    rows = []
+    for k, (s, i) in enumerate(zip(sims.tolist(), idx.tolist())):
+        if r[k].isnan().all():
+            rows.append({'neuron': k, 'concept': '', 'similarity': float('nan'), 'alternatives': '', 'score': float('nan'), 'description': f'never fires on the {n} images named from'}); continue
+        c = [names[j] for j in i]
+        rows.append({'neuron': k, 'concept': c[0], 'similarity': s[0], 'alternatives': _alternatives(c[1:], s[1:]), 'score': s[0],
+                     'description': f"the concept of the {vname} vocabulary{cut} whose zero-shot score over {n} images follows the latent best (r {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
+    df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
+    sae_name = sae_name or (sae_name_of(features) if isinstance(features, FeatureStore) else None)
+    if save and sae_name:
+        out = save_table(concepts_file(sae_name, 'zero-shot', data_root), df)
         log(f'{len(df)} latents named -> {out}')
     return df
 

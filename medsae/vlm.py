@@ -18,10 +18,11 @@ from PIL import Image
 from .core import MedsaeError, get_paths, save_table, load_table, get_device, get_dtype, progress, log, save_figure, write_errors
 from .artefacts import check_request
 from .commands import Flag, Group, UsageError, command, int_range, float_range
-from .models import MODELS
+from .models import MODELS, get_model
+from .activations import ActivationStore
 from .features import (FeatureStore, sample_info, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
                              load_sae_checkpoint)
-from .naming import VOCABS, concepts_file, name_by_vocab
+from .naming import VOCABS, concepts_file, name_by_vocab, name_by_zero_shot, joint_embeddings, sae_name_of
 
 # %% auto #0
 __all__ = ['VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
@@ -244,13 +245,6 @@ def _reports(features:FeatureStore, dataset:Any, samples:list[int]) -> list[str]
     if not any(reports): raise MedsaeError(f"use_reports: the dataset {getattr(dataset, 'name', '')!r} has no reports (texts) for these samples; drop --use_reports")
     return [r or '(no report)' for r in reports]
 
-def _sae_of(features:FeatureStore) -> str:
-    "The name of the SAE behind `features`: its checkpoint's name, else the folder name less `_{dataset}_{split}`."
-    r = features.request
-    if r.get('sae'): return Path(r['sae']).stem if Path(r['sae']).suffix in ('.pt', '.pth') else Path(r['sae']).name
-    suffix = '_' + '_'.join(str(r[k]) for k in ('dataset', 'split') if r.get(k))
-    return features.path.name.removesuffix(suffix) if len(suffix) > 1 else features.path.name
-
 # %% ../nbs/07b_vlm_naming.ipynb #6a3dfb6b
 def _ask_concept(vlm:VLM, images:list[Image.Image], prompt:str, retries:int) -> dict:
     "Ask until an answer parses (at most `1 + retries` times): the concept record with every raw answer."
@@ -282,7 +276,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
     dead = [k for k in latents if stats.count[k] == 0]
     if dead: raise MedsaeError(f"latent(s) {dead} fire on no sample of {features.path.name}: there is no image to show; leave them out of latents")
     dataset = dataset if dataset is not None else features_dataset(features)
-    out = concepts_file(sae_name or _sae_of(features), 'vlm', data_root)
+    out = concepts_file(sae_name or sae_name_of(features), 'vlm', data_root)
     log_path = out.with_name(f'{out.stem}.answers.jsonl')
     request = {'model': vlm.name, 'n_top': n_top, 'n_low': n_low, 'use_reports': use_reports, 'features': features.path.name, 'features_created': features.meta.get('created')}
     done = _open_answers(log_path, request, overwrite)
@@ -488,42 +482,51 @@ def name_eval_command(assigned_concepts:str, # the concept table: a CSV (neuron,
 # %% ../nbs/07b_vlm_naming.ipynb #5bba90c7
 @command('medsae name', docs_from=name_by_vlm,
          description='Name SAE latents. --method vocab: the vocabulary concept closest to each decoder direction in the joint image-text space '
-                     "(SAEs at the joint embedding). --method vlm: a vision-language model looks at each latent's top images (any hook point). "
+                     "(SAEs at the joint embedding). --method zero-shot: the concept whose zero-shot score over a split's images follows the latent best (any hook point). "
+                     "--method vlm: a vision-language model looks at each latent's top images (any hook point). "
                      'Writes data/assign_concepts/{sae}_{method}.csv.',
          examples=['medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical',
                    "medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'",
                    'medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to model',
+                   'medsae name --method zero-shot --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk_d256-k4-visual.layer4 --model_name synthetic-cxr-clip --dataset synthetic-cxr --split val --restrict_to model',
                    'medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4',
                    'medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit'])
-def name_command(method:Flag(choices=('vocab', 'vlm'), help='by text similarity to a vocabulary, or by a vision-language model'),
+def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a decoder direction's text similarity, by the model's zero-shot scores of the images, or by a vision-language model"),
                  sae_path:str|None=None, # the SAE: a medsae checkpoint folder, or a reference .pt (with --sae_type_name)
                  sae_type_name:str|None=None, # the reference project's architecture name, for a .pt SAE
-                 model_name:Flag(registry=MODELS, help='the model the SAE reads (vocab: its text encoder embeds the vocabulary)')=None,
+                 model_name:Flag(registry=MODELS, help='the model the SAE reads (vocab, zero-shot: its text encoder embeds the vocabulary)')=None,
                  hook_point:str|None=None, # where the SAE reads (default: where it was trained)
-                 vocab:Flag(help=f"vocab: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file")='medical',
-                 template:Flag(help="vocab: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")='{}',
-                 restrict_to:str|None=None, # vocab: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)
-                 top_m:int_range(lo=1)=5, # vocab: alternatives kept per latent
-                 sections:Flag(many=True, help='vocab: name only from these sections of the vocabulary file (medical: labels devices findings modifiers anatomy technique; default: all)')=None,
+                 vocab:Flag(help=f"vocab, zero-shot: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file")='medical',
+                 template:Flag(help="vocab, zero-shot: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")='{}',
+                 restrict_to:str|None=None, # vocab, zero-shot: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)
+                 top_m:int_range(lo=1)=5, # vocab, zero-shot: alternatives kept per latent
+                 sections:Flag(many=True, help='vocab, zero-shot: name only from these sections of the vocabulary file (medical: labels devices findings modifiers anatomy technique; default: all)')=None,
                  feats:Group(features_from_flags, lazy=True, split='train',
-                             help={'features': 'vlm: a features folder whose images are shown', 'dataset': 'vlm: or the dataset to compute the features on, with --sae_path and --model_name',
-                                   'split': 'vlm: the split whose images are shown'})=None,
+                             help={'features': 'vlm, zero-shot: a features folder (its images are shown, or scored)', 'dataset': 'vlm, zero-shot: or the dataset to compute the features on, with --sae_path and --model_name',
+                                   'split': 'vlm, zero-shot: the split whose images are shown, or scored'})=None,
+                 embeddings:str|None=None, # zero-shot: the same images' activations at the model's joint embedding (default: the features' own at the joint embedding, else extracted for their split)
                  overwrite:bool=False, # vlm: discard a previous run's answers instead of resuming
                  tiny:bool=False, # a tiny random model (tests)
                  model:Group(vlm_from_flags, lazy=True)=None,
                  n_top:int_range(lo=1)=..., n_low:int_range(lo=0)=..., use_reports:bool=..., min_firing:int_range(lo=1)=..., retries:int_range(lo=0)=...,
                  data_root:str|None=None,
                 ) -> int:
-    "`medsae name`: name every latent of an SAE, by vocabulary (text similarity) or by a vision-language model."
+    "`medsae name`: name every latent of an SAE, by vocabulary (text similarity of its decoder direction, or zero-shot scores of images) or by a vision-language model."
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
         df = name_by_vocab(sae_path, model_name, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, hook_point=hook_point, template=template, top_m=top_m, sections=sections,
                            sae_type_name=sae_type_name, data_root=data_root, tiny=tiny)
         name = load_sae_checkpoint(sae_path, sae_type_name)[1]['name']
+    elif method == 'zero-shot':
+        if not model_name: raise UsageError('--method zero-shot needs --model_name')
+        features, m = feats(), get_model(model_name, tiny=tiny)
+        emb = ActivationStore(embeddings) if embeddings else joint_embeddings(features, m, data_root)
+        df = name_by_zero_shot(features, emb, m, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, template=template, top_m=top_m, sections=sections, data_root=data_root)
+        name = sae_name_of(features)
     else:
         features = feats()
         df = name_by_vlm(features, model(), data_root=data_root, overwrite=overwrite, n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)
-        name = _sae_of(features)
+        name = sae_name_of(features)
     out = concepts_file(name, method, data_root)
     counts = df['concept'].value_counts()
     print(f"{out}: {len(df)} latents named, {len(counts)} distinct concepts; most frequent: "

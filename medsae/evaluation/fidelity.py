@@ -26,10 +26,10 @@ from ..features import FeatureStore, features_from_flags, load_sae_checkpoint, t
 from .streaming import Moments
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'ATTRIBUTION_NEEDS', 'reconstruct', 'reconstruction_metrics', 'splice', 'eval_images', 'sae_splice_fn',
-           'ablation_fns', 'downstream_fidelity', 'plot_downstream', 'check_embed_hook', 'Attribution',
-           'concept_output_attribution', 'top_contributions', 'ablate_latents', 'ablation_effect', 'fidelity_inputs',
-           'fidelity_command']
+__all__ = ['CONDITIONS', 'ATTRIBUTION_NEEDS', 'reconstruct', 'reconstruction_metrics', 'fidelity_sentence', 'splice',
+           'eval_images', 'sae_splice_fn', 'ablation_fns', 'downstream_fidelity', 'plot_downstream', 'check_embed_hook',
+           'Attribution', 'concept_output_attribution', 'top_contributions', 'ablate_latents', 'ablation_effect',
+           'fidelity_inputs', 'fidelity_command']
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #b7ca6976
 @torch.inference_mode()
@@ -75,6 +75,13 @@ def reconstruction_metrics(sae:SAE, # the SAE
     if mo.n == 0: raise MedsaeError(f"{acts.path} holds no activations")
     return {'fvu': sse / max(float(mo.m2.sum()), 1e-300), 'cosine': cos / mo.n, 'l2_ratio': ratio / mo.n, 'mse': sse / (mo.n * sae.d_in),
             'l0': l0 / mo.n, 'dead_frac': 1 - float(fired.float().mean()), 'rows': mo.n}
+
+# %% ../../nbs/08_evaluation/04_fidelity.ipynb #baf02f8c
+def fidelity_sentence(recon:pd.DataFrame) -> str:
+    "The reconstruction error on the held-out activations, in the model's units and in the training's."
+    m = recon.iloc[0]
+    return (f"The SAE leaves {m['fvu']:.1%} of the held-out activations' variance unexplained. Its MSE, {m['mse']:.3g}, is per coordinate in the "
+            f"model's own units; the SAE trains on rows scaled to unit mean norm, where the same error is {m['mse_train_scale']:.2g}, the scale of the training curve.")
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #393a6bd2
 _UNSELECT = {  # HookPoint.output -> (raw module output, new hook-point tensor) -> new raw output

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from ..core import MedsaeError
-from ..naming import load_vocab
+from ..naming import load_vocab, concept_scores
 from ..models import auroc
 from ..synthetic import SYNTH_FINDINGS
 from .probes import train_probe
@@ -19,7 +19,7 @@ from .probes import train_probe
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
            'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'attribute_table',
-           'probe_ceiling']
+           'probe_ceiling', 'text_ceiling']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -176,3 +176,22 @@ def probe_ceiling(train:Any, # training activations: an (n, d) tensor, or a stor
     t = np.array([best_threshold(logits[0][:, [c]], val[1][:, c])[0][0] for c in range(len(findings))])
     return pd.DataFrame({'finding': findings, 'probe_f1': [f1_at(logits[1][:, [c]], t[[c]], test[1][:, c])[0] for c in range(len(findings))],
                          'probe_auroc': [auroc(logits[1][:, c], test[1][:, c]) for c in range(len(findings))]})
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #f2dba1f0
+def text_ceiling(embeddings:Any, # (n, d) the images' joint embeddings (a tensor or an array)
+                 labels:np.ndarray, # (n, findings) 1/0
+                 findings:list[str], # the label columns' names
+                 concept_emb:torch.Tensor, # (n_concepts, d) the concepts' text embeddings (`embed_vocab`)
+                 concepts:list[str], # their names
+                 names:dict=SYNTH_CONCEPTS, # label -> the concepts that name it (`name_is`)
+                ) -> pd.DataFrame:
+    "Per finding: the AUROC of the zero-shot score of the concept naming it (`own`), and of the concept ranking its images best (`best`)."
+    s = concept_scores(torch.as_tensor(np.asarray(embeddings, np.float32)), concept_emb).numpy()
+    rows = []
+    for i, f in enumerate(findings):
+        au = np.array([auroc(s[:, c], labels[:, i]) for c in range(len(concepts))])
+        own = max((c for c in range(len(concepts)) if name_is(f, concepts[c], names)), key=lambda c: au[c], default=None)
+        best = int(np.nanargmax(au))
+        rows.append({'finding': f, 'own': concepts[own] if own is not None else '', 'own_auroc': au[own] if own is not None else np.nan,
+                     'best': concepts[best], 'best_auroc': au[best], 'nameable': own is not None and au[own] >= au[best]})
+    return pd.DataFrame(rows, columns=['finding', 'own', 'own_auroc', 'best', 'best_auroc', 'nameable'])
