@@ -2,12 +2,13 @@
 with `name_by_vocab`'s decoder-direction matching and with other ways of matching (07_naming, "Do the names find the
 planted findings?", reports the tallies).
 
-    python bench/naming_variants.py WEIGHTS [--d_sae 128] [--k 4] [--root DIR] [--restrict]
+    python bench/naming_variants.py WEIGHTS [--d_sae 128] [--k 4] [--root DIR] [--restrict] [--sections]
 
 WEIGHTS: a synthetic-cxr-clip .safetensors file (`medsae train-clip --out ...`), or `shipped`. The setting is 07's slow
 check: joint embeddings of 6,000 training radiographs, a BatchTopK SAE (seed 0, 1,500 steps), its features on the 1,000
 test radiographs; a finding is tracked when some latent separates it at AUROC >= 0.9. `--restrict` cuts the medical
-vocabulary to the phrasings whose words all occur in the training reports (`restrict_vocab`). About 3 minutes on a 2-core CPU.
+vocabulary to the phrasings whose words all occur in the training reports (`restrict_vocab`); `--sections` keeps only its
+labels, devices and findings sections (as `medsae demo` names). About 3 minutes on a 2-core CPU.
 """
 import argparse, shutil, tempfile
 from pathlib import Path
@@ -20,11 +21,12 @@ from medsae.activations import extract_activations
 from medsae.training import TrainConfig, train_sae
 from medsae.sae import sae_class
 from medsae.features import sae_features
-from medsae.naming import decoder_directions, embed_vocab, load_sae_checkpoint, load_vocab, restrict_vocab
+from medsae.naming import concept_scores, decoder_directions, embed_vocab, load_sae_checkpoint, load_vocab, restrict_vocab, vocab_sections
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 p.add_argument('weights'); p.add_argument('--d_sae', type=int, default=128); p.add_argument('--k', type=int, default=4)
 p.add_argument('--root', help='data root (default: a temporary folder)'); p.add_argument('--restrict', action='store_true')
+p.add_argument('--sections', action='store_true')
 a = p.parse_args()
 model = get_model('synthetic-cxr-clip', weights=None if a.weights == 'shipped' else a.weights)
 root = Path(a.root or tempfile.mkdtemp())/'data'
@@ -45,6 +47,7 @@ for f in SYNTH_FINDINGS:
     if au.max() >= .9: tracked.append((f, int(au.argmax())))
 
 vocab = restrict_vocab('medical', get_dataset('synthetic-cxr', 'train', n=6000).texts) if a.restrict else load_vocab('medical')
+if a.sections: vocab = {c: q for c, q in vocab.items() if vocab_sections('medical').get(c) in ('labels', 'devices', 'findings')}
 names = list(vocab)
 phrases = [q for ps in vocab.values() for q in ps]
 owner = torch.repeat_interleave(torch.tensor([len(ps) for ps in vocab.values()]))
@@ -68,8 +71,9 @@ variants = {
     'image-side direction': D_img @ Cc.T,
     'image-side direction, best phrasing': best_phrase(D_img @ Pc.T),
     'activation vs zero-shot score correlation': zscore(Z).T @ zscore(Xn @ C.T) / len(Xn),
+    'the same, scores centred per image (name_by_zero_shot)': zscore(Z).T @ zscore(concept_scores(X, C)) / len(Xn),
 }
-print(f'{a.weights}, SAE {a.d_sae}/k={a.k}{", restricted vocabulary" if a.restrict else ""} ({len(names)} concepts): '
+print(f'{a.weights}, SAE {a.d_sae}/k={a.k}{", restricted vocabulary" if a.restrict else ""}{", three sections" if a.sections else ""} ({len(names)} concepts): '
       f'{len(tracked)} tracked: ' + ', '.join(f'{f} #{j}' for f, j in tracked))
 for v, S in variants.items():
     got = [(f, names[int(S[j].argmax())]) for f, j in tracked]

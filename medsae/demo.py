@@ -327,10 +327,11 @@ def demo_pointing(cfg:DemoConfig, # the run
                   feats:Any, # its held-out features
                   latents:dict[str, int], # finding -> its ground-truth latent
                  ) -> pd.DataFrame:
-    "Per finding with masks, the pointing-game accuracy of its latent's heatmaps over the held-out images that have it, and chance (empty when not spatial)."
+    "Per finding with masks, the pointing-game accuracy of its latent's heatmaps over the held-out images that have it, chance, the share where it fires at all and the accuracy there (empty when not spatial)."
     acts = ActivationStore(feats.request['activations'])
     ds = demo_dataset(cfg, cfg.split_test)
-    if len(acts.shape) < 2 or not hasattr(ds, 'masks'): return pd.DataFrame(columns=['finding', 'images', 'pointing', 'chance'])
+    columns = ['finding', 'images', 'pointing', 'chance', 'fires', 'pointing_when_fires']
+    if len(acts.shape) < 2 or not hasattr(ds, 'masks'): return pd.DataFrame(columns=columns)
     sae, index, masks, out = load_sae_checkpoint(feats.request['sae'])[0], acts.index.tolist(), {}, {}
     for finding, latent in latents.items():
         rows = (feats.labels[:, list(feats.label_names).index(finding)] == 1).nonzero().flatten().tolist()
@@ -338,8 +339,10 @@ def demo_pointing(cfg:DemoConfig, # the run
         rows = [s for s in rows if finding in masks[s]]
         if not rows: continue
         heat, m = latent_heatmaps(feats, latent, rows, sae, acts).numpy(), np.stack([masks[s][finding] for s in rows])
-        out[finding] = {'images': len(rows), 'pointing': pointing_game(heat, m), 'chance': pointing_chance(m, heat.shape[1:])}
-    return pd.DataFrame([{'finding': f, **v} for f, v in out.items()], columns=['finding', 'images', 'pointing', 'chance'])
+        fires = heat.reshape(len(heat), -1).max(1) > 0  # a silent latent points nowhere: a miss of the game
+        out[finding] = {'images': len(rows), 'pointing': pointing_game(heat, m), 'chance': pointing_chance(m, heat.shape[1:]), 'fires': fires.mean(),
+                        'pointing_when_fires': pointing_game(heat[fires], m[fires]) if fires.any() else np.nan}
+    return pd.DataFrame([{'finding': f, **v} for f, v in out.items()], columns=columns)
 
 # %% ../nbs/13_demo.ipynb #d622acbe
 def plot_finding_heatmaps(cfg:DemoConfig, # the run
@@ -431,14 +434,13 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
                         "the finding and the SAE has not given it a latent of its own." if sae_short else '')),
                   output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
     if r.text_ceiling is not None and len(r.text_ceiling):
-        tc, named = r.text_ceiling.set_index('finding'), gt.set_index('finding').name_correct
-        unnameable = [f"{f} ({x.own or 'no concept'} {x.own_auroc:.2f}, {x.best} {x.best_auroc:.2f})" for f, x in tc.iterrows() if not x.nameable]
+        unnameable = [f"{x.finding} ({x.own or 'no concept'} {x.own_auroc:.2f}, {x.best} {x.best_auroc:.2f})" for x in r.text_ceiling.itertuples() if not x.nameable]
         cells += [md(f"What the names can be: latents are named from the model's own text (07_naming, `naming={cfg.naming!r}`), so a name can be the finding "
                      f"only where the model's text for the finding picks out its images. Per finding, on the {cfg.split_val} images: the AUROC of the zero-shot "
                      "score of the concept that names it, and the concept whose score ranks them best. "
                      + (f"For {', '.join(unnameable)} another concept ranks them better: there the text tower, not the SAE, decides the name." if unnameable else
                         "For every finding its own concept ranks its images best.")),
-                  output_cell(table_output(r.text_ceiling.assign(name_correct=r.text_ceiling.finding.map(named)), index=False))]
+                  output_cell(table_output(r.text_ceiling.assign(name_correct=r.text_ceiling.finding.map(gt.set_index('finding').name_correct)), index=False))]
     if r.attributes is not None and len(r.attributes):
         by, label = r.attributes.set_index('attribute'), gt.set_index('finding').latent_f1.get('Support Devices')
         dev = [d for d in SYNTH_DEVICES if d in by.index]
@@ -453,7 +455,9 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
     if r.pointing is not None and len(r.pointing):
         cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined. "
                      f"Pointing against chance (a peak cell drawn at random): {', '.join(f'{x.finding} {x.pointing:.2f} / {x.chance:.2f}' for x in r.pointing.itertuples())}; "
-                     "on a coarse grid a large mask overlaps many cells, so read each accuracy against its chance."),
+                     "on a coarse grid a large mask overlaps many cells, so read each accuracy against its chance. A latent silent on an image points nowhere and "
+                     f"counts as a miss: the latents fire on {r.pointing.fires.min():.0%}–{r.pointing.fires.max():.0%} of their findings' images, and where they fire "
+                     f"they point at the finding in {r.pointing.pointing_when_fires.min():.0%}–{r.pointing.pointing_when_fires.max():.0%} of them."),
                   output_cell(figure_output(plot_finding_heatmaps(cfg, r.features, dict(zip(gt.finding, gt.latent))))) ]
     return cells
 

@@ -23,7 +23,7 @@ from .sae import SAE, sae_class
 from .training import TrainConfig, train_sae
 from .features import FeatureStore, sae_features, feature_stats, features_dataset, sample_images, load_sae_checkpoint, top_samples
 from .browser import latent_heatmap, heatmap_overlay
-from .naming import decoder_directions, name_by_vocab
+from .naming import decoder_directions, joint_embeddings, name_by_vocab, name_by_zero_shot
 from .vlm import VLM, name_by_vlm
 
 # %% auto #0
@@ -175,7 +175,7 @@ def _get_dictionary(self:SAEExplainer) -> torch.Tensor: # (nb_concepts, d)
 SAEExplainer._check_fitted, SAEExplainer.encode_activations, SAEExplainer.decode_concepts, SAEExplainer.get_dictionary = _check_fitted, _encode_activations, _decode_concepts, _get_dictionary
 
 # %% ../nbs/12_explainer.ipynb #afac23d3
-INTERPRET_METHODS = ('top-images', 'vocab', 'vlm')
+INTERPRET_METHODS = ('top-images', 'vocab', 'zero-shot', 'vlm')
 
 def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dataset_kwargs:dict|None, extract_kwargs:dict|None) -> FeatureStore:
     "The SAE's features on a dataset split (computed once, cached under the data root)."
@@ -187,15 +187,15 @@ def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dat
 SAEExplainer.concept_features = _concept_features
 
 # %% ../nbs/12_explainer.ipynb #a5831e09
-def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vocab' or 'vlm'
+def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vocab', 'zero-shot' or 'vlm'
                concepts_indices:int|list[int]|str='all', # which concepts ('all': see above)
-               *, dataset:Any=None, # images for 'top-images' and 'vlm': a dataset name or object (default: the one fitted on)
+               *, dataset:Any=None, # images for 'top-images', 'zero-shot' and 'vlm': a dataset name or object (default: the one fitted on)
                split:str='test', n:int|None=None, # its split, and how many of its images
                n_top:int=8, # top images per concept
-               vocab:Any='medical', # the vocabulary of 'vocab' (see `load_vocab`)
+               vocab:Any='medical', # the vocabulary of 'vocab' and 'zero-shot' (see `load_vocab`)
                vlm:VLM|None=None, # the vision-language model of 'vlm'
                dataset_kwargs:dict|None=None, extract_kwargs:dict|None=None, # for `get_dataset` and `extract_activations`
-               **kwargs, # more options of `name_by_vocab` / `name_by_vlm`
+               **kwargs, # more options of `name_by_vocab` / `name_by_zero_shot` / `name_by_vlm`
               ) -> dict[int, Any]:
     "Interpret concepts: {concept: its top images (a list of PIL images) or its name}."
     self._check_fitted()
@@ -206,6 +206,10 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
         return dict(zip(df.neuron.tolist(), df.concept.tolist()))
     if interpretation_method == 'vlm' and vlm is None: raise MedsaeError("interpret('vlm') needs the vision-language model: pass vlm= (an HFVLM, e.g. medgemma; `tiny_vlm()` to try it out)")
     feats = self.concept_features(dataset, split, n, dataset_kwargs, extract_kwargs)
+    if interpretation_method == 'zero-shot':
+        m = self.model_with_split_points
+        df = name_by_zero_shot(feats, joint_embeddings(feats, m, self.data_root, **(extract_kwargs or {})), m, vocab, sae_name=self.sae_path.name, data_root=self.data_root, **kwargs)
+        return {c: df.concept[c] for c in (range(self.nb_concepts) if idx is None else idx)}
     images_from = dataset if dataset is not None and not isinstance(dataset, str) else features_dataset(feats)
     if interpretation_method == 'vlm':
         df = name_by_vlm(feats, vlm, dataset=images_from, latents=idx, n_top=n_top, data_root=self.data_root, sae_name=self.sae_path.name, **kwargs)
