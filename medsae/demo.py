@@ -37,7 +37,7 @@ from .docs import figure_output, output_cell, render_report, table_output, widge
 # %% auto #0
 __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name', 'FirstN',
            'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
-           'demo_train', 'demo_activations', 'activations_done', 'demo_features', 'features_done', 'demo_val_features',
+           'demo_train', 'demo_activations', 'activations_done', 'split_features', 'demo_features', 'features_done',
            'demo_names', 'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores',
            'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing',
            'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
@@ -92,8 +92,7 @@ def demo_sae_name(cfg:DemoConfig) -> str:
     d_sae, k = demo_shape(cfg)
     return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}')
 
-def _split_n(cfg:DemoConfig, split:str) -> int:
-    return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
+def _split_n(cfg:DemoConfig, split:str) -> int: return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
 
 # %% ../nbs/13_demo.ipynb #d7dc2fdc
 class FirstN(torch.utils.data.Dataset):
@@ -124,10 +123,11 @@ class StageLog(list):
     "The stages of a run, in order: name, seconds, whether it was loaded from the cache."
     def run(self, name:str, # the stage
             cached:bool, # whether its artefact is already complete (so it is loaded, not computed)
-            f:Callable[[], Any]) -> Any:
+            f:Callable[[], Any], made:Path|None=None, kind:Kind=FOLDER) -> Any: # `made`: the artefact it writes, if one (made again from other inputs, it is logged as computed)
         "Run `f` as the stage `name`, timed and logged."
-        t0 = time.time()
+        t0, before = time.time(), read_meta(made, kind) if made is not None else None
         value = f()
+        cached = cached and (made is None or read_meta(made, kind) == before)
         self.append({'stage': name, 'seconds': round(time.time() - t0, 2), 'cached': cached})
         log(f"demo: {name}: {'loaded' if cached else 'computed'} in {time.time() - t0:.1f}s")
         return value
@@ -146,10 +146,12 @@ def cached_tables(folder:Path, # where the CSV files go
                   request:dict, # what they are made from
                   compute:Callable[[], dict[str, pd.DataFrame]], # name -> table
                   overwrite:bool=False) -> dict[str, pd.DataFrame]:
-    "Load the tables in `folder` if they were made for `request`; else compute them and write one CSV each."
+    "Load the tables in `folder` if they were made for `request`; else compute them (again, if they were made from other inputs) and write one CSV each."
     def fill(path:Path):
         for name, df in compute().items(): save_table(path/f'{name}.csv', df)
-    path = load_or_compute(folder, request, fill, FOLDER, overwrite)
+    stale = sorted(meta_diff(meta['request'], request)) if (meta := read_meta(folder, FOLDER)) else []  # derived tables: stale, not another user's artefact
+    if stale: log(f"demo: {folder.name} was made from other inputs ({', '.join(stale)}); computing it again")
+    path = load_or_compute(folder, request, fill, FOLDER, overwrite or bool(stale))
     return {f.stem: load_table(f) for f in sorted(Path(path).glob('*.csv'))}
 
 # %% ../nbs/13_demo.ipynb #ecf45a28
@@ -189,12 +191,15 @@ def activations_done(cfg:DemoConfig, split:str) -> bool:
     "Whether the split's activations are cached."
     return _complete(activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root))
 
+def split_features(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], split:str) -> Any:
+    "The SAE's features on a split (extracting its activations first if needed)."
+    ds, kw = _dataset_arg(cfg, split)
+    m = cfg.model if isinstance(ds, str) and activations_done(cfg, split) else model()  # by name, cached activations are found without building the model
+    return sae_features(sae_dir, m, ds, split, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite, extract_kwargs={'num_workers': 0}, **kw)
+
 def demo_features(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any]) -> tuple[Any, Any]:
-    "The SAE's features on the held-out split (extracting its activations first if needed) and their statistics."
-    ds, kw = _dataset_arg(cfg, cfg.split_test)
-    model = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_test) else model()  # by name, cached activations are found without building the model
-    feats = sae_features(sae_dir, model, ds, cfg.split_test, cfg.hook_point, data_root=cfg.data_root, overwrite=cfg.overwrite,
-                         extract_kwargs={'num_workers': 0}, **kw)
+    "The SAE's features on the held-out split and their statistics."
+    feats = split_features(cfg, sae_dir, model, cfg.split_test)
     return feats, feature_stats(feats)
 
 def features_done(cfg:DemoConfig) -> bool:
@@ -204,12 +209,6 @@ def features_done(cfg:DemoConfig) -> bool:
 # %% ../nbs/13_demo.ipynb #94986b9c
 NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score']
 
-def demo_val_features(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any]) -> Any:
-    "The SAE's features on the validation split (computed once, then cached)."
-    ds, kw = _dataset_arg(cfg, cfg.split_val)
-    m = cfg.model if isinstance(ds, str) and activations_done(cfg, cfg.split_val) else model()
-    return sae_features(sae_dir, m, ds, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, extract_kwargs={'num_workers': 0}, **kw)
-
 def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool) -> pd.DataFrame:
     "The latents' names (an empty table when naming by decoder direction and the SAE is not in the joint space)."
     if cfg.naming == 'vocab' and not joint: return pd.DataFrame(columns=NAME_COLUMNS)
@@ -218,7 +217,7 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
     def name(p):
         m = model(); kw = dict(restrict_to=cfg.known_words and m.training_texts is not None, sections=cfg.name_sections, save=False)
         if cfg.naming == 'vocab': return name_by_vocab(sae_dir, m, cfg.vocab, **kw)
-        val = demo_val_features(cfg, sae_dir, model)
+        val = split_features(cfg, sae_dir, model, cfg.split_val)
         return name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)
     return load_or_compute(concepts_file(sae_dir.name, cfg.naming, cfg.data_root), request, name, TABLE, cfg.overwrite)
 
@@ -302,7 +301,7 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
     "The ground-truth table of the run (per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`), the probe ceiling, and on the synthetic set the planted attributes' latents."
     if cfg.split_val in (cfg.split_test, cfg.split_train): raise MedsaeError(f"split_val={cfg.split_val!r} must be another split than the training and held-out ones (--split_val)")
     def compute():
-        kw, val = _dataset_arg(cfg, cfg.split_val)[1], demo_val_features(cfg, sae_dir, model)
+        kw, val = _dataset_arg(cfg, cfg.split_val)[1], split_features(cfg, sae_dir, model, cfg.split_val)
         findings = score_findings(feats.label_names, feats.labels.numpy())
         labels = lambda s: finding_labels(s, findings)
         y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
@@ -558,15 +557,16 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     feats, stats = steps.run('features', fresh(features_done(cfg)), lambda: demo_features(cfg, sae_dir, model))
     joint = at_embedding(feats.request.get('hook_point'))
     names_csv = concepts_file(sae_dir.name, cfg.naming, cfg.data_root)
-    names = steps.run('names', fresh(_complete(names_csv, TABLE)) or (cfg.naming == 'vocab' and not joint), lambda: demo_names(cfg, sae_dir, model, joint))
-    scores = steps.run('scores', fresh(_complete(demo_folder(cfg, feats.path.name, 'scores'))), lambda: demo_scores(cfg, feats, model, joint))
-    truth_cached = fresh(_complete(demo_folder(cfg, feats.path.name, 'ground-truth')))
-    truth = steps.run('ground truth', truth_cached, lambda: demo_ground_truth(cfg, sae_dir, feats, names, model))
-    fidelity = steps.run('fidelity', fresh(_complete(demo_folder(cfg, feats.path.name, 'fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model))
-    linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint))
+    table = lambda what: demo_folder(cfg, feats.path.name, what)
+    names = steps.run('names', fresh(_complete(names_csv, TABLE)) or (cfg.naming == 'vocab' and not joint), lambda: demo_names(cfg, sae_dir, model, joint), names_csv, TABLE)
+    scores = steps.run('scores', fresh(_complete(table('scores'))), lambda: demo_scores(cfg, feats, model, joint), table('scores'))
+    truth = steps.run('ground truth', fresh(_complete(table('ground-truth'))), lambda: demo_ground_truth(cfg, sae_dir, feats, names, model), table('ground-truth'))
+    truth_cached = steps[-1]['cached']
+    fidelity = steps.run('fidelity', fresh(_complete(table('fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model), table('fidelity'))
+    linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint), linearity_folder(cfg, sae_dir))
     r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'], truth.get('attributes'), truth.get('text_ceiling'))
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
-              *(demo_folder(cfg, feats.path.name, w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
+              *(table(w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)
     atlas_done = fresh(report_done(page, request) and _complete(out/'atlas'))  # made from what the report is made from
     steps.run('atlas', atlas_done, lambda: out/'atlas' if atlas_done else demo_atlas(r, out/'atlas'))

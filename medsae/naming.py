@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from .core import MedsaeError, get_paths, concepts_name, atomic_path, save_table, log
 from .commands import command, int_range
 from .models import check_joint_space
-from .activations import ActivationStore
-from .features import FeatureStore, load_sae_checkpoint, trained_hook_point, to_csr
+from .activations import ActivationStore, extract_activations
+from .features import FeatureStore, cached_activations, load_sae_checkpoint, trained_hook_point, to_csr
 
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'vocab_sections',
@@ -342,8 +342,6 @@ def joint_embeddings(features:FeatureStore, # SAE features medsae computed from 
                      **extract_kwargs, # for `extract_activations` when they are not cached (num_workers, batch_size, ...)
                     ) -> ActivationStore:
     "The joint embeddings of the images `features` describe: the features' own activations when the SAE reads the joint embedding, else those of the same split (cached, or extracted)."
-    from medsae.activations import extract_activations
-    from medsae.features import cached_activations
     acts = features.request.get('activations')
     req = ActivationStore(acts).meta.get('request', {}) if acts and Path(acts).exists() else {}
     if not req.get('dataset'): raise MedsaeError(f"{features.path}: its activations ({acts}) record no dataset split to embed: pass the images' joint embeddings (--embeddings)")
