@@ -219,7 +219,7 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
         if cfg.naming == 'vocab': return name_by_vocab(sae_dir, m, cfg.vocab, **kw)
         val = split_features(cfg, sae_dir, model, cfg.split_val)
         return name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)
-    return load_or_compute(concepts_file(sae_dir.name, cfg.naming, cfg.data_root), request, name, TABLE, cfg.overwrite)
+    return load_or_compute(concepts_file(sae_dir.name, cfg.naming, cfg.data_root), request, name, TABLE, cfg.overwrite).fillna({'concept': ''})  # unnamed: '' computed, NaN read back
 
 # %% ../nbs/13_demo.ipynb #51be0eed
 def dense_rows(source:Any) -> np.ndarray:
@@ -307,7 +307,7 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
         codes = (dense_rows(val), dense_rows(feats))
         table = ground_truth_table(codes, tuple(units), tuple(y),
-                                   findings, dict(zip(names.neuron.astype(int), names.concept.fillna(''))) if len(names) else None)
+                                   findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
         pointing = demo_pointing(cfg, feats, dict(zip(table.finding, table.latent)))
         table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)

@@ -322,7 +322,7 @@ def text_correlations(features:FeatureStore|torch.Tensor, # each image's latent 
         s, v = concept_scores(x, concept_emb).double(), vals.double()
         rows = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff())
         sa.index_add_(0, cols, v); sa2.index_add_(0, cols, v * v); ss += s.sum(0); ss2 += (s * s).sum(0)
-        cross += torch.sparse_coo_tensor(torch.stack([cols, rows]), v, (d_sae, len(s))) @ s  # the latents' values times the scores, summed over the block's images
+        cross += torch.sparse_coo_tensor(torch.stack([cols, rows]), v, (d_sae, len(s)), check_invariants=False) @ s  # the latents' values times the scores, summed over the block's images
     ma, ms = sa / n, ss / n
     var_a, var_s = (sa2 / n - ma**2).clamp(min=0), (ss2 / n - ms**2).clamp(min=0)
     r = (cross / n - ma[:, None] * ms[None]) / (var_a.sqrt()[:, None] * var_s.sqrt()[None])
