@@ -191,7 +191,8 @@ def text_ceiling(embeddings:Any, # (n, d) the images' joint embeddings (a tensor
     for i, f in enumerate(findings):
         au = np.array([auroc(s[:, c], labels[:, i]) for c in range(len(concepts))])
         own = max((c for c in range(len(concepts)) if name_is(f, concepts[c], names)), key=lambda c: au[c], default=None)
-        best = int(np.nanargmax(au))
+        best = int(np.nanargmax(au)) if not np.isnan(au).all() else None  # None: the images have one outcome only
         rows.append({'finding': f, 'own': concepts[own] if own is not None else '', 'own_auroc': au[own] if own is not None else np.nan,
-                     'best': concepts[best], 'best_auroc': au[best], 'nameable': own is not None and au[own] >= au[best]})
+                     'best': concepts[best] if best is not None else '', 'best_auroc': au[best] if best is not None else np.nan,
+                     'nameable': own is not None and best is not None and au[own] >= au[best]})
     return pd.DataFrame(rows, columns=['finding', 'own', 'own_auroc', 'best', 'best_auroc', 'nameable'])
