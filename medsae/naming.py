@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import MedsaeError, get_paths, concepts_name, atomic_path, save_table, log
+from .artefacts import TABLE, meta_path
 from .commands import command, int_range
 from .models import check_joint_space
 from .activations import ActivationStore, extract_activations
@@ -23,9 +24,9 @@ from .features import FeatureStore, cached_activations, load_sae_checkpoint, tra
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'vocab_sections',
            'read_corpus', 'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
-           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'naming_concepts', 'name_by_vocab',
-           'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings', 'name_by_zero_shot',
-           'vocab_command']
+           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'save_concepts', 'naming_concepts',
+           'name_by_vocab', 'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings',
+           'name_by_zero_shot', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -219,6 +220,13 @@ def concepts_file(sae_name:str, # the SAE's name
     "Where the concept table of an SAE by a method lives: `data/assign_concepts/{sae}_{method}.csv`."
     return get_paths(data_root).assign_concepts/f'{concepts_name(sae_name, method)}.csv'
 
+def save_concepts(path:Path, # from `concepts_file`
+                  df:pd.DataFrame, # the concept table
+                 ) -> Path:
+    "Write a concept table. A record beside it of how another run made the table there (`medsae demo` caches its names so) is removed first: it no longer describes the file."
+    meta_path(path, TABLE).unlink(missing_ok=True)
+    return save_table(path, df)
+
 # %% ../nbs/07_naming.ipynb #29c13e29
 def _alternatives(names:list[str], sims:list[float]) -> str: return '; '.join(f'{n} ({s:.3f})' for n, s in zip(names, sims))
 
@@ -277,7 +285,7 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
                      'description': f"closest of the {vname} vocabulary{cut} to the latent's decoder direction (cos {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     if save and sae_name:
-        out = save_table(concepts_file(sae_name, 'vocab', data_root), df)
+        out = save_concepts(concepts_file(sae_name, 'vocab', data_root), df)
         log(f'{len(df)} latents named -> {out}')
     return df
 
@@ -383,7 +391,7 @@ def name_by_zero_shot(features:FeatureStore|torch.Tensor, # the latents' values 
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     sae_name = sae_name or (sae_name_of(features) if isinstance(features, FeatureStore) else None)
     if save and sae_name:
-        out = save_table(concepts_file(sae_name, 'zero-shot', data_root), df)
+        out = save_concepts(concepts_file(sae_name, 'zero-shot', data_root), df)
         log(f'{len(df)} latents named -> {out}')
     return df
 

@@ -22,7 +22,7 @@ from .models import MODELS, get_model
 from .activations import ActivationStore
 from .features import (FeatureStore, sample_info, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
                              load_sae_checkpoint)
-from .naming import VOCABS, concepts_file, name_by_vocab, name_by_zero_shot, joint_embeddings, sae_name_of
+from .naming import VOCABS, concepts_file, save_concepts, name_by_vocab, name_by_zero_shot, joint_embeddings, sae_name_of
 
 # %% auto #0
 __all__ = ['VLM', 'HFVLM', 'tiny_vlm', 'RecordedVLM', 'naming_prompt', 'parse_concept', 'name_by_vlm', 'parse_yes_no',
@@ -287,7 +287,7 @@ def name_by_vlm(features:FeatureStore, # the SAE's features on the split whose i
         if rec['status'] == 'failed': log(f"latent {k}: no usable concept in {len(rec['answers'])} answer(s); recorded as failed (see {log_path.name})", logging.WARNING)
         _append(log_path, rec); done[k] = rec
     df = pd.DataFrame([{c: done[k][c] for c in ('neuron', 'concept', 'description', 'status')} for k in latents], columns=['neuron', 'concept', 'description', 'status'])
-    save_table(out, df)
+    save_concepts(out, df)
     return df
 
 # %% ../nbs/07b_vlm_naming.ipynb #5d7f5d49
