@@ -13,8 +13,11 @@ From the repository root (the demo's own activations are extracted first if the 
     python bench/demo_shapes.py --data_root /tmp/shapes/data                       # the joint embedding
     python bench/demo_shapes.py --data_root /tmp/shapes/data --hook_point visual.layer4 --grid 64x4,128x4,128x8,256x8
     python bench/demo_shapes.py --data_root /tmp/shapes/data --seeds 0,1,2          # the same grid over three SAE seeds
+    python bench/demo_shapes.py --data_root /tmp/shapes/data --grid 24x3 --seeds 0,1,2 --names   # and how many findings' latents are named right
 
-It prints a Markdown table (one row per shape and seed) and, per seed, the shape the rule picks.
+It prints a Markdown table (one row per shape and seed) and, per seed, the shape the rule picks. `--names` adds how many of the
+ten findings' latents (chosen on validation) are named with the finding, by zero-shot scores over the validation images (the
+demo's default) and, at the joint embedding, by decoder direction, with the demo's vocabulary options.
 """
 import argparse, os
 from pathlib import Path
@@ -26,7 +29,8 @@ from medsae.core import set_quiet
 from medsae.demo import DemoConfig, demo_activations, demo_train, dense_rows, finding_labels
 from medsae.features import sae_features
 from medsae.activations import ActivationStore
-from medsae.evaluation.ground_truth import choose_units, held_out_scores
+from medsae.evaluation.ground_truth import choose_units, held_out_scores, name_is
+from medsae.naming import joint_embeddings, name_by_vocab, name_by_zero_shot
 from medsae.models import get_model
 from medsae.synthetic import SYNTH_FINDINGS
 
@@ -38,7 +42,17 @@ def split_rows(cfg:DemoConfig, sae_dir, split:str) -> tuple[np.ndarray, np.ndarr
     return dense_rows(feats), dense_rows(ActivationStore(feats.request['activations'])), finding_labels(feats, SYNTH_FINDINGS)
 
 
-def evaluate(cfg:DemoConfig) -> dict:
+def names_right(cfg:DemoConfig, sae_dir, units:dict) -> dict:
+    "How many findings' latents (`units`: finding -> latent) the demo's naming options name with the finding: by zero-shot scores, and by decoder direction at the embedding."
+    m = get_model(cfg.model)
+    val = sae_features(sae_dir, cfg.model, cfg.dataset, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, n=cfg.n_val)
+    kw = dict(restrict_to=cfg.known_words, sections=cfg.name_sections, save=False)
+    by = {'zero-shot': name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)}
+    if cfg.hook_point in (None, m.embed_hook): by['decoder'] = name_by_vocab(sae_dir, m, cfg.vocab, **kw)
+    return {k: sum(name_is(f, df.concept[j]) for f, j in units.items()) for k, df in by.items()}
+
+
+def evaluate(cfg:DemoConfig, names:bool=False) -> dict:
     "Train (or load) the demo SAE of `cfg` and score it on validation and held-out images."
     model = lambda: get_model(cfg.model)
     for split in (cfg.split_val, cfg.split_test): demo_activations(cfg, split, model)  # extracted once, cached in the data root
@@ -49,7 +63,8 @@ def evaluate(cfg:DemoConfig) -> dict:
     neurons = held_out_scores(choose_units(nv, yv, SYNTH_FINDINGS, signed=True), nt, yt)
     return {'val_mean': chosen.val_f1.mean(), 'val_distinct': chosen.unit.nunique(), 'val_dead': float((cv.max(0) <= 0).mean()),
             'test_mean': held.f1.mean(), 'neuron_mean': neurons.f1.mean(), 'test_08': int((held.f1 >= .8).sum()),
-            'test_dead': float((ct.max(0) <= 0).mean()), 'f1': held.f1.round(2).to_dict()}
+            'test_dead': float((ct.max(0) <= 0).mean()), 'f1': held.f1.round(2).to_dict(),
+            'names': names_right(cfg, sae_dir, chosen.unit.astype(int).to_dict()) if names else {}}
 
 
 def seed_root(data_root:str, seed:int) -> str:
@@ -75,6 +90,7 @@ def main():
     p.add_argument('--grid', default='16x2,16x3,24x2,24x3,24x4,32x3,32x4', help='d_sae x k, comma-separated')
     p.add_argument('--seeds', default='0', help='SAE seeds, comma-separated (the demo uses 0)')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--names', action='store_true', help="also count the findings whose latent is named with the finding")
     a = p.parse_args()
     torch.set_num_threads(a.threads); set_quiet(True); os.environ.setdefault('HF_HUB_OFFLINE', '1')
     rows = []
@@ -84,11 +100,11 @@ def main():
         for shape in a.grid.split(','):
             d_sae, k = map(int, shape.split('x'))
             cfg = DemoConfig(data_root=seed_root(a.data_root, seed), hook_point=a.hook_point, d_sae=d_sae, k=k, seed=seed)
-            r = {'seed': seed, 'd_sae': d_sae, 'k': k, **evaluate(cfg)}
+            r = {'seed': seed, 'd_sae': d_sae, 'k': k, **evaluate(cfg, a.names)}
             rows.append(r)
             f1 = ' '.join(f'{f[:5]} {v:.2f}' for f, v in r['f1'].items())
             print(f"| {seed} | {d_sae}, {k} | {r['val_mean']:.3f} | {r['val_distinct']} | {r['val_dead']:.0%} | {r['test_mean']:.3f} / {r['neuron_mean']:.3f} "
-                  f"| {r['test_08']} | {r['test_dead']:.0%} | {f1} |", flush=True)
+                  f"| {r['test_08']} | {r['test_dead']:.0%} | {f1} |" + ''.join(f" names ({k}): {v} of 10 |" for k, v in r['names'].items()), flush=True)
     for seed in sorted({r['seed'] for r in rows}):
         best = pick([r for r in rows if r['seed'] == seed])
         print(f"seed {seed}: the rule picks " + (f"{best['d_sae']}, {best['k']}" if best else 'nothing (every shape has > 10 % dead)'))
