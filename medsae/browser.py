@@ -23,7 +23,8 @@ from .core import MedsaeError, get_paths, save_figure
 from .commands import UsageError, Flag, command, int_range
 from .sae import SAE
 from .activations import ActivationStore
-from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, to_pil, top_samples, load_sae_checkpoint,
+from .images import to_pil
+from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, top_samples, load_sae_checkpoint,
                              plot_feature_sparsity)
 
 # %% auto #0

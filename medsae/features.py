@@ -20,7 +20,8 @@ from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
 from .commands import Flag, command, int_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE
+from .images import to_pil
+from .sae import SAE, SCREEN_MIN_LATENTS, screen_pays
 from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key
@@ -30,8 +31,8 @@ __all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_den
            'pool_csr', 'encode_csr', 'feature_shard_file', 'list_feature_shards', 'write_feature_shards',
            'FeatureStore', 'sae_digest', 'compute_features', 'load_sae_checkpoint', 'cached_activations',
            'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
-           'feature_stats', 'plot_feature_sparsity', 'features_dataset', 'to_pil', 'sample_info', 'sample_images',
-           'top_samples', 'features_command', 'features_from_flags', 'results_file']
+           'feature_stats', 'plot_feature_sparsity', 'features_dataset', 'sample_info', 'sample_images', 'top_samples',
+           'features_command', 'features_from_flags', 'results_file']
 
 # %% ../nbs/06_features.ipynb #aeaed38e
 def to_csr(f:torch.Tensor, # (n, d_sae) dense features
@@ -111,13 +112,14 @@ def encode_csr(sae:SAE, # the SAE
                acts:torch.Tensor, # (B, *shape) activations of B samples
                pooling:str='max', # how positions are pooled: 'max' or 'mean'
                act_scale:float|None=None, # multiply inputs by this first (the SAE's training normalisation)
+               screen:bool=False, # find TopK's and BatchTopK's entries from a bf16 product (03c's screening): the same entries, values to fp32 rounding
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "`to_csr(encode_batch(sae, acts, pooling, act_scale))`, from the SAE's sparse code: no dense `(B, positions, d_sae)` code for TopK and BatchTopK."
     if pooling not in POOLINGS: raise MedsaeError(f"pooling={pooling!r} is not one of {POOLINGS}")
     x = position_rows(acts).to(sae.device, sae.dtype)  # (B, positions, d_in)
     if x.shape[1] > 1 and type(sae).sparse_activation is SAE.sparse_activation: return to_csr(encode_batch(sae, acts, pooling, act_scale))  # a dense code: pooled dense
     if act_scale is not None: x = x * act_scale
-    rows, cols, vals = sae.sparse_encode(x.reshape(-1, x.shape[-1]))
+    rows, cols, vals = sae.sparse_encode(x.reshape(-1, x.shape[-1]), screen)
     return pool_csr(rows.cpu(), cols.cpu(), vals.cpu(), len(x), x.shape[1], sae.d_sae, pooling)
 
 # %% ../nbs/06_features.ipynb #27879995
@@ -131,7 +133,6 @@ def list_feature_shards(folder:str|Path) -> list[Path]:
 
 # %% ../nbs/06_features.ipynb #8b4045c1
 ENCODE_ROWS = 4096 # position rows encoded at once by default: their pre-activations are ENCODE_ROWS × d_sae floats (256 MB at d_sae 16384)
-
 def write_feature_shards(folder:str|Path, # the features folder
                          sae:SAE, # the SAE
                          store:ActivationStore, # the activations
@@ -139,11 +140,13 @@ def write_feature_shards(folder:str|Path, # the features folder
                          pooling:str='max', # how positions are pooled ('max' or 'mean')
                          act_scale:float|None=None, # input scale (the SAE's training normalisation)
                          stats:dict|None=None, # filled with `peak_rows` (position rows encoded at once) and `shards` (processed, in order)
+                         screen:bool|None=None, # find the entries from a bf16 product (03c's screening; the same entries, values to fp32 rounding); None: where it pays (`screen_pays`)
                         ) -> int:
     "Encode the activation shards whose feature shard is missing; return how many were written."
     folder, written = Path(folder), 0
     done = {p.name for p in list_feature_shards(folder)}
-    info = {'d_sae': sae.d_sae, 'label_names': list(store.label_names)}
+    screen = screen_pays(sae) if screen is None else screen
+    info = {'d_sae': sae.d_sae, 'label_names': list(store.label_names), 'screened': screen}
     positions = math.prod(store.shape) // store.d_in  # H·W cells of a (C, H, W) map, T tokens of (T, D), 1 vector
     batch_size = batch_size or max(1, ENCODE_ROWS // positions)
     for j in progress(range(len(store.sizes)), desc=f'features {folder.name}'):
@@ -152,7 +155,7 @@ def write_feature_shards(folder:str|Path, # the features folder
         for s in range(0, len(acts), batch_size):
             block = acts[s:s + batch_size]
             if stats is not None: stats['peak_rows'] = max(stats.get('peak_rows', 0), len(block) * positions)
-            parts.append(encode_csr(sae, block, pooling, act_scale))
+            parts.append(encode_csr(sae, block, pooling, act_scale, screen))
         indptr, indices, values = cat_csr(parts)
         save_tensors(folder/feature_shard_file(j), {'indptr': indptr, 'indices': indices, 'values': values, 'labels': store._read(j, 'labels').float(),
                                                     'index': store._read(j, 'index').long()}, meta={**info, 'ids': store.shard_ids(j)})
@@ -279,6 +282,7 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
                      source:dict|None=None, # model, hook_point, dataset, split, dataset_kwargs (default: from the activations' meta)
                      overwrite:bool=False, # recompute even if complete
                      stats:dict|None=None, # filled with the peak position rows encoded and the shards processed
+                     screen:bool|None=None, # find the entries from a bf16 product (see `write_feature_shards`); None: where it pays
                     ) -> FeatureStore:
     "Compute (or load) the SAE features of every sample of `activations`, as CSR shards in `out`."
     store = activations if isinstance(activations, ActivationStore) else ActivationStore(activations)
@@ -290,7 +294,7 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
                'act_scale': act_scale, **{k: a.get(k) for k in ('model', 'hook_point', 'dataset', 'split')},
                'dataset_kwargs': a.get('dataset_kwargs', {}), **(source or {})}
     sae.eval()
-    return load_or_compute(out, request, lambda p: write_feature_shards(p, sae, store, batch_size, pooling, act_scale, stats), FEATURES, overwrite)
+    return load_or_compute(out, request, lambda p: write_feature_shards(p, sae, store, batch_size, pooling, act_scale, stats, screen), FEATURES, overwrite)
 
 # %% ../nbs/06_features.ipynb #6acc48d8
 def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dictionary_learning or SAELens, or a `.pt` state dict
@@ -493,16 +497,6 @@ def features_dataset(features:FeatureStore, # the features
     r = features.request
     if not r.get('dataset'): raise MedsaeError(f"{features.path}: the meta names no dataset; pass the dataset yourself")
     return get_dataset(r['dataset'], r.get('split') or 'train', dataset_root=dataset_root, **(r.get('dataset_kwargs') or {}))
-
-# %% ../nbs/06_features.ipynb #4ebaf9fd
-def to_pil(image:Any, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) tensor
-          ) -> Image.Image:
-    "A PIL image from a PIL image, a uint8 array or a (C,H,W) tensor (min-max scaled)."
-    if isinstance(image, Image.Image): return image.convert('RGB')
-    a = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    if a.ndim == 3 and a.shape[0] in (1, 3): a = a.transpose(1, 2, 0)
-    if a.dtype != np.uint8: a = ((a - a.min()) / max(float(a.max() - a.min()), 1e-12) * 255).astype(np.uint8)
-    return Image.fromarray(a.squeeze()).convert('RGB')
 
 # %% ../nbs/06_features.ipynb #3d04c3a9
 def sample_info(features:FeatureStore, # the features

@@ -14,7 +14,7 @@ from .core import MedsaeError, log, _first_line
 
 # %% auto #0
 __all__ = ['PNG_SIGNATURE', 'DETECTOR_BITS', 'is_dicom', 'png_sbit', 'widened_8bit', 'bit_depth', 'scale_to_8bit',
-           'window_to_unit', 'dicom_grey', 'open_image', 'save_dicom']
+           'window_to_unit', 'dicom_grey', 'open_image', 'save_dicom', 'to_pil']
 
 # %% ../nbs/00e_images.ipynb #d6b0c789
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -225,3 +225,13 @@ def save_dicom(path:str|Path, # the .dcm file to write
     if window: ds.WindowCenter, ds.WindowWidth = window
     ds.PixelData = stored.astype(np.uint8 if ds.BitsAllocated == 8 else '<u2').tobytes()
     ds.save_as(path, enforce_file_format=True)
+
+# %% ../nbs/00e_images.ipynb #499cf47b
+def to_pil(image, # a PIL image, a uint8 array (H, W[, C]) or a (C, H, W) tensor
+          ) -> Image.Image:
+    "A PIL image from a PIL image, a uint8 array or a (C,H,W) tensor (min-max scaled)."
+    if isinstance(image, Image.Image): return image.convert('RGB')
+    a = image.detach().float().cpu().numpy() if hasattr(image, 'detach') else np.asarray(image)  # a torch tensor
+    if a.ndim == 3 and a.shape[0] in (1, 3): a = a.transpose(1, 2, 0)
+    if a.dtype != np.uint8: a = ((a - a.min()) / max(float(a.max() - a.min()), 1e-12) * 255).astype(np.uint8)
+    return Image.fromarray(a.squeeze()).convert('RGB')

@@ -17,13 +17,13 @@ from torch.profiler import record_function
 import medsae
 from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, load_json
 from .sparse import (sparse_decode, sparse_pre_acts, topk_select, batch_topk_select, encoder_product, threshold_entries,
-                           SelectionHint, batch_topk_filtered, topk_filtered)
+                           SelectionHint, batch_topk_filtered, topk_filtered, screen_for, screened_threshold, screened_topk, bf16_speedup)
 
 # %% auto #0
-__all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig', 'StandardAprilConfig',
-           'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig', 'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE',
-           'sq_err', 'StandardSAE', 'StandardAprilSAE', 'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE',
-           'MatryoshkaBatchTopKSAE', 'GatedSAE', 'save_sae', 'build_sae', 'load_sae']
+__all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'SCREEN_MIN_LATENTS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig',
+           'StandardAprilConfig', 'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig', 'MatryoshkaConfig', 'GatedConfig',
+           'input_norm', 'SAE', 'sq_err', 'StandardSAE', 'StandardAprilSAE', 'auxk_loss', 'TopKSAE', 'BatchTopKSAE',
+           'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'screen_pays', 'save_sae', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -156,10 +156,17 @@ class SAE(nn.Module):
         f = self.activation(pre)
         rows, cols = f.nonzero(as_tuple=True)
         return rows, cols, f[rows, cols]
-    def sparse_encode(self, x:torch.Tensor) -> tuple:
+    def sparse_encode(self, x:torch.Tensor, # (n, d_in) rows
+                      screen:bool=False, # find the entries from a bf16 product where the architecture can (03c's screening): the same entries, values to fp32 rounding
+                     ) -> tuple:
         "(rows, cols, vals): the non-zero entries of `encode(x)` for rows x (n, d_in), the same values."
         self._check(x)
-        return self.sparse_code(encoder_product(self, input_norm(x, self.cfg.normalize_activations)[0](x)))
+        x = input_norm(x, self.cfg.normalize_activations)[0](x)
+        code = self.screened_code(self.centered(x)) if screen and not self.training and x.device.type == 'cpu' and x.dtype == torch.float32 else None
+        return self.sparse_code(encoder_product(self, x)) if code is None else code
+    def screened_code(self, xc:torch.Tensor) -> tuple|None:
+        "(rows, cols, vals) of the code of centred rows xc, from a bf16 screen; None where the architecture has none (a dense activation)."
+        return None
     def sparse_code(self, g:torch.Tensor) -> tuple:
         "(rows, cols, vals) of the code from the encoder products g = x_c @ W_enc (a kept block: overwritten here, read before the next product)."
         return self.sparse_activation(g.add_(self.b_enc))  # the entries are copies
@@ -248,6 +255,9 @@ class TopKSAE(SAE):
         rows, cols, vals = topk_filtered(g, self.b_enc, self.cfg.k, self.row_hint)
         keep = vals > 0  # the ReLU: a selected value at or below 0 is no entry
         return rows[keep], cols[keep], vals[keep]
+    def screened_code(self, xc:torch.Tensor) -> tuple|None:
+        "Each row's k largest above 0, from a bf16 screen (`screened_topk`)."
+        return screened_topk(screen_for(self), xc, self.cfg.k) if type(self).select is TopKSAE.select else None
     def select_vals(self, g:torch.Tensor, b:torch.Tensor) -> tuple:
         "(rows, cols, vals) of the selection from the encoder products g = x_c @ W_enc (overwritten) and the bias b: vals are the pre-activations g + b there."
         if type(self).select is TopKSAE.select and not g.is_cuda: return topk_filtered(g, b, self.cfg.k, self.row_hint)
@@ -318,6 +328,10 @@ class BatchTopKSAE(TopKSAE):
         if self.training: return SAE.sparse_code(self, g)  # the batch rule
         if self.threshold < 0 and self.cfg.fallback == 'topk': return TopKSAE.sparse_code(self, g)
         return threshold_entries(g, self.b_enc, self.threshold.clamp_min(0))
+    def screened_code(self, xc:torch.Tensor) -> tuple|None:
+        "At inference, the entries above the threshold from a bf16 screen (`screened_threshold`), or the top-k fallback's."
+        if self.threshold < 0 and self.cfg.fallback == 'topk': return screened_topk(screen_for(self), xc, self.cfg.k)  # each row's k largest above 0
+        return screened_threshold(screen_for(self), xc, float(self.threshold.clamp_min(0)))
     @torch.no_grad()
     def update_stats(self, out:dict):
         "Fold the smallest selected activation of this step into the running threshold."
@@ -415,6 +429,14 @@ class GatedSAE(SAE):
         recon, sparsity = sq_err(x, x_hat), gate.sum(-1).mean()
         aux = sq_err(x, gate @ self.W_dec.detach() + self.b_dec.detach())
         return _out(recon + self.cfg.l1 * sparsity_scale * sparsity + aux, recon, sparsity, x_hat, f, aux=aux)
+
+# %% ../nbs/04_sae.ipynb #14250f66
+SCREEN_MIN_LATENTS = 4096 # the bf16 screen is used from this many latents on, where bf16 multiplies at least 3× faster than fp32
+
+def screen_pays(sae:SAE) -> bool:
+    "Whether writing this SAE's features screens in bf16 by default: a TopK or BatchTopK SAE in fp32 on the CPU, of `SCREEN_MIN_LATENTS` latents or more, on a CPU that multiplies bf16 at least 3× faster (AMX)."
+    return (type(sae).screened_code is not SAE.screened_code and sae.W_enc.device.type == 'cpu' and sae.W_enc.dtype == torch.float32
+            and sae.d_sae >= SCREEN_MIN_LATENTS and bf16_speedup() >= 3)
 
 # %% ../nbs/04_sae.ipynb #a3728ac1
 def save_sae(sae:SAE, # the SAE to save

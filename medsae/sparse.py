@@ -10,9 +10,11 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SparseDecode', 'sparse_decode', 'SparsePreActs', 'sparse_pre_acts', 'topk_select', 'batch_topk_select', 'scratch',
-           'release_scratch', 'encoder_product', 'above', 'threshold_entries', 'SelectionHint', 'batch_topk_filtered',
-           'topk_filtered']
+__all__ = ['BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_decode', 'SparsePreActs', 'sparse_pre_acts', 'topk_select',
+           'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product', 'above', 'true_indices',
+           'threshold_entries', 'SelectionHint', 'row_ranks', 'batch_topk_filtered', 'topk_filtered', 'Screen',
+           'screen_for', 'screened_product', 'block_max', 'screened_candidates', 'screened_threshold', 'screened_topk',
+           'bf16_speedup']
 
 # %% ../nbs/03c_sparse.ipynb #d328ce29
 def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
@@ -146,7 +148,12 @@ def above(g:torch.Tensor, # (n, d) values
           lo:torch.Tensor|float, # the bound, broadcast over g's rows
          ) -> torch.Tensor:
     "Flat indices of the entries of g greater than lo, ascending, as `(g > lo).flatten().nonzero()` gives them, faster when few are."
-    m = torch.gt(g, lo, out=scratch('above', g.shape, torch.bool, g.device)).view(-1) if g.device.type == 'cpu' else torch.gt(g, lo).view(-1)
+    return true_indices(torch.gt(g, lo, out=scratch('above', g.shape, torch.bool, g.device)) if g.device.type == 'cpu' else torch.gt(g, lo))
+
+def true_indices(m:torch.Tensor, # flags (any shape, contiguous)
+                ) -> torch.Tensor:
+    "Flat indices of the true flags, ascending, as `m.flatten().nonzero()` gives them, faster when few are."
+    m = m.view(-1)
     if m.is_cuda: return m.nonzero().squeeze(1)
     n8 = m.numel() // 8 * 8  # find the 64-bit words of 8 flags that hold any first, then the flags in those words
     words = m[:n8].view(torch.int64).nonzero().squeeze(1)
@@ -177,6 +184,16 @@ class SelectionHint:
     margin: float|None = None # `at` is this far below the last selection's smallest value
     filtered: int = 0 # selections found among the entries above `at`
     full: int = 0 # selections that needed the full search
+
+def row_ranks(rows:torch.Tensor, # (m,) each entry's row, ascending
+              v:torch.Tensor, # (m,) fp32 values
+              n:int, # rows
+             ) -> tuple:
+    "(order, rank): the entries by row, each row's values descending, and each ordered entry's rank in its row: one sort of an int64 key, the row in the high half and the float's bits made order-preserving in the low half."
+    counts = torch.bincount(rows, minlength=n)
+    i = v.view(torch.int32)
+    o = torch.argsort((rows << 32) + ((~torch.where(i < 0, i ^ 0x7fffffff, i)).long() + 2**31))
+    return o, torch.arange(len(o), device=v.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
 
 def batch_topk_filtered(g:torch.Tensor, # (B, d_sae) encoder products x_c @ W_enc (overwritten with g + b on the full search)
                         b:torch.Tensor, # (d_sae,) encoder bias
@@ -231,14 +248,11 @@ def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
     rows, cols = flat // d, flat % d
     v = g.view(-1).index_select(0, flat).add_(b.index_select(0, cols))
     counts = torch.bincount(rows, minlength=n)
-    if v.dtype == torch.float32:  # one sort on (row, value descending) packed in an int64: the float's bits made order-preserving
-        i = v.view(torch.int32)
-        desc = ~torch.where(i < 0, i ^ 0x7fffffff, i)  # larger values first
-        o = torch.argsort((rows << 32) + (desc.long() + 2**31))
+    if v.dtype == torch.float32: o, rank = row_ranks(rows, v, n)
     else:
         o = torch.argsort(v, descending=True, stable=True)
         o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))  # by row, each row's values descending
-    rank = torch.arange(len(o), device=g.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
+        rank = torch.arange(len(o), device=g.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
     short = (counts < k).nonzero().squeeze(1)  # rows with fewer than k entries above the bound: searched whole
     o = o[(rank < k) & (counts >= k).index_select(0, rows.index_select(0, o))]
     flat, v = flat.index_select(0, o), v.index_select(0, o)
@@ -250,3 +264,153 @@ def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
     kth = torch.full((n,), torch.inf, dtype=v.dtype, device=v.device).scatter_reduce_(0, flat // d, v, 'amin')
     hint.at, hint.filtered = float(kth.quantile(0.02)), hint.filtered + 1
     return flat // d, flat % d, v
+
+# %% ../nbs/03c_sparse.ipynb #611124d3
+BF16_U = 2.0 ** -8 # bf16's unit roundoff: 8 significant bits, rounded to nearest
+
+@dataclass
+class Screen:
+    "A bf16 copy of an encoder, [W_enc; b_enc] with zero rows up to a multiple of 32, and the norms that bound its error (`screen_for`)."
+    W: torch.Tensor # (K, d_sae) bf16
+    rows: torch.Tensor # (d_sae, d_in) fp32: W_enc's columns as rows, for the exact values
+    b: torch.Tensor # (d_sae,) fp32 b_enc
+    err_W: float # max over latents of ‖[W; b] − bf16([W; b])‖
+    norm_W: float # max over latents of ‖[W; b]‖
+    norm_Wh: float # max over latents of ‖bf16([W; b])‖
+    key: tuple # the parameters it was made from, and their versions
+
+def screen_for(sae) -> Screen:
+    "The SAE's `Screen`, made again whenever W_enc or b_enc changed (kept on the SAE, never saved with it)."
+    W, b = sae.W_enc.detach(), sae.b_enc.detach()
+    key = (W.data_ptr(), W._version, b.data_ptr(), b._version)
+    s = sae.__dict__.get('_screen')
+    if s is None or s.key != key:
+        d_in, d = W.shape
+        Wa = torch.zeros(-(-(d_in + 1) // 32) * 32, d, device=W.device)
+        Wa[:d_in], Wa[d_in] = W, b
+        Wh, up = Wa.bfloat16(), 1 + 1e-5  # `up`: the norms' own fp32 rounding
+        s = Screen(Wh, W.t() if W.t().is_contiguous() else W.t().contiguous(), b, float((Wa - Wh.float()).norm(dim=0).max()) * up,
+                   float(Wa.norm(dim=0).max()) * up, float(Wh.float().norm(dim=0).max()) * up, key)
+        sae.__dict__['_screen'] = s  # a plain attribute: not a parameter or buffer
+    return s
+
+def screened_product(s:Screen, # from `screen_for`
+                     xc:torch.Tensor, # (n, d_in) centred inputs, fp32
+                    ) -> tuple:
+    "(g, err): g (n, d_sae) bf16, the rounded fp32 accumulation of bf16([x_c, 1]) @ bf16([W; b]), in a kept block; err (n,): every entry of a row is within err of that accumulation."
+    n, (K, d_in) = len(xc), (s.W.shape[0], s.rows.shape[1])
+    xa = xc.new_zeros(n, K)
+    xa[:, :d_in], xa[:, d_in] = xc.detach(), 1  # a selection: nothing to differentiate
+    xh = xa.bfloat16()
+    nh = xh.float().norm(dim=1)
+    # exact − bf16 product = xh·(W − Wh) + (x − xh)·W, each term bounded by Cauchy–Schwarz; then the fp32 sum of K products
+    err = (nh * s.err_W + (xa - xh.float()).norm(dim=1) * s.norm_W) * (1 + 1e-5) + 2 * K * 2.0 ** -24 * nh * s.norm_Wh
+    return torch.mm(xh, s.W, out=scratch('screen', (n, s.W.shape[1]), torch.bfloat16, xc.device)), err
+
+SCREEN_BLOCK = 64 # latents whose largest bf16 value is looked at first when looking for candidates
+
+def block_max(g:torch.Tensor) -> torch.Tensor:
+    "(n, blocks) int16: each row's largest value over `SCREEN_BLOCK` consecutive latents (the last block shorter), as the bf16's bits (a positive bf16 orders as its bits)."
+    gi, nb = g.view(torch.int16), g.shape[1] // SCREEN_BLOCK
+    m = gi[:, :nb * SCREEN_BLOCK].unflatten(1, (nb, SCREEN_BLOCK)).amax(2)
+    return torch.cat([m, gi[:, nb * SCREEN_BLOCK:].amax(1, keepdim=True)], 1) if g.shape[1] % SCREEN_BLOCK else m
+
+def screened_candidates(g:torch.Tensor, # (n, d) bf16
+                        lo:torch.Tensor, # (n,) bf16, each > 0: the row's bound
+                        blocks:torch.Tensor|None=None, # `block_max(g)`, when already computed
+                       ) -> torch.Tensor:
+    "Flat indices of the entries of g greater than their row's lo, ascending: only the blocks whose largest value passes are read."
+    n, d = g.shape
+    gi, bits = g.view(torch.int16), lo.view(torch.int16)[:, None]  # every negative bf16 has negative bits: below any positive bound
+    nb = d // SCREEN_BLOCK
+    main = nb * SCREEN_BLOCK
+    r, blk = ((block_max(g) if blocks is None else blocks)[:, :nb] > bits).nonzero(as_tuple=True)
+    hot = gi.view(n * nb, SCREEN_BLOCK).index_select(0, r * nb + blk) if main == d else gi[:, :main].unflatten(1, (nb, SCREEN_BLOCK))[r, blk]
+    f = true_indices(hot > bits.index_select(0, r))
+    hr, hc = f // SCREEN_BLOCK, f % SCREEN_BLOCK
+    flat = r.index_select(0, hr) * d + blk.index_select(0, hr) * SCREEN_BLOCK + hc
+    if main < d:
+        tr, tc = (gi[:, main:] > bits).nonzero(as_tuple=True)
+        flat = torch.cat([flat, tr * d + main + tc]).sort().values
+    return flat
+
+def _bf16_below(c:torch.Tensor) -> torch.Tensor:
+    "A bf16 below the bf16 rounding of any value ≥ c (bf16's spacing near c is at most 2u|c|)."
+    return (c - c.abs() * 4 * BF16_U).bfloat16()
+
+def _exact(s:Screen, xc:torch.Tensor, flat:torch.Tensor) -> tuple:
+    "(rows, cols, vals): the entries at flat (ascending) and their fp32 values x_c[row] · W_enc[:, col] + b_enc[col], computed entry by entry."
+    d = len(s.b)
+    rows, cols = flat // d, flat % d
+    return rows, cols, _entry_dots(xc, s.rows, rows, cols).add_(s.b.index_select(0, cols))
+
+def _full_rows(s:Screen, xc:torch.Tensor, rows:torch.Tensor) -> torch.Tensor:
+    "The fp32 pre-activations of the rows a screen cannot bound, whole."
+    return torch.addmm(s.b, xc.index_select(0, rows), s.rows.t())
+
+def screened_threshold(s:Screen, # from `screen_for`
+                       xc:torch.Tensor, # (n, d_in) centred inputs, fp32
+                       theta:float, # the threshold
+                      ) -> tuple:
+    "(rows, cols, vals) of the entries of x_c @ W_enc + b_enc above theta in row-major order, as `threshold_entries` finds them; the values computed entry by entry in fp32."
+    g, err = screened_product(s, xc)
+    lo = theta - err  # an entry above theta has an accumulation above lo
+    ok = lo > 0
+    flat = screened_candidates(g, torch.where(ok, _bf16_below(lo), torch.inf).bfloat16())
+    rows, cols, vals = _exact(s, xc, flat)
+    keep = vals > theta
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    if (~ok).any():  # rows whose bound reaches 0: in fp32, whole
+        bad = (~ok).nonzero().squeeze(1)
+        pre = _full_rows(s, xc, bad)
+        br, bc = (pre > theta).nonzero(as_tuple=True)
+        d = g.shape[1]
+        flat = torch.cat([rows * d + cols, bad.index_select(0, br) * d + bc])
+        order = flat.argsort()
+        vals = torch.cat([vals, pre[br, bc]]).index_select(0, order)
+        rows, cols = flat.index_select(0, order) // d, flat.index_select(0, order) % d
+    return rows, cols, vals
+
+def screened_topk(s:Screen, # from `screen_for`
+                  xc:torch.Tensor, # (n, d_in) centred inputs, fp32
+                  k:int, # latents per row
+                  positive:bool=True, # only the entries above 0 of each row's k largest (a TopK SAE's code)
+                 ) -> tuple:
+    "(rows, cols, vals) of each row's k largest entries of x_c @ W_enc + b_enc in row-major order (with `positive`, those above 0), as `topk_filtered` finds them; the values computed entry by entry in fp32."
+    g, err = screened_product(s, xc)
+    n, d = g.shape
+    k = min(k, d)
+    blocks = block_max(g)
+    if k == 0 or n == 0 or blocks.shape[1] < k: return None  # too few blocks to bound the k-th value: the fp32 path
+    t = blocks.topk(k, dim=1).values[:, -1].view(torch.bfloat16).float()  # the k-th largest block maximum: at most the row's k-th value
+    lo = t - t.abs() * BF16_U - 2 * err  # k entries have accumulations ≥ t(1 − u), so the k-th exact value is ≥ that − err
+    ok = (t > 0) & (lo > 0)
+    flat = screened_candidates(g, torch.where(ok, _bf16_below(lo), torch.inf).bfloat16(), blocks)
+    rows, cols, vals = _exact(s, xc, flat)
+    o, rank = row_ranks(rows, vals, n)
+    o = o[rank < k]
+    flat = (rows * d + cols).index_select(0, o)
+    vals = vals.index_select(0, o)
+    if (~ok).any():  # rows without k positive blocks or with a loose bound: in fp32, whole
+        bad = (~ok).nonzero().squeeze(1)
+        top = _full_rows(s, xc, bad).topk(k, dim=1, sorted=False)
+        flat, vals = torch.cat([flat, (bad[:, None] * d + top.indices).flatten()]), torch.cat([vals, top.values.flatten()])
+    order = flat.argsort()
+    flat, vals = flat.index_select(0, order), vals.index_select(0, order)
+    if positive: flat, vals = flat[vals > 0], vals[vals > 0]
+    return flat // d, flat % d, vals
+
+_BF16_SPEEDUP = {}
+
+def bf16_speedup(device:str='cpu') -> float:
+    "How many times faster this machine multiplies in bf16 than in fp32 (measured once per process on a 1024 × 512 × 4096 product; 0 where bf16 fails)."
+    if device not in _BF16_SPEEDUP:
+        import time
+        x, W = torch.randn(1024, 512, device=device), torch.randn(512, 4096, device=device)
+        def best(a, b):
+            torch.mm(a, b); t = float('inf')
+            for _ in range(3): t0 = time.perf_counter(); torch.mm(a, b); t = min(t, time.perf_counter() - t0)
+            return t
+        try: _BF16_SPEEDUP[device] = best(x, W) / best(x.bfloat16(), W.bfloat16())
+        except RuntimeError: _BF16_SPEEDUP[device] = 0.
+    return _BF16_SPEEDUP[device]
