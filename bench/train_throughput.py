@@ -40,6 +40,11 @@ shapes: a trainer's ratio to the bound is that product's time over its step time
 medsae's BatchTopK trainer runs `--profile_steps` more under torch.profiler, and its step is broken down
 by the `record_function` ranges the trainer marks (encoder product, top-k selection, the rest of the
 forward, backward, clipping, optimizer, decoder norms). `--out PREFIX` writes PREFIX.md and PREFIX.jsonl.
+
+On a CPU that multiplies bf16 at least 3x faster than fp32 (AMX), medsae's TopK and BatchTopK select
+from a bf16 screen (03c_sparse: the same selection as the fp32 product, values to fp32 rounding), so
+their step can take less time than the fp32 product alone: a ratio above 100 %. `medsae-fp32` and
+`medsae-topk-fp32` are the same trainers without the screen.
 """
 import argparse, json, os, platform, time
 from pathlib import Path
@@ -84,11 +89,11 @@ def sync(device):
 # (train, reconstruct): `train(list_of_batches)` runs the library's training step on each batch in
 # order; `reconstruct(x)` is x_hat through the library's own encode and decode, in training mode.
 
-def medsae_adapter(a, sparse, arch='batchtopk', keep=None):
+def medsae_adapter(a, sparse, arch='batchtopk', keep=None, screen=None):
     torch.manual_seed(0)
     sae = sae_class(arch)(d_in=a.d_in, d_sae=a.d_sae, k=a.k)
     tr = SAETrainer(sae.to(a.device), TrainConfig(batch_size=a.batch, lr=a.lr, sparse=sparse, log_every=10**9, warmup_steps=0, dead_after_tokens=10**12,
-                                                  device=a.device), 10**9)  # no run end within the bench: no metrics step, no lr decay
+                                                  device=a.device, screen=screen), 10**9)  # no run end within the bench: no metrics step, no lr decay
     def train(batches):
         for x in batches: tr.step(x)
     def reconstruct(x): sae.train(); return sae.decode(sae.encode(x))
@@ -189,7 +194,8 @@ def one_config(a, d_sae, k, names, rows):
     held_out, warm, timed_batches = data[-1], data[:a.warmup], data[a.warmup:-1]
     keep = {}
     adapters = {'medsae': lambda: medsae_adapter(a, True, keep=keep), 'medsae-topk': lambda: medsae_adapter(a, True, 'topk'),
-                'medsae-dense': lambda: medsae_adapter(a, False), 'saelens': lambda: saelens_adapter(a),
+                'medsae-dense': lambda: medsae_adapter(a, False), 'medsae-fp32': lambda: medsae_adapter(a, True, screen=False),
+                'medsae-topk-fp32': lambda: medsae_adapter(a, True, 'topk', screen=False), 'saelens': lambda: saelens_adapter(a),
                 'dictionary_learning': lambda: dictionary_learning_adapter(a), 'overcomplete': lambda: overcomplete_adapter(a),
                 'sparsify': lambda: sparsify_adapter(a)}
     print(f"\n== d_in={a.d_in} d_sae={d_sae} k={k} batch={a.batch}: {a.steps} timed steps after {a.warmup} warmup ({a.steps * a.batch} timed activations each)")
@@ -250,7 +256,8 @@ def main():
     p.add_argument('--device', default='cpu', help='cpu or cuda')
     p.add_argument('--threads', type=int, help="torch threads (default: torch's choice)")
     p.add_argument('--bound_dtype', default='float32', help="dtype of the one-GEMM bound's product (bfloat16 on a GPU, where medsae trains under bf16 autocast)")
-    p.add_argument('--only', help='comma-separated subset of: medsae,medsae-topk,medsae-dense,saelens,dictionary_learning,overcomplete,sparsify')
+    p.add_argument('--only', help='comma-separated subset of: medsae,medsae-topk,medsae-fp32,medsae-topk-fp32,medsae-dense,saelens,dictionary_learning,overcomplete,sparsify '
+                                  '(medsae and medsae-topk select from a bf16 screen where it pays, the -fp32 ones from the fp32 product)')
     p.add_argument('--out', help='write PREFIX.md (the tables) and PREFIX.jsonl (one line per trainer and width)')
     a = p.parse_args()
     a.command = 'python bench/train_throughput.py ' + ' '.join(os.sys.argv[1:])

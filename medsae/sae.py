@@ -17,7 +17,7 @@ from torch.profiler import record_function
 import medsae
 from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, load_json
 from .sparse import (sparse_decode, sparse_pre_acts, topk_select, batch_topk_select, encoder_product, threshold_entries,
-                           SelectionHint, batch_topk_filtered, topk_filtered, screen_for, screened_threshold, screened_topk, bf16_speedup)
+                           SelectionHint, batch_topk_filtered, topk_filtered, screen_for, screened_threshold, screened_topk, screened_batch_topk, bf16_speedup)
 
 # %% auto #0
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'SCREEN_MIN_LATENTS', 'register_sae', 'sae_class', 'SAEConfig', 'StandardConfig',
@@ -269,18 +269,24 @@ class TopKSAE(SAE):
         x_hat = sparse_decode(rows, cols, vals, self.W_dec, len(x), tangent) + self.b_dec if sparse else self._dense(rows, cols, vals, len(x)) @ self.W_dec + self.b_dec
         return x_hat, sq_err(x, x_hat)
     def _dense(self, rows, cols, vals, n): return torch.zeros(n, self.d_sae, dtype=vals.dtype, device=vals.device).index_put((rows, cols), vals)
-    def loss(self, x:torch.Tensor, dead_mask:torch.Tensor|None=None, sparse:bool=False, tangent:bool=False, **kwargs) -> dict:
-        "Reconstruction (+ AuxK over dead latents) loss on x (batch, d_in); `sparse` decodes only active latents, `tangent` (with `sparse`) gives W_dec the gradient `remove_parallel_grad` leaves."
+    def screened_select(self, xc:torch.Tensor) -> tuple|None:
+        "The training selection (rows, cols, pre-activations) of centred rows xc from a bf16 screen (03c), or None: each row's k largest."
+        return screened_topk(screen_for(self), xc, self.cfg.k, positive=False) if type(self).select is TopKSAE.select else None
+    def loss(self, x:torch.Tensor, dead_mask:torch.Tensor|None=None, sparse:bool=False, tangent:bool=False, screen:bool=False, **kwargs) -> dict:
+        "Reconstruction (+ AuxK over dead latents) loss on x (batch, d_in); `sparse` decodes only active latents, `tangent` (with `sparse`) gives W_dec the gradient `remove_parallel_grad` leaves; `screen` selects from a bf16 screen (on the CPU, in fp32)."
         self._trainable()
         x = x.reshape(-1, self.d_in)
         xc = self.centered(x)
         b = self.b_enc.detach()
-        with torch.no_grad(), record_function('medsae: encoder product'): g = encoder_product(self, xc, centered=True)  # on the CPU a kept block: a fresh one pays its page faults every step
+        with torch.no_grad(), record_function('medsae: encoder product'):
+            sel = self.screened_select(xc) if screen and xc.device.type == 'cpu' and xc.dtype == torch.float32 else None  # None: the fp32 product
+            g = encoder_product(self, xc, centered=True) if sel is None else None  # on the CPU a kept block: a fresh one pays its page faults every step
         with torch.no_grad(), record_function('medsae: top-k selection'):
-            dead = dead_mask.to(g.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
-            if len(dead):  # AuxK's candidates, read before the selection may overwrite g
-                aux_top = (g.index_select(1, dead) + b[dead]).topk(min(self.cfg.aux_k or self.d_in // 2, len(dead)), dim=1)
-            rows, cols, pre_vals = self.select_vals(g, b)
+            dead = dead_mask.to(x.device).nonzero().flatten() if dead_mask is not None else torch.zeros(0, dtype=torch.long)
+            if len(dead):  # AuxK's candidates, read before the selection may overwrite g (screened: the dead latents' own product)
+                aux_pre = g.index_select(1, dead) + b[dead] if g is not None else torch.addmm(b[dead], xc, self.W_enc.detach().t().index_select(0, dead).t())
+                aux_top = aux_pre.topk(min(self.cfg.aux_k or self.d_in // 2, len(dead)), dim=1)
+            rows, cols, pre_vals = self.select_vals(g, b) if sel is None else sel
         n_main = len(rows)
         if len(dead):
             rows = torch.cat([rows, torch.arange(len(x), device=x.device).repeat_interleave(aux_top.indices.shape[1])])
@@ -328,6 +334,9 @@ class BatchTopKSAE(TopKSAE):
         if self.training: return SAE.sparse_code(self, g)  # the batch rule
         if self.threshold < 0 and self.cfg.fallback == 'topk': return TopKSAE.sparse_code(self, g)
         return threshold_entries(g, self.b_enc, self.threshold.clamp_min(0))
+    def screened_select(self, xc:torch.Tensor) -> tuple|None:
+        "The batch's k·B largest from a bf16 screen above the last step's bound (`screened_batch_topk`), or None: the fp32 path."
+        return screened_batch_topk(screen_for(self), xc, self.cfg.k, self.hint)
     def screened_code(self, xc:torch.Tensor) -> tuple|None:
         "At inference, the entries above the threshold from a bf16 screen (`screened_threshold`), or the top-k fallback's."
         if self.threshold < 0 and self.cfg.fallback == 'topk': return screened_topk(screen_for(self), xc, self.cfg.k)  # each row's k largest above 0

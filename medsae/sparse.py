@@ -14,7 +14,7 @@ __all__ = ['BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_decode', 'SparsePre
            'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product', 'above', 'true_indices',
            'threshold_entries', 'SelectionHint', 'row_ranks', 'batch_topk_filtered', 'topk_filtered', 'Screen',
            'screen_for', 'screened_product', 'block_max', 'screened_candidates', 'screened_threshold', 'screened_topk',
-           'bf16_speedup']
+           'screened_batch_topk', 'bf16_speedup']
 
 # %% ../nbs/03c_sparse.ipynb #d328ce29
 def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
@@ -284,13 +284,18 @@ def screen_for(sae) -> Screen:
     W, b = sae.W_enc.detach(), sae.b_enc.detach()
     key = (W.data_ptr(), W._version, b.data_ptr(), b._version)
     s = sae.__dict__.get('_screen')
-    if s is None or s.key != key:
+    if s is None or s.key != key:  # in training: every step
         d_in, d = W.shape
-        Wa = torch.zeros(-(-(d_in + 1) // 32) * 32, d, device=W.device)
-        Wa[:d_in], Wa[d_in] = W, b
-        Wh, up = Wa.bfloat16(), 1 + 1e-5  # `up`: the norms' own fp32 rounding
-        s = Screen(Wh, W.t() if W.t().is_contiguous() else W.t().contiguous(), b, float((Wa - Wh.float()).norm(dim=0).max()) * up,
-                   float(Wa.norm(dim=0).max()) * up, float(Wh.float().norm(dim=0).max()) * up, key)
+        Wh = torch.zeros(-(-(d_in + 1) // 32) * 32, d, dtype=torch.bfloat16, device=W.device)
+        Wh[:d_in], Wh[d_in] = W, b
+        norms = torch.zeros(3, d, device=W.device)  # ‖[W; b] − Wh‖², ‖[W; b]‖², ‖Wh‖² per latent, summed over blocks of rows: no fp32 copy of W
+        for r in range(0, d_in + 1, 256):
+            a = torch.cat([W[r:r + 256], b[None]]) if r + 256 > d_in else W[r:r + 256]
+            h = Wh[r:r + len(a)].float()
+            norms += torch.stack([(a - h).square().sum(0), a.square().sum(0), h.square().sum(0)])
+        up = 1 + 1e-5  # the norms' own fp32 rounding
+        err_W, norm_W, norm_Wh = (norms.amax(1).sqrt() * up).tolist()
+        s = Screen(Wh, W.t() if W.t().is_contiguous() else W.t().contiguous(), b, err_W, norm_W, norm_Wh, key)
         sae.__dict__['_screen'] = s  # a plain attribute: not a parameter or buffer
     return s
 
@@ -399,6 +404,27 @@ def screened_topk(s:Screen, # from `screen_for`
     flat, vals = flat.index_select(0, order), vals.index_select(0, order)
     if positive: flat, vals = flat[vals > 0], vals[vals > 0]
     return flat // d, flat % d, vals
+
+def screened_batch_topk(s:Screen, # from `screen_for`
+                        xc:torch.Tensor, # (B, d_in) centred inputs, fp32
+                        k:int, # mean latents per row: the batch's k·B largest entries
+                        hint:SelectionHint, # the last selection's bound (`batch_topk_filtered`'s), updated in place
+                       ) -> tuple|None:
+    "(rows, cols, vals) of the k·B largest entries of x_c @ W_enc + b_enc in row-major order, as `batch_topk_filtered` finds them, from a bf16 screen above `hint.at`; None where the bound cannot be used (no hint yet, a row whose bound reaches 0, fewer than k·B entries above it): take the fp32 path."
+    n = k * len(xc)
+    if hint.at is None or n == 0: return None
+    g, err = screened_product(s, xc)
+    lo = hint.at - err  # an entry above `at` has an accumulation above lo
+    if not bool((lo > 0).all()): return None
+    rows, cols, vals = _exact(s, xc, screened_candidates(g, _bf16_below(lo)))
+    if int((vals > hint.at).sum()) < n:  # every entry left out is below `at`; too few above it: the fp32 path, with a wider margin
+        hint.margin *= 2
+        return None
+    top = vals.topk(n, sorted=False)
+    if len(vals) > 3 * n: hint.margin *= 0.7
+    hint.at, hint.filtered = float(top.values.min()) - hint.margin, hint.filtered + 1
+    idx = top.indices.sort().values
+    return rows.index_select(0, idx), cols.index_select(0, idx), vals.index_select(0, idx)
 
 _BF16_SPEEDUP = {}
 

@@ -24,7 +24,7 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS
+from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays
 from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
@@ -56,6 +56,7 @@ class TrainConfig:
     resample_every: int|None = None # resample dead latents every n steps (`standard` only)
     grad_clip: float|None = 1.0 # max gradient norm
     sparse: bool = True # TopK family: decode only the active latents
+    screen: bool|None = None # TopK family, sparse, on the CPU in fp32: select from a bf16 screen (03c: the same selection, values to fp32 rounding); None: where it pays (04's `screen_pays`)
     mixed_precision: bool|None = None # bfloat16 autocast (None: on CUDA only)
     max_nan_fallbacks: int = 3 # times a NaN under mixed precision falls back to float32
     normalize: bool|None = None # activations from a store: scale rows to unit mean norm (None: the store's own setting)
@@ -94,8 +95,7 @@ def lr_schedule(step:int, total:int, warmup:int=100, decay_start:float=0.8) -> f
 def geometric_median(points:torch.Tensor, # (n, d)
                      iters:int=200, tol:float=1e-7) -> torch.Tensor:
     "The point minimising the sum of Euclidean distances to `points` (Weiszfeld's algorithm)."
-    points = points.float()
-    m = points.mean(0)
+    points = points.float(); m = points.mean(0)
     for _ in range(iters):
         w = 1 / (points - m).norm(dim=1).clamp_min(1e-8)
         new = (w[:, None] * points).sum(0) / w.sum()
@@ -225,8 +225,8 @@ class SAETrainer:
         else: self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
         self.step_n, self.nan_fallbacks, self.history = 0, 0, []
         self.mixed = sae.device.type == 'cuda' if cfg.mixed_precision is None else cfg.mixed_precision
-        self.since_fired = torch.zeros(sae.d_sae, dtype=torch.long, device=sae.device)
-        self.fired_since_resample = torch.zeros(sae.d_sae, dtype=torch.bool, device=sae.device)
+        self.screen = (screen_pays(sae) if cfg.screen is None else cfg.screen) and cfg.sparse and isinstance(sae, TopKSAE) and not self.mixed
+        self.since_fired, self.fired_since_resample = (torch.zeros(sae.d_sae, dtype=t, device=sae.device) for t in (torch.long, torch.bool))
         self.gen = torch.Generator().manual_seed(cfg.seed)
         if total_steps * cfg.batch_size < cfg.dead_after_tokens:
             log(f"the run trains on {total_steps * cfg.batch_size:,} activations, fewer than dead_after_tokens={cfg.dead_after_tokens:,}: no latent can be "
@@ -249,7 +249,7 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
     while True:
         self.opt.zero_grad(set_to_none=True); sae.zero_grad(set_to_none=True)
         with torch.autocast(device_type=sae.device.type, dtype=torch.bfloat16, enabled=self.mixed), record_function('medsae: forward'):
-            out = sae.loss(x, dead_mask=dead if isinstance(sae, TopKSAE) else None, sparse=cfg.sparse, sparsity_scale=scale, tangent=sae.unit_decoder)
+            out = sae.loss(x, dead_mask=dead if isinstance(sae, TopKSAE) else None, sparse=cfg.sparse, sparsity_scale=scale, tangent=sae.unit_decoder, screen=self.screen)
             loss = out['loss']
             if cfg.criterion == 'dead_neuron' and dead.any(): loss = loss + cfg.reanimation_coeff * reanimation_loss(sae, x, dead)
         with record_function('medsae: backward'):
