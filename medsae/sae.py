@@ -271,10 +271,11 @@ class TopKSAE(SAE):
     def _dense(self, rows, cols, vals, n): return torch.zeros(n, self.d_sae, dtype=vals.dtype, device=vals.device).index_put((rows, cols), vals)
     def screened_select(self, xc:torch.Tensor) -> tuple|None:
         "The training selection (rows, cols, pre-activations) of centred rows xc from a bf16 screen (03c), or None: each row's k largest."
-        return screened_topk(screen_for(self), xc, self.cfg.k, positive=False) if type(self).select is TopKSAE.select else None
+        return screened_topk(screen_for(self, keep=False), xc, self.cfg.k, positive=False) if type(self).select is TopKSAE.select else None
     def loss(self, x:torch.Tensor, dead_mask:torch.Tensor|None=None, sparse:bool=False, tangent:bool=False, screen:bool=False, **kwargs) -> dict:
         "Reconstruction (+ AuxK over dead latents) loss on x (batch, d_in); `sparse` decodes only active latents, `tangent` (with `sparse`) gives W_dec the gradient `remove_parallel_grad` leaves; `screen` selects from a bf16 screen (on the CPU, in fp32)."
         self._trainable()
+        self.__dict__.pop('_screen', None)  # the step will change the weights, through an optimizer alias that keeps their versions: a kept screen would be stale
         x = x.reshape(-1, self.d_in)
         xc = self.centered(x)
         b = self.b_enc.detach()
@@ -336,7 +337,7 @@ class BatchTopKSAE(TopKSAE):
         return threshold_entries(g, self.b_enc, self.threshold.clamp_min(0))
     def screened_select(self, xc:torch.Tensor) -> tuple|None:
         "The batch's k·B largest from a bf16 screen above the last step's bound (`screened_batch_topk`), or None: the fp32 path."
-        return screened_batch_topk(screen_for(self), xc, self.cfg.k, self.hint)
+        return screened_batch_topk(screen_for(self, keep=False), xc, self.cfg.k, self.hint)
     def screened_code(self, xc:torch.Tensor) -> tuple|None:
         "At inference, the entries above the threshold from a bf16 screen (`screened_threshold`), or the top-k fallback's."
         if self.threshold < 0 and self.cfg.fallback == 'topk': return screened_topk(screen_for(self), xc, self.cfg.k)  # each row's k largest above 0

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 __all__ = ['BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_decode', 'SparsePreActs', 'sparse_pre_acts', 'topk_select',
            'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product', 'above', 'true_indices',
            'threshold_entries', 'SelectionHint', 'row_ranks', 'batch_topk_filtered', 'topk_filtered', 'Screen',
-           'screen_for', 'screened_product', 'block_max', 'screened_candidates', 'screened_threshold', 'screened_topk',
-           'screened_batch_topk', 'bf16_speedup']
+           'screen_for', 'screen_error', 'screened_product', 'block_max', 'screened_candidates', 'screened_threshold',
+           'screened_topk', 'screened_batch_topk', 'bf16_speedup']
 
 # %% ../nbs/03c_sparse.ipynb #d328ce29
 def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
@@ -271,7 +271,7 @@ BF16_U = 2.0 ** -8 # bf16's unit roundoff: 8 significant bits, rounded to neares
 @dataclass
 class Screen:
     "A bf16 copy of an encoder, [W_enc; b_enc] with zero rows up to a multiple of 32, and the norms that bound its error (`screen_for`)."
-    W: torch.Tensor # (K, d_sae) bf16
+    Wt: torch.Tensor # (d_sae, K) bf16: a latent's weights, its bias, zeros; the product uses its transpose
     rows: torch.Tensor # (d_sae, d_in) fp32: W_enc's columns as rows, for the exact values
     b: torch.Tensor # (d_sae,) fp32 b_enc
     err_W: float # max over latents of ‖[W; b] − bf16([W; b])‖
@@ -279,38 +279,47 @@ class Screen:
     norm_Wh: float # max over latents of ‖bf16([W; b])‖
     key: tuple # the parameters it was made from, and their versions
 
-def screen_for(sae) -> Screen:
-    "The SAE's `Screen`, made again whenever W_enc or b_enc changed (kept on the SAE, never saved with it)."
+def screen_for(sae, # an SAE (W_enc, b_enc)
+               keep:bool=True, # keep the screen on the SAE for the next call (at inference); False: a fresh one, and none kept (training: the weights change every step)
+              ) -> Screen:
+    "The SAE's `Screen`: kept on it (never saved) while W_enc and b_enc keep their versions, made again when either changed."
     W, b = sae.W_enc.detach(), sae.b_enc.detach()
     key = (W.data_ptr(), W._version, b.data_ptr(), b._version)
-    s = sae.__dict__.get('_screen')
-    if s is None or s.key != key:  # in training: every step
-        d_in, d = W.shape
-        Wh = torch.zeros(-(-(d_in + 1) // 32) * 32, d, dtype=torch.bfloat16, device=W.device)
-        Wh[:d_in], Wh[d_in] = W, b
-        norms = torch.zeros(3, d, device=W.device)  # ‖[W; b] − Wh‖², ‖[W; b]‖², ‖Wh‖² per latent, summed over blocks of rows: no fp32 copy of W
-        for r in range(0, d_in + 1, 256):
-            a = torch.cat([W[r:r + 256], b[None]]) if r + 256 > d_in else W[r:r + 256]
-            h = Wh[r:r + len(a)].float()
-            norms += torch.stack([(a - h).square().sum(0), a.square().sum(0), h.square().sum(0)])
+    s = sae.__dict__.pop('_screen', None)
+    if s is None or s.key != key or not keep:
+        rows = W.t() if W.t().is_contiguous() else W.t().contiguous()  # W_enc is stored transposed: its columns are rows
+        d, d_in = rows.shape
+        Wt = torch.zeros(d, -(-(d_in + 1) // 32) * 32, dtype=torch.bfloat16, device=W.device)
+        Wt[:, :d_in], Wt[:, d_in] = rows, b
+        norms = torch.zeros(3, d, device=W.device)  # ‖[W; b] − Wh‖², ‖[W; b]‖², ‖Wh‖² per latent, a block of latents at a time
+        for r in range(0, d, 4096):
+            a, h = rows[r:r + 4096], Wt[r:r + 4096, :d_in + 1].float()
+            a = torch.cat([a, b[r:r + 4096, None]], 1)
+            norms[:, r:r + 4096] = torch.stack([(a - h).square().sum(1), a.square().sum(1), h.square().sum(1)])
         up = 1 + 1e-5  # the norms' own fp32 rounding
-        err_W, norm_W, norm_Wh = (norms.amax(1).sqrt() * up).tolist()
-        s = Screen(Wh, W.t() if W.t().is_contiguous() else W.t().contiguous(), b, err_W, norm_W, norm_Wh, key)
-        sae.__dict__['_screen'] = s  # a plain attribute: not a parameter or buffer
+        s = Screen(Wt, rows, b, *(norms.amax(1).sqrt() * up).tolist(), key)
+    if keep: sae.__dict__['_screen'] = s  # a plain attribute: not a parameter or buffer
     return s
 
-def screened_product(s:Screen, # from `screen_for`
-                     xc:torch.Tensor, # (n, d_in) centred inputs, fp32
-                    ) -> tuple:
-    "(g, err): g (n, d_sae) bf16, the rounded fp32 accumulation of bf16([x_c, 1]) @ bf16([W; b]), in a kept block; err (n,): every entry of a row is within err of that accumulation."
-    n, (K, d_in) = len(xc), (s.W.shape[0], s.rows.shape[1])
+def screen_error(s:Screen, # from `screen_for`
+                 xc:torch.Tensor, # (n, d_in) centred inputs, fp32
+                ) -> tuple:
+    "(xh, err): the rows [x_c, 1] in bf16 (padded to the screen's K), and err (n,): every entry of a row of xh @ s.Wt.T, accumulated in fp32, is within err of the exact pre-activation."
+    n, (K, d_in) = len(xc), (s.Wt.shape[1], s.rows.shape[1])
     xa = xc.new_zeros(n, K)
     xa[:, :d_in], xa[:, d_in] = xc.detach(), 1  # a selection: nothing to differentiate
     xh = xa.bfloat16()
     nh = xh.float().norm(dim=1)
     # exact − bf16 product = xh·(W − Wh) + (x − xh)·W, each term bounded by Cauchy–Schwarz; then the fp32 sum of K products
-    err = (nh * s.err_W + (xa - xh.float()).norm(dim=1) * s.norm_W) * (1 + 1e-5) + 2 * K * 2.0 ** -24 * nh * s.norm_Wh
-    return torch.mm(xh, s.W, out=scratch('screen', (n, s.W.shape[1]), torch.bfloat16, xc.device)), err
+    return xh, (nh * s.err_W + (xa - xh.float()).norm(dim=1) * s.norm_W) * (1 + 1e-5) + 2 * K * 2.0 ** -24 * nh * s.norm_Wh
+
+def screened_product(s:Screen, # from `screen_for`
+                     xc:torch.Tensor, # (n, d_in) centred inputs, fp32
+                     rows_err:tuple|None=None, # `screen_error(s, xc)`, when already computed
+                    ) -> tuple:
+    "(g, err): g (n, d_sae) bf16, the rounded fp32 accumulation of bf16([x_c, 1]) @ bf16([W; b]), in a kept block; err (n,) from `screen_error`."
+    xh, err = rows_err or screen_error(s, xc)
+    return torch.mm(xh, s.Wt.t(), out=scratch('screen', (len(xc), len(s.Wt)), torch.bfloat16, xc.device)), err
 
 SCREEN_BLOCK = 64 # latents whose largest bf16 value is looked at first when looking for candidates
 
@@ -413,16 +422,19 @@ def screened_batch_topk(s:Screen, # from `screen_for`
     "(rows, cols, vals) of the k·B largest entries of x_c @ W_enc + b_enc in row-major order, as `batch_topk_filtered` finds them, from a bf16 screen above `hint.at`; None where the bound cannot be used (no hint yet, a row whose bound reaches 0, fewer than k·B entries above it): take the fp32 path."
     n = k * len(xc)
     if hint.at is None or n == 0: return None
-    g, err = screened_product(s, xc)
+    xh, err = screen_error(s, xc)
     lo = hint.at - err  # an entry above `at` has an accumulation above lo
-    if not bool((lo > 0).all()): return None
+    if not bool((lo > 0).all()): return None  # decided before the product: a step that cannot use the screen pays nothing for it
+    g = screened_product(s, xc, (xh, err))[0]
     rows, cols, vals = _exact(s, xc, screened_candidates(g, _bf16_below(lo)))
     if int((vals > hint.at).sum()) < n:  # every entry left out is below `at`; too few above it: the fp32 path, with a wider margin
         hint.margin *= 2
         return None
     top = vals.topk(n, sorted=False)
-    if len(vals) > 3 * n: hint.margin *= 0.7
-    hint.at, hint.filtered = float(top.values.min()) - hint.margin, hint.filtered + 1
+    low = float(top.values.min())
+    wide = min(len(vals), n + n // 2)  # each candidate costs a dot product: the next bound passes about 1.5 n of this batch's entries (a batch drifting lower falls back)
+    hint.margin = max(low - float(vals.kthvalue(len(vals) - wide + 1).values), 1e-6 * abs(low) + 1e-12)
+    hint.at, hint.filtered = low - hint.margin, hint.filtered + 1
     idx = top.indices.sort().values
     return rows.index_select(0, idx), cols.index_select(0, idx), vals.index_select(0, idx)
 
