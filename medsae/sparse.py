@@ -389,8 +389,8 @@ def screened_topk(s:Screen, # from `screen_for`
                   xc:torch.Tensor, # (n, d_in) centred inputs, fp32
                   k:int, # latents per row
                   positive:bool=True, # only the entries above 0 of each row's k largest (a TopK SAE's code)
-                 ) -> tuple:
-    "(rows, cols, vals) of each row's k largest entries of x_c @ W_enc + b_enc in row-major order (with `positive`, those above 0), as `topk_filtered` finds them; the values computed entry by entry in fp32."
+                 ) -> tuple|None:
+    "(rows, cols, vals) of each row's k largest entries of x_c @ W_enc + b_enc in row-major order (with `positive`, those above 0), as `topk_filtered` finds them; the values computed entry by entry in fp32. None where the latents make fewer than k blocks: take the fp32 path."
     g, err = screened_product(s, xc)
     n, d = g.shape
     k = min(k, d)
