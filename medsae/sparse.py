@@ -321,6 +321,7 @@ def screened_product(s:Screen, # from `screen_for`
     xh, err = rows_err or screen_error(s, xc)
     return torch.mm(xh, s.Wt.t(), out=scratch('screen', (len(xc), len(s.Wt)), torch.bfloat16, xc.device)), err
 
+# %% ../nbs/03c_sparse.ipynb #71805fea
 SCREEN_BLOCK = 64 # latents whose largest bf16 value is looked at first when looking for candidates
 
 def block_max(g:torch.Tensor) -> torch.Tensor:
@@ -362,6 +363,7 @@ def _full_rows(s:Screen, xc:torch.Tensor, rows:torch.Tensor) -> torch.Tensor:
     "The fp32 pre-activations of the rows a screen cannot bound, whole."
     return torch.addmm(s.b, xc.index_select(0, rows), s.rows.t())
 
+# %% ../nbs/03c_sparse.ipynb #e0f98412
 def screened_threshold(s:Screen, # from `screen_for`
                        xc:torch.Tensor, # (n, d_in) centred inputs, fp32
                        theta:float, # the threshold
@@ -438,6 +440,7 @@ def screened_batch_topk(s:Screen, # from `screen_for`
     idx = top.indices.sort().values
     return rows.index_select(0, idx), cols.index_select(0, idx), vals.index_select(0, idx)
 
+# %% ../nbs/03c_sparse.ipynb #ff750fac
 _BF16_SPEEDUP = {}
 
 def bf16_speedup(device:str='cpu') -> float:
