@@ -46,7 +46,7 @@ def names_right(cfg:DemoConfig, sae_dir, units:dict) -> dict:
     "How many findings' latents (`units`: finding -> latent) the demo's naming options name with the finding: by zero-shot scores, and by decoder direction at the embedding."
     m = get_model(cfg.model)
     val = sae_features(sae_dir, cfg.model, cfg.dataset, cfg.split_val, cfg.hook_point, data_root=cfg.data_root, n=cfg.n_val)
-    kw = dict(restrict_to=cfg.known_words, sections=cfg.name_sections, save=False)
+    kw = dict(restrict_to=cfg.known_words, sentences=cfg.known_words, sections=cfg.name_sections, save=False)  # as the demo names
     by = {'zero-shot': name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)}
     if cfg.hook_point in (None, m.embed_hook): by['decoder'] = name_by_vocab(sae_dir, m, cfg.vocab, **kw)
     return {k: sum(name_is(f, df.concept[j]) for f, j in units.items()) for k, df in by.items()}

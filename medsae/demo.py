@@ -28,7 +28,7 @@ from .training import TrainConfig, plot_training_curve, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
-from .naming import KNOWN_WORDS, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts
+from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
                                reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling, text_ceiling)
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
@@ -65,7 +65,7 @@ class DemoConfig:
     vocab: str = 'medical' # the vocabulary latents are named from
     naming: str = 'zero-shot' # how (07_naming): 'zero-shot', by the model's zero-shot scores of the validation images (any hook point); 'vocab', by decoder direction (the joint embedding only)
     name_sections: list|None = field(default_factory=lambda: ['labels', 'devices', 'findings']) # name latents only from these sections of the vocabulary (07's `vocab_sections`): what a latent detects, not where or how much; None: all
-    known_words: bool = True # where the model knows the texts it was trained on (synthetic-cxr-clip), name with only their words (07's `restrict_to`)
+    known_words: bool = True # where the model knows the texts it was trained on (synthetic-cxr-clip), name in them: only their words (07's `restrict_to`), each concept read in their sentences that state it (07's `sentences`)
     n_composites: int = 50 # composites of the linearity check
     seed: int = 0 # seeds the SAE's initialisation and its batches
     n_browser: int = 32 # latents embedded in the report's feature browser
@@ -212,10 +212,10 @@ NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives'
 def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool) -> pd.DataFrame:
     "The latents' names (an empty table when naming by decoder direction and the SAE is not in the joint space)."
     if cfg.naming == 'vocab' and not joint: return pd.DataFrame(columns=NAME_COLUMNS)
-    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words,
+    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words, 'sentences': cfg.known_words,
                'sections': cfg.name_sections, **({'split_val': cfg.split_val, 'n_val': cfg.n_val} if cfg.naming == 'zero-shot' else {})}
     def name(p):
-        m = model(); kw = dict(restrict_to=cfg.known_words and m.training_texts is not None, sections=cfg.name_sections, save=False)
+        m = model(); own = cfg.known_words and m.training_texts is not None; kw = dict(restrict_to=own, sentences=own, sections=cfg.name_sections, save=False)
         if cfg.naming == 'vocab': return name_by_vocab(sae_dir, m, cfg.vocab, **kw)
         val = split_features(cfg, sae_dir, model, cfg.split_val)
         return name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)
@@ -314,11 +314,11 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         ceiling = probe_ceiling(train, labels(train), (units[0], y[0]), (units[1], y[1]), findings)
         try: planted = tuple(synth_attributes(s.ids, kw.get('seed', 0), kw.get('cfg')) for s in (val, feats)) if cfg.dataset == 'synthetic-cxr' else None
         except MedsaeError: planted = None  # ids of another form (a folder written elsewhere): no planted attributes to read
-        m = model(); concepts = naming_concepts(m, cfg.vocab, cfg.known_words and m.training_texts is not None, cfg.name_sections, cfg.data_root)
+        m = model(); own = cfg.known_words and m.training_texts is not None; concepts = naming_concepts(m, cfg.vocab, own, cfg.name_sections, cfg.data_root, own)
         text = text_ceiling(dense_rows(joint_embeddings(val, m, cfg.data_root, num_workers=0)), y[0], findings, embed_vocab(m, concepts), list(concepts))
         return {'ground_truth': table, 'probe_ceiling': ceiling, 'text_ceiling': text, 'pointing': pointing, **({'attributes': attribute_table(codes, planted)} if planted else {})}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
-               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, cfg.known_words, cfg.name_sections]}
+               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, cfg.known_words, cfg.name_sections, 'sentences']}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #259e97e9
@@ -478,9 +478,9 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                  "while training; then the last logged step. " + dead_sentence(r)),
               output_cell(figure_output(plot_training_curve(r.history)), table_output(r.history.tail(1), 4, index=False))]
     view, state = widget_output(demo_browser(r))
-    cut = len(r.names) and r.names['description'].str.contains(KNOWN_WORDS, regex=False).any()  # as name_by_vocab notes it
+    cut, said = (len(r.names) and r.names['description'].str.contains(w, regex=False).any() for w in (KNOWN_WORDS, IN_SENTENCES))  # as name_by_vocab notes it
     how = "whose zero-shot score over the validation images follows the latent best" if cfg.naming == 'zero-shot' else "closest to the latent's decoder direction"
-    naming = (f"named by the concept of the `{cfg.vocab}` vocabulary {how}" + (" (only the phrasings made of words the model was trained on)" if cut else "") if len(r.names) else
+    naming = (f"named by the concept of the `{cfg.vocab}` vocabulary {how}" + (" (only the phrasings made of words the model was trained on" + (", each concept read in the sentences of its training texts that state it" if said else "") + ")" if cut else "") if len(r.names) else
               "unnamed: naming by decoder direction needs the joint image-text embedding, and this SAE reads another hook point (`--naming zero-shot` names it)")
     cells += [md(f"## Feature browser\n\nThe {min(r.cfg.n_browser, int((~r.stats.dead_mask).sum()))} live latents that best match a label (by the CheXpert score's F1), {naming}; "
                  "pick a latent to see its statistics, the held-out images it fires on most and least, and their labels. All "
@@ -585,7 +585,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
 def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., split_val:str=..., hook_point:str|None=...,
                  n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
                  batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., naming:Flag(choices=('zero-shot', 'vocab'))=..., name_sections:Flag(many=True)=...,
-                 all_words:bool=False, # name from the whole vocabulary, even where the model knows its training texts (by default only their words)
+                 all_words:bool=False, # name from the whole vocabulary's phrasings, even where the model knows its training texts (by default only their words, read in their sentences)
                  n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
                  size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
                  dataset_root:str|None=None, # the dataset's own folder, e.g. CheXpert-v1.0-small (default: $MEDSAE_{NAME}_ROOT)

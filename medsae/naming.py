@@ -22,11 +22,12 @@ from .activations import ActivationStore, extract_activations
 from .features import FeatureStore, cached_activations, load_sae_checkpoint, trained_hook_point, to_csr
 
 # %% auto #0
-__all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab', 'load_vocab', 'vocab_sections',
-           'read_corpus', 'candidate_terms', 'vocab_words', 'domain_words', 'generate_vocabulary', 'restrict_vocab',
-           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'save_concepts', 'naming_concepts',
-           'name_by_vocab', 'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings',
-           'name_by_zero_shot', 'vocab_command']
+__all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'IN_SENTENCES', 'NEGATION', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab',
+           'load_vocab', 'vocab_sections', 'read_corpus', 'candidate_terms', 'vocab_words', 'domain_words',
+           'generate_vocabulary', 'restrict_vocab', 'corpus_sentences', 'concept_sentences', 'decoder_directions',
+           'embed_vocab', 'match_concepts', 'concepts_file', 'save_concepts', 'naming_concepts', 'name_by_vocab',
+           'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings', 'name_by_zero_shot',
+           'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -168,6 +169,40 @@ def restrict_vocab(vocab:str|Path|dict|list, # a vocabulary (see `load_vocab`)
     return out
 
 
+# %% ../nbs/07_naming.ipynb #454d8749
+IN_SENTENCES = "each concept read in the sentences of the model's texts"  # what a name's description says when the concepts were read in sentences (`concept_sentences`)
+NEGATION = r"\b(?:no|not|without|negative for|free of|rule out|ruled out)\b"  # cues that deny what a sentence states (NegEx's commonest)
+
+def corpus_sentences(corpus:str|Path|Iterable[str], # a .txt (one document per line), a .csv, or the documents
+                     column:str|None=None, # the CSV's text column
+                    ) -> Counter:
+    "Each distinct sentence of the corpus (split after . ! ? and at line breaks, spaces collapsed) and how often it occurs."
+    return Counter(s for doc in read_corpus(corpus, column) for s in (' '.join(t.split()) for t in re.split(r'(?<=[.!?])\s+|\n', str(doc))) if s)
+
+def concept_sentences(concepts:dict[str, list[str]], # concept: phrasings (`load_vocab`, `restrict_vocab`)
+                      corpus:str|Path|Iterable[str], # the texts the model's text encoder learned from: a .txt, a .csv or the documents
+                      *, column:str|None=None, # the CSV's text column
+                      negation:str=NEGATION, # regular expression of the cues that deny a sentence's concept
+                      max_sentences:int=100, # kept per concept, the most frequent first
+                     ) -> dict[str, list[str]]:
+    "Each concept as the corpus sentences that state it and no other concept, undenied; a concept no sentence states alone keeps its phrasings."
+    if max_sentences < 1: raise MedsaeError(f"max_sentences must be >= 1, got {max_sentences}")
+    owners = {}
+    for c, phrases in concepts.items():
+        for p in phrases: owners.setdefault(' '.join(p.lower().split()), []).append(c)
+    owners.pop('', None)
+    if not owners: return {c: list(p) for c, p in concepts.items()}
+    find = re.compile(r'(?<![a-z0-9-])(?:' + '|'.join(re.escape(p) for p in sorted(owners, key=len, reverse=True)) + r')(?![a-z0-9-])')
+    deny, found = re.compile(negation, re.I), {c: [] for c in concepts}
+    for s, n in corpus_sentences(corpus, column).items():
+        low = s.lower()
+        hits = list(find.finditer(low))
+        stated = {c for h in hits for c in owners[h.group()]}
+        if len(stated) != 1 or deny.search(find.sub(' ', low)): continue
+        found[stated.pop()].append((-n, s))
+    return {c: [s for _, s in sorted(found[c])[:max_sentences]] or list(concepts[c]) for c in concepts}
+
+
 # %% ../nbs/07_naming.ipynb #fd543dbb
 @torch.inference_mode()
 def decoder_directions(sae:Any, # an SAE, or anything with `decode` of (n, d_sae) latents and `d_sae`
@@ -235,24 +270,33 @@ def naming_concepts(model:Any, # the `ImageTextModel` whose texts name the laten
                     restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings of these texts' words (see `restrict_vocab`); True: `model.training_texts`
                     sections:list[str]|None=None, # only the concepts of these sections of the vocabulary file (None: all)
                     data_root:str|Path|None=None, # data root
+                    sentences:str|Path|Iterable[str]|bool|None=None, # each concept as these texts' sentences that state it (see `concept_sentences`); True: `model.training_texts`
                    ) -> dict[str, list[str]]:
-    "The concepts a naming method chooses among: the vocabulary, cut to the known words and to the sections asked for."
-    if restrict_to is True:
-        if getattr(model, 'training_texts', None) is None:
-            raise MedsaeError(f"restrict_to=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
-        restrict_to = model.training_texts()
-    if restrict_to is False: restrict_to = None
+    "The concepts a naming method chooses among: the vocabulary, cut to the known words and to the sections asked for, each concept's texts (its phrasings, or its sentences)."
+    def texts(given, what):
+        if given is True:
+            if getattr(model, 'training_texts', None) is None:
+                raise MedsaeError(f"{what}=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
+            return model.training_texts()
+        return None if given is False else given
+    restrict_to, sentences = texts(restrict_to, 'restrict_to'), texts(sentences, 'sentences')
     concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
     if sections is not None:
         where = vocab_sections(vocab, data_root)
         if missing := sorted(set(sections) - set(where.values())): raise MedsaeError(f"the vocabulary has no section {missing[0]!r}; its sections: {sorted({s for s in where.values() if s})}")
         concepts = {c: p for c, p in concepts.items() if where.get(c) in sections}
-    return concepts
+    return concepts if sentences is None else concept_sentences(concepts, sentences)
+
+def _vocab_said(vocab:Any, restrict_to:Any, sentences:Any) -> str:
+    "How a name's description says what it was chosen among: the vocabulary, and how it was cut and read."
+    how = [w for w, given in ((KNOWN_WORDS, restrict_to), (IN_SENTENCES, sentences)) if given is not None and given is not False]
+    return f"the {vocab if isinstance(vocab, (str, Path)) else 'given'} vocabulary" + ''.join(f', {w}' for w in how) + (',' if how else '')
 
 def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (see `load_sae_checkpoint`)
                   model:Any, # the model the SAE reads (a registry name or an `ImageTextModel`)
                   vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
                   *, restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings whose words all occur in these texts, the model's training texts (see `restrict_vocab`); True: `model.training_texts`
+                  sentences:str|Path|Iterable[str]|bool|None=None, # embed each concept as these texts' sentences that state it (see `concept_sentences`); True: `model.training_texts`
                   hook_point:str|None=None, # where the SAE reads (default: from its training summary, else the joint embedding)
                   template:str='{}', # how a phrasing becomes a text
                   sections:list[str]|None=None, # name only from the concepts of these sections of the vocabulary file (`vocab_sections`; None: all)
@@ -272,17 +316,16 @@ def name_by_vocab(sae:Any, # an SAE, or a checkpoint folder / reference `.pt` (s
         from medsae.models import get_model
         model = get_model(model, tiny=tiny)
     check_joint_space(model, hook_point, sae.d_in, NAMING_NEEDS)
-    concepts = naming_concepts(model, vocab, restrict_to, sections, data_root)
+    concepts = naming_concepts(model, vocab, restrict_to, sections, data_root, sentences)
     latents = list(range(sae.d_sae)) if latents is None else [int(k) for k in latents]
     if any(not 0 <= k < sae.d_sae for k in latents): raise MedsaeError(f"latents must be in [0, {sae.d_sae}); got {[k for k in latents if not 0 <= k < sae.d_sae][:5]}")
     sims, idx = match_concepts(decoder_directions(sae)[latents], embed_vocab(model, concepts, template), top_m)
-    names, vname = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given')
-    cut = '' if restrict_to is None or restrict_to is False else f', {KNOWN_WORDS},'
+    names, said = list(concepts), _vocab_said(vocab, restrict_to, sentences)
     rows = []
     for k, s, i in zip(latents, sims.tolist(), idx.tolist()):
         c = [names[j] for j in i]
         rows.append({'neuron': k, 'concept': c[0], 'similarity': s[0], 'alternatives': _alternatives(c[1:], s[1:]), 'score': s[0],
-                     'description': f"closest of the {vname} vocabulary{cut} to the latent's decoder direction (cos {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
+                     'description': f"closest of {said} to the latent's decoder direction (cos {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     if save and sae_name:
         out = save_concepts(concepts_file(sae_name, 'vocab', data_root), df)
@@ -363,6 +406,7 @@ def name_by_zero_shot(features:FeatureStore|torch.Tensor, # the latents' values 
                       model:Any, # the model (a registry name or an `ImageTextModel`): its text encoder embeds the concepts
                       vocab:str|Path|dict|list='medical', # the concepts (see `load_vocab`)
                       *, restrict_to:str|Path|Iterable[str]|bool|None=None, # keep only phrasings of these texts' words (see `name_by_vocab`)
+                      sentences:str|Path|Iterable[str]|bool|None=None, # embed each concept as these texts' sentences that state it (see `concept_sentences`); True: `model.training_texts`
                       template:str='{}', # how a phrasing becomes a text
                       sections:list[str]|None=None, # name only from these sections of the vocabulary file (None: all)
                       top_m:int=5, # alternatives kept per latent
@@ -376,18 +420,17 @@ def name_by_zero_shot(features:FeatureStore|torch.Tensor, # the latents' values 
         from medsae.models import get_model
         model = get_model(model, tiny=tiny)
     model.require_text()
-    concepts = naming_concepts(model, vocab, restrict_to, sections, data_root)
+    concepts = naming_concepts(model, vocab, restrict_to, sections, data_root, sentences)
     r = text_correlations(features, embeddings, embed_vocab(model, concepts, template))
     sims, idx = torch.where(r.isnan(), -torch.inf, r).topk(min(1 + top_m, r.shape[1]), dim=1)
-    names, vname, n = list(concepts), (vocab if isinstance(vocab, (str, Path)) else 'given'), (features.n if isinstance(features, FeatureStore) else len(features))
-    cut = '' if restrict_to is None or restrict_to is False else f', {KNOWN_WORDS},'
+    names, said, n = list(concepts), _vocab_said(vocab, restrict_to, sentences), (features.n if isinstance(features, FeatureStore) else len(features))
     rows = []
     for k, (s, i) in enumerate(zip(sims.tolist(), idx.tolist())):
         if r[k].isnan().all():
             rows.append({'neuron': k, 'concept': '', 'similarity': float('nan'), 'alternatives': '', 'score': float('nan'), 'description': f'never fires on the {n} images named from'}); continue
         c = [names[j] for j in i]
         rows.append({'neuron': k, 'concept': c[0], 'similarity': s[0], 'alternatives': _alternatives(c[1:], s[1:]), 'score': s[0],
-                     'description': f"the concept of the {vname} vocabulary{cut} whose zero-shot score over {n} images follows the latent best (r {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
+                     'description': f"the concept of {said} whose zero-shot score over {n} images follows the latent best (r {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})
     df = pd.DataFrame(rows, columns=['neuron', 'concept', 'description', 'similarity', 'alternatives', 'score'])
     sae_name = sae_name or (sae_name_of(features) if isinstance(features, FeatureStore) else None)
     if save and sae_name:

@@ -488,7 +488,7 @@ def name_eval_command(assigned_concepts:str, # the concept table: a CSV (neuron,
          examples=['medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical',
                    "medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'",
                    'medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to model',
-                   'medsae name --method zero-shot --features data/sae_features/synthetic-cxr-clip_synthetic-cxr_batchtopk_d256-k4-visual.layer4_synthetic-cxr_val --model_name synthetic-cxr-clip --restrict_to model',
+                   'medsae name --method zero-shot --features data/sae_features/synthetic-cxr-clip_synthetic-cxr_batchtopk_d256-k4-visual.layer4_synthetic-cxr_val --model_name synthetic-cxr-clip --restrict_to model --sentences model',
                    'medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4',
                    'medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit'])
 def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a decoder direction's text similarity, by the model's zero-shot scores of the images, or by a vision-language model"),
@@ -499,6 +499,7 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
                  vocab:Flag(help=f"vocab, zero-shot: {', '.join(VOCABS)}, a name under data/vocabs/, or a text file")='medical',
                  template:Flag(help="vocab, zero-shot: how a concept becomes a text, e.g. 'a chest x-ray showing {}' (default: the concept alone)")='{}',
                  restrict_to:str|None=None, # vocab, zero-shot: keep only the phrasings whose words all occur in the model's training texts: a .txt (one per line) or .csv of them, or `model` for the texts medsae knows the model was trained on (synthetic-cxr-clip's reports)
+                 sentences:str|None=None, # vocab, zero-shot: embed each concept as the sentences of these texts that state it (07's `concept_sentences`): a .txt or .csv of the model's training texts, or `model`
                  top_m:int_range(lo=1)=5, # vocab, zero-shot: alternatives kept per latent
                  sections:Flag(many=True, help='vocab, zero-shot: name only from these sections of the vocabulary file (medical: labels devices findings modifiers anatomy technique; default: all)')=None,
                  feats:Group(features_from_flags, lazy=True, split='train',
@@ -512,16 +513,17 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
                  data_root:str|None=None,
                 ) -> int:
     "`medsae name`: name every latent of an SAE, by vocabulary (text similarity of its decoder direction, or zero-shot scores of images) or by a vision-language model."
+    texts = {k: True if v == 'model' else v for k, v in (('restrict_to', restrict_to), ('sentences', sentences))}
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
-        df = name_by_vocab(sae_path, model_name, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, hook_point=hook_point, template=template, top_m=top_m, sections=sections,
+        df = name_by_vocab(sae_path, model_name, vocab, **texts, hook_point=hook_point, template=template, top_m=top_m, sections=sections,
                            sae_type_name=sae_type_name, data_root=data_root, tiny=tiny)
         name = load_sae_checkpoint(sae_path, sae_type_name)[1]['name']
     elif method == 'zero-shot':
         if not model_name: raise UsageError('--method zero-shot needs --model_name')
         features, m = feats(), get_model(model_name, tiny=tiny)
         emb = ActivationStore(embeddings) if embeddings else joint_embeddings(features, m, data_root)
-        df = name_by_zero_shot(features, emb, m, vocab, restrict_to=True if restrict_to == 'model' else restrict_to, template=template, top_m=top_m, sections=sections, data_root=data_root)
+        df = name_by_zero_shot(features, emb, m, vocab, **texts, template=template, top_m=top_m, sections=sections, data_root=data_root)
         name = sae_name_of(features)
     else:
         features = feats()
