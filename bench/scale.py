@@ -5,7 +5,8 @@ unit directions plus noise; 14 labels, label c = "direction c is active"), then 
 in a fresh process so that its peak resident memory is its own:
 
     gen       write the activations twice: a user's `.npy` file and a medsae activations folder with labels
-    train     `medsae train --load_activations_path acts.npy` (its function, in the stage's process) (a TopK SAE, one epoch capped at --train_tokens)
+    train     `medsae train --load_activations_path acts.npy` (its function, in the stage's process) (a TopK SAE, --train_tokens rows at
+              every size, through a 2^16-row shuffle buffer: the same run at every size, over several epochs of a smaller file)
     features  `compute_features`: the SAE's features of every row, as CSR shards
     stats     `feature_stats`: frequency, mean, max, top and bottom samples of every latent
     ms        `monosemanticity_scores`, the activations themselves as the image embeddings
@@ -63,12 +64,14 @@ def _gpu_peak(device):
     return {'gpu_peak_mib': round(torch.cuda.max_memory_allocated() / 2**20)} if device.startswith('cuda') else {}
 
 
+TRAIN_BUFFER = 2**16  # shuffle-buffer rows: below the smallest file, so every size trains through the same buffer
+
 def stage_train(work, n, d_in, d_sae, k, train_tokens, device, **_):
-    "medsae train on the .npy, one epoch or --train_tokens rows, whichever is fewer."
-    tokens = min(n, train_tokens) // 4096 * 4096
+    "medsae train on the .npy: --train_tokens rows at every size (epochs over a smaller file), so that only the file's size changes."
+    tokens = train_tokens // 4096 * 4096
     from medsae.training import train_command
     argv = ['--load_activations_path', str(work/'acts.npy'), '--arch', 'topk', '--k', str(k), '--d_sae', str(d_sae), '--batch_size', '4096',
-            '--tokens', str(tokens), '--buffer_size', str(2**17), '--checkpoint_every', '0', '--out', str(work/f'sae_{d_sae}'), '--overwrite', '--device', device]
+            '--tokens', str(tokens), '--buffer_size', str(TRAIN_BUFFER), '--checkpoint_every', '0', '--out', str(work/f'sae_{d_sae}'), '--overwrite', '--device', device]
     t0 = time.perf_counter()
     if train_command(argv): raise SystemExit('medsae train failed')
     return {'rows_per_s': round(tokens / (time.perf_counter() - t0)), **_gpu_peak(device)}
@@ -128,7 +131,7 @@ def main():
     ap.add_argument('--rows_latents', type=float, default=1e5, help='rows of the latents sweep')
     ap.add_argument('--d_in', type=int, default=128)
     ap.add_argument('--k', type=int, default=32)
-    ap.add_argument('--train_tokens', type=int, default=2**20, help='training rows at most (one epoch if fewer)')
+    ap.add_argument('--train_tokens', type=int, default=2**20, help='training rows, at every size (several epochs of a smaller file)')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--device', default='cpu', help="where train and features run ('cuda' on a GPU machine: see bench/gpu.sh)")
     ap.add_argument('--stages', nargs='+', default=STAGES, choices=STAGES, help='the stages to run (gen runs when its data is missing)')
@@ -195,7 +198,7 @@ def write_report(results, args):
     fig.tight_layout(); fig.savefig(Path(args.out).with_suffix('.png'), dpi=110)
     Path(args.out).with_suffix('.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in results))  # the measurements themselves
     lines = ["# Scale benchmark\n", f"`python bench/scale.py {' '.join(sys.argv[1:])}`: d_in {args.d_in}, k {args.k}, batch 4096, "
-             f"training on at most {args.train_tokens:,} rows, {args.threads} threads, on {os.cpu_count()} CPUs. Each stage runs in a fresh process; "
+             f"training on {args.train_tokens:,} rows at every size through a {TRAIN_BUFFER:,}-row shuffle buffer, {args.threads} threads, on {os.cpu_count()} CPUs. Each stage runs in a fresh process; "
              "peak RSS is that process's maximum resident set (`ru_maxrss`), training's being `medsae train`'s own function (`train_command`, as the command line runs it).\n",
              f"## Rows ({args.d_sae_rows} latents)\n", "Peak RSS (MiB) per stage and number of rows, and its spread (max − min over min):\n",
              md_table(rss.assign(spread_pct=spread)), "\nWall time (s):\n", md_table(wall), "\n![RSS and time against rows](scale.png)\n"]
