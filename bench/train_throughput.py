@@ -193,7 +193,8 @@ def one_config(a, d_sae, k, names, rows):
     data = [x.to(a.device) for x in structured_batches(a.warmup + a.steps + 1, a.batch, a.d_in, min(d_sae, 16384), k)]
     held_out, warm, timed_batches = data[-1], data[:a.warmup], data[a.warmup:-1]
     keep = {}
-    adapters = {'medsae': lambda: medsae_adapter(a, True, keep=keep), 'medsae-topk': lambda: medsae_adapter(a, True, 'topk'),
+    screen = {'auto': None, 'on': True}[a.screen]
+    adapters = {'medsae': lambda: medsae_adapter(a, True, keep=keep, screen=screen), 'medsae-topk': lambda: medsae_adapter(a, True, 'topk', screen=screen),
                 'medsae-dense': lambda: medsae_adapter(a, False), 'medsae-fp32': lambda: medsae_adapter(a, True, screen=False),
                 'medsae-topk-fp32': lambda: medsae_adapter(a, True, 'topk', screen=False), 'saelens': lambda: saelens_adapter(a),
                 'dictionary_learning': lambda: dictionary_learning_adapter(a), 'overcomplete': lambda: overcomplete_adapter(a),
@@ -258,6 +259,7 @@ def main():
     p.add_argument('--bound_dtype', default='float32', help="dtype of the one-GEMM bound's product (bfloat16 on a GPU, where medsae trains under bf16 autocast)")
     p.add_argument('--only', help='comma-separated subset of: medsae,medsae-topk,medsae-fp32,medsae-topk-fp32,medsae-dense,saelens,dictionary_learning,overcomplete,sparsify '
                                   '(medsae and medsae-topk select from a bf16 screen where it pays, the -fp32 ones from the fp32 product)')
+    p.add_argument('--screen', choices=['auto', 'on'], default='auto', help="medsae's and medsae-topk's bf16 screen: where it pays (04's screen_pays), or always (on a CPU where bf16 is slower than screen_pays asks)")
     p.add_argument('--out', help='write PREFIX.md (the tables) and PREFIX.jsonl (one line per trainer and width)')
     a = p.parse_args()
     a.command = 'python bench/train_throughput.py ' + ' '.join(os.sys.argv[1:])
