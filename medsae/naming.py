@@ -273,11 +273,13 @@ def naming_concepts(model:Any, # the `ImageTextModel` whose texts name the laten
                     sentences:str|Path|Iterable[str]|bool|None=None, # each concept as these texts' sentences that state it (see `concept_sentences`); True: `model.training_texts`
                    ) -> dict[str, list[str]]:
     "The concepts a naming method chooses among: the vocabulary, cut to the known words and to the sections asked for, each concept's texts (its phrasings, or its sentences)."
+    own = {}  # the model's training texts, made once
     def texts(given, what):
         if given is True:
             if getattr(model, 'training_texts', None) is None:
                 raise MedsaeError(f"{what}=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
-            return model.training_texts()
+            if 'texts' not in own: own['texts'] = model.training_texts()
+            return own['texts']
         return None if given is False else given
     restrict_to, sentences = texts(restrict_to, 'restrict_to'), texts(sentences, 'sentences')
     concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
