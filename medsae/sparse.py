@@ -185,15 +185,24 @@ class SelectionHint:
     filtered: int = 0 # selections found among the entries above `at`
     full: int = 0 # selections that needed the full search
 
-def row_ranks(rows:torch.Tensor, # (m,) each entry's row, ascending
-              v:torch.Tensor, # (m,) fp32 values
-              n:int, # rows
+def row_ranks(rows:torch.Tensor, # (m,) each entry's row
+              v:torch.Tensor, # (m,) values
+              counts:torch.Tensor, # (n,) entries per row (`torch.bincount(rows, minlength=n)`)
              ) -> tuple:
-    "(order, rank): the entries by row, each row's values descending, and each ordered entry's rank in its row: one sort of an int64 key, the row in the high half and the float's bits made order-preserving in the low half."
-    counts = torch.bincount(rows, minlength=n)
-    i = v.view(torch.int32)
-    o = torch.argsort((rows << 32) + ((~torch.where(i < 0, i ^ 0x7fffffff, i)).long() + 2**31))
+    "(order, rank): the entries by row, each row's values descending, and each ordered entry's rank in its row. fp32 values take one sort of an int64 key, the row in the high half and the float's bits made order-preserving in the low half; other dtypes two stable sorts."
+    if v.dtype == torch.float32:
+        i = v.view(torch.int32)
+        o = torch.argsort((rows << 32) + ((~torch.where(i < 0, i ^ 0x7fffffff, i)).long() + 2**31))
+    else:
+        o = torch.argsort(v, descending=True, stable=True)
+        o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))
     return o, torch.arange(len(o), device=v.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
+
+def _merged(flat:torch.Tensor, v:torch.Tensor, more_flat:torch.Tensor, more_v:torch.Tensor) -> tuple:
+    "Two sets of entries (flat indices, values) as one, in row-major order."
+    flat, v = torch.cat([flat, more_flat]), torch.cat([v, more_v])
+    order = flat.argsort()
+    return flat.index_select(0, order), v.index_select(0, order)
 
 def batch_topk_filtered(g:torch.Tensor, # (B, d_sae) encoder products x_c @ W_enc (overwritten with g + b on the full search)
                         b:torch.Tensor, # (d_sae,) encoder bias
@@ -248,19 +257,11 @@ def topk_filtered(g:torch.Tensor, # (n, d_sae) encoder products x_c @ W_enc
     rows, cols = flat // d, flat % d
     v = g.view(-1).index_select(0, flat).add_(b.index_select(0, cols))
     counts = torch.bincount(rows, minlength=n)
-    if v.dtype == torch.float32: o, rank = row_ranks(rows, v, n)
-    else:
-        o = torch.argsort(v, descending=True, stable=True)
-        o = o.index_select(0, torch.argsort(rows.index_select(0, o), stable=True))  # by row, each row's values descending
-        rank = torch.arange(len(o), device=g.device) - (counts.cumsum(0) - counts).index_select(0, rows.index_select(0, o))
+    o, rank = row_ranks(rows, v, counts)
     short = (counts < k).nonzero().squeeze(1)  # rows with fewer than k entries above the bound: searched whole
     o = o[(rank < k) & (counts >= k).index_select(0, rows.index_select(0, o))]
-    flat, v = flat.index_select(0, o), v.index_select(0, o)
-    if len(short):
-        t = (g.index_select(0, short) + b).topk(k, dim=1, sorted=False)
-        flat, v = torch.cat([flat, (short[:, None] * d + t.indices).flatten()]), torch.cat([v, t.values.flatten()])
-    order = flat.argsort()
-    flat, v = flat.index_select(0, order), v.index_select(0, order)
+    t = (g.index_select(0, short) + b).topk(k, dim=1, sorted=False)
+    flat, v = _merged(flat.index_select(0, o), v.index_select(0, o), (short[:, None] * d + t.indices).flatten(), t.values.flatten())
     kth = torch.full((n,), torch.inf, dtype=v.dtype, device=v.device).scatter_reduce_(0, flat // d, v, 'amin')
     hint.at, hint.filtered = float(kth.quantile(0.02)), hint.filtered + 1
     return flat // d, flat % d, v
@@ -376,15 +377,12 @@ def screened_threshold(s:Screen, # from `screen_for`
     rows, cols, vals = _exact(s, xc, flat)
     keep = vals > theta
     rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    if (~ok).any():  # rows whose bound reaches 0: in fp32, whole
-        bad = (~ok).nonzero().squeeze(1)
+    if not ok.all():  # rows whose bound reaches 0: in fp32, whole
+        bad, d = (~ok).nonzero().squeeze(1), g.shape[1]
         pre = _full_rows(s, xc, bad)
         br, bc = (pre > theta).nonzero(as_tuple=True)
-        d = g.shape[1]
-        flat = torch.cat([rows * d + cols, bad.index_select(0, br) * d + bc])
-        order = flat.argsort()
-        vals = torch.cat([vals, pre[br, bc]]).index_select(0, order)
-        rows, cols = flat.index_select(0, order) // d, flat.index_select(0, order) % d
+        flat, vals = _merged(rows * d + cols, vals, bad.index_select(0, br) * d + bc, pre[br, bc])
+        rows, cols = flat // d, flat % d
     return rows, cols, vals
 
 def screened_topk(s:Screen, # from `screen_for`
@@ -403,16 +401,11 @@ def screened_topk(s:Screen, # from `screen_for`
     ok = (t > 0) & (lo > 0)
     flat = screened_candidates(g, torch.where(ok, _bf16_below(lo), torch.inf).bfloat16(), blocks)
     rows, cols, vals = _exact(s, xc, flat)
-    o, rank = row_ranks(rows, vals, n)
+    o, rank = row_ranks(rows, vals, torch.bincount(rows, minlength=n))
     o = o[rank < k]
-    flat = (rows * d + cols).index_select(0, o)
-    vals = vals.index_select(0, o)
-    if (~ok).any():  # rows without k positive blocks or with a loose bound: in fp32, whole
-        bad = (~ok).nonzero().squeeze(1)
-        top = _full_rows(s, xc, bad).topk(k, dim=1, sorted=False)
-        flat, vals = torch.cat([flat, (bad[:, None] * d + top.indices).flatten()]), torch.cat([vals, top.values.flatten()])
-    order = flat.argsort()
-    flat, vals = flat.index_select(0, order), vals.index_select(0, order)
+    bad = (~ok).nonzero().squeeze(1)  # rows without k positive blocks or with a loose bound: in fp32, whole
+    top = _full_rows(s, xc, bad).topk(k, dim=1, sorted=False)
+    flat, vals = _merged((rows * d + cols).index_select(0, o), vals.index_select(0, o), (bad[:, None] * d + top.indices).flatten(), top.values.flatten())
     if positive: flat, vals = flat[vals > 0], vals[vals > 0]
     return flat // d, flat % d, vals
 
