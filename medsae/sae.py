@@ -446,7 +446,7 @@ SCREEN_MIN_LATENTS = 4096 # the bf16 screen is used from this many latents on, w
 SCREEN_MIN_SPEEDUP = 2. # ... at least this many times faster than fp32 (03c's `bf16_speedup`; measured to pay at 2.6× and 7.5×)
 
 def screen_pays(sae:SAE) -> bool:
-    "Whether writing this SAE's features screens in bf16 by default: a TopK or BatchTopK SAE in fp32 on the CPU, of `SCREEN_MIN_LATENTS` latents or more, on a CPU that multiplies bf16 at least `SCREEN_MIN_SPEEDUP` times faster."
+    "Whether this SAE selects from a bf16 screen by default, writing features and training: a TopK or BatchTopK SAE in fp32 on the CPU, of `SCREEN_MIN_LATENTS` latents or more, on a CPU that multiplies bf16 at least `SCREEN_MIN_SPEEDUP` times faster."
     return (type(sae).screened_code is not SAE.screened_code and sae.W_enc.device.type == 'cpu' and sae.W_enc.dtype == torch.float32
             and sae.d_sae >= SCREEN_MIN_LATENTS and bf16_speedup() >= SCREEN_MIN_SPEEDUP)
 
