@@ -17,6 +17,9 @@ bias leaves about 5 % of the latents on) it writes `--shards` activation shards 
 - `stats before`: the old `compute_stats` (dense chunks of 1,024 samples, a topk per chunk), copied here;
 - `stats after`: `compute_stats` as it is now, from the CSR entries, n_top = n_bottom = 16;
 
+- `command`: what `medsae features` does per shard, the features then their statistics: `before` + `stats before`
+  against `after` + `stats after` (the old command's two steps against today's);
+
 checks that `after` wrote the same CSR as `before` (with the screen: the same entries, and the values' largest relative
 difference) and that both statistics agree (the values exactly; the
 samples where the old topk's order among tied values allows), and prints one row per architecture with the
@@ -108,7 +111,7 @@ def main():
     acts = torch.randn(a.rows, a.d_in, generator=g) if not a.spatial else torch.randn(a.rows, a.d_in, side, side, generator=g)
     n_rows = a.rows * max(a.spatial, 1)
     print(f"{a.shards} shards of {a.rows} rows x positions {max(a.spatial, 1)} = {n_rows} encoder rows each, d_in {a.d_in}, d_sae {a.d_sae}, k {a.k}, threads {a.threads}; times per shard")
-    print(f"{'arch':<22} {'gemm s':>7} {'before s':>9} {'after s':>8} {'speed-up':>8} {'gemm/after':>10} {'stats before s':>14} {'stats after s':>13} {'speed-up':>8} {'nnz/row':>8}  same CSR, same stats")
+    print(f"{'arch':<22} {'gemm s':>7} {'before s':>9} {'after s':>8} {'speed-up':>8} {'gemm/after':>10} {'stats before s':>14} {'stats after s':>13} {'speed-up':>8} {'nnz/row':>8} {'command before -> after':>23}  same CSR, same stats")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         for j in range(a.shards):  # the same rows in each shard
@@ -137,7 +140,7 @@ def main():
             same_stats = '-' if old is None else all(torch.equal(old.to_tensors()[k], new.to_tensors()[k]) for k in ('count', 'total', 'max', 'top_values', 'bottom_values'))
             nnz = int(got['indptr'][-1]) / a.rows
             arch = arch + (' (screened)' if screened else '')
-            print(f"{arch:<22} {t_gemm:7.2f} {t_before:9.2f} {t_after:8.2f} {t_before / t_after:7.1f}x {t_gemm / t_after:9.0%} {t_sb:14.2f} {t_sa:13.2f} {t_sb / t_sa:7.1f}x {nnz:8.1f}  {same}, {same_stats}")
+            print(f"{arch:<22} {t_gemm:7.2f} {t_before:9.2f} {t_after:8.2f} {t_before / t_after:7.1f}x {t_gemm / t_after:9.0%} {t_sb:14.2f} {t_sa:13.2f} {t_sb / t_sa:7.1f}x {nnz:8.1f} {f'{t_before + t_sb:.2f} -> {t_after + t_sa:.2f} s ({(t_before + t_sb) / (t_after + t_sa):.1f}x)':>23}  {same}, {same_stats}")
 
 
 if __name__ == '__main__': main()

@@ -203,6 +203,9 @@ class StandardSAE(SAE):
     "ReLU SAE with an L1 penalty and unit-norm decoder rows."
     config_cls = StandardConfig
     def activation(self, pre): return F.relu(pre)
+    def sparse_code(self, g:torch.Tensor) -> tuple:
+        "(rows, cols, vals) of the code from g = x_c @ W_enc: the entries of g + b_enc above 0, found by one comparison without writing the pre-activations."
+        return threshold_entries(g, self.b_enc, 0.) if type(self).activation is StandardSAE.activation else super().sparse_code(g)
     def l1_weights(self): return 1.
     def loss(self, x:torch.Tensor, sparsity_scale:float=1., **kwargs) -> dict:
         "Reconstruction + L1 loss on a batch x (batch, d_in)."

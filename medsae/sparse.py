@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_decode', 'SparsePreActs', 'sparse_pre_acts', 'topk_select',
-           'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product', 'above', 'true_indices',
+__all__ = ['DENSE_WORDS', 'BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_decode', 'SparsePreActs', 'sparse_pre_acts',
+           'topk_select', 'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product', 'above', 'true_indices',
            'threshold_entries', 'SelectionHint', 'row_ranks', 'batch_topk_filtered', 'topk_filtered', 'Screen',
            'screen_for', 'screen_error', 'screened_product', 'block_max', 'screened_candidates', 'screened_threshold',
            'screened_topk', 'screened_batch_topk', 'bf16_speedup']
@@ -150,6 +150,8 @@ def above(g:torch.Tensor, # (n, d) values
     "Flat indices of the entries of g greater than lo, ascending, as `(g > lo).flatten().nonzero()` gives them, faster when few are."
     return true_indices(torch.gt(g, lo, out=scratch('above', g.shape, torch.bool, g.device)) if g.device.type == 'cpu' else torch.gt(g, lo))
 
+DENSE_WORDS = 5 # where more than 1 in DENSE_WORDS words of 8 flags hold any, `true_indices` reads every flag instead
+
 def true_indices(m:torch.Tensor, # flags (any shape, contiguous)
                 ) -> torch.Tensor:
     "Flat indices of the true flags, ascending, as `m.flatten().nonzero()` gives them, faster when few are."
@@ -157,6 +159,7 @@ def true_indices(m:torch.Tensor, # flags (any shape, contiguous)
     if m.is_cuda: return m.nonzero().squeeze(1)
     n8 = m.numel() // 8 * 8  # find the 64-bit words of 8 flags that hold any first, then the flags in those words
     words = m[:n8].view(torch.int64).nonzero().squeeze(1)
+    if len(words) * DENSE_WORDS > n8 // 8: return m.nonzero().squeeze(1)  # dense flags (a ReLU SAE's code): one pass over them is faster
     r, c = m[:n8].view(-1, 8).index_select(0, words).nonzero(as_tuple=True)
     flat = words.index_select(0, r) * 8 + c
     return torch.cat([flat, m[n8:].nonzero().squeeze(1) + n8]) if n8 < m.numel() else flat
@@ -173,7 +176,7 @@ def threshold_entries(g:torch.Tensor, # (n, d) encoder products x_c @ W_enc
     cols = flat % d
     vals = g.view(-1).index_select(0, flat) + b.index_select(0, cols)
     keep = vals > theta  # the exact test, on the same float sums as g + b
-    flat, cols, vals = flat[keep], cols[keep], vals[keep]
+    if not bool(keep.all()): flat, cols, vals = flat[keep], cols[keep], vals[keep]
     return flat // d, cols, vals
 
 # %% ../nbs/03c_sparse.ipynb #e1f3edb4
