@@ -41,7 +41,8 @@ medsae's BatchTopK trainer runs `--profile_steps` more under torch.profiler, and
 by the `record_function` ranges the trainer marks (encoder product, top-k selection, the rest of the
 forward, backward, clipping, optimizer, decoder norms). `--out PREFIX` writes PREFIX.md and PREFIX.jsonl.
 
-On a CPU that multiplies bf16 at least 3x faster than fp32 (AMX), medsae's TopK and BatchTopK select
+On a CPU that multiplies bf16 at least 2x faster than fp32 (04's screen_pays: AMX, or avx512_bf16 as on the AMD EPYC of
+`bench/train_throughput_amd.md`), medsae's TopK and BatchTopK select
 from a bf16 screen (03c_sparse: the same selection as the fp32 product, values to fp32 rounding), so
 their step can take less time than the fp32 product alone: a ratio above 100 %. `medsae-fp32` and
 `medsae-topk-fp32` are the same trainers without the screen.
