@@ -40,9 +40,9 @@ __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 
            'demo_train', 'demo_activations', 'activations_done', 'split_features', 'demo_features', 'features_done',
            'demo_names', 'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores',
            'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing',
-           'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
-           'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas',
-           'run_demo', 'demo_command']
+           'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence', 'shared_latents',
+           'shared_sentence', 'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report',
+           'demo_atlas', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -410,6 +410,22 @@ def dead_sentence(r:DemoResults) -> str:
             f"{round(float(recon['dead_frac']) * d)} ({float(recon['dead_frac']):.0%}) on the held-out images.")
 
 # %% ../nbs/13_demo.ipynb #c625e91b
+def shared_latents(gt:pd.DataFrame, # the ground-truth table
+                   attributes:pd.DataFrame, # `attribute_table`'s
+                  ) -> pd.DataFrame:
+    "The findings below F1 0.8 whose latent is also a planted attribute's (not one of the finding's own parts, a device for Support Devices): finding, latent, attribute, the attribute's F1 and the finding's."
+    rows = [(g.finding, int(g.latent), a.attribute, a.f1, g.latent_f1) for g in gt.itertuples() if g.latent_f1 < .8 for a in attributes.itertuples()
+            if a.latent == g.latent and not (g.finding == 'Support Devices' and a.attribute in SYNTH_DEVICES)]
+    return pd.DataFrame(rows, columns=['finding', 'latent', 'attribute', 'attribute_f1', 'finding_f1'])
+
+def shared_sentence(shared:pd.DataFrame) -> str:
+    "What the report says of `shared_latents`: each latent a finding shares with an attribute, and which of the two it matches better."
+    if not len(shared): return ''
+    parts = [f"{x.finding}'s latent {x.latent} is also {x.attribute}'s" + (", which it matches better" if x.attribute_f1 > x.finding_f1 else '')
+             + f" (F1 {x.attribute_f1:.2f} against {x.finding_f1:.2f} for the finding)" for x in shared.itertuples()]
+    return (f" Below F1 0.8, a finding's latent can be an attribute's too: {'; '.join(parts)}. Such a latent fires for the attribute across findings, "
+            "so the finding's own F1 stays low.")
+
 def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
     "The report's ground-truth section: the table and its goals, the probe ceiling, and at a spatial hook point the heatmaps and pointing against chance."
     if r.ground_truth is None: return []
@@ -449,7 +465,7 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
                  + ("; the SAE has found the objects rather than their union." if len(own) == len(dev) and label < .8 else ".")) if label is not None and dev else ''
         cells += [md("What the labels are made of: the synthetic set also knows which support devices each image has, and in which lung zone and on which "
                      "side its findings lie (`synth_attributes`). Per planted attribute, the latent chosen with its threshold on validation, its held-out "
-                     "F1 and AUROC, and the attribute's share of held-out images. " + union),
+                     "F1 and AUROC, and the attribute's share of held-out images. " + union + shared_sentence(shared_latents(gt, r.attributes))),
                   output_cell(table_output(r.attributes, index=False))]
     if r.pointing is not None and len(r.pointing):
         cells += [md("Each finding's latent over held-out images with the finding: its heatmap at the hook point's positions, the planted mask outlined. "
