@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_artefacts.ipynb #c0e8b965
 from __future__ import annotations
-import contextlib, datetime, errno, glob, json, os, shlex, shutil, socket, sys, threading
+import contextlib, datetime, errno, glob, hashlib, json, os, shlex, shutil, socket, sys, threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -14,9 +14,9 @@ from .core import (MedsaeError, MetaMismatchError, clean_temp_files, fsync_dir, 
                          save_tensors, write_error, write_errors)
 
 # %% auto #0
-__all__ = ['TENSORS', 'TABLE', 'JSON', 'FOLDER', 'Kind', 'meta_diff', 'meta_path', 'read_meta', 'check_request', 'discard',
-           'running_command', 'current_command', 'lock_path', 'lock_holder', 'artefact_lock', 'building',
-           'check_complete', 'load_or_compute']
+__all__ = ['TENSORS', 'TABLE', 'JSON', 'FOLDER', 'Kind', 'meta_diff', 'source_digest', 'meta_path', 'read_meta', 'stale_fields',
+           'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
+           'artefact_lock', 'building', 'check_complete', 'load_or_compute']
 
 # %% ../nbs/00b_artefacts.ipynb #2c44e5c9
 @dataclass(frozen=True)
@@ -49,6 +49,19 @@ def meta_diff(stored:Mapping, # the request recorded with an artefact
     return {k: (stored.get(k, '<absent>'), requested.get(k, '<absent>'))
             for k in sorted(stored.keys() | requested.keys()) if stored.get(k, '<absent>') != requested.get(k, '<absent>')}
 
+# %% ../nbs/00b_artefacts.ipynb #f7574e83
+_SOURCE_DIGESTS: dict[Path, str] = {}
+
+def source_digest(folder:str|Path|None=None, # a folder of Python modules (default: medsae's own)
+                 ) -> str:
+    "A digest (16 hex digits) of the `.py` files under `folder`, their paths and contents: it changes when the code does (read once per process)."
+    folder = Path(folder or Path(medsae.__file__).parent).resolve()
+    if folder not in _SOURCE_DIGESTS:
+        h = hashlib.sha1()
+        for p in sorted(folder.rglob('*.py')): h.update(str(p.relative_to(folder)).encode() + b'\0' + p.read_bytes() + b'\0')
+        _SOURCE_DIGESTS[folder] = h.hexdigest()[:16]
+    return _SOURCE_DIGESTS[folder]
+
 # %% ../nbs/00b_artefacts.ipynb #f0e374e9
 def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
     "Where the meta of the artefact at `path` lives."
@@ -60,6 +73,13 @@ def read_meta(path:str|Path, kind:Kind=TENSORS) -> dict|None:
     "The meta of a complete artefact, or None if there is no complete artefact at `path`."
     mp = meta_path(path, kind)
     return load_json(mp) if mp.exists() else None
+
+def stale_fields(path:str|Path, # an artefact
+                 request:Mapping, # the request now
+                 kind:Kind=TENSORS) -> list[str]:
+    "The fields in which the complete artefact at `path` was made for another request: [] when it was made for this one, or there is none."
+    meta = read_meta(path, kind)
+    return sorted(meta_diff(meta['request'], request)) if meta else []
 
 # %% ../nbs/00b_artefacts.ipynb #b3c5ce9f
 def check_request(path:str|Path, stored:Mapping, requested:Mapping):

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from .core import MedsaeError, artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet
-from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta
+from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, read_meta, source_digest, stale_fields
 from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset
 from .synthetic import SYNTH_DEVICES, SYNTH_FINDINGS, SYNTH_MIN_SIZE, synth_attributes
@@ -30,7 +30,7 @@ from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
-                               reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling, text_ceiling)
+                               reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling, shared_latents, shared_sentence, text_ceiling)
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
 from .docs import figure_output, output_cell, render_report, table_output, widget_output
 
@@ -40,9 +40,9 @@ __all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 
            'demo_train', 'demo_activations', 'activations_done', 'split_features', 'demo_features', 'features_done',
            'demo_names', 'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores',
            'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing',
-           'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence', 'shared_latents',
-           'shared_sentence', 'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report',
-           'demo_atlas', 'run_demo', 'demo_command']
+           'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
+           'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas',
+           'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -149,8 +149,7 @@ def cached_tables(folder:Path, # where the CSV files go
     "Load the tables in `folder` if they were made for `request`; else compute them (again, if they were made from other inputs) and write one CSV each."
     def fill(path:Path):
         for name, df in compute().items(): save_table(path/f'{name}.csv', df)
-    stale = sorted(meta_diff(meta['request'], request)) if (meta := read_meta(folder, FOLDER)) else []  # derived tables: stale, not another user's artefact
-    if stale: log(f"demo: {folder.name} was made from other inputs ({', '.join(stale)}); computing it again")
+    if stale := stale_fields(folder, request, FOLDER): log(f"demo: {folder.name} was made from other inputs ({', '.join(stale)}); computing it again")  # derived: stale, not another user's
     path = load_or_compute(folder, request, fill, FOLDER, overwrite or bool(stale))
     return {f.stem: load_table(f) for f in sorted(Path(path).glob('*.csv'))}
 
@@ -219,7 +218,9 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
         if cfg.naming == 'vocab': return name_by_vocab(sae_dir, m, cfg.vocab, **kw)
         val = split_features(cfg, sae_dir, model, cfg.split_val)
         return name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)
-    return load_or_compute(concepts_file(sae_dir.name, cfg.naming, cfg.data_root), request, name, TABLE, cfg.overwrite).fillna({'concept': ''})  # unnamed: '' computed, NaN read back
+    path = concepts_file(sae_dir.name, cfg.naming, cfg.data_root)  # names for other options, or by an older medsae that recorded fewer: named again, in seconds
+    if stale := stale_fields(path, request, TABLE): log(f"demo: {path.name} was made for other options ({', '.join(stale)}); naming again")
+    return load_or_compute(path, request, name, TABLE, cfg.overwrite or bool(stale)).fillna({'concept': ''})  # unnamed: '' computed, NaN read back
 
 # %% ../nbs/13_demo.ipynb #51be0eed
 def dense_rows(source:Any) -> np.ndarray:
@@ -410,22 +411,6 @@ def dead_sentence(r:DemoResults) -> str:
             f"{round(float(recon['dead_frac']) * d)} ({float(recon['dead_frac']):.0%}) on the held-out images.")
 
 # %% ../nbs/13_demo.ipynb #c625e91b
-def shared_latents(gt:pd.DataFrame, # the ground-truth table
-                   attributes:pd.DataFrame, # `attribute_table`'s
-                  ) -> pd.DataFrame:
-    "The findings below F1 0.8 whose latent is also a planted attribute's (not one of the finding's own parts, a device for Support Devices): finding, latent, attribute, the attribute's F1 and the finding's."
-    rows = [(g.finding, int(g.latent), a.attribute, a.f1, g.latent_f1) for g in gt.itertuples() if g.latent_f1 < .8 for a in attributes.itertuples()
-            if a.latent == g.latent and not (g.finding == 'Support Devices' and a.attribute in SYNTH_DEVICES)]
-    return pd.DataFrame(rows, columns=['finding', 'latent', 'attribute', 'attribute_f1', 'finding_f1'])
-
-def shared_sentence(shared:pd.DataFrame) -> str:
-    "What the report says of `shared_latents`: each latent a finding shares with an attribute, and which of the two it matches better."
-    if not len(shared): return ''
-    parts = [f"{x.finding}'s latent {x.latent} is also {x.attribute}'s" + (", which it matches better" if x.attribute_f1 > x.finding_f1 else '')
-             + f" (F1 {x.attribute_f1:.2f} against {x.finding_f1:.2f} for the finding)" for x in shared.itertuples()]
-    return (f" Below F1 0.8, a finding's latent can be an attribute's too: {'; '.join(parts)}. Such a latent fires for the attribute across findings, "
-            "so the finding's own F1 stays low.")
-
 def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
     "The report's ground-truth section: the table and its goals, the probe ceiling, and at a spatial hook point the heatmaps and pointing against chance."
     if r.ground_truth is None: return []
@@ -539,13 +524,12 @@ def _input_stamps(paths:list[Path]) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in paths if p.exists()}
 
 def report_request(r:DemoResults, inputs:list[Path]) -> dict:
-    "What the report is made from: the options, and the modification times of the input artefacts' metas."
-    return {'config': {k: v for k, v in asdict(r.cfg).items() if k not in ('overwrite', 'out')}, 'inputs': _input_stamps(inputs)}
+    "What the report is made from: the options, the modification times of the input artefacts' metas, and the code that writes it."
+    return {'config': {k: v for k, v in asdict(r.cfg).items() if k not in ('overwrite', 'out')}, 'inputs': _input_stamps(inputs), 'code': source_digest()}
 
 def report_done(page:Path, request:dict) -> bool:
     "Whether `page` is a complete report made for `request`."
-    meta = read_meta(page, PAGE)
-    return meta is not None and page.exists() and not meta_diff(meta['request'], request)
+    return page.exists() and read_meta(page, PAGE) is not None and not stale_fields(page, request, PAGE)
 
 def demo_report(r:DemoResults, page:Path, request:dict) -> Path:
     "Render the report as `page` (with its scripts beside it), unless the one there was made for `request`."

@@ -13,13 +13,13 @@ import torch
 from ..core import MedsaeError
 from ..naming import load_vocab, concept_scores
 from ..models import auroc
-from ..synthetic import SYNTH_FINDINGS
+from ..synthetic import SYNTH_DEVICES, SYNTH_FINDINGS
 from .probes import train_probe
 
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
            'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'attribute_table',
-           'probe_ceiling', 'text_ceiling']
+           'shared_latents', 'shared_sentence', 'probe_ceiling', 'text_ceiling']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -162,6 +162,26 @@ def attribute_table(latents:tuple[np.ndarray, np.ndarray], # (validation, held-o
     held = held_out_scores(choose_units(latents[0], attributes[0].to_numpy(), cols, positive=True), latents[1], attributes[1].to_numpy())
     return pd.DataFrame({'attribute': cols, 'latent': held.unit.to_numpy(), 'f1': held.f1.to_numpy(), 'auroc': held.auroc.to_numpy(),
                          'share': attributes[1].to_numpy().mean(0)})
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #53c82b46
+def shared_latents(table:pd.DataFrame, # `ground_truth_table`'s
+                   attributes:pd.DataFrame, # `attribute_table`'s
+                   parts:dict|None=None, # label -> the attributes that are its own parts (default: Support Devices' objects)
+                   below:float=.8, # the findings below this F1
+                  ) -> pd.DataFrame:
+    "The findings below F1 `below` whose latent is also an attribute's (not one of the finding's parts): finding, latent, attribute, the attribute's F1 and the finding's."
+    parts = {'Support Devices': SYNTH_DEVICES} if parts is None else parts
+    rows = [(g.finding, int(g.latent), a.attribute, a.f1, g.latent_f1) for g in table.itertuples() if g.latent_f1 < below for a in attributes.itertuples()
+            if a.latent == g.latent and a.attribute not in parts.get(g.finding, ())]
+    return pd.DataFrame(rows, columns=['finding', 'latent', 'attribute', 'attribute_f1', 'finding_f1'])
+
+def shared_sentence(shared:pd.DataFrame) -> str:
+    "What the report says of `shared_latents`: each latent a finding shares with an attribute, and which of the two it matches better."
+    if not len(shared): return ''
+    parts = [f"{x.finding}'s latent {x.latent} is also {x.attribute}'s" + (", which it matches better" if x.attribute_f1 > x.finding_f1 else '')
+             + f" (F1 {x.attribute_f1:.2f} against {x.finding_f1:.2f} for the finding)" for x in shared.itertuples()]
+    return (f" Below F1 0.8, a finding's latent can be an attribute's too: {'; '.join(parts)}. Such a latent fires for the attribute across findings, "
+            "so the finding's own F1 stays low.")
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #8e2c3757
 def probe_ceiling(train:Any, # training activations: an (n, d) tensor, or a store (spatial ones max-pooled)
