@@ -273,15 +273,11 @@ def naming_concepts(model:Any, # the `ImageTextModel` whose texts name the laten
                     sentences:str|Path|Iterable[str]|bool|None=None, # each concept as these texts' sentences that state it (see `concept_sentences`); True: `model.training_texts`
                    ) -> dict[str, list[str]]:
     "The concepts a naming method chooses among: the vocabulary, cut to the known words and to the sections asked for, each concept's texts (its phrasings, or its sentences)."
-    own = {}  # the model's training texts, made once
-    def texts(given, what):
-        if given is True:
-            if getattr(model, 'training_texts', None) is None:
-                raise MedsaeError(f"{what}=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
-            if 'texts' not in own: own['texts'] = model.training_texts()
-            return own['texts']
-        return None if given is False else given
-    restrict_to, sentences = texts(restrict_to, 'restrict_to'), texts(sentences, 'sentences')
+    own = [w for w, given in (('restrict_to', restrict_to), ('sentences', sentences)) if given is True]  # the model's own texts, made once
+    if own and getattr(model, 'training_texts', None) is None:
+        raise MedsaeError(f"{own[0]}=True needs the texts {model.name} was trained on, and medsae does not know them: pass them instead (a .txt, a .csv or the texts)")
+    own = model.training_texts() if own else None
+    restrict_to, sentences = (own if given is True else None if given is False else given for given in (restrict_to, sentences))
     concepts = load_vocab(vocab, data_root) if restrict_to is None else restrict_vocab(vocab, restrict_to, data_root=data_root)
     if sections is not None:
         where = vocab_sections(vocab, data_root)
