@@ -14,6 +14,7 @@ From the repository root (the demo's own activations are extracted first if the 
     python bench/demo_shapes.py --data_root /tmp/shapes/data --hook_point visual.layer4 --grid 64x4,128x4,128x8,256x8
     python bench/demo_shapes.py --data_root /tmp/shapes/data --seeds 0,1,2          # the same grid over three SAE seeds
     python bench/demo_shapes.py --data_root /tmp/shapes/data --grid 24x3 --seeds 0,1,2 --names   # and how many findings' latents are named right
+    python bench/demo_shapes.py --data_root /tmp/shapes/data24k --n_train 24000 --steps 6000    # more images, longer training (a data root of its own per n_train)
 
 It prints a Markdown table (one row per shape and seed) and, per seed, the shape the rule picks. `--names` adds how many of the
 ten findings' latents (chosen on validation) are named with the finding, by zero-shot scores over the validation images (the
@@ -67,10 +68,10 @@ def evaluate(cfg:DemoConfig, names:bool=False) -> dict:
             'names': names_right(cfg, sae_dir, chosen.unit.astype(int).to_dict()) if names else {}}
 
 
-def seed_root(data_root:str, seed:int) -> str:
-    "The data root of one seed: the given one for seed 0, else a folder inside it sharing its activations (an SAE's name does not carry its seed)."
-    if seed == 0: return data_root
-    root = Path(data_root)/f'seed{seed}'
+def seed_root(data_root:str, seed:int, steps:int|None=None) -> str:
+    "The data root of one seed (and step count): the given one for seed 0 and the demo's steps, else a folder inside it sharing its activations (an SAE's name carries neither)."
+    if seed == 0 and steps in (None, DemoConfig.steps): return data_root
+    root = Path(data_root)/(f'seed{seed}' + ('' if steps in (None, DemoConfig.steps) else f'-steps{steps}'))
     root.mkdir(parents=True, exist_ok=True)
     if not (root/'activations').exists(): (root/'activations').symlink_to((Path(data_root)/'activations').resolve(), target_is_directory=True)
     return str(root)
@@ -90,6 +91,8 @@ def main():
     p.add_argument('--grid', default='16x2,16x3,24x2,24x3,24x4,32x3,32x4', help='d_sae x k, comma-separated')
     p.add_argument('--seeds', default='0', help='SAE seeds, comma-separated (the demo uses 0)')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--n_train', type=int, default=DemoConfig.n_train, help="training images (the demo's 6000); a data root holds the activations of one n_train")
+    p.add_argument('--steps', type=int, default=DemoConfig.steps, help="training steps (the demo's 1500)")
     p.add_argument('--names', action='store_true', help="also count the findings whose latent is named with the finding")
     a = p.parse_args()
     torch.set_num_threads(a.threads); set_quiet(True); os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -99,7 +102,8 @@ def main():
     for seed in map(int, a.seeds.split(',')):
         for shape in a.grid.split(','):
             d_sae, k = map(int, shape.split('x'))
-            cfg = DemoConfig(data_root=seed_root(a.data_root, seed), hook_point=a.hook_point, d_sae=d_sae, k=k, seed=seed)
+            cfg = DemoConfig(data_root=seed_root(a.data_root, seed, a.steps), hook_point=a.hook_point, d_sae=d_sae, k=k, seed=seed,
+                             n_train=a.n_train, steps=a.steps)
             r = {'seed': seed, 'd_sae': d_sae, 'k': k, **evaluate(cfg, a.names)}
             rows.append(r)
             f1 = ' '.join(f'{f[:5]} {v:.2f}' for f, v in r['f1'].items())
