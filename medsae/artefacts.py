@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import medsae
-from .core import (MedsaeError, MetaMismatchError, clean_temp_files, fsync_dir, load_json, load_table, load_tensors, save_json, save_table,
+from .core import (ARTEFACT_DIRS, MedsaeError, MetaMismatchError, clean_temp_files, fsync_dir, load_json, load_table, load_tensors, save_json, save_table,
                          save_tensors, write_error, write_errors)
 
 # %% auto #0
-__all__ = ['TENSORS', 'TABLE', 'JSON', 'FOLDER', 'Kind', 'meta_diff', 'source_digest', 'meta_path', 'read_meta', 'stale_fields',
-           'check_request', 'discard', 'running_command', 'current_command', 'lock_path', 'lock_holder',
-           'artefact_lock', 'building', 'check_complete', 'load_or_compute']
+__all__ = ['TENSORS', 'TABLE', 'JSON', 'FOLDER', 'ROOT', 'Kind', 'meta_diff', 'source_digest', 'artefact_root', 'portable',
+           'localised', 'meta_path', 'read_meta', 'stale_fields', 'check_request', 'discard', 'running_command',
+           'current_command', 'lock_path', 'lock_holder', 'artefact_lock', 'building', 'check_complete',
+           'load_or_compute']
 
 # %% ../nbs/00b_artefacts.ipynb #2c44e5c9
 @dataclass(frozen=True)
@@ -62,6 +63,36 @@ def source_digest(folder:str|Path|None=None, # a folder of Python modules (defau
         _SOURCE_DIGESTS[folder] = h.hexdigest()[:16]
     return _SOURCE_DIGESTS[folder]
 
+# %% ../nbs/00b_artefacts.ipynb #d2fecbb7
+ROOT = '{root}' # a stored path that starts with it is relative to its artefact's root
+
+def artefact_root(path:str|Path, # an artefact (a file, or a folder)
+                 ) -> Path|None:
+    "The folder the paths of an artefact's request are stored relative to: the data root of `root/<kind>/<name>`, the folder holding `results/<name>` (made absolute, not resolved); None elsewhere."
+    path = Path(os.path.abspath(path))
+    return path.parent.parent if path.parent.name in (*ARTEFACT_DIRS, 'results') and len(path.parts) > 3 else None
+
+def _map_strings(x, f):
+    if isinstance(x, Mapping): return {f(k) if isinstance(k, str) else k: _map_strings(v, f) for k, v in x.items()}  # keys too: a table of input files
+    if isinstance(x, (list, tuple)): return [_map_strings(v, f) for v in x]
+    return f(x) if isinstance(x, str) else x
+
+def portable(request:Mapping, # a request, as JSON would store it
+             path:str|Path, # the artefact it is stored with
+            ) -> dict:
+    "The request as stored: every absolute path inside the artefact's root written as `{root}/...`."
+    root, request = artefact_root(path), _jsonable(dict(request))
+    if root is None: return request
+    head = str(root) + os.sep
+    return _map_strings(request, lambda s: ROOT + s[len(head) - 1:] if s.startswith(head) else s)
+
+def localised(request:Mapping, # a request as stored
+              path:str|Path, # the artefact it is stored with, where it is now
+             ) -> dict:
+    "The request as read: every `{root}/...` path made absolute again, under the root the artefact is in now."
+    root = artefact_root(path)
+    return request if root is None else _map_strings(request, lambda s: str(root) + s[len(ROOT):] if s.startswith(ROOT + os.sep) else s)
+
 # %% ../nbs/00b_artefacts.ipynb #f0e374e9
 def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
     "Where the meta of the artefact at `path` lives."
@@ -72,7 +103,9 @@ def meta_path(path:str|Path, kind:Kind=TENSORS) -> Path:
 def read_meta(path:str|Path, kind:Kind=TENSORS) -> dict|None:
     "The meta of a complete artefact, or None if there is no complete artefact at `path`."
     mp = meta_path(path, kind)
-    return load_json(mp) if mp.exists() else None
+    if not mp.exists(): return None
+    meta = load_json(mp)
+    return {**meta, 'request': localised(meta['request'], path)} if 'request' in meta else meta
 
 def stale_fields(path:str|Path, # an artefact
                  request:Mapping, # the request now
@@ -102,15 +135,15 @@ def discard(path:str|Path, kind:Kind=TENSORS):
 def _start_folder(path:Path, request:Mapping, kind:Kind=FOLDER):
     "Create a folder artefact, or check that a partial one was started for the same request; the marker records the command that started it."
     marker = path/'.request.json'
-    if marker.exists(): check_request(path, load_json(marker)['request'], request)
+    if marker.exists(): check_request(path, localised(load_json(marker)['request'], path), request)
     else:
         with write_errors(path): path.mkdir(parents=True, exist_ok=True)
-        save_json(marker, {'request': _jsonable(dict(request)), 'command': current_command(), 'producer': kind.producer or None})
+        save_json(marker, {'request': portable(request, path), 'command': current_command(), 'producer': kind.producer or None})
 
 def _started_for(path:Path, request:Mapping) -> bool:
     "Whether the unfinished folder at `path` was started for this request (so it may be resumed)."
     marker = path/'.request.json'
-    return marker.exists() and not meta_diff(load_json(marker)['request'], request)
+    return marker.exists() and not meta_diff(localised(load_json(marker)['request'], path), request)
 
 # %% ../nbs/00b_artefacts.ipynb #396ca884
 _COMMAND: list[tuple[int, str]] = []  # (pid, command line): a forked child (a test worker, a DataLoader worker) does not inherit its parent's
@@ -301,7 +334,7 @@ def load_or_compute(path:str|Path, # where the artefact lives (a file, or a fold
         value = compute(target)
         if kind.save is not None: kind.save(target, value)
         else: value = kind.load(target)
-        save_json(meta_path(target, kind), {'request': _jsonable(dict(request)), 'medsae_version': medsae.__version__,
+        save_json(meta_path(target, kind), {'request': portable(request, path), 'medsae_version': medsae.__version__,
                                             'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
                                             'info': _jsonable(kind.describe(value))})
     return value if target == path or kind.save is not None else kind.load(path)

@@ -23,7 +23,7 @@ from .data import DATASETS, get_dataset
 from .synthetic import SYNTH_DEVICES, SYNTH_FINDINGS, SYNTH_MIN_SIZE, synth_attributes
 from .models import MODELS, ImageTextModel, auroc, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
-from .sae import sae_class
+from .sae import sae_class, training_record
 from .training import TrainConfig, plot_training_curve, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .atlas import build_atlas, write_atlas
@@ -171,7 +171,7 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, per_image)
     request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * per_image}  # rows, as training records them (positions at a spatial hook point)
     if (out/'config.json').exists() and not cfg.overwrite:
-        stored = load_json(out/'config.json').get('training', {})
+        stored = training_record(out)
         check_request(out, {k: stored.get(k) for k in request}, request)
         return out, pd.DataFrame(stored.get('history', []))
     return out, train_sae(sae, acts, tcfg, out=out, resume=not cfg.overwrite, overwrite=cfg.overwrite).metrics

@@ -15,13 +15,13 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from .core import MedsaeError, get_paths, features_name, save_tensors, load_tensors, load_json, progress, weights_digest
+from .core import MedsaeError, get_paths, features_name, save_tensors, load_tensors, progress, weights_digest
 from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
 from .commands import Flag, command, int_range
 from .data import DATASETS
 from .models import MODELS
 from .images import to_pil
-from .sae import SAE, SCREEN_MIN_LATENTS, screen_pays
+from .sae import SAE, SCREEN_MIN_LATENTS, screen_pays, training_record
 from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
 from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key
@@ -303,7 +303,7 @@ def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dict
     "The SAE at `sae_path` and what features need of its training: `{'name', 'act_scale', 'activations'}`."
     p = Path(sae_path)
     sae = load_any_sae(p, sae_type_name)
-    training = load_json(p/'config.json').get('training', {}) if p.is_dir() and sae_format(p) == 'medsae' else {}
+    training = training_record(p) if p.is_dir() and sae_format(p) == 'medsae' else {}
     return sae, {'name': p.name if p.is_dir() else p.stem, 'act_scale': training.get('act_scale'), 'activations': training.get('activations')}
 
 # %% ../nbs/06_features.ipynb #19d1788f

@@ -16,6 +16,7 @@ from torch.profiler import record_function
 
 import medsae
 from .core import MedsaeError, Registry, save_tensors, load_tensors, save_json, load_json
+from .artefacts import localised, portable
 from .sparse import (sparse_decode, sparse_pre_acts, topk_select, batch_topk_select, encoder_product, threshold_entries,
                            SelectionHint, batch_topk_filtered, topk_filtered, screen_for, screened_threshold, screened_topk, screened_batch_topk, bf16_speedup)
 
@@ -24,7 +25,7 @@ __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'SCREEN_MIN_LATENTS', 'SCREEN_MIN_SPEE
            'StandardConfig', 'StandardAprilConfig', 'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig',
            'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE', 'sq_err', 'StandardSAE', 'StandardAprilSAE',
            'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'screen_pays',
-           'save_sae', 'build_sae', 'load_sae']
+           'save_sae', 'training_record', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -463,8 +464,14 @@ def save_sae(sae:SAE, # the SAE to save
     sd = sae.state_dict()
     save_tensors(folder/'sae.safetensors', sd)
     save_json(folder/'config.json', {'arch': sae.arch, 'config': asdict(sae.cfg), 'shapes': {k: list(v.shape) for k, v in sd.items()},
-                                     'training': training or {}, 'medsae_version': medsae.__version__})
+                                     'training': portable(training or {}, folder), 'medsae_version': medsae.__version__})
     return folder
+
+def training_record(folder:str|Path, # a folder written by `save_sae`
+                   ) -> dict:
+    "The training summary `save_sae` recorded in `folder`, its paths read against where the folder is now (00b's `localised`); {} where there is none."
+    p = Path(folder)/'config.json'
+    return localised(load_json(p).get('training', {}), folder) if p.exists() else {}
 
 # %% ../nbs/04_sae.ipynb #75c67b06
 def _check_state(sae:SAE, sd:dict, source:Any):

@@ -24,7 +24,7 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays
+from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays, training_record
 from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
@@ -446,10 +446,10 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         dist.barrier()
         for p in sae.state_dict().values(): dist.broadcast(p, 0)
     if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked
-        stored, request = load_json(out/'config.json').get('training', {}), train_request(sae, cfg)
+        stored, request = training_record(out), train_request(sae, cfg)
         check_request(out, {k: stored.get(k) for k in request}, request)
         done = load_sae(out, sae.device)
-        return TrainResult(done, pd.DataFrame(load_json(out/'config.json')['training'].get('history', [])), out)
+        return TrainResult(done, pd.DataFrame(stored.get('history', [])), out)
     source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size, cfg.streams)
     if isinstance(source, StoreBatches): log(f"{source.store.path.name}: {source.rows:,} rows of {source.store.d_in}; {len(source.mine)} stream(s) of {source.streams} in this process, "
                                            f"each buffering {cfg.buffer_size:,} rows ({cfg.buffer_size * source.store.d_in * 4 / 2**20:,.0f} MiB)")
