@@ -48,10 +48,10 @@ def evaluation_setting(data_root:str|Path, # where the artefacts are written
     data = {'n': 1000} if quality else {'n': 96, 'size': 64}  # the test images
     train = (extract_activations(model, 'synthetic-cxr', 'train', 'image_embeds', data_root=root, n=6000, batch_size=100, num_workers=0) if quality else
              extract_activations(model, 'synthetic-cxr', 'test', 'image_embeds', data_root=root, batch_size=48, num_workers=0, **data))
-    sae_dir = root/'sae_checkpoints'/('synthetic-cxr-clip_synthetic-cxr_batchtopk' if quality else 'toy_embeds_topk')
+    sae_dir = root/'sae_checkpoints'/('synthetic-cxr-clip_synthetic-cxr_batchtopk_d24-k3' if quality else 'toy_embeds_topk')
     seed_everything(0)
-    sae = sae_class('batchtopk')(d_in=train.d_in, d_sae=128, k=4) if quality else sae_class('topk')(d_in=train.d_in, d_sae=64, k=4)
-    cfg = (TrainConfig(batch_size=256, steps=1500, lr=2e-3, warmup_steps=20, normalize=True, log_every=500, seed=0) if quality else
+    sae = sae_class('batchtopk')(d_in=train.d_in, d_sae=24, k=3) if quality else sae_class('topk')(d_in=train.d_in, d_sae=64, k=4)
+    cfg = (TrainConfig(batch_size=256, steps=1500, lr=2e-3, warmup_steps=20, normalize=True, log_every=30, seed=0, dead_after_tokens=1000) if quality else  # the demo's SAE (13_demo)
            TrainConfig(batch_size=32, steps=30, log_every=10, normalize=True, seed=0))
     train_sae(sae, train, cfg, out=sae_dir)
     feats = sae_features(sae_dir, 'synthetic-cxr-clip', 'synthetic-cxr', 'test', data_root=root, **data)
