@@ -6,6 +6,7 @@ Run from the repository root (about a minute per architecture on 2 cores):
     python bench/feature_write.py --screen off                      # without the bf16 screen (03c), the exact fp32 product
     python bench/feature_write.py --archs topk --rows 1024          # a quick look
     python bench/feature_write.py --spatial 49 --rows 256           # (C, 7, 7) maps: 49 positions a sample, max-pooled
+    python bench/feature_write.py --archs standard --no-before --profile   # where the writing's time goes (cProfile, by own time)
 
 For each architecture (a random SAE: TopK, BatchTopK with an inference threshold, a ReLU SAE whose
 bias leaves about 5 % of the latents on) it writes `--shards` activation shards of `--rows` samples, then times, per shard
@@ -103,6 +104,7 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--no-before', dest='before', action='store_false', help='skip the old dense path')
     p.add_argument('--repeat', type=int, default=1, help='time each step this many times, keep the best')
+    p.add_argument('--profile', action='store_true', help="after each architecture's row, where one more writing's time goes (cProfile, the calls of most own time)")
     a = p.parse_args()
     global REPEAT, SCREEN; REPEAT, SCREEN = a.repeat, {'auto': None, 'on': True, 'off': False}[a.screen]
     torch.set_num_threads(a.threads); set_quiet(True)
@@ -140,7 +142,13 @@ def main():
             same_stats = '-' if old is None else all(torch.equal(old.to_tensors()[k], new.to_tensors()[k]) for k in ('count', 'total', 'max', 'top_values', 'bottom_values'))
             nnz = int(got['indptr'][-1]) / a.rows
             arch = arch + (' (screened)' if screened else '')
-            print(f"{arch:<22} {t_gemm:7.2f} {t_before:9.2f} {t_after:8.2f} {t_before / t_after:7.1f}x {t_gemm / t_after:9.0%} {t_sb:14.2f} {t_sa:13.2f} {t_sb / t_sa:7.1f}x {nnz:8.1f} {f'{t_before + t_sb:.2f} -> {t_after + t_sa:.2f} s ({(t_before + t_sb) / (t_after + t_sa):.1f}x)':>23}  {same}, {same_stats}")
+            row = f"{arch:<22} {t_gemm:7.2f} {t_before:9.2f} {t_after:8.2f} {t_before / t_after:7.1f}x {t_gemm / t_after:9.0%} {t_sb:14.2f} {t_sa:13.2f} {t_sb / t_sa:7.1f}x {nnz:8.1f} {f'{t_before + t_sb:.2f} -> {t_after + t_sa:.2f} s ({(t_before + t_sb) / (t_after + t_sa):.1f}x)':>23}  {same}, {same_stats}"
+            print(row)
+            if a.profile:
+                import cProfile, pstats, io
+                pr = cProfile.Profile(); pr.enable(); rewrite(d/f'feats_{arch.split()[0]}', sae, store); pr.disable()
+                out = io.StringIO(); pstats.Stats(pr, stream=out).sort_stats('tottime').print_stats(8)
+                print('\n'.join(l for l in out.getvalue().splitlines() if l.strip() and not l.startswith(('   Ordered', '   List'))), flush=True)
 
 
 if __name__ == '__main__': main()
