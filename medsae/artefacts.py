@@ -120,8 +120,17 @@ def check_request(path:str|Path, stored:Mapping, requested:Mapping):
     diff = meta_diff(stored, requested)
     if diff:
         fields = '; '.join(f"{k}: stored {a!r}, requested {b!r}" for k, (a, b) in diff.items())
-        raise MetaMismatchError(f"{path} was made for a different request ({fields}). "
+        moved = [k for k, (a, b) in diff.items() if _same_place(a, b)]
+        hint = (f"Its {' and '.join(moved)} {'path names' if len(moved) == 1 else 'paths name'} the same file under another folder: the root was moved or copied "
+                f"after a medsae that recorded absolute paths wrote it; move it back to reuse it as it is. ") if moved else ''
+        raise MetaMismatchError(f"{path} was made for a different request ({fields}). {hint}"
                                 f"Pass overwrite=True (--overwrite) to recompute it, or choose another name.")
+
+def _same_place(a, b) -> bool:
+    "Whether two stored values are absolute paths that differ only in the folders above their last two parts (a root moved after absolute paths were recorded)."
+    if not (isinstance(a, str) and isinstance(b, str) and a != b and os.path.isabs(a) and os.path.isabs(b)): return False
+    pa, pb = Path(a).parts, Path(b).parts
+    return len(pa) > 3 and len(pb) > 3 and pa[-2:] == pb[-2:]
 
 # %% ../nbs/00b_artefacts.ipynb #ac2c97b2
 def discard(path:str|Path, kind:Kind=TENSORS):
