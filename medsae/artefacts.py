@@ -144,15 +144,18 @@ def discard(path:str|Path, kind:Kind=TENSORS):
 def _start_folder(path:Path, request:Mapping, kind:Kind=FOLDER):
     "Create a folder artefact, or check that a partial one was started for the same request; the marker records the command that started it."
     marker = path/'.request.json'
-    if marker.exists(): check_request(path, localised(load_json(marker)['request'], path), request)
+    if marker.exists(): check_request(path, _started_request(path), request)
     else:
         with write_errors(path): path.mkdir(parents=True, exist_ok=True)
         save_json(marker, {'request': portable(request, path), 'command': current_command(), 'producer': kind.producer or None})
 
+def _started_request(path:Path) -> dict:
+    "The request an unfinished folder was started for, its paths read where the folder is now."
+    return localised(load_json(path/'.request.json')['request'], path)
+
 def _started_for(path:Path, request:Mapping) -> bool:
     "Whether the unfinished folder at `path` was started for this request (so it may be resumed)."
-    marker = path/'.request.json'
-    return marker.exists() and not meta_diff(localised(load_json(marker)['request'], path), request)
+    return (path/'.request.json').exists() and not meta_diff(_started_request(path), request)
 
 # %% ../nbs/00b_artefacts.ipynb #396ca884
 _COMMAND: list[tuple[int, str]] = []  # (pid, command line): a forked child (a test worker, a DataLoader worker) does not inherit its parent's

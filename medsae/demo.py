@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .core import MedsaeError, artefact_name, get_paths, load_json, load_table, log, save_table, seed_everything, sae_name, set_quiet
-from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, read_meta, source_digest, stale_fields
+from .core import MedsaeError, artefact_name, get_paths, load_table, log, save_table, seed_everything, sae_name, set_quiet
+from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta, source_digest, stale_fields
 from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset
 from .synthetic import SYNTH_DEVICES, SYNTH_FINDINGS, SYNTH_MIN_SIZE, synth_attributes
@@ -529,7 +529,7 @@ def report_request(r:DemoResults, inputs:list[Path]) -> dict:
 
 def report_done(page:Path, request:dict) -> bool:
     "Whether `page` is a complete report made for `request`."
-    return page.exists() and read_meta(page, PAGE) is not None and not stale_fields(page, request, PAGE)
+    return page.exists() and (meta := read_meta(page, PAGE)) is not None and not meta_diff(meta['request'], request)
 
 def demo_report(r:DemoResults, page:Path, request:dict) -> Path:
     "Render the report as `page` (with its scripts beside it), unless the one there was made for `request`."

@@ -21,9 +21,10 @@ from ..training import TrainConfig, train_sae
 from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint
 
 # %% auto #0
-__all__ = ['EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks', 'score_rows', 'block_rows', 'n_rows',
-           'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids', 'first_difference', 'check_same_samples',
-           'check_labels', 'Rows', 'store_labels', 'Labels', 'labelled_rows', 'neuron_store', 'median_text']
+__all__ = ['QUALITY_SAE', 'QUALITY_TRAIN', 'EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks',
+           'score_rows', 'block_rows', 'n_rows', 'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids',
+           'first_difference', 'check_same_samples', 'check_labels', 'Rows', 'store_labels', 'Labels', 'labelled_rows',
+           'neuron_store', 'median_text']
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #91819c71
 @dataclass
@@ -40,6 +41,9 @@ class EvaluationSetting:
     def __repr__(self): return f"EvaluationSetting({self.acts.n} test images x {self.acts.d_in} dims, {self.sae_dir.name}: {self.feats.d_sae} latents)"
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #ff88d0d8
+QUALITY_SAE = ('batchtopk', 24, 3) # the larger setting's SAE: the demo's at the joint embedding (13_demo, whose tests keep the two equal)
+QUALITY_TRAIN = TrainConfig(batch_size=256, steps=1500, lr=2e-3, warmup_steps=20, normalize=True, log_every=30, seed=0, dead_after_tokens=1000) # trained as the demo trains it
+
 def evaluation_setting(data_root:str|Path, # where the artefacts are written
                        quality:bool=False, # the larger setting of the chapters' closing sections (minutes on a CPU) instead of the small one (seconds)
                       ) -> EvaluationSetting:
@@ -48,11 +52,11 @@ def evaluation_setting(data_root:str|Path, # where the artefacts are written
     data = {'n': 1000} if quality else {'n': 96, 'size': 64}  # the test images
     train = (extract_activations(model, 'synthetic-cxr', 'train', 'image_embeds', data_root=root, n=6000, batch_size=100, num_workers=0) if quality else
              extract_activations(model, 'synthetic-cxr', 'test', 'image_embeds', data_root=root, batch_size=48, num_workers=0, **data))
-    sae_dir = root/'sae_checkpoints'/('synthetic-cxr-clip_synthetic-cxr_batchtopk_d24-k3' if quality else 'toy_embeds_topk')
+    arch, d_sae, k = QUALITY_SAE if quality else ('topk', 64, 4)
+    sae_dir = root/'sae_checkpoints'/(f'synthetic-cxr-clip_synthetic-cxr_{arch}_d{d_sae}-k{k}' if quality else 'toy_embeds_topk')
     seed_everything(0)
-    sae = sae_class('batchtopk')(d_in=train.d_in, d_sae=24, k=3) if quality else sae_class('topk')(d_in=train.d_in, d_sae=64, k=4)
-    cfg = (TrainConfig(batch_size=256, steps=1500, lr=2e-3, warmup_steps=20, normalize=True, log_every=30, seed=0, dead_after_tokens=1000) if quality else  # the demo's SAE (13_demo)
-           TrainConfig(batch_size=32, steps=30, log_every=10, normalize=True, seed=0))
+    sae = sae_class(arch)(d_in=train.d_in, d_sae=d_sae, k=k)
+    cfg = QUALITY_TRAIN if quality else TrainConfig(batch_size=32, steps=30, log_every=10, normalize=True, seed=0)
     train_sae(sae, train, cfg, out=sae_dir)
     feats = sae_features(sae_dir, 'synthetic-cxr-clip', 'synthetic-cxr', 'test', data_root=root, **data)
     sae, info = load_sae_checkpoint(sae_dir)
