@@ -23,8 +23,8 @@ from .commands import *
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
            'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches', 'check_key',
-           'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'activations_request',
-           'default_extra', 'activations_folder', 'extract_activations', 'activations_command']
+           'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'model_weights_digest',
+           'activations_request', 'default_extra', 'activations_folder', 'extract_activations', 'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -404,10 +404,15 @@ def make_forward(model:Any, # an `ImageTextModel` (or anything `hook_fn` accepts
 def _describe_transform(t:Any) -> str|None:
     return None if t is None else re.sub(r'\s+', ' ', re.sub(r' at 0x[0-9a-fA-F]+', '', repr(t)))
 
+def model_weights_digest(model:Any) -> str|None:
+    "Which weights a model computes with: its `weights_id` (02_models' `get_model` sets it), else the `weights_digest` of its module; None for an object with neither."
+    module = getattr(model, 'model', model)
+    return getattr(model, 'weights_id', '') or (weights_digest(module) if isinstance(module, torch.nn.Module) else None)
+
 def activations_request(model:Any, dataset:Any, split:str, hook_point:str, dtype:torch.dtype, shard_size:int,
                         weights:str|None=None, tiny:bool=False, dataset_kwargs:dict|None=None) -> dict:
     "The request an activations folder is made for."
-    return {'model': model.name, 'weights': str(weights) if weights else None, 'tiny': tiny, 'hook_point': hook_point,
+    return {'model': model.name, 'weights': str(weights) if weights else None, 'weights_digest': model_weights_digest(model), 'tiny': tiny, 'hook_point': hook_point,
             'dataset': getattr(dataset, 'name', type(dataset).__name__), 'split': split, 'dataset_kwargs': dataset_kwargs or {},
             'n_samples': None if isinstance(dataset, IterableDataset) else len(dataset), 'image_size': getattr(model, 'image_size', None),
             'preprocessing': _describe_transform(getattr(model, 'preprocess', None)), 'dtype': str(dtype).removeprefix('torch.'), 'shard_size': shard_size}

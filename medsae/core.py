@@ -22,8 +22,8 @@ __all__ = ['ARTEFACT_DIRS', 'logger', 'MedsaeError', 'MetaMismatchError', 'Unsaf
            'sae_name', 'features_name', 'concepts_name', 'fsync_dir', 'write_error', 'write_errors', 'atomic_path',
            'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table',
            'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'set_quiet', 'is_quiet', 'progress', 'log',
-           'get_device', 'get_dtype', 'seed_everything', 'weights_digest', 'dist_info', 'init_distributed',
-           'from_rank0']
+           'get_device', 'get_dtype', 'seed_everything', 'tensors_digest', 'weights_digest', 'dist_info',
+           'init_distributed', 'from_rank0']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -467,12 +467,16 @@ def seed_everything(seed:int=0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #49031d1d
-def weights_digest(module:torch.nn.Module) -> str:
-    "16 hex digits of a SHA-1 over a module's state dict (names in order, values as float32): other weights, another digest."
+def tensors_digest(tensors:Mapping[str, torch.Tensor]) -> str:
+    "16 hex digits of a SHA-1 over named tensors (names in order, values as float32): other values, another digest."
     import hashlib
     h = hashlib.sha1()
-    for k, v in sorted(module.state_dict().items()): h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    for k, v in sorted(tensors.items()): h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+def weights_digest(module:torch.nn.Module) -> str:
+    "`tensors_digest` of a module's state dict: other weights, another digest; a weights file read with the same names gives the same."
+    return tensors_digest(module.state_dict())
 
 # %% ../nbs/00_core.ipynb #7a2f943e
 def dist_info() -> tuple[int, int]:

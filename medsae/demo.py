@@ -21,7 +21,7 @@ from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_comp
 from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset
 from .synthetic import SYNTH_DEVICES, SYNTH_FINDINGS, SYNTH_MIN_SIZE, synth_attributes
-from .models import MODELS, ImageTextModel, auroc, get_model
+from .models import MODELS, ImageTextModel, auroc, default_weights_digest, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
 from .sae import sae_class, training_record
 from .training import TrainConfig, plot_training_curve, train_request, train_sae
@@ -169,7 +169,7 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
     per_image = rows_per_image(acts)
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, per_image)
-    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * per_image}  # rows, as training records them (positions at a spatial hook point)
+    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * per_image, 'weights_digest': acts.meta['request'].get('weights_digest')}  # rows as training records them (positions at a spatial hook point), and the model's weights
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = training_record(out)
         check_request(out, {k: stored.get(k) for k in request}, request)
@@ -181,8 +181,8 @@ def demo_activations(cfg:DemoConfig, split:str, model:Callable[[], Any]) -> Acti
     "The model's activations at the run's hook point over a split (extracted once)."
     ds, kw = _dataset_arg(cfg, split)
     folder = activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root)
-    if isinstance(ds, str) and _complete(folder) and not cfg.overwrite:  # cached: no model needed to read them
-        check_request(folder, {'dataset_kwargs': read_meta(folder, FOLDER)['request'].get('dataset_kwargs')}, {'dataset_kwargs': kw})
+    if isinstance(ds, str) and _complete(folder) and not cfg.overwrite:  # cached: no model needed to read them, its weights checked against its default file where it names one
+        stored = read_meta(folder, FOLDER)['request']; check_request(folder, {k: stored.get(k) for k in ('dataset_kwargs', 'weights_digest')}, {'dataset_kwargs': kw, 'weights_digest': default_weights_digest(cfg.model) or stored.get('weights_digest')})
         return ActivationStore(folder)
     return extract_activations(model(), ds, split, cfg.hook_point, data_root=cfg.data_root, batch_size=100, num_workers=0, overwrite=cfg.overwrite, **kw)
 

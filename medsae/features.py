@@ -19,7 +19,7 @@ from .core import MedsaeError, get_paths, features_name, save_tensors, load_tens
 from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
 from .commands import Flag, command, int_range
 from .data import DATASETS
-from .models import MODELS
+from .models import MODELS, default_weights_digest
 from .images import to_pil
 from .sae import SAE, SCREEN_MIN_LATENTS, screen_pays, training_record
 from .sparse import release_scratch
@@ -291,7 +291,7 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
     a = store.meta.get('request', {})
     request = {'sae': str(sae_source) if sae_source else None, 'sae_digest': sae_digest(sae), 'arch': sae.arch, 'd_in': sae.d_in, 'd_sae': sae.d_sae,
                'activations': str(store.path), 'n': store.n, 'shape': list(store.shape), 'pooling': pooling if len(store.shape) > 1 else None,
-               'act_scale': act_scale, **{k: a.get(k) for k in ('model', 'hook_point', 'dataset', 'split')},
+               'act_scale': act_scale, **{k: a.get(k) for k in ('model', 'weights_digest', 'hook_point', 'dataset', 'split')},
                'dataset_kwargs': a.get('dataset_kwargs', {}), **(source or {})}
     sae.eval()
     return load_or_compute(out, request, lambda p: write_feature_shards(p, sae, store, batch_size, pooling, act_scale, stats, screen), FEATURES, overwrite)
@@ -320,7 +320,8 @@ def cached_activations(model:str, # a registered model's name
     if folder.is_dir(): check_complete(folder, f'{len(list_shards(folder))} of its shards', resumable=True)
     meta = read_meta(folder, FOLDER)
     if meta is None or json.loads(json.dumps(meta['request'].get('dataset_kwargs', {}))) != json.loads(json.dumps(dataset_kwargs)): return None
-    return ActivationStore(folder)
+    made_with = default_weights_digest(model)  # the model's default weights, read from their file where its factory names it
+    return None if made_with and meta['request'].get('weights_digest') != made_with else ActivationStore(folder)
 
 # %% ../nbs/06_features.ipynb #c2510c16
 def trained_hook_point(info:dict, # the training summary of `load_sae_checkpoint`

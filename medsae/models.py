@@ -13,17 +13,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import MedsaeError, Registry, get_device, get_dtype, load_pt, load_tensors, log, weights_digest
+from .core import MedsaeError, Registry, get_device, get_dtype, load_pt, load_tensors, log, tensors_digest, weights_digest
 from .commands import Flag, command
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'MODELS', 'register_model', 'register_scheme', 'list_models', 'WEIGHT_FILES', 'HookPoint', 'first_output',
            'flatten_output', 'tokens_to_chw', 'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel',
            'prepare_images', 'get_hook_point', 'hook_activations', 'probe_shapes', 'any_output', 'module_hook_point',
-           'ModelRegistry', 'get_model', 'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config',
-           'OpenClipTokens', 'openclip_model', 'clip_rn50', 'openclip_scheme', 'openclip_from_module', 'synth_prompts',
-           'text_directions', 'zero_shot_scores', 'auroc', 'check_joint_space', 'describe_hook_points',
-           'models_command']
+           'ModelRegistry', 'get_model', 'read_weights', 'default_weights_digest', 'load_weights',
+           'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens', 'openclip_model', 'clip_rn50',
+           'openclip_scheme', 'openclip_from_module', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc',
+           'check_joint_space', 'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
 LAYOUTS = ('vector', 'chw', 'tokens')
@@ -94,6 +94,7 @@ class ImageTextModel:
     channels_last: bool = False # run convolutions in channels-last memory (faster for CNNs on CPU)
     description: str = '' # one line for listings
     weights: str = '' # where the weights came from
+    weights_id: str = '' # `weights_digest` of the model as its factory built it, before any change of dtype (`get_model` sets it): which weights, whatever the file
     training_texts: Callable|None = None # () -> the texts its text tower was trained on, where medsae knows them (07 can name latents with their words)
 
     @property
@@ -277,6 +278,7 @@ def get_model(name:str, # a registered name, or a name of a scheme: 'open_clip:A
     else: m = MODELS[name](weights=weights, tiny=tiny, **kwargs)
     device = get_device(device)
     m.model.eval()
+    m.weights_id = m.weights_id or weights_digest(m.model)  # in the factory's dtype: the same weights give the same digest on any device
     return m.to(device, get_dtype(dtype, device))
 
 # %% ../nbs/02_models.ipynb #4732deef
@@ -296,6 +298,13 @@ def read_weights(path:str|Path, # a weights file, or a folder holding one of `WE
         raise MedsaeError(f"{path} is not a state dict (a mapping of names to tensors)")
     if sd and all(k.startswith('module.') for k in sd): sd = {k.removeprefix('module.'): v for k, v in sd.items()}
     return dict(sd)
+
+# %% ../nbs/02_models.ipynb #e10851bc
+def default_weights_digest(name:str, # a registered model
+                          ) -> str|None:
+    "The `weights_id` of `get_model(name)` with its default weights, read from their file without building the model, where the model's factory says which file (a `default_weights` attribute: a callable giving its path); None otherwise."
+    where = getattr(MODELS[name], 'default_weights', None) if MODELS.scheme(name) is None and name in MODELS else None
+    return tensors_digest({k: v.float() for k, v in read_weights(where()).items()}) if where is not None else None
 
 # %% ../nbs/02_models.ipynb #8a81cce6
 def _few(keys, n=8): return ', '.join(list(keys)[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')

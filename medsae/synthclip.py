@@ -4,7 +4,7 @@
 
 # %% ../nbs/02b_synthetic_clip.ipynb #7fb39386
 from __future__ import annotations
-import math, re
+import functools, math, re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,8 +19,9 @@ from .commands import command, int_range, float_range
 from .models import ImageTextModel, OpenClipTokens, load_weights, openclip_from_module, read_weights, register_model, tiny_openclip_config
 
 # %% auto #0
-__all__ = ['SYNTH_CLIP_CONFIG', 'synthetic_clip_weights', 'GrayPreprocess', 'synthetic_cxr_clip', 'SynthClipConfig', 'clip_loss',
-           'group_ids', 'paired_batch', 'drop_sentences', 'draw_synthetic_items', 'draw_training_set',
+__all__ = ['SYNTH_CLIP_CONFIG', 'PLACE_WORDS', 'DEVICE_LABEL_SENTENCE', 'synthetic_clip_weights', 'GrayPreprocess',
+           'synthetic_cxr_clip', 'SynthClipConfig', 'clip_loss', 'group_ids', 'paired_batch', 'report_sentences',
+           'drop_sentences', 'unplaced', 'device_sentences', 'vary_report', 'draw_synthetic_items', 'draw_training_set',
            'train_synthetic_clip', 'save_synthetic_clip', 'train_clip_command']
 
 # %% ../nbs/02b_synthetic_clip.ipynb #93c857fa
@@ -64,15 +65,24 @@ def synthetic_cxr_clip(weights:str|Path|None=None, # None: the weights shipped w
         if not source.exists(): raise MedsaeError(f"synthetic-cxr-clip: no weights file {source}; train one with `medsae train-clip --out {source.name}` and pass weights=...")
         load_weights(model, read_weights(source), source=str(source))
         trained = ((tensors_meta(source) if source.suffix == '.safetensors' else None) or {}).get('train_config')
-        if trained: texts = partial(_synthetic_reports, trained['n_train'], trained['data_seed'])  # `save_synthetic_clip` records the whole config
+        if trained: texts = partial(_training_texts, trained)  # `save_synthetic_clip` records the whole config
     m = openclip_from_module(model, name='synthetic-cxr-clip', preprocess=GrayPreprocess(cfg['vision_cfg']['image_size']))  # RN50's tokenizer, channels-last
     m.description, m.weights, m.training_texts = 'small CLIP trained on synthetic-cxr', 'tiny random' if tiny and source is None else str(source), texts
     return m
+
+synthetic_cxr_clip.default_weights = synthetic_clip_weights  # what `default_weights_digest` reads: cached activations are checked against it without building the model
 
 def _synthetic_reports(n:int, seed:int) -> list[str]:
     "The reports of synthetic radiographs 0..n-1 of set `seed`: what `train_synthetic_clip` trains the text tower on."
     from medsae.data import get_dataset
     return get_dataset('synthetic-cxr', 'train', n=n, seed=seed).texts
+
+def _training_texts(trained:dict) -> list[str]:
+    "The texts a model's last training cycle (its recorded `SynthClipConfig`) showed the text tower: the reports, and the sentences `vary_report` made of them."
+    reports = _synthetic_reports(trained['n_train'], trained['data_seed'])
+    said = {s for r in reports for s in report_sentences(r)}
+    unplaced_ = sorted({unplaced(s) for s in said} - said) if trained.get('place_drop') else []
+    return reports + unplaced_ + ([DEVICE_LABEL_SENTENCE] if trained.get('device_label') else [])
 
 # %% ../nbs/02b_synthetic_clip.ipynb #d3c3c525
 @dataclass
@@ -91,6 +101,8 @@ class SynthClipConfig:
     data_seed: int = 0 # which synthetic set
     tiny: bool = False # the tiny architecture (64 px), for tests
     init: str|None = None # a weights file to start from (None: random initialisation): a second cycle of training continues the first
+    place_drop: float = 0. # each report sentence is said without the place of its finding in a lung (side and zone) in a step's text with this probability (`vary_report`)
+    device_label: float = 0. # each device sentence is said as the label's own sentence, 'Support devices in place.', in a step's text with this probability (`vary_report`)
 
 # %% ../nbs/02b_synthetic_clip.ipynb #25a1440c
 def clip_loss(model:nn.Module, # an open_clip CLIP
@@ -144,15 +156,51 @@ def paired_batch(keys:list[tuple], # per training image, its findings as a 0/1 t
     return torch.tensor(idx)
 
 # %% ../nbs/02b_synthetic_clip.ipynb #c991af25
+def report_sentences(report:str) -> list[str]:
+    "A report's sentences, each with its full stop."
+    return re.split(r'(?<=\.)\s+', report.strip())
+
 def drop_sentences(report:str, # a report: sentences ending in '.'
                    p:float, # the probability of leaving each sentence out
                    g:torch.Generator, # the random stream
                   ) -> str:
     "The report with each sentence left out with probability `p`, in their order; when all would go, one at random stays."
-    sentences = re.split(r'(?<=\.)\s+', report.strip())
+    sentences = report_sentences(report)
     if p <= 0: return report
     kept = [s for s, u in zip(sentences, torch.rand(len(sentences), generator=g).tolist()) if u >= p]
     return ' '.join(kept) if kept else sentences[int(torch.randint(0, len(sentences), (1,), generator=g))]
+
+# %% ../nbs/02b_synthetic_clip.ipynb #e4746fd8
+PLACE_WORDS = (re.compile(r' (?:in|of) the (?:left|right) (?:upper|mid|lower) (?:lung|zone|lobe)'), re.compile(r'\b(?:left|right) (?:upper|mid|lower) (?:lobe )?'))
+DEVICE_LABEL_SENTENCE = 'Support devices in place.'
+
+def unplaced(sentence:str) -> str:
+    "A report sentence without the place of its finding in a lung: 'Focal left lower lobe consolidation.' -> 'Focal consolidation.' (a side alone, as in 'left rib', stays)."
+    return PLACE_WORDS[1].sub('', PLACE_WORDS[0].sub('', sentence))
+
+@functools.cache
+def device_sentences() -> frozenset:
+    "Every sentence the report generator writes for a support device (01b's `finding_sentences`)."
+    from medsae.synthetic import finding_sentences
+    return frozenset(s for t in finding_sentences('Support Devices') for s in report_sentences(t))
+
+def vary_report(report:str, # a report: sentences ending in '.'
+                place_drop:float, # the probability of saying a sentence without its place (`unplaced`)
+                device_label:float, # the probability of saying a device sentence as the label's own sentence (said once per report)
+                g:torch.Generator, # the random stream: one draw per sentence, none where both probabilities are 0
+               ) -> str:
+    "The report as one training step's text: each sentence without the place of its finding with probability `place_drop`, each device sentence replaced by 'Support devices in place.' with probability `device_label`."
+    if place_drop <= 0 and device_label <= 0: return report
+    out, said, devices = [], False, device_sentences()
+    for s in report_sentences(report):
+        u = torch.rand(1, generator=g).item()
+        if s in devices:
+            if u < device_label:
+                if not said: out.append(DEVICE_LABEL_SENTENCE); said = True
+                continue
+        elif u < place_drop: s = unplaced(s)
+        out.append(s)
+    return ' '.join(out)
 
 # %% ../nbs/02b_synthetic_clip.ipynb #ce67ad5f
 def draw_synthetic_items(indices:range, # which images of the set
@@ -197,7 +245,8 @@ def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train,
     size = model.visual.image_size
     data = draw_training_set(cfg.n_train, cfg.data_seed, size)
     pixels, reports, tok = torch.from_numpy(np.stack([d['image'] for d in data])), [d['report'] for d in data], OpenClipTokens('RN50')
-    if cfg.sentence_drop <= 0: tokens, report_group = tok(reports), group_ids(reports)  # the texts are the whole reports: tokenised and grouped once
+    varied = cfg.sentence_drop > 0 or cfg.place_drop > 0 or cfg.device_label > 0  # each step's texts made from the reports
+    if not varied: tokens, report_group = tok(reports), group_ids(reports)  # the texts are the whole reports: tokenised and grouped once
     keys = [tuple(int(d['labels'][CHEXPERT_LABELS.index(f)]) for f in SYNTH_FINDINGS) for d in data]
     index = _index_by(keys)
     opt, prep, losses = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay), GrayPreprocess(size), []
@@ -205,8 +254,8 @@ def train_synthetic_clip(cfg:SynthClipConfig=SynthClipConfig(), # what to train,
     for step in progress(range(cfg.steps), desc='training synthetic-cxr-clip'):
         for group in opt.param_groups: group['lr'] = cfg.lr * min(1, (step + 1) / cfg.warmup) * .5 * (1 + math.cos(math.pi * step / cfg.steps))
         idx = paired_batch(keys, cfg.batch_size, cfg.pair_frac, g, index)
-        if cfg.sentence_drop > 0:
-            texts = [drop_sentences(reports[i], cfg.sentence_drop, g) for i in idx.tolist()]
+        if varied:
+            texts = [drop_sentences(vary_report(reports[i], cfg.place_drop, cfg.device_label, g), cfg.sentence_drop, g) for i in idx.tolist()]
             batch_tokens, groups = tok(texts), group_ids(texts)
         else: batch_tokens, groups = tokens[idx], report_group[idx]
         loss = clip_loss(model, prep.tensor(_augment(pixels[idx], cfg.shift, g)).contiguous(memory_format=torch.channels_last), batch_tokens, groups)
@@ -232,12 +281,13 @@ def train_clip_command(out:str, # the .safetensors file to write
                        n_train:int_range(lo=1)=..., steps:int_range(lo=1)=..., batch_size:int_range(lo=2)=..., lr:float_range(lo=0, lo_open=True)=...,
                        warmup:int_range(lo=1)=..., weight_decay:float_range(lo=0)=..., shift:int_range(lo=0)=..., pair_frac:float_range(0, 1)=...,
                        sentence_drop:float_range(0, 1)=..., seed:int_range(lo=0)=..., data_seed:int_range(lo=0)=..., tiny:bool=..., init:str|None=...,
+                       place_drop:float_range(0, 1)=..., device_label:float_range(0, 1)=...,
                        threads:int_range(lo=1)=None, # torch CPU threads (default: torch decides)
                       ) -> int:
     "`medsae train-clip`: train synthetic-cxr-clip from scratch on synthetic radiographs and save its weights."
     if not out.endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
     if threads is not None: torch.set_num_threads(threads)
-    cfg = SynthClipConfig(n_train, steps, batch_size, lr, warmup, weight_decay, shift, pair_frac, sentence_drop, seed, data_seed, tiny, init)
+    cfg = SynthClipConfig(n_train, steps, batch_size, lr, warmup, weight_decay, shift, pair_frac, sentence_drop, seed, data_seed, tiny, init, place_drop, device_label)
     model, losses = train_synthetic_clip(cfg)
     save_synthetic_clip(model, out, cfg)
     print(f'trained {cfg.steps} steps (loss {losses[0]:.3f} -> {losses[-1]:.3f}); wrote {out}')

@@ -468,9 +468,9 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
 # %% ../nbs/05_training.ipynb #d2bfac95
 def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:
-    "What the training summary records about the data: where it came from and the factor rows were scaled by (inputs need it at inference)."
+    "What the training summary records about the data: where it came from, with which model weights, and the factor rows were scaled by (inputs need it at inference)."
     if not isinstance(source, StoreBatches): return {}
-    return {'activations': str(source.store.path), 'act_scale': source.scale, 'act_rows': source.rows}
+    return {'activations': str(source.store.path), 'act_scale': source.scale, 'act_rows': source.rows, 'weights_digest': source.store.meta.get('request', {}).get('weights_digest')}
 
 def _has_len(o) -> bool:
     try: len(o); return True
