@@ -315,7 +315,7 @@ def cached_activations(model:str, # a registered model's name
                        data_root:str|Path|None, # data root
                        dataset_kwargs:dict, # the dataset options they must have been extracted with (n, size, ...)
                       ) -> ActivationStore|None:
-    "The complete cached activations of these options, if their dataset options match (no model is built to find them); unfinished ones are refused unless this very command started them (then extraction resumes them)."
+    "The complete cached activations of these options, if their dataset options match and, where the model's factory names its default weights file, they were made with those weights (no model is built to find them; else None, and extraction checks them); unfinished ones are refused unless this very command started them (then extraction resumes them)."
     folder = activations_folder(model, dataset, split, hook_point, tiny, data_root=data_root)
     if folder.is_dir(): check_complete(folder, f'{len(list_shards(folder))} of its shards', resumable=True)
     meta = read_meta(folder, FOLDER)
