@@ -20,9 +20,9 @@ from .commands import Flag, command
 __all__ = ['LAYOUTS', 'MODELS', 'register_model', 'register_scheme', 'list_models', 'WEIGHT_FILES', 'HookPoint', 'first_output',
            'flatten_output', 'tokens_to_chw', 'sequence_first_to_batch_first', 'position_vectors', 'ImageTextModel',
            'prepare_images', 'get_hook_point', 'hook_activations', 'probe_shapes', 'any_output', 'module_hook_point',
-           'ModelRegistry', 'get_model', 'read_weights', 'default_weights_digest', 'load_weights',
-           'openclip_hook_points', 'tiny_openclip_config', 'OpenClipTokens', 'openclip_model', 'clip_rn50',
-           'openclip_scheme', 'openclip_from_module', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc',
+           'ModelRegistry', 'get_model', 'read_weights', 'load_weights', 'openclip_hook_points', 'tiny_openclip_config',
+           'OpenClipTokens', 'openclip_model', 'clip_rn50', 'openclip_scheme', 'openclip_from_module',
+           'default_weights_digest', 'synth_prompts', 'text_directions', 'zero_shot_scores', 'auroc',
            'check_joint_space', 'describe_hook_points', 'models_command']
 
 # %% ../nbs/02_models.ipynb #08fd3db2
@@ -299,13 +299,6 @@ def read_weights(path:str|Path, # a weights file, or a folder holding one of `WE
     if sd and all(k.startswith('module.') for k in sd): sd = {k.removeprefix('module.'): v for k, v in sd.items()}
     return dict(sd)
 
-# %% ../nbs/02_models.ipynb #e10851bc
-def default_weights_digest(name:str, # a registered model
-                          ) -> str|None:
-    "The `weights_id` of `get_model(name)` with its default weights, read from their file without building the model, where the model's factory says which file (a `default_weights` attribute: a callable giving its path); None otherwise."
-    where = getattr(MODELS[name], 'default_weights', None) if MODELS.scheme(name) is None and name in MODELS else None
-    return tensors_digest({k: v.float() for k, v in read_weights(where()).items()}) if where is not None else None
-
 # %% ../nbs/02_models.ipynb #8a81cce6
 def _few(keys, n=8): return ', '.join(list(keys)[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
 
@@ -454,6 +447,13 @@ def openclip_from_module(model:nn.Module, # a built open_clip CLIP: has `visual`
                        image_forward=_openclip_image, text_forward=_openclip_text, hook_points=openclip_hook_points(model), image_size=size,
                        channels_last=hasattr(model.visual, 'layer4'), description=f'open_clip {type(model.visual).__name__} (given object)', weights='given object')
     return probe_shapes(m)
+
+# %% ../nbs/02_models.ipynb #e10851bc
+def default_weights_digest(name:str, # a registered model
+                          ) -> str|None:
+    "The `weights_id` of `get_model(name)` with its default weights, read from their file without building the model, where the model's factory says which file (a `default_weights` attribute: a callable giving its path); None otherwise."
+    where = getattr(MODELS[name], 'default_weights', None) if MODELS.scheme(name) is None and name in MODELS else None
+    return tensors_digest({k: v.float() for k, v in read_weights(where()).items()}) if where is not None else None
 
 # %% ../nbs/02_models.ipynb #9a804d19
 def synth_prompts(n:int=400, # draws per finding when collecting the report generator's phrasings

@@ -80,9 +80,8 @@ def _synthetic_reports(n:int, seed:int) -> list[str]:
 def _training_texts(trained:dict) -> list[str]:
     "The texts a model's last training cycle (its recorded `SynthClipConfig`) showed the text tower: the reports, and the sentences `vary_report` made of them."
     reports = _synthetic_reports(trained['n_train'], trained['data_seed'])
-    said = {s for r in reports for s in report_sentences(r)}
-    unplaced_ = sorted({unplaced(s) for s in said} - said) if trained.get('place_drop') else []
-    return reports + unplaced_ + ([DEVICE_LABEL_SENTENCE] if trained.get('device_label') else [])
+    said = {s for r in reports for s in report_sentences(r)} if trained.get('place_drop') else set()
+    return reports + sorted({unplaced(s) for s in said} - said) + ([DEVICE_LABEL_SENTENCE] if trained.get('device_label') else [])
 
 # %% ../nbs/02b_synthetic_clip.ipynb #d3c3c525
 @dataclass
