@@ -57,8 +57,8 @@ class DemoConfig:
     n_train: int = 6000 # training images, at most this many of a real dataset
     n_test: int = 1000 # held-out images, at most this many of a real dataset
     n_val: int = 1000 # validation images, at most this many of a real dataset
-    d_sae: int|None = None # latents (default: 24 at the joint embedding, 256 at another hook point: `DEMO_SHAPES`)
-    k: int|None = None # active latents per input, BatchTopK (default: 3 at the joint embedding, 4 at another hook point)
+    d_sae: int|None = None # latents (default: 32 at the joint embedding, 256 at another hook point: `DEMO_SHAPES`)
+    k: int|None = None # active latents per input, BatchTopK (default: 4 at the joint embedding and at another hook point: `DEMO_SHAPES`)
     steps: int = 1500 # training steps
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
@@ -75,7 +75,7 @@ class DemoConfig:
     overwrite: bool = False # recompute every stage instead of loading what is cached
 
 # %% ../nbs/13_demo.ipynb #577886da
-DEMO_SHAPES = {'embedding': (24, 3), 'other': (256, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
+DEMO_SHAPES = {'embedding': (32, 4), 'other': (256, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
 
 def at_embedding(hook_point:str|None) -> bool:
     "Whether a hook point is the joint image-text embedding (None: the default, the embedding)."

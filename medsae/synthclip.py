@@ -81,7 +81,7 @@ def _training_texts(trained:dict) -> list[str]:
     "The texts a model's last training cycle (its recorded `SynthClipConfig`) showed the text tower: the reports, and the sentences `vary_report` made of them."
     reports = _synthetic_reports(trained['n_train'], trained['data_seed'])
     said = {s for r in reports for s in report_sentences(r)} if trained.get('place_drop') else set()
-    return reports + sorted({unplaced(s) for s in said} - said) + ([DEVICE_LABEL_SENTENCE] if trained.get('device_label') else [])
+    return reports + sorted({unplaced(s) for s in said - device_sentences()} - said) + ([DEVICE_LABEL_SENTENCE] if trained.get('device_label') else [])
 
 # %% ../nbs/02b_synthetic_clip.ipynb #d3c3c525
 @dataclass
@@ -170,12 +170,14 @@ def drop_sentences(report:str, # a report: sentences ending in '.'
     return ' '.join(kept) if kept else sentences[int(torch.randint(0, len(sentences), (1,), generator=g))]
 
 # %% ../nbs/02b_synthetic_clip.ipynb #e4746fd8
-PLACE_WORDS = (re.compile(r' (?:in|of) the (?:left|right) (?:upper|mid|lower) (?:lung|zone|lobe)'), re.compile(r'\b(?:left|right) (?:upper|mid|lower) (?:lobe )?'))
+PLACE_WORDS = (re.compile(r' (?:in|of) the (?:left|right) (?:upper|mid|lower) (?:lung|zone|lobe)'), re.compile(r'\b(?:left|right) (?:upper|mid|lower) (?:lobe )?'),
+               re.compile(r'\b(?:left|right) '))  # a lung zone said after the finding, one said before it, then a side alone
 DEVICE_LABEL_SENTENCE = 'Support devices in place.'
 
 def unplaced(sentence:str) -> str:
-    "A report sentence without the place of its finding in a lung: 'Focal left lower lobe consolidation.' -> 'Focal consolidation.' (a side alone, as in 'left rib', stays)."
-    return PLACE_WORDS[1].sub('', PLACE_WORDS[0].sub('', sentence))
+    "A report sentence without the place of its finding, zone and side: 'Focal left lower lobe consolidation.' -> 'Focal consolidation.', 'Small right pleural effusion.' -> 'Small pleural effusion.' ('bilateral' stays)."
+    for words in PLACE_WORDS: sentence = words.sub('', sentence)
+    return sentence
 
 @functools.cache
 def device_sentences() -> frozenset:
