@@ -14,7 +14,7 @@ from .core import MedsaeError
 from .activations import ActivationStore, buffer_batches, flatten_rows
 
 # %% auto #0
-__all__ = ['TensorBatches', 'IterBatches', 'StoreBatches', 'as_batches']
+__all__ = ['TensorBatches', 'IterBatches', 'StoreBatches', 'as_batches', 'data_identity', 'data_summary']
 
 # %% ../nbs/03b_batches.ipynb #f77812d8
 class TensorBatches:
@@ -138,3 +138,19 @@ def as_batches(data:Any, # a tensor, a tensor file, an activations folder, an Ac
         return TensorBatches(data, batch_size, seed=seed, rank=rank, world_size=world_size)
     if hasattr(data, 'state_dict') and hasattr(data, '__next__'): return data
     return IterBatches(data)
+
+# %% ../nbs/03b_batches.ipynb #c0a1b3c4
+def data_identity(data:Any, # what `as_batches` takes
+                 ) -> dict:
+    "Where activations given as a store, a folder, a file or `StoreBatches` come from: the path (resolved), the rows and the model weights that made them; {} for anything else."
+    if isinstance(data, StoreBatches): data = data.store
+    if isinstance(data, (str, Path)): data = ActivationStore(data)
+    if not isinstance(data, ActivationStore): return {}
+    return {'activations': str(Path(data.path).resolve()), 'act_rows': data.n * math.prod(data.shape) // data.d_in,
+            'weights_digest': data.meta.get('request', {}).get('weights_digest')}
+
+def data_summary(source, # the data source a run trained on (see `as_batches`)
+                ) -> dict:
+    "What the training summary records about the data: where it came from (as given), its rows, the model weights that made it, and the factor rows were scaled by (inputs need it at inference)."
+    if not isinstance(source, StoreBatches): return {}
+    return {'activations': str(source.store.path), 'act_scale': source.scale, 'act_rows': source.rows, 'weights_digest': source.store.meta.get('request', {}).get('weights_digest')}

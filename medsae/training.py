@@ -28,14 +28,14 @@ from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_A
 from .sparse import release_scratch
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
-from .batches import TensorBatches, IterBatches, StoreBatches, as_batches
+from .batches import TensorBatches, IterBatches, StoreBatches, as_batches, data_identity, data_summary
 
 # %% auto #0
 __all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
            'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients', 'remove_parallel_grad',
            'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint',
-           'fit', 'Prefetch', 'TrainResult', 'train_request', 'train_sae', 'data_summary', 'plot_training_curve',
-           'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config', 'train_command']
+           'fit', 'Prefetch', 'TrainResult', 'train_request', 'train_sae', 'plot_training_curve', 'planted_dictionary',
+           'recovery', 'make_run', 'find_activations', 'train_config', 'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -338,7 +338,7 @@ def load_checkpoint(t:SAETrainer, folder:str|Path, request:dict) -> dict|None:
     folder = Path(folder)
     if not (folder/'state.json').exists(): return None
     js = load_json(folder/'state.json')
-    check_request(folder, js['request'], request)
+    check_request(folder, js['request'], {k: v for k, v in request.items() if k in js['request'] or k in ('arch', 'sae', 'train')})  # the data's fields: where the checkpoint recorded them
     if (tensors_meta(folder/'state.safetensors') or {}).get('step') != js['step']: raise MedsaeError(f"{folder}: state.safetensors and state.json are from different steps; delete the folder to restart")
     _load_trainer_state(t, load_tensors(folder/'state.safetensors', device=t.sae.device), js)
     return js['data']
@@ -445,16 +445,18 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
     if world > 1:
         dist.barrier()
         for p in sae.state_dict().values(): dist.broadcast(p, 0)
-    if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked
-        stored, request = training_record(out), train_request(sae, cfg)
-        check_request(out, {k: stored.get(k) for k in request}, request)
+    ident = data_identity(data) if out is not None else {}  # where the activations come from, when they are a store or a file
+    if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked, on the data given now
+        stored = training_record(out)
+        request = {**train_request(sae, cfg), **{k: v for k, v in ident.items() if k in stored}}  # a field an older record lacks cannot be checked
+        check_request(out, {k: str(Path(stored[k]).resolve()) if k == 'activations' else stored.get(k) for k in request}, request)
         done = load_sae(out, sae.device)
         return TrainResult(done, pd.DataFrame(stored.get('history', [])), out)
     source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size, cfg.streams)
     if isinstance(source, StoreBatches): log(f"{source.store.path.name}: {source.rows:,} rows of {source.store.d_in}; {len(source.mine)} stream(s) of {source.streams} in this process, "
                                            f"each buffering {cfg.buffer_size:,} rows ({cfg.buffer_size * source.store.d_in * 4 / 2**20:,.0f} MiB)")
     t = SAETrainer(sae, cfg, cfg.total_steps(len(source) if _has_len(source) else None))
-    request, ckpt = train_request(sae, cfg), (out/'checkpoint' if out is not None else None)
+    request, ckpt = {**train_request(sae, cfg), **{k: ident[k] for k in ('act_rows', 'weights_digest') if k in ident}}, (out/'checkpoint' if out is not None else None)
     if resume and ckpt is not None:
         data_state = load_checkpoint(t, ckpt, request)
         if data_state is not None: source.load_state_dict(data_state); log(f"resumed {out} at step {t.step_n}")
@@ -466,12 +468,6 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
     return TrainResult(sae.eval(), pd.DataFrame(t.history), out)
 
 # %% ../nbs/05_training.ipynb #d2bfac95
-def data_summary(source, # the data source a run trained on (see `as_batches`)
-                ) -> dict:
-    "What the training summary records about the data: where it came from, with which model weights, and the factor rows were scaled by (inputs need it at inference)."
-    if not isinstance(source, StoreBatches): return {}
-    return {'activations': str(source.store.path), 'act_scale': source.scale, 'act_rows': source.rows, 'weights_digest': source.store.meta.get('request', {}).get('weights_digest')}
-
 def _has_len(o) -> bool:
     try: len(o); return True
     except TypeError: return False
