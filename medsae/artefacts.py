@@ -123,7 +123,7 @@ def check_request(path:str|Path, stored:Mapping, requested:Mapping):
         moved = [k for k, (a, b) in diff.items() if _same_place(a, b)]
         hint = (f"Its {' and '.join(moved)} {'path names' if len(moved) == 1 else 'paths name'} the same file under another folder: the root was moved or copied "
                 f"after a medsae that recorded absolute paths wrote it; move it back to reuse it as it is. ") if moved else ''
-        if diff.get('weights_digest', (0,))[0] is None: hint += "The medsae that made it did not record which model weights it was made with, so they cannot be checked. "
+        if diff.get('weights_digest', (0,))[0] is None: hint += "It records no model weights (an older medsae did not record them, and a plain tensor file has none), so which weights made it cannot be checked. "
         raise MetaMismatchError(f"{path} was made for a different request ({fields}). {hint}"
                                 f"Pass overwrite=True (--overwrite) to recompute it, or choose another name.")
 
