@@ -152,5 +152,4 @@ def data_identity(data:Any, # what `as_batches` takes
 def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:
     "What the training summary records about the data: where it came from (as given), its rows, the model weights that made it, and the factor rows were scaled by (inputs need it at inference)."
-    if not isinstance(source, StoreBatches): return {}
-    return {'activations': str(source.store.path), 'act_scale': source.scale, 'act_rows': source.rows, 'weights_digest': source.store.meta.get('request', {}).get('weights_digest')}
+    return {**data_identity(source), 'activations': str(source.store.path), 'act_scale': source.scale} if isinstance(source, StoreBatches) else {}

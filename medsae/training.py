@@ -31,11 +31,12 @@ from .activations import ActivationStore, activations_folder, check_key
 from .batches import TensorBatches, IterBatches, StoreBatches, as_batches, data_identity, data_summary
 
 # %% auto #0
-__all__ = ['SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu', 'batch_metrics',
-           'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients', 'remove_parallel_grad',
-           'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer', 'save_checkpoint', 'load_checkpoint',
-           'fit', 'Prefetch', 'TrainResult', 'train_request', 'train_sae', 'plot_training_curve', 'planted_dictionary',
-           'recovery', 'make_run', 'find_activations', 'train_config', 'train_command']
+__all__ = ['DATA_FIELDS', 'SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu',
+           'batch_metrics', 'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients',
+           'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer',
+           'save_checkpoint', 'load_checkpoint', 'fit', 'Prefetch', 'TrainResult', 'train_request', 'train_sae',
+           'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config',
+           'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -333,12 +334,14 @@ def save_checkpoint(t:SAETrainer, folder:str|Path, data_state:dict, request:dict
     save_json(folder/'state.json', {**js, 'data': data_state, 'request': request, 'medsae_version': medsae.__version__})
     return folder
 
+DATA_FIELDS = ('act_rows', 'weights_digest')  # what a checkpoint records of the activations (not their path: a data root moved whole still resumes)
+
 def load_checkpoint(t:SAETrainer, folder:str|Path, request:dict) -> dict|None:
     "Restore the trainer from `folder` if it holds a complete checkpoint for `request`; return the data position."
     folder = Path(folder)
     if not (folder/'state.json').exists(): return None
     js = load_json(folder/'state.json')
-    check_request(folder, js['request'], {k: v for k, v in request.items() if k in js['request'] or k in ('arch', 'sae', 'train')})  # the data's fields: where the checkpoint recorded them
+    check_request(folder, js['request'], {k: v for k, v in request.items() if k in js['request'] or k not in DATA_FIELDS})  # the data's fields: where the checkpoint recorded them
     if (tensors_meta(folder/'state.safetensors') or {}).get('step') != js['step']: raise MedsaeError(f"{folder}: state.safetensors and state.json are from different steps; delete the folder to restart")
     _load_trainer_state(t, load_tensors(folder/'state.safetensors', device=t.sae.device), js)
     return js['data']
@@ -456,7 +459,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
     if isinstance(source, StoreBatches): log(f"{source.store.path.name}: {source.rows:,} rows of {source.store.d_in}; {len(source.mine)} stream(s) of {source.streams} in this process, "
                                            f"each buffering {cfg.buffer_size:,} rows ({cfg.buffer_size * source.store.d_in * 4 / 2**20:,.0f} MiB)")
     t = SAETrainer(sae, cfg, cfg.total_steps(len(source) if _has_len(source) else None))
-    request, ckpt = {**train_request(sae, cfg), **{k: ident[k] for k in ('act_rows', 'weights_digest') if k in ident}}, (out/'checkpoint' if out is not None else None)
+    request, ckpt = {**train_request(sae, cfg), **{k: ident[k] for k in DATA_FIELDS if k in ident}}, (out/'checkpoint' if out is not None else None)
     if resume and ckpt is not None:
         data_state = load_checkpoint(t, ckpt, request)
         if data_state is not None: source.load_state_dict(data_state); log(f"resumed {out} at step {t.step_n}")
