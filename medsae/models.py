@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #4d5f0b62
 from __future__ import annotations
-import contextlib, logging, math
+import contextlib, functools, logging, math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -453,7 +453,14 @@ def default_weights_digest(name:str, # a registered model
                           ) -> str|None:
     "The `weights_id` of `get_model(name)` with its default weights, read from their file without building the model, where the model's factory says which file (a `default_weights` attribute: a callable giving its path); None otherwise."
     where = getattr(MODELS[name], 'default_weights', None) if MODELS.scheme(name) is None and name in MODELS else None
-    return tensors_digest({k: v.float() for k, v in read_weights(where()).items()}) if where is not None else None
+    if where is None: return None
+    st = Path(where()).stat()
+    return _file_weights_digest(str(where()), st.st_mtime_ns, st.st_size)
+
+@functools.lru_cache(maxsize=16)
+def _file_weights_digest(path:str, mtime_ns:int, size:int) -> str:
+    "`tensors_digest` of a weights file's tensors as float32, read once per version of the file (its time and size are part of the key)."
+    return tensors_digest({k: v.float() for k, v in read_weights(path).items()})
 
 # %% ../nbs/02_models.ipynb #9a804d19
 def synth_prompts(n:int=400, # draws per finding when collecting the report generator's phrasings
