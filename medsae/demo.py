@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_demo.ipynb #8526c396
 from __future__ import annotations
-import dataclasses, json, time
+import dataclasses, functools, json, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -57,9 +57,9 @@ class DemoConfig:
     n_train: int = 6000 # training images, at most this many of a real dataset
     n_test: int = 1000 # held-out images, at most this many of a real dataset
     n_val: int = 1000 # validation images, at most this many of a real dataset
-    d_sae: int|None = None # latents (default: 32 at the joint embedding, 256 at another hook point: `DEMO_SHAPES`)
+    d_sae: int|None = None # latents (default: 48 at the joint embedding, 128 at another hook point: `DEMO_SHAPES`)
     k: int|None = None # active latents per input, BatchTopK (default: 4 at the joint embedding and at another hook point: `DEMO_SHAPES`)
-    steps: int = 1500 # training steps
+    steps: int|None = None # training steps (default: 6,000 at the joint embedding, 1,500 at another hook point: `DEMO_SHAPES`)
     batch_size: int = 256 # activations per training step
     lr: float = 2e-3 # learning rate
     vocab: str = 'medical' # the vocabulary latents are named from
@@ -75,21 +75,21 @@ class DemoConfig:
     overwrite: bool = False # recompute every stage instead of loading what is cached
 
 # %% ../nbs/13_demo.ipynb #577886da
-DEMO_SHAPES = {'embedding': (32, 4), 'other': (256, 4)}  # (d_sae, k) chosen on validation images: at the joint embedding, at another hook point
+DEMO_SHAPES = {'embedding': (48, 4, 6000), 'other': (128, 4, 1500)}  # (d_sae, k, training steps) chosen on validation images: at the joint embedding, at another hook point
 
 def at_embedding(hook_point:str|None) -> bool:
     "Whether a hook point is the joint image-text embedding (None: the default, the embedding)."
     return hook_point in (None, ImageTextModel.embed_hook)
 
-def demo_shape(cfg:DemoConfig) -> tuple[int, int]:
-    "The run's (d_sae, k): as given, else `DEMO_SHAPES` for its hook point."
-    d, k = DEMO_SHAPES['embedding' if at_embedding(cfg.hook_point) else 'other']
-    return cfg.d_sae or d, cfg.k or k
+def demo_shape(cfg:DemoConfig) -> tuple[int, int, int]:
+    "The run's (d_sae, k, training steps): each as given, else `DEMO_SHAPES`'s for its hook point."
+    d, k, steps = DEMO_SHAPES['embedding' if at_embedding(cfg.hook_point) else 'other']
+    return cfg.d_sae or d, cfg.k or k, cfg.steps or steps
 
 def demo_sae_name(cfg:DemoConfig) -> str:
     "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}]` (the hook point unless it is the embedding)."
     hook = '' if at_embedding(cfg.hook_point) else f'-{cfg.hook_point}'
-    d_sae, k = demo_shape(cfg)
+    d_sae, k, _ = demo_shape(cfg)
     return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}')
 
 def _split_n(cfg:DemoConfig, split:str) -> int: return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
@@ -160,8 +160,9 @@ def rows_per_image(acts:ActivationStore) -> int:
 
 def demo_train_config(cfg:DemoConfig, n_rows:int, rows_per_image:int=1) -> TrainConfig:
     "The training options of a run on `n_rows` activation rows (the batch is at most the rows there are); dead means silent on `n_test` images' rows."
-    return TrainConfig(batch_size=min(cfg.batch_size, n_rows), steps=cfg.steps, lr=cfg.lr, warmup_steps=min(20, cfg.steps), normalize=True,
-                       log_every=max(1, cfg.steps // 50), seed=cfg.seed, dead_after_tokens=cfg.n_test * rows_per_image)
+    steps = demo_shape(cfg)[2]
+    return TrainConfig(batch_size=min(cfg.batch_size, n_rows), steps=steps, lr=cfg.lr, warmup_steps=min(20, steps), normalize=True,
+                       log_every=max(1, steps // 50), seed=cfg.seed, dead_after_tokens=cfg.n_test * rows_per_image)
 
 def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame]:
     "Train the run's BatchTopK SAE on `acts` (or reuse the checkpoint trained for the same request); its folder and training history."
@@ -513,11 +514,7 @@ PAGE = Kind('page', None, Path)  # a file the compute writes itself
 
 def _lazy(make:Callable[[], Any]) -> Callable[[], Any]:
     "A function that calls `make` the first time it is called and returns the same value after."
-    box = []
-    def get():
-        if not box: box.append(make())
-        return box[0]
-    return get
+    return functools.cache(make)
 
 def _input_stamps(paths:list[Path]) -> dict[str, int]:
     "Modification times (ns) of the metas the report is made from."
@@ -546,7 +543,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
             ) -> Path:
     "Run the whole pipeline (each stage loaded from its cache when it can be), write the report, and return its path."
     cfg = cfg or DemoConfig()
-    cfg = dataclasses.replace(cfg, **dict(zip(('d_sae', 'k'), demo_shape(cfg))))
+    cfg = dataclasses.replace(cfg, **dict(zip(('d_sae', 'k', 'steps'), demo_shape(cfg))))
     paths, steps, t0 = get_paths(cfg.data_root), StageLog(), time.time()
     out = Path(cfg.out) if cfg.out else paths.results/'demo'
     model = _lazy(lambda: get_model(cfg.model))

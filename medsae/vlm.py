@@ -488,7 +488,7 @@ def name_eval_command(assigned_concepts:str, # the concept table: a CSV (neuron,
          examples=['medsae name --method vocab --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --vocab medical',
                    "medsae name --method vocab --sae_path clip-rn50_cc3m.pt --sae_type_name Standard --model_name CLIP-RN50 --vocab general --template 'a photo of {}'",
                    'medsae name --method vocab --sae_path data/sae_checkpoints/synthetic-cxr-clip_synthetic-cxr_batchtopk --model_name synthetic-cxr-clip --restrict_to model',
-                   'medsae name --method zero-shot --features data/sae_features/synthetic-cxr-clip_synthetic-cxr_batchtopk_d256-k4-visual.layer4_synthetic-cxr_val --model_name synthetic-cxr-clip --restrict_to model --sentences model',
+                   'medsae name --method zero-shot --features data/sae_features/synthetic-cxr-clip_synthetic-cxr_batchtopk_d128-k4-visual.layer4_synthetic-cxr_val --model_name synthetic-cxr-clip --restrict_to model --sentences model',
                    'medsae name --method vlm --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_standard --model_name MedCLIP-RN50 --dataset chexpert --split val --n_top 8 --n_low 4',
                    'medsae name --method vlm --features data/sae_features/my_sae_chexpert_val --use_reports --load_in_4bit'])
 def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a decoder direction's text similarity, by the model's zero-shot scores of the images, or by a vision-language model"),

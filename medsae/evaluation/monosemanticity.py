@@ -186,7 +186,7 @@ def ms_sentence(latents:pd.DataFrame, # `monosemanticity_scores` of the SAE's la
     "The median MS of the latents against that of the neurons, each over the units where it is defined, in a sentence."
     lat, neu = latents[latents.defined.astype(bool)], neurons[neurons.defined.astype(bool)]
     a, b = lat.ms.median(), neu.ms.median()
-    return (f"Median MS {a:.3f} over the {len(lat)} latents that fire, {b:.3f} over the {len(neu)} neurons: by this score the latents are "
+    return (f"Median MS {a:.3f} over the {len(lat)} latents and {b:.3f} over the {len(neu)} neurons it is defined for (two images or more above the unit's lowest value): by this score the latents are "
             f"{'more' if a > b else 'not more'} monosemantic than the neurons.")
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #04d877e8

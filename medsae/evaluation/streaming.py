@@ -41,8 +41,8 @@ class EvaluationSetting:
     def __repr__(self): return f"EvaluationSetting({self.acts.n} test images x {self.acts.d_in} dims, {self.sae_dir.name}: {self.feats.d_sae} latents)"
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #ff88d0d8
-QUALITY_SAE = ('batchtopk', 32, 4) # the larger setting's SAE: the demo's at the joint embedding (13_demo, whose tests keep the two equal)
-QUALITY_TRAIN = TrainConfig(batch_size=256, steps=1500, lr=2e-3, warmup_steps=20, normalize=True, log_every=30, seed=0, dead_after_tokens=1000) # trained as the demo trains it
+QUALITY_SAE = ('batchtopk', 48, 4) # the larger setting's SAE: the demo's at the joint embedding (13_demo, whose tests keep the two equal)
+QUALITY_TRAIN = TrainConfig(batch_size=256, steps=6000, lr=2e-3, warmup_steps=20, normalize=True, log_every=120, seed=0, dead_after_tokens=1000) # trained as the demo trains it
 
 def evaluation_setting(data_root:str|Path, # where the artefacts are written
                        quality:bool=False, # the larger setting of the chapters' closing sections (minutes on a CPU) instead of the small one (seconds)
