@@ -30,7 +30,8 @@ from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
-                               reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, ground_truth_goals, ground_truth_table, pointing_chance, pointing_game, probe_ceiling, shared_latents, shared_sentence, text_ceiling)
+                               reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, false_positive_causes, false_positive_sentence, ground_truth_goals, ground_truth_table,
+                               pointing_chance, pointing_game, probe_ceiling, shared_latents, shared_sentence, text_ceiling)
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
 from .docs import figure_output, output_cell, render_report, table_output, widget_output
 
@@ -318,9 +319,10 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         except MedsaeError: planted = None  # ids of another form (a folder written elsewhere): no planted attributes to read
         m = model(); own = cfg.known_words and m.training_texts is not None; concepts = naming_concepts(m, cfg.vocab, own, cfg.name_sections, cfg.data_root, own)
         text = text_ceiling(dense_rows(joint_embeddings(val, m, cfg.data_root, num_workers=0)), y[0], findings, embed_vocab(m, concepts), list(concepts))
-        return {'ground_truth': table, 'probe_ceiling': ceiling, 'text_ceiling': text, 'pointing': pointing, **({'attributes': attribute_table(codes, planted)} if planted else {})}
+        return {'ground_truth': table, 'probe_ceiling': ceiling, 'text_ceiling': text, 'pointing': pointing, 'false_positives': false_positive_causes(codes, tuple(y), findings, table, planted),
+                **({'attributes': attribute_table(codes, planted)} if planted else {})}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
-               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, cfg.known_words, cfg.name_sections, 'sentences']}
+               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, cfg.known_words, cfg.name_sections, 'sentences'], 'false_positives': 1}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #259e97e9
@@ -386,6 +388,7 @@ class DemoResults:
     pointing: pd.DataFrame|None = None # per finding with masks, pointing-game accuracy against chance
     attributes: pd.DataFrame|None = None # on the synthetic set, per planted attribute (device kind, zone, side), its best latent (`attribute_table`)
     text_ceiling: pd.DataFrame|None = None # per finding, how well the model's text for it ranks validation images (`text_ceiling`)
+    false_positives: pd.DataFrame|None = None # per finding below F1 0.8, where its latent fires without it (`false_positive_causes`)
 
 # %% ../nbs/13_demo.ipynb #0d34d897
 def findings_table(r:DemoResults) -> pd.DataFrame:
@@ -431,8 +434,8 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
                      f"{cfg.split_train} split with its threshold chosen on {cfg.split_val}, scored on the same held-out images. "
                      + (f"For {', '.join(below)} even the probe stays below F1 0.8: there the model's activations, not the SAE, are the limit."
                         if below else "It reaches F1 0.8 for every finding.")
-                     + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: there a combination of units carries "
-                        "the finding and the SAE has not given it a latent of its own." if sae_short else '')),
+                     + (f" For {', '.join(sae_short)} the probe reaches 0.8 and the best single latent does not: the activations carry the finding, "
+                        "and no latent of this SAE reads it alone." if sae_short else '') + (false_positive_sentence(r.false_positives) if r.false_positives is not None else '')),
                   output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
     if r.text_ceiling is not None and len(r.text_ceiling):
         unnameable = [f"{x.finding} ({x.own or 'no concept'} {x.own_auroc:.2f}, {x.best} {x.best_auroc:.2f})" for x in r.text_ceiling.itertuples() if not x.nameable]
@@ -561,7 +564,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     truth_cached = steps[-1]['cached']
     fidelity = steps.run('fidelity', fresh(_complete(table('fidelity'))), lambda: demo_fidelity(cfg, sae_dir, feats, model), table('fidelity'))
     linearity = steps.run('linearity', fresh(_complete(linearity_folder(cfg, sae_dir))), lambda: demo_linearity(cfg, sae_dir, model, joint), linearity_folder(cfg, sae_dir))
-    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'], truth.get('attributes'), truth.get('text_ceiling'))
+    r = DemoResults(cfg, steps.frame(), history, feats, stats, names, scores, fidelity, linearity, joint, truth['ground_truth'], truth['probe_ceiling'], truth['pointing'], truth.get('attributes'), truth.get('text_ceiling'), truth.get('false_positives'))
     inputs = [acts.path/'meta.json', sae_dir/'config.json', feats.path/'meta.json', names_csv.with_name(names_csv.name + '.meta.json'),
               *(table(w)/'meta.json' for w in ('scores', 'ground-truth', 'fidelity')), linearity_folder(cfg, sae_dir)/'meta.json']
     page, request = out/'report.html', report_request(r, inputs)

@@ -19,7 +19,8 @@ from .probes import train_probe
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
            'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'attribute_table',
-           'shared_latents', 'shared_sentence', 'probe_ceiling', 'text_ceiling']
+           'shared_latents', 'shared_sentence', 'false_positive_causes', 'false_positive_sentence', 'probe_ceiling',
+           'text_ceiling']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -182,6 +183,41 @@ def shared_sentence(shared:pd.DataFrame) -> str:
              + f" (F1 {x.attribute_f1:.2f} against {x.finding_f1:.2f} for the finding)" for x in shared.itertuples()]
     return (f" Below F1 0.8, a finding's latent can be an attribute's too: {'; '.join(parts)}. Such a latent fires for the attribute across findings, "
             "so the finding's own F1 stays low.")
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #f1c209ee
+def false_positive_causes(latents:tuple[np.ndarray, np.ndarray], # (validation, held-out) SAE codes, each (n, d_sae)
+                          labels:tuple[np.ndarray, np.ndarray], # (validation, held-out) labels, each (n, findings) 1/0
+                          findings:list[str], # the label columns' names
+                          table:pd.DataFrame, # `ground_truth_table`'s (each finding's latent)
+                          others:tuple[pd.DataFrame, pd.DataFrame]|None=None, # (validation, held-out) more 0/1 columns to look through (planted attributes), or None
+                          below:float=.8, # the findings below this F1
+                          min_share:float=.5, # name a column only where it is on at least this share of the false positives...
+                          min_lift:float=2., # ...and at least this many times its share of all held-out images
+                         ) -> pd.DataFrame:
+    "Per finding below F1 `below`: its latent's false positives and misses on held-out images (at its validation threshold), and the label or attribute most over-represented among the false positives (`with`: '' when none is), its share there and overall."
+    cols = pd.DataFrame(np.asarray(labels[1]), columns=findings)
+    if others is not None: cols = pd.concat([cols, others[1].reset_index(drop=True)], axis=1)
+    rows = []
+    for g in table.itertuples():
+        if not g.latent_f1 < below: continue
+        c, j = findings.index(g.finding), int(g.latent)
+        t = choose_units(np.asarray(latents[0])[:, [j]], np.asarray(labels[0])[:, [c]], [g.finding], positive=True).threshold.iloc[0]
+        fires, y = np.asarray(latents[1])[:, j] >= t, np.asarray(labels[1])[:, c] > 0
+        fp = fires & ~y
+        share, base = cols.drop(columns=g.finding)[fp].mean(), cols.drop(columns=g.finding).mean()
+        top = (share / base.where(base > 0)).where(share >= min_share).dropna()
+        top = top[top >= min_lift].idxmax() if (top >= min_lift).any() else ''
+        rows.append({'finding': g.finding, 'latent': j, 'false_positives': int(fp.sum()), 'misses': int((~fires & y).sum()), 'with': top,
+                     'share': float(share[top]) if top else np.nan, 'base': float(base[top]) if top else np.nan})
+    return pd.DataFrame(rows, columns=['finding', 'latent', 'false_positives', 'misses', 'with', 'share', 'base'])
+
+def false_positive_sentence(causes:pd.DataFrame) -> str:
+    "What the report says of `false_positive_causes`: where each latent below the bar fires without its finding, and what those images share."
+    parts = [f"{x.finding}'s latent {x.latent} fires on {x.false_positives} held-out images without it and misses {x.misses} of its images"
+             + (f"; {x.share:.0%} of those {x.false_positives} have {x['with']} ({x.base:.0%} of all held-out images), so it reads that too" if x['with'] else
+                "; no other label or attribute is on most of those images") for _, x in causes.iterrows()]
+    return f" {'. '.join(parts)}." if parts else ''
+
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #8e2c3757
 def probe_ceiling(train:Any, # training activations: an (n, d) tensor, or a store (spatial ones max-pooled)
