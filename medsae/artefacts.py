@@ -45,10 +45,17 @@ def _jsonable(x): return json.loads(json.dumps(x, default=str))
 def meta_diff(stored:Mapping, # the request recorded with an artefact
               requested:Mapping, # the request now
              ) -> dict[str, tuple]:
-    "The fields whose values differ: `{field: (stored, requested)}`; a field absent on one side differs."
-    stored, requested = _jsonable(dict(stored)), _jsonable(dict(requested))
-    return {k: (stored.get(k, '<absent>'), requested.get(k, '<absent>'))
-            for k in sorted(stored.keys() | requested.keys()) if stored.get(k, '<absent>') != requested.get(k, '<absent>')}
+    "The fields whose values differ: `{field: (stored, requested)}`, a field of a mapping inside the request named by its path (`train.steps`); a field absent on one side differs."
+    return _diff(_jsonable(dict(stored)), _jsonable(dict(requested)))
+
+def _diff(a:dict, b:dict, prefix:str='') -> dict[str, tuple]:
+    out = {}
+    for k in sorted(a.keys() | b.keys()):
+        x, y = a.get(k, '<absent>'), b.get(k, '<absent>')
+        if x == y: continue
+        if isinstance(x, dict) and isinstance(y, dict): out.update(_diff(x, y, f'{prefix}{k}.'))  # name the fields inside, not the whole mapping
+        else: out[f'{prefix}{k}'] = (x, y)
+    return out
 
 # %% ../nbs/00b_artefacts.ipynb #f7574e83
 _SOURCE_DIGESTS: dict[Path, str] = {}
