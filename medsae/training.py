@@ -448,6 +448,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
     if world > 1:
         dist.barrier()
         for p in sae.state_dict().values(): dist.broadcast(p, 0)
+    if isinstance(data, (str, Path)): data = ActivationStore(data)  # opened once, for its identity and its batches (a legacy pickle .pt is read whole when opened)
     ident = data_identity(data) if out is not None else {}  # where the activations come from, when they are a store or a file
     if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked, on the data given now
         stored = training_record(out)
