@@ -87,7 +87,7 @@ def evaluate(cfg:DemoConfig, names:bool=False) -> dict:
             'names': names_right(cfg, sae_dir, units) if names else {}}
 
 
-BASE_STEPS = 1500  # the step count whose SAEs a data root holds itself (the demo's until 2026-12-06): other seeds and lengths get folders of their own
+BASE_STEPS = 1500  # the step count whose SAEs a data root holds itself (the demo's before its training length joined the grid): other seeds and lengths get folders of their own
 
 
 def seed_root(data_root:str, seed:int, steps:int=BASE_STEPS) -> str:
@@ -99,18 +99,11 @@ def seed_root(data_root:str, seed:int, steps:int=BASE_STEPS) -> str:
     return str(root)
 
 
-def pick(rows:list[dict]) -> dict|None:
-    "The rule: at most 10 % dead on validation, then ten distinct latents, then the most goals met on validation, then the best mean validation F1."
-    ok = [r for r in rows if r['val_dead'] <= .1]
-    distinct = [r for r in ok if r['val_distinct'] == len(SYNTH_FINDINGS)] or ok
-    return max(distinct, key=lambda r: (r['val_goals'], r['val_mean'])) if distinct else None
-
-
 def shape(r:dict) -> tuple[int, int, int]: return r['d_sae'], r['k'], r['steps']
 
 
-def pick_over_seeds(rows:list[dict]) -> tuple[tuple[int, int, int], float, float]|None:
-    "The rule over several seeds: the shapes that keep at most 10 % dead at every seed, then those with ten distinct latents at every seed, then the most goals and the best validation F1, each averaged over the seeds."
+def pick(rows:list[dict]) -> tuple[tuple[int, int, int], float, float]|None:
+    "The rule over the rows of one seed or several: the shapes with at most 10 % dead on validation at every seed, then those with ten distinct latents at every seed, then the most goals met and the best validation F1, each averaged over the seeds. The shape, and those two averages."
     by = {}
     for r in rows: by.setdefault(shape(r), []).append(r)
     ok = {s: rs for s, rs in by.items() if all(r['val_dead'] <= .1 for r in rs)}
@@ -154,9 +147,9 @@ def main():
                       + (f" val pointing: {short(r['val_pointing'])} | held-out pointing: {short(r['test_pointing'])} |" if r['val_pointing'] else ''), flush=True)
     for seed in sorted({r['seed'] for r in rows}):
         best = pick([r for r in rows if r['seed'] == seed])
-        print(f"seed {seed}: the rule picks " + (', '.join(map(str, shape(best))) if best else 'nothing (every shape has > 10 % dead)'))
+        print(f"seed {seed}: the rule picks " + (', '.join(map(str, best[0])) if best else 'nothing (every shape has > 10 % dead)'))
     if len({r['seed'] for r in rows}) > 1:
-        best = pick_over_seeds(rows)
+        best = pick(rows)
         print("over the seeds: the rule picks " + (f"{', '.join(map(str, best[0]))} ({best[1]:.1f} goals met and mean F1 {best[2]:.3f} on validation, averaged over the seeds)" if best else 'nothing'))
 
 

@@ -49,6 +49,7 @@ def meta_diff(stored:Mapping, # the request recorded with an artefact
     return _diff(_jsonable(dict(stored)), _jsonable(dict(requested)))
 
 def _diff(a:dict, b:dict, prefix:str='') -> dict[str, tuple]:
+    "`meta_diff` of two JSON-like mappings, each field's name after `prefix`."
     out = {}
     for k in sorted(a.keys() | b.keys()):
         x, y = a.get(k, '<absent>'), b.get(k, '<absent>')

@@ -454,8 +454,8 @@ def default_weights_digest(name:str, # a registered model
     "The `weights_id` of `get_model(name)` with its default weights, read from their file without building the model, where the model's factory says which file (a `default_weights` attribute: a callable giving its path); None otherwise."
     where = getattr(MODELS[name], 'default_weights', None) if MODELS.scheme(name) is None and name in MODELS else None
     if where is None: return None
-    st = Path(where()).stat()
-    return _file_weights_digest(str(where()), st.st_mtime_ns, st.st_size)
+    path = Path(where()); st = path.stat()
+    return _file_weights_digest(str(path), st.st_mtime_ns, st.st_size)
 
 @functools.lru_cache(maxsize=16)
 def _file_weights_digest(path:str, mtime_ns:int, size:int) -> str:

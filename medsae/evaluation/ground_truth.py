@@ -203,10 +203,11 @@ def false_positive_causes(latents:tuple[np.ndarray, np.ndarray], # (validation, 
         c, j = findings.index(g.finding), int(g.latent)
         t = choose_units(np.asarray(latents[0])[:, [j]], np.asarray(labels[0])[:, [c]], [g.finding], positive=True).threshold.iloc[0]
         fires, y = np.asarray(latents[1])[:, j] >= t, np.asarray(labels[1])[:, c] > 0
-        fp = fires & ~y
-        share, base = cols.drop(columns=g.finding)[fp].mean(), cols.drop(columns=g.finding).mean()
-        top = (share / base.where(base > 0)).where(share >= min_share).dropna()
-        top = top[top >= min_lift].idxmax() if (top >= min_lift).any() else ''
+        fp, rest = fires & ~y, cols.drop(columns=g.finding)
+        share, base = rest[fp].mean(), rest.mean()
+        lift = share / base.where(base > 0)
+        lift = lift[(share >= min_share) & (lift >= min_lift)]
+        top = lift.idxmax() if len(lift) else ''
         rows.append({'finding': g.finding, 'latent': j, 'false_positives': int(fp.sum()), 'misses': int((~fires & y).sum()), 'with': top,
                      'share': float(share[top]) if top else np.nan, 'base': float(base[top]) if top else np.nan})
     return pd.DataFrame(rows, columns=['finding', 'latent', 'false_positives', 'misses', 'with', 'share', 'base'])
@@ -217,7 +218,6 @@ def false_positive_sentence(causes:pd.DataFrame) -> str:
              + (f"; {x.share:.0%} of those {x.false_positives} have {x['with']} ({x.base:.0%} of all held-out images), so it reads that too" if x['with'] else
                 "; no other label or attribute is on most of those images") for _, x in causes.iterrows()]
     return f" {'. '.join(parts)}." if parts else ''
-
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #8e2c3757
 def probe_ceiling(train:Any, # training activations: an (n, d) tensor, or a store (spatial ones max-pooled)
