@@ -298,6 +298,7 @@ def find_notebooks(path:str|Path='nbs', # a folder (searched recursively) or one
 def _test_one(fn:Path, skip_flags:list[str], force_flags:list[str], basepath:str|None):
     "Run one notebook's tests in this process; return (passed, seconds, captured error text)."
     from nbdev.test import test_nb
+    tempfile.tempdir = None  # forked from a process that had already read TMPDIR: read it again, so temporary files go where the run says
     with contextlib.redirect_stderr(err := io.StringIO()):
         ok, secs = test_nb(fn, skip_flags=skip_flags, force_flags=force_flags, basepath=basepath)
     return ok, secs, err.getvalue()
@@ -316,7 +317,9 @@ def run_notebook_tests(notebooks:list[Path], # the notebooks to run
     out = out or sys.stdout
     n_workers = max(1, min(n_workers or os.cpu_count() or 1, 8, len(notebooks) or 1))
     threads, tmp = str(max(1, (os.cpu_count() or 1) // n_workers)), tempfile.mkdtemp(prefix='medsae-test-')
-    env = {**TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results', 'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
+    os.mkdir(f'{tmp}/tmp')  # TMPDIR: whatever a test leaves in a temporary folder (theirs, a subprocess's, torchrun's) goes when the run ends
+    env = {**TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results', 'TMPDIR': f'{tmp}/tmp',
+           'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
     passed = failed = 0
     with environment(**env), ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context('fork')) as pool:
         futs = {pool.submit(_test_one, fn, list(skip_flags), list(force_flags), str(basepath) if basepath else None): fn for fn in notebooks}

@@ -287,7 +287,8 @@ def execute_notebook(path:str|Path, # the notebook; its file is left as it is
                             on_cell_execute=lambda cell, cell_index: at.update(cell=cell_index))
     try:
         with tempfile.TemporaryDirectory(prefix='medsae-docs-') as tmp:  # the environment of `medsae test`, artefacts in a folder of their own
-            env = {**os.environ, **TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results'}
+            os.mkdir(f'{tmp}/tmp')  # and the temporary folders its cells make, gone with it
+            env = {**os.environ, **TEST_ENV, 'MEDSAE_DATA': f'{tmp}/data', 'MEDSAE_RESULTS': f'{tmp}/results', 'TMPDIR': f'{tmp}/tmp'}
             client.execute(env=env, stderr=subprocess.DEVNULL)  # the kernel's own chatter; what a cell prints comes back in its outputs
     except Exception as e:
         why = (f'{e.ename}: {e.evalue}' if isinstance(e, CellExecutionError) else f'{type(e).__name__}: {e}').strip().splitlines()[0]
