@@ -178,7 +178,7 @@ LABEL_POLICIES = {'ignore': float('nan'), 'zeros': 0., 'ones': 1.}
 
 def _blank_mask(raw:pd.DataFrame) -> np.ndarray:
     "True where a cell is empty: missing, or a string of only spaces."
-    blank = raw.isna().to_numpy()
+    blank = raw.isna().to_numpy().copy()  # under copy-on-write pandas may hand back a read-only view
     for j, c in enumerate(raw.columns):
         if not pd.api.types.is_numeric_dtype(raw[c]): blank[:, j] |= raw[c].astype(str).str.strip().eq('').to_numpy()
     return blank

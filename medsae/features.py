@@ -192,7 +192,8 @@ class FeatureStore:
 
     def _read(self, j:int, key:str) -> torch.Tensor:
         with safe_open(str(self.files[j]), framework='pt') as h: return h.get_tensor(key)
-    def csr(self, j:int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: return tuple(self._read(j, k) for k in ('indptr', 'indices', 'values'))
+    def csr(self, j:int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # values as float32, whatever a shard stores them in (fp16, bf16)
+        return self._read(j, 'indptr'), self._read(j, 'indices'), self._read(j, 'values').float()
     def dense(self, j:int) -> torch.Tensor: return csr_to_dense(*self.csr(j), self.d_sae)
     labels = property(lambda self: torch.cat([self._read(j, 'labels') for j in range(len(self.files))]), doc="(n, n_labels) labels, NaN where unknown.")
     index = property(lambda self: torch.cat([self._read(j, 'index') for j in range(len(self.files))]), doc="(n,) each sample's position in its dataset.")

@@ -99,6 +99,7 @@ def class_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
     t = firing_thresholds(source, p, chunk_rows)
     tp, fires, sx, sxx, sxy = (torch.zeros(len(t), lab.n_classes, dtype=torch.float64) for _ in range(5))
     n_firing, nk, sy = torch.zeros(len(t), dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64), torch.zeros(lab.n_classes, dtype=torch.float64)
+    shift = None  # dense values are summed about their first chunk's mean: a neuron at 1e4 ± 0.01 keeps its digits (a shift leaves a correlation as it is)
     for s, x, y in progress(_scored_rows(source, lab, chunk_rows), desc='class scores'):
         kk, yk = (~y.isnan()).double(), y.nan_to_num(0.).double()
         nk += kk.sum(0); sy += yk.sum(0)
@@ -107,6 +108,7 @@ def class_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
             for acc, w, z in ((tp, f, yk), (fires, f, kk), (sx, v, kk), (sxx, v * v, kk), (sxy, v, yk)): acc.index_add_(0, cols, w[:, None] * z[r])
             n_firing.index_add_(0, cols, f); continue
         x = x.double(); f = (x >= t).double()  # a NaN threshold never fires
+        shift = x.mean(0) if shift is None else shift; x = x - shift
         tp += f.T @ yk; fires += f.T @ kk; sx += x.T @ kk; sxx += (x * x).T @ kk; sxy += x.T @ yk
         n_firing += f.sum(0)
     var_x, var_y = nk * sxx - sx**2, nk * sy - sy**2
