@@ -16,6 +16,7 @@ from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .core import *
+from .images import image_bits_setting
 from .tensor_files import activation_files, activation_layout
 from .artefacts import *
 from .commands import *
@@ -415,7 +416,8 @@ def activations_request(model:Any, dataset:Any, split:str, hook_point:str, dtype
     return {'model': model.name, 'weights': str(weights) if weights else None, 'weights_digest': model_weights_digest(model), 'tiny': tiny, 'hook_point': hook_point,
             'dataset': getattr(dataset, 'name', type(dataset).__name__), 'split': split, 'dataset_kwargs': dataset_kwargs or {},
             'n_samples': None if isinstance(dataset, IterableDataset) else len(dataset), 'image_size': getattr(model, 'image_size', None),
-            'preprocessing': _describe_transform(getattr(model, 'preprocess', None)), 'dtype': str(dtype).removeprefix('torch.'), 'shard_size': shard_size}
+            'preprocessing': _describe_transform(getattr(model, 'preprocess', None)), 'dtype': str(dtype).removeprefix('torch.'), 'shard_size': shard_size,
+            **({'image_bits': bits} if (bits := image_bits_setting()) else {})}  # MEDSAE_IMAGE_BITS, where set: images read at another depth are other activations
 
 def default_extra(model:Any, hook_point:str, tiny:bool=False) -> str|None:
     "The name suffix of activations taken elsewhere than the joint embedding, or from a tiny model."

@@ -219,6 +219,13 @@ def _paths_root(folder:Path, paths:pd.Series) -> Path:
     first = Path(str(paths.iloc[0])).parts if len(paths) else ()
     return folder.parent if first and first[0] == folder.name else folder
 
+def _strip_renamed(folder:Path, paths:pd.Series) -> pd.Series:
+    "Paths that begin with the download's folder name (`CheXpert-v1.0-small/...`) where the user renamed that folder: without that first part, when the first image is found so."
+    first = Path(str(paths.iloc[0])).parts if len(paths) else ()
+    if len(first) < 2 or first[0] == folder.name or (folder/first[0]).exists() or not (folder/Path(*first[1:])).is_file(): return paths
+    log(f"{folder}: its table's paths begin with {first[0]}/, which it is not named; reading them without it")
+    return paths.str.split('/', n=1).str[1]
+
 def _check_paths(paths:pd.Series, image_root:Path, source:str):
     "Raise naming the rows whose image file does not exist."
     missing = [(i, p) for i, p in paths.items() if not (image_root/p).is_file()]
@@ -236,6 +243,7 @@ def read_chexpert_table(csv:str|Path, # a CSV with a `Path` column and the label
     "The table of a CheXpert-format CSV and its parsed `(n, n_labels)` labels."
     df = load_table(csv, required=['Path', *label_names])
     empty = df['Path'].isna() | df['Path'].astype(str).str.strip().eq('')
+    df['Path'] = df['Path'].astype(str).str.strip().str.replace('\\', '/', regex=False)  # a table saved on Windows, or with stray spaces
     if empty.any(): raise MedsaeError(f"{csv}: empty 'Path' at row(s) {list(df.index[empty][:5])} (counting from 0 after the header)")
     return df, parse_labels(df, label_names, uncertain, blank, source=str(csv))
 
@@ -298,6 +306,7 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
     if split == 'trainval':
         keep = balanced_subset((parse_labels(df, CHEXPERT_LABELS, 'zeros', 'zeros') == 1).numpy(), max_positives, seed)
         df, labels = df.iloc[keep], labels[keep]
+    if not image_root: df = df.assign(Path=_strip_renamed(Path(dataset_root or Path(csv).parent), df['Path']))
     image_root = Path(image_root) if image_root else _paths_root(Path(dataset_root or Path(csv).parent), df['Path'])
     if check_paths: _check_paths(df['Path'], image_root, str(csv))
     texts = df[text_column].fillna('').astype(str).tolist() if text_column in df.columns else None

@@ -4,17 +4,17 @@
 
 # %% ../nbs/00e_images.ipynb #300e6d37
 from __future__ import annotations
-import io, re, struct
+import io, logging, os, re, struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .core import MedsaeError, log, _first_line
 
 # %% auto #0
-__all__ = ['PNG_SIGNATURE', 'DETECTOR_BITS', 'is_dicom', 'png_sbit', 'widened_8bit', 'bit_depth', 'scale_to_8bit',
-           'window_to_unit', 'dicom_grey', 'open_image', 'save_dicom', 'to_pil']
+__all__ = ['PNG_SIGNATURE', 'DETECTOR_BITS', 'is_dicom', 'png_sbit', 'widened_8bit', 'bit_depth', 'image_bits_setting',
+           'scale_to_8bit', 'window_to_unit', 'voi_lut_to_unit', 'dicom_grey', 'open_image', 'save_dicom', 'to_pil']
 
 # %% ../nbs/00e_images.ipynb #d6b0c789
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -22,8 +22,9 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 def is_dicom(data:bytes, # the file's first bytes (at least 132), or all of them
              name:str='', # its file name, if it has one
             ) -> bool:
-    "Whether a file is DICOM: `DICM` at byte 128 (after the Part 10 preamble), or, for files written without the preamble, a `.dcm` (`.dicom`) name."
-    return data[128:132] == b'DICM' or name.lower().endswith(('.dcm', '.dicom'))
+    "Whether a file is DICOM: `DICM` at byte 128 (after the Part 10 preamble), or, for files written without the preamble, a `.dcm` (`.dicom`) name on a file that is not a PNG or JPEG."
+    if data[128:132] == b'DICM': return True
+    return name.lower().endswith(('.dcm', '.dicom')) and not data.startswith((PNG_SIGNATURE, b'\xff\xd8\xff'))  # a PNG or JPEG named .dcm is read as what it is
 
 def png_sbit(data:bytes, # a PNG file's bytes
             ) -> int|None:
@@ -53,6 +54,25 @@ def bit_depth(values:np.ndarray, # an integer image's values, all in 0–65535
     if widened_8bit(values): return 16
     return next(b for b in DETECTOR_BITS if top < 2**b)
 
+def image_bits_setting() -> int|None:
+    "The bit depth `MEDSAE_IMAGE_BITS` gives every image of more than 8 bits (9 to 16), or None where it is not set."
+    v = os.environ.get('MEDSAE_IMAGE_BITS', '').strip()
+    if not v: return None
+    if not (v.isdigit() and 9 <= int(v) <= 16):
+        raise MedsaeError(f"MEDSAE_IMAGE_BITS={v!r}: the bit depth your detector's images were made in, 9 to 16 (e.g. 12); unset it to read each image at the depth its values need")
+    return int(v)
+
+_RULE_DEPTHS: dict[int, str] = {}  # this process's images of more than 8 bits read at each depth by the rule: the first of each
+
+def _note_depth(b:int, what:str, top:int):
+    "Warn, once per depth, when the rule reads an image at a depth other than the one(s) it read this process's earlier images at."
+    if b in _RULE_DEPTHS: return
+    if _RULE_DEPTHS:
+        first, seen = next(iter(_RULE_DEPTHS.items()))
+        log(f"{what} is read as {b}-bit (its largest value is {top}), {seen} as {first}-bit: images of one detector read at different depths are not scaled alike; "
+            f"set MEDSAE_IMAGE_BITS to the detector's depth (e.g. 12) to read them all at it", logging.WARNING)
+    _RULE_DEPTHS[b] = what
+
 def scale_to_8bit(values:np.ndarray, # integer values in 0..`top`
                   top:int, # the value that becomes 255
                  ) -> np.ndarray:
@@ -63,10 +83,19 @@ def scale_to_8bit(values:np.ndarray, # integer values in 0..`top`
 # %% ../nbs/00e_images.ipynb #272a2434
 _GREY_MODES = ('1', 'L', 'LA', 'La', 'I', 'F')
 
+def _high_bytes_only(data:bytes, im:Image.Image, what:str):
+    "Refuse a 16-bit colour (or grey-with-alpha) PNG whose values do not fill 16 bits: PIL keeps only each sample's high byte, right for a full-range image alone."
+    if not (data.startswith(PNG_SIGNATURE) and data[24] == 16 and data[25] in (2, 4, 6)): return  # IHDR: bit depth, colour type (RGB, grey+alpha, RGBA)
+    sbit, top = png_sbit(data), int(np.asarray(im.convert('RGB' if data[25] != 4 else 'L')).max(initial=0))
+    if (sbit and sbit < 16) or top < 128:
+        raise MedsaeError(f"{what} is a 16-bit colour PNG whose values do not fill 16 bits ({f'sBIT {sbit}' if sbit and sbit < 16 else f'high bytes up to {top} of 255'}); "
+                          f"it would be read from their high bytes alone, far too dark: save it as a 16-bit greyscale PNG (or 8-bit)")
+
 def _open_raster(data:bytes, what:str, bits:int|None) -> Image.Image:
-    "A PNG, JPEG, TIFF (or any image PIL reads) as 8-bit 'L' or 'RGB', integer images of more than 8 bits scaled by their bit depth."
+    "A PNG, JPEG, TIFF (or any image PIL reads) as 8-bit 'L' or 'RGB', upright by its EXIF orientation, integer images of more than 8 bits scaled by their bit depth."
     with Image.open(io.BytesIO(data)) as im:
-        im.load()
+        im.load(); _high_bytes_only(data, im, what)
+        im = ImageOps.exif_transpose(im)  # a JPEG from a phone or a PACS web viewer: upright, as every viewer shows it
         if im.mode == 'F':
             a = np.asarray(im)
             if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1): raise MedsaeError(f"{what} is a floating-point image with values outside [0, 1] ({a.min():.4g} to {a.max():.4g}); save it as an 8- or 16-bit PNG")
@@ -74,7 +103,9 @@ def _open_raster(data:bytes, what:str, bits:int|None) -> Image.Image:
         if im.mode == 'I' or im.mode.startswith('I;16'):
             a = np.asarray(im)
             if a.min() < 0 or a.max() > 65535: raise MedsaeError(f"{what} is an integer image with values {a.min()} to {a.max()}, outside 16 bits; save it as an 8- or 16-bit PNG")
-            return Image.fromarray(scale_to_8bit(a, 2**(bits or bit_depth(a, png_sbit(data))) - 1))
+            if bits is None: _note_depth(b := bit_depth(a, png_sbit(data)), what, int(a.max(initial=0)))
+            elif a.max(initial=0) >= 2**bits: raise MedsaeError(f"{what} has values up to {a.max()}, above the {bits} bits it is to be read at (MEDSAE_IMAGE_BITS, or bits=): is it from another detector?")
+            return Image.fromarray(scale_to_8bit(a, 2**(bits or b) - 1))
         return im.convert('L' if im.mode in _GREY_MODES else 'RGB')
 
 # %% ../nbs/00e_images.ipynb #04fa5e89
@@ -104,16 +135,27 @@ def _file_window(ds, what:str) -> tuple[float, float]|None:
     log(f"{what}: Window Width {w:g} is not a window; showing the full range of its values")
     return None
 
+def voi_lut_to_unit(x:np.ndarray, # values after the Modality LUT
+                    item, # an item of the VOI LUT Sequence (LUT Descriptor and LUT Data)
+                    signed:bool=False, # the image's values are signed (Pixel Representation 1): the first input may be read as unsigned
+                   ) -> np.ndarray:
+    "A VOI LUT applied, to [0, 1] (PS3.3 C.11.2.1.1): a value maps to the entry at its offset from the first input (clipped to the first and last), scaled by the entries' bits."
+    n, first, bits = (int(v) for v in item.LUTDescriptor)
+    n, data = n or 2**16, item.LUTData  # 0 entries means 2**16; the data: numbers (US), or bytes (OW) holding an entry in each byte or in each 16-bit word
+    lut = np.frombuffer(data, np.uint8 if len(data) < 2 * n else '<u2') if isinstance(data, bytes) else np.atleast_1d(np.asarray(data))
+    lut = lut.astype(np.float64)[:n]
+    if signed and first >= 2**15: first -= 2**16
+    return lut[np.clip(np.rint(x).astype(np.int64) - first, 0, len(lut) - 1)] / (2**bits - 1)  # indexed in int64: no value wraps
+
 def dicom_grey(stored:np.ndarray, # one frame's stored values (rows, cols)
                ds, # its pydicom Dataset
                window:tuple[float, float]|None=None, # (center, width) in modality units, overriding the file's
                what:str='the image', # how to name it in messages
               ) -> np.ndarray:
     "A greyscale DICOM frame as 0–255 uint8: Modality LUT, then the window (`window`, else the VOI LUT, else the first Window Center/Width, else the values' own range), MONOCHROME1 inverted."
-    from pydicom.pixels import apply_modality_lut, apply_voi
+    from pydicom.pixels import apply_modality_lut
     x = apply_modality_lut(stored, ds)
-    if window is None and ds.get('VOILUTSequence'):
-        unit = apply_voi(np.rint(x).astype(np.int64), ds, 0) / (2**int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)  # a LUT maps integers
+    if window is None and ds.get('VOILUTSequence'): unit = voi_lut_to_unit(x, ds.VOILUTSequence[0], ds.get('PixelRepresentation') == 1)
     elif (w := window or _file_window(ds, what)) is not None:
         unit = window_to_unit(x.astype(np.float64), *w, str(ds.get('VOILUTFunction', 'LINEAR')).upper())
     else:
@@ -185,12 +227,13 @@ def _decode_errors() -> tuple:
 def open_image(source:str|Path|bytes, # a file, or the encoded bytes of one
                what:str|None=None, # how to name the image in messages (default: the path)
                window:tuple[float, float]|None=None, # DICOM only: (center, width) in modality units (e.g. HU), overriding the file's
-               bits:int|None=None, # images of more than 8 bits: the bit depth their values were made in, overriding the rule below
+               bits:int|None=None, # images of more than 8 bits: the bit depth their values were made in (default: $MEDSAE_IMAGE_BITS), overriding the rule below
               ) -> Image.Image:
     "An image as hospitals export it (8/16-bit PNG, JPEG, TIFF, DICOM) decoded to the 8-bit 'L' or 'RGB' PIL image a model sees."
     what = what or ('bytes' if isinstance(source, (bytes, bytearray)) else str(source))
     if window is not None and not window[1] > 0: raise MedsaeError(f"window={window} for {what}: a window is (center, width) with a width above 0")
     if bits is not None and not 9 <= bits <= 16: raise MedsaeError(f"bits={bits} for {what}: images of more than 8 bits have 9 to 16")
+    bits = bits if bits is not None else image_bits_setting()
     try:
         data = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
         if is_dicom(data, '' if isinstance(source, (bytes, bytearray)) else str(source)): return _open_dicom(data, what, window)

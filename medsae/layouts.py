@@ -77,7 +77,7 @@ def mimic_cxr_jpg(split:str='train', # 'train', 'val' (PhysioNet's 'validate') o
     folder = resolve_dataset_root('mimic-cxr', dataset_root)
     df, tables = read_mimic_table(folder, split, frontal_only)
     labels = parse_labels(df, CHEXPERT_LABELS, uncertain, blank, source=str(tables['labels']))
-    labels[torch.from_numpy(df['labelled'].isna().to_numpy())] = float('nan')  # a study the label table does not list: unknown
+    labels[torch.from_numpy(df['labelled'].isna().to_numpy().copy())] = float('nan')  # a study the label table does not list: unknown
     studies = [mimic_study_path(s, t) for s, t in zip(df['subject_id'], df['study_id'])]
     files = [f'files/{s}/{d}.jpg' for s, d in zip(studies, df['dicom_id'])]
     return CsvImageDataset('mimic-cxr', split, df['dicom_id'].astype(str).tolist(), folder, labels, CHEXPERT_LABELS, str(tables['split']),
