@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_activations.ipynb #76ff9a46
 from __future__ import annotations
-import bisect, contextlib, json, math, os, re
+import bisect, contextlib, hashlib, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +25,8 @@ from .commands import *
 __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shard', 'IndexedDataset', 'ExtractionCollate',
            'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches', 'check_key',
            'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'model_weights_digest',
-           'activations_request', 'default_extra', 'activations_folder', 'extract_activations', 'activations_command']
+           'dataset_digest', 'activations_request', 'default_extra', 'activations_folder', 'extract_activations',
+           'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -202,7 +203,7 @@ def _shard_header(f:Path, ids:bool=False) -> tuple[int, tuple, dict]:
     try:
         with safe_open(str(f), framework='pt') as h:
             shape, info = h.get_slice('acts').get_shape(), json.loads((h.metadata() or {}).get('medsae', '{}'))
-    except Exception as e: raise MedsaeError(f"{f} is not a readable activation shard ({e}); delete it and extract again to recompute it") from e
+    except Exception as e: raise MedsaeError(f"{f} is not a readable activation shard ({e}); recompute its folder: rerun the command that made it with --overwrite") from e
     return shape[0], tuple(shape[1:]), info if ids else {k: v for k, v in info.items() if k != 'ids'}
 
 # %% ../nbs/03_activations.ipynb #3cc66c42
@@ -239,6 +240,7 @@ class ActivationStore:
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
             heads = [_shard_header(f) for f in self.files]
             self.sizes, self._info = [h[0] for h in heads], [h[2] for h in heads]  # ids stay on disk (n strings): `shard_ids` reads a shard's
+            check_shards(self.path, len(self.files), sum(self.sizes), 'recompute it: rerun `medsae activations` with --overwrite')
             shapes = {h[1] for h in heads if h[0]}
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: the shards disagree on the activation shape {sorted(shapes)}")
             self.shape = shapes.pop() if shapes else heads[0][1]
@@ -410,11 +412,20 @@ def model_weights_digest(model:Any) -> str|None:
     module = getattr(model, 'model', model)
     return getattr(model, 'weights_id', '') or (weights_digest(module) if isinstance(module, torch.nn.Module) else None)
 
+def dataset_digest(dataset:Any) -> str|None:
+    "A digest (16 hex digits) of what a dataset lists: its sample ids and labels (a stream: its shard URLs); None for one that lists neither."
+    listed = getattr(dataset, 'ids', None) or getattr(dataset, 'urls', None)
+    if not listed: return None
+    h = hashlib.sha1()
+    for s in listed: h.update(str(s).encode() + b'\0')
+    if isinstance(labels := getattr(dataset, 'labels', None), torch.Tensor): h.update(labels.float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
 def activations_request(model:Any, dataset:Any, split:str, hook_point:str, dtype:torch.dtype, shard_size:int,
                         weights:str|None=None, tiny:bool=False, dataset_kwargs:dict|None=None) -> dict:
     "The request an activations folder is made for."
     return {'model': model.name, 'weights': str(weights) if weights else None, 'weights_digest': model_weights_digest(model), 'tiny': tiny, 'hook_point': hook_point,
-            'dataset': getattr(dataset, 'name', type(dataset).__name__), 'split': split, 'dataset_kwargs': dataset_kwargs or {},
+            'dataset': getattr(dataset, 'name', type(dataset).__name__), 'split': split, 'dataset_kwargs': dataset_kwargs or {}, 'data_digest': dataset_digest(dataset),
             'n_samples': None if isinstance(dataset, IterableDataset) else len(dataset), 'image_size': getattr(model, 'image_size', None),
             'preprocessing': _describe_transform(getattr(model, 'preprocess', None)), 'dtype': str(dtype).removeprefix('torch.'), 'shard_size': shard_size,
             **({'image_bits': bits} if (bits := image_bits_setting()) else {})}  # MEDSAE_IMAGE_BITS, where set: images read at another depth are other activations

@@ -16,7 +16,7 @@ from .core import (ARTEFACT_DIRS, MedsaeError, MetaMismatchError, clean_temp_fil
 # %% auto #0
 __all__ = ['TENSORS', 'TABLE', 'JSON', 'FOLDER', 'ROOT', 'Kind', 'meta_diff', 'source_digest', 'artefact_root', 'portable',
            'localised', 'meta_path', 'read_meta', 'stale_fields', 'check_request', 'discard', 'running_command',
-           'current_command', 'lock_path', 'lock_holder', 'artefact_lock', 'building', 'check_complete',
+           'current_command', 'lock_path', 'lock_holder', 'artefact_lock', 'building', 'check_complete', 'check_shards',
            'load_or_compute']
 
 # %% ../nbs/00b_artefacts.ipynb #2c44e5c9
@@ -330,6 +330,16 @@ def check_complete(path:str|Path, # a folder artefact given as input
     producer = f" `{started['producer']}`" if started.get('producer') else ''
     finish = f"rerun `{command}`" if command else f"rerun the{producer} command that started it, with the same options,"
     raise MedsaeError(f"{path} is incomplete ({what}): {finish} to finish it")
+
+def check_shards(path:str|Path, # a complete folder artefact of shards (activations, features)
+                 shards:int, n:int, # the shards found in it, and the samples they hold
+                 remedy:str, # how to recompute it, for the message
+                ):
+    "Refuse a complete folder whose shards are not the ones its meta.json lists: one deleted (or added) since it was written."
+    info = (read_meta(path, FOLDER) or {}).get('info', {})
+    if 'shards' in info and (info['shards'], info.get('n', n)) != (shards, n):
+        raise MedsaeError(f"{path} holds {shards} shards of {n} samples, where its meta.json lists {info['shards']} of {info.get('n', n)}: "
+                          f"a shard was deleted or added after it was written; {remedy}")
 
 # %% ../nbs/00b_artefacts.ipynb #b842d460
 def _cached(path:Path, request:Mapping, kind:Kind) -> bool:

@@ -142,12 +142,12 @@ def as_batches(data:Any, # a tensor, a tensor file, an activations folder, an Ac
 # %% ../nbs/03b_batches.ipynb #c0a1b3c4
 def data_identity(data:Any, # what `as_batches` takes
                  ) -> dict:
-    "Where activations given as a store, a folder, a file or `StoreBatches` come from: the path (resolved), the rows and the model weights that made them; {} for anything else."
+    "Where activations given as a store, a folder, a file or `StoreBatches` come from: the path (resolved), the rows, the model weights that made them and when they were written; {} for anything else."
     if isinstance(data, StoreBatches): data = data.store
     if isinstance(data, (str, Path)): data = ActivationStore(data)
     if not isinstance(data, ActivationStore): return {}
     return {'activations': str(Path(data.path).resolve()), 'act_rows': data.n * math.prod(data.shape) // data.d_in,
-            'weights_digest': data.meta.get('request', {}).get('weights_digest')}
+            'weights_digest': data.meta.get('request', {}).get('weights_digest'), 'activations_created': data.meta.get('created')}  # created: replaced activations are other data
 
 def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:

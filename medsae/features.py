@@ -5,7 +5,7 @@
 # %% ../nbs/06_features.ipynb #fdc2dcdc
 from __future__ import annotations
 import itertools, json, math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -16,7 +16,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from .core import MedsaeError, get_paths, features_name, save_tensors, load_tensors, progress, weights_digest
-from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete
+from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete, check_shards
 from .commands import Flag, command, int_range
 from .data import DATASETS
 from .models import MODELS, default_weights_digest
@@ -177,8 +177,9 @@ class FeatureStore:
         for f in self.files:
             try:
                 with safe_open(str(f), framework='pt') as h: n, info = h.get_slice('indptr').get_shape()[0] - 1, json.loads(h.metadata()['medsae'])
-            except Exception as e: raise MedsaeError(f"{f} is not a readable feature shard ({e}); delete it and run `medsae features` again to recompute it") from e
+            except Exception as e: raise MedsaeError(f"{f} is not a readable feature shard ({e}); recompute its folder: rerun `medsae features` with --overwrite") from e
             self._info.append({k: v for k, v in info.items() if k != 'ids'}); self.sizes.append(n)  # ids stay on disk: n strings
+        check_shards(self.path, len(self.files), sum(self.sizes), 'recompute it: rerun `medsae features` with --overwrite')
         self.offsets = [0, *np.cumsum(self.sizes).tolist()]
         self.d_sae = self._info[0]['d_sae']
 
@@ -290,8 +291,9 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
     if pooling not in POOLINGS: raise MedsaeError(f"pooling={pooling!r} is not one of {POOLINGS}")
     _check_widths(sae, store, sae_source or 'given')
     a = store.meta.get('request', {})
-    request = {'sae': str(sae_source) if sae_source else None, 'sae_digest': sae_digest(sae), 'arch': sae.arch, 'd_in': sae.d_in, 'd_sae': sae.d_sae,
-               'activations': str(store.path), 'n': store.n, 'shape': list(store.shape), 'pooling': pooling if len(store.shape) > 1 else None,
+    where = lambda p: str(Path(p).resolve()) if Path(p).exists() else str(p)  # a path however it is spelled: relative, absolute, from another folder
+    request = {'sae': where(sae_source) if sae_source else None, 'sae_digest': sae_digest(sae), 'sae_config': asdict(sae.cfg), 'arch': sae.arch, 'd_in': sae.d_in, 'd_sae': sae.d_sae,
+               'activations': where(store.path), 'activations_created': store.meta.get('created'), 'n': store.n, 'shape': list(store.shape), 'pooling': pooling if len(store.shape) > 1 else None,
                'act_scale': act_scale, **{k: a.get(k) for k in ('model', 'weights_digest', 'hook_point', 'dataset', 'split')},
                'dataset_kwargs': a.get('dataset_kwargs', {}), **(source or {})}
     sae.eval()

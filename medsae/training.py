@@ -334,7 +334,7 @@ def save_checkpoint(t:SAETrainer, folder:str|Path, data_state:dict, request:dict
     save_json(folder/'state.json', {**js, 'data': data_state, 'request': request, 'medsae_version': medsae.__version__})
     return folder
 
-DATA_FIELDS = ('act_rows', 'weights_digest')  # what a checkpoint records of the activations (not their path: a data root moved whole still resumes)
+DATA_FIELDS = ('act_rows', 'weights_digest', 'activations_created')  # what a checkpoint records of the activations (not their path: a data root moved whole still resumes)
 
 def load_checkpoint(t:SAETrainer, folder:str|Path, request:dict) -> dict|None:
     "Restore the trainer from `folder` if it holds a complete checkpoint for `request`; return the data position."
