@@ -328,6 +328,7 @@ def write_atlas(a:Atlas, # from `build_atlas`
                ) -> Path:
     "Write the static site of `a` into `out`: `index.html`, the front end, `data/` (index, text, map, one file per chunk of latents), `img/` and `heat/` PNGs, and `atlas.json`."
     out = Path(out)
+    if out.exists() and not out.is_dir(): raise MedsaeError(f"{out} is a file; choose a new or empty folder for --out")
     if out.is_dir() and any(out.iterdir()) and not (out/'atlas.json').exists() and not (out/'.request.json').exists():
         raise MedsaeError(f"{out} is a folder that holds something other than an atlas; choose an empty or new folder for --out")
     request = {'features': str(a.features.path), 'features_created': a.features.meta.get('created'), 'title': a.title, 'columns': list(a.columns), 'thumb_px': thumb_px}

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .core import MedsaeError, get_paths, concepts_name, atomic_path, save_table, log
+from .core import MedsaeError, get_paths, concepts_name, atomic_path, save_table, log, safe_name
 from .artefacts import TABLE, meta_path
 from .commands import command, int_range
 from .models import check_joint_space
@@ -144,6 +144,9 @@ def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the d
     terms = sorted((t for t, c in counts.items() if c >= min_count and len(t) >= min_length and (keep is None or keep & set(t.split()))),
                    key=lambda t: (-counts[t], t))[:max_terms]
     if name is not None:
+        if safe_name(name) != name: raise MedsaeError(f"vocabulary name {name!r} (--name) is not a plain file name: use letters, digits and ._+=- only, e.g. {safe_name(name) or 'my-vocab'!r}")
+        if not terms: raise MedsaeError(f"no term of {corpus if isinstance(corpus, (str, Path)) else 'the corpus'} is in {min_count} documents or more (--min_count) with {min_length}+ characters"
+                                        + (" and a word of the --domain vocabulary" if keep is not None else '') + "; lower --min_count")
         out = get_paths(data_root).vocabs/f'{name}.txt'
         with atomic_path(out) as tmp: Path(tmp).write_text(''.join(t + '\n' for t in terms), encoding='utf-8')
         log(f'{len(terms)} terms -> {out}')

@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
-from .core import MedsaeError, get_paths, save_tensors, load_tensors, save_table, get_device, seed_everything
-from .artefacts import artefact_lock
+from .core import MedsaeError, get_paths, save_tensors, load_tensors, save_table, load_table, get_device, seed_everything
+from .artefacts import FOLDER, artefact_lock, load_or_compute
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
@@ -24,7 +24,7 @@ from .batches import data_summary
 from .training import TrainConfig, SAETrainer, as_batches, find_activations, fit, make_run, train_config, train_request, train_sae
 
 # %% auto #0
-__all__ = ['grid', 'sweep', 'train_distributed', 'sweep_command']
+__all__ = ['SWEEP_COLUMNS', 'grid', 'sweep', 'train_distributed', 'sweep_command']
 
 # %% ../nbs/05b_sweeps.ipynb #87ba60f6
 def grid(**axes:list) -> list[dict]:
@@ -39,26 +39,31 @@ def sweep(data:Any, # a (n, d_in) tensor, a tensor file, an activations folder o
           out_csv:str|Path|None=None, # where to write the table
           out_dir:str|Path|None=None, # where to save every SAE (one folder per run)
          ) -> pd.DataFrame:
-    "Train every run (those sharing batch size, length and seed in one pass over the data) and tabulate their final metrics; the outputs are locked meanwhile."
-    with contextlib.ExitStack() as locks:
-        for p in (out_dir, out_csv):
-            if p is not None: locks.enter_context(artefact_lock(p))
+    "Train every run (those sharing batch size, length and seed in one pass over the data) and tabulate their final metrics; the table is locked meanwhile, the SAEs replace an earlier sweep's whole."
+    if out_csv is not None and Path(out_csv).exists() and not SWEEP_COLUMNS <= set(load_table(out_csv).columns):
+        raise MedsaeError(f"{out_csv} exists and is not a sweep table; choose another file for the table (--out_csv)")
+    with artefact_lock(out_csv) if out_csv is not None else contextlib.nullcontext():
         return _sweep(data, runs, base or TrainConfig(), out_csv, out_dir)
+
+SWEEP_COLUMNS = {'arch', 'd_sae', 'n_dead'}  # a table a sweep wrote has them
 
 def _sweep(data:Any, runs:list[dict], base:TrainConfig, out_csv:str|Path|None, out_dir:str|Path|None) -> pd.DataFrame:
     if isinstance(data, (str, Path)): data = ActivationStore(data)  # streamed, a file as a folder
     built = [(i, run, *make_run(run, data.d_in if isinstance(data, ActivationStore) else data.shape[-1], base)) for i, run in enumerate(runs)]
     groups: dict = {}
     for b in built: groups.setdefault(tuple(getattr(b[3], f) for f in ('batch_size', 'steps', 'tokens', 'epochs', 'seed', 'normalize', 'buffer_size', 'streams')), []).append(b)
-    rows = {}
+    rows, trained = {}, []
     for key, members in groups.items():
         source = as_batches(data, key[0], key[4], normalize=key[5], buffer_size=key[6], streams=key[7])
         trainers = [SAETrainer(sae.to(get_device(c.device)).train(), c, c.total_steps(len(source))) for _, _, sae, c in members]
         fit(trainers, source, desc=f'sweep ({len(trainers)} SAEs)')
         for (i, run, sae, c), t in zip(members, trainers):
             final = t.history[-1] if t.history else {}
-            rows[i] = {**{k: v for k, v in run.items()}, 'arch': sae.arch, 'd_sae': sae.d_sae, **final, 'n_dead': int(t.dead_mask().sum())}
-            if out_dir is not None: save_sae(sae.eval(), Path(out_dir)/f"run{i:03d}_{sae.arch}", training={**train_request(sae, c), 'final': final, **data_summary(source)})
+            rows[i] = {**{k: v for k, v in run.items()}, 'arch': sae.arch, 'd_sae': sae.d_sae, **final, 'lr': t.lr, 'n_dead': int(t.dead_mask().sum())}  # lr: the peak (the log's is the last step's)
+            trained.append((f"run{i:03d}_{sae.arch}", sae.eval(), {**train_request(sae, c), 'final': final, **data_summary(source)}))
+    def save_all(folder:Path):
+        for name, sae, tr in trained: save_sae(sae, folder/name, training=tr)
+    if out_dir is not None: load_or_compute(out_dir, {'runs': runs, 'train': asdict(base)}, save_all, FOLDER, overwrite=True)  # built beside the old one and swapped in whole
     df = pd.DataFrame([rows[i] for i in sorted(rows)])
     if out_csv is not None: save_table(out_csv, df)
     return df
@@ -109,6 +114,9 @@ def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
     else:
         axes = {'arch': archs, 'expansion': [8] if expansion is None else expansion}
         if min(axes['expansion']) * acts.d_in < 1: raise MedsaeError(f"--expansion {min(axes['expansion']):g} × d_in={acts.d_in} leaves no latent; give larger expansion factors, or --d_sae")
+    for name, v in (('k', k), ('l1', l1), ('l0', l0)):
+        if v is not None and not any(name in {f.name for f in dataclasses.fields(sae_class(a).config_cls)} for a in archs):
+            raise MedsaeError(f"--{name} applies to none of the architectures swept ({', '.join(archs)}); leave it out, or add an architecture that has it to --arch")
     runs = []
     for run in grid(**axes):
         fields = {f.name for f in dataclasses.fields(sae_class(run['arch']).config_cls)}

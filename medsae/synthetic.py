@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from .core import MedsaeError, atomic_path, progress, write_errors
-from .commands import Flag, command, int_range
+from .commands import Flag, UsageError, command, int_range
 from .data import CHEXPERT_FILES, CHEXPERT_LABELS, DATA_COMMANDS, ImageLabelDataset, Layout, check_choice, chexpert, register_dataset, register_layout
 
 # %% auto #0
@@ -492,5 +492,8 @@ def data_synth_command(out:str, n:int_range(lo=1)=..., size:int_range(lo=SYNTH_M
                        split:Flag(choices=list(SYNTH_SPLITS))=...,
                       ) -> int:
     "Write synthetic chest radiographs with planted findings, masks and reports, in CheXpert format."
+    if not out.strip(): raise UsageError('--out is empty: give the folder to write the dataset in')
+    if (old := Path(out)/f"{CHEXPERT_FILES[split]}.csv").exists():  # writing over it would leave the old images beside a new table
+        raise MedsaeError(f"{old} exists: {out} already holds a synthetic {split} split; choose a new folder for --out, or delete that one first")
     csv = write_synthetic_cxr(out, n, split, size, seed)
     print(f'wrote {n} images and {csv}')

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..core import MedsaeError, get_paths, save_table, save_tensors, load_tensors, save_json, load_json, progress, save_figure
+from ..core import MedsaeError, get_paths, save_table, save_tensors, load_tensors, save_json, load_json, progress, save_figure, safe_name
 from ..commands import Flag, Group, command, int_range, float_range
 from ..models import auroc
 from ..activations import ActivationStore
@@ -353,6 +353,7 @@ def save_probe(probe:LinearProbe, # the probe
                data_root:str|Path|None=None, # data root
               ) -> Path:
     "Write a probe to `probe_checkpoints/{name}.safetensors` and its description to `{name}.json`."
+    if safe_name(name) != name: raise MedsaeError(f"probe name {name!r} (--name) is not a plain file name: use letters, digits and ._+=- only, e.g. {safe_name(name) or 'my-probe'!r}")
     path = get_paths(data_root).probe_checkpoints/f'{name}.safetensors'
     meta = {'classes': probe.class_names, 'l1': probe.l1, 'l2': probe.l2, 'd_in': probe.d_in, 'trained_on': probe.trained_on,
             'metrics': None if probe.metrics is None else json.loads(probe.metrics.to_json(orient='records'))}
@@ -425,11 +426,12 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
     source = feats if on == 'features' else neuron_store(feats)
     probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed, batch_size=batch_size)
     name = name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
-    ckpt = save_probe(probe, name, data_root)
-    kind = 'probe' if on == 'features' else 'probe_activations'
+    ckpt, named = save_probe(probe, name, data_root), name != f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
+    kind = ('probe' if on == 'features' else 'probe_activations') + (f'_{name}' if named else '')  # a probe named by the user: its own results files
+    rows = 'held-out' if val_fraction else 'training-set (nothing held out: --val_fraction 0)'
     save_table(results_file(feats, kind, data_root=data_root), probe.metrics)
-    fig = plot_class_bars(probe.metrics, title=f'{name}: held-out scores')
+    fig = plot_class_bars(probe.metrics, title=f'{name}: {rows} scores')
     save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
     print(ckpt); print(results_file(feats, kind, data_root=data_root))
-    print(f"linear probe on {on} (d={probe.d_in}, {int((probe.weight != 0).sum())} non-zero weights): median held-out AUROC {median_text(probe.metrics.auroc)}")
+    print(f"linear probe on {on} (d={probe.d_in}, {int((probe.weight != 0).sum())} non-zero weights): median {rows} AUROC {median_text(probe.metrics.auroc)}")
 
