@@ -133,7 +133,7 @@ def check_request(path:str|Path, stored:Mapping, requested:Mapping):
                 f"after a medsae that recorded absolute paths wrote it; move it back to reuse it as it is. ") if moved else ''
         if diff.get('weights_digest', (0,))[0] is None: hint += "It records no model weights (an older medsae did not record them, and a plain tensor file has none), so which weights made it cannot be checked. "
         raise MetaMismatchError(f"{path} was made for a different request ({fields}). {hint}"
-                                f"Pass overwrite=True (--overwrite) to recompute it, or choose another name.")
+                                f"Recompute it with --overwrite on the command that makes it (overwrite=True in Python), or choose another name.")
 
 def _same_place(a, b) -> bool:
     "Whether two stored values are absolute paths that differ only in the folders above their last two parts (a root moved after absolute paths were recorded)."
@@ -309,6 +309,12 @@ def _writer(path:Path) -> dict|None:
     "The holder of `path`'s lock if it is a live process on this machine (a killed one leaves its lock file, not its lock)."
     h = lock_holder(path)
     if not h or h.get('host') != socket.gethostname(): return h
+    if fcntl:  # ask the lock itself: a dead writer's pid may name another process by now
+        try: fd = os.open(lock_path(path), os.O_RDWR)
+        except OSError: return None
+        try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); return None  # free: its holder is gone (closing releases it again)
+        except OSError: return h
+        finally: os.close(fd)
     try: os.kill(h['pid'], 0)
     except ProcessLookupError: return None
     except PermissionError: pass

@@ -4,10 +4,10 @@
 
 # %% ../nbs/10_cli.ipynb #c7e876da
 from __future__ import annotations
-import argparse, importlib, os, sys
+import argparse, importlib, os, signal, sys, threading
 
 # %% auto #0
-__all__ = ['COMMANDS', 'SCORES', 'usage', 'main', 'score_command']
+__all__ = ['COMMANDS', 'SCORES', 'usage', 'main', 'Terminated', 'score_command']
 
 # %% ../nbs/10_cli.ipynb #6481cdd3
 COMMANDS = { # name: (module, function, one-line help), in the order of the flow
@@ -60,11 +60,24 @@ def main(argv:list[str]|None=None, # the arguments after `medsae` (default: the 
         print(f"medsae: error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr); return 2
     module, func, _ = COMMANDS[cmd]
     from medsae.artefacts import running_command
+    on_term = _terminate_as_interrupt()
     try:
         with running_command(['medsae', *argv]): return getattr(importlib.import_module(module), func)(rest) or 0  # what an unfinished artefact, or a lock, names
     except SystemExit as e: return e.code if isinstance(e.code, int) else 1
+    except Terminated: print('medsae: terminated', file=sys.stderr); return 143
     except KeyboardInterrupt: print('medsae: interrupted', file=sys.stderr); return 130
     except Exception as e: _report(cmd, e); return 1
+    finally:
+        if on_term is not None: signal.signal(signal.SIGTERM, on_term)
+
+class Terminated(KeyboardInterrupt):
+    "SIGTERM (`kill`, a scheduler's time limit), raised where the program is, so it unwinds as Ctrl-C does: temporary files removed, locks released."
+
+def _terminate_as_interrupt():
+    "Make SIGTERM raise `Terminated` in the main thread; return the handler it replaced (None where none can be set)."
+    if threading.current_thread() is not threading.main_thread(): return None
+    def stop(signum, frame): raise Terminated()
+    return signal.signal(signal.SIGTERM, stop)
 
 # %% ../nbs/10_cli.ipynb #f1c2e3f4a5b6c7d8
 #| eval: false

@@ -130,7 +130,7 @@ class Flag:
 SHARED_FLAGS: dict[str, Flag] = { # written once for every command: a parameter of this name without a docment of its own takes these
     'data_root': Flag(str, aliases=('--root',), help='data root (default: $MEDSAE_DATA, else ./data); results go beside it'),
     'device': Flag(str, help="where to run: 'cpu', 'cuda', 'cuda:1', 'mps' (default: CUDA > MPS > CPU)"),
-    'seed': Flag(int_range(lo=0), help='random seed'),
+    'seed': Flag(int_range(lo=0, hi=2**32 - 1), help='random seed'),
     'model_name': Flag(aliases=('--model',)), 'model': Flag(aliases=('--model_name',)),  # one vocabulary: every command takes either spelling
 }
 
@@ -149,6 +149,11 @@ def library_docments(f:Callable, # a library function or config class (`docs_fro
     for fl in dataclasses.fields(f) if dataclasses.is_dataclass(f) else ():
         if fl.name in out and fl.default_factory is not dataclasses.MISSING: out[fl.name]['default'] = fl.default_factory()
     return out
+
+def _nonempty(text:str) -> str:
+    "The value of a string flag, refused when empty (or only spaces)."
+    if not text.strip(): raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text
 
 def _flag_of(name:str, # the parameter's name
              p:inspect.Parameter, # the parameter
@@ -169,6 +174,7 @@ def _flag_of(name:str, # the parameter's name
         if default is not False: raise TypeError(f"--{name}: a switch is off unless given, so its default must be False, not {default!r}")
         return names, dict(dest=name, action='store_true', help=help)
     t = flag.type or shared.type or str
+    if t is str and default != '': t = _nonempty  # an empty --out or --sae_path would quietly mean the default
     if t in (int, float): raise TypeError(f"--{name}: a numeric flag needs its range (int_range or float_range), not {t.__name__}")
     kw = dict(type=t, choices=flag.choices, help=help, nargs='+' if flag.many else None, registry=flag.registry)
     if flag.positional: kw['nargs'] = '?' if default is not inspect.Parameter.empty else kw['nargs']

@@ -301,8 +301,9 @@ def save_figure(path:str|Path, # a `.png` (or `.svg`, `.pdf`: the format follows
                 **kwargs, # for `savefig` (dpi, ...)
                ) -> Path:
     "Write a matplotlib figure, atomically."
-    path = Path(path)
-    with atomic_path(path) as tmp: fig.savefig(tmp, format=path.suffix.lstrip('.') or 'png', **kwargs)
+    path, fmt = Path(path), Path(path).suffix.lstrip('.').lower() or 'png'
+    if fmt not in (kinds := fig.canvas.get_supported_filetypes()): raise MedsaeError(f"{path}: a figure cannot be written as .{fmt}; name a .png, .svg or .pdf file (or any of {', '.join(sorted(kinds))})")
+    with atomic_path(path) as tmp: fig.savefig(tmp, format=fmt, **kwargs)
     return path
 
 # %% ../nbs/00_core.ipynb #be3a5f6d
@@ -438,7 +439,8 @@ def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cp
         if torch.cuda.is_available(): return torch.device('cuda')
         if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
         return torch.device('cpu')
-    dev = torch.device(device)
+    try: dev = torch.device(device)
+    except (RuntimeError, ValueError) as e: raise MedsaeError(f"device {str(device)!r} (--device) is not a device: use 'cpu', 'cuda', 'cuda:1', 'mps' or 'auto'") from e
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise MedsaeError(f"device {str(device)!r} was asked for, but CUDA is not available here; use 'cpu' or 'auto'")
     if dev.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()): raise MedsaeError(f"device {str(device)!r} was asked for, but MPS is not available here")
     return dev

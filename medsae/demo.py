@@ -28,7 +28,7 @@ from .training import TrainConfig, plot_training_curve, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .atlas import build_atlas, write_atlas
 from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
-from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts
+from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts, vocab_digest
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
                                reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, false_positive_causes, false_positive_sentence, ground_truth_goals, ground_truth_table,
                                pointing_chance, pointing_game, probe_ceiling, shared_latents, shared_sentence, text_ceiling)
@@ -213,10 +213,10 @@ NAME_COLUMNS = ['neuron', 'concept', 'description', 'similarity', 'alternatives'
 def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool) -> pd.DataFrame:
     "The latents' names (an empty table when naming by decoder direction and the SAE is not in the joint space)."
     if cfg.naming == 'vocab' and not joint: return pd.DataFrame(columns=NAME_COLUMNS)
-    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'known_words': cfg.known_words, 'sentences': cfg.known_words,
+    request = {'sae': str(sae_dir), 'sae_digest': sae_digest(load_sae_checkpoint(sae_dir)[0]), 'model': cfg.model, 'vocab': cfg.vocab, 'vocab_digest': vocab_digest(cfg.vocab, cfg.data_root), 'known_words': cfg.known_words, 'sentences': cfg.known_words,
                'sections': cfg.name_sections, **({'split_val': cfg.split_val, 'n_val': cfg.n_val} if cfg.naming == 'zero-shot' else {})}
     def name(p):
-        m = model(); own = cfg.known_words and m.training_texts is not None; kw = dict(restrict_to=own, sentences=own, sections=cfg.name_sections, save=False)
+        m = model(); own = cfg.known_words and m.training_texts is not None; kw = dict(restrict_to=own, sentences=own, sections=cfg.name_sections, save=False, data_root=cfg.data_root)
         if cfg.naming == 'vocab': return name_by_vocab(sae_dir, m, cfg.vocab, **kw)
         val = split_features(cfg, sae_dir, model, cfg.split_val)
         return name_by_zero_shot(val, joint_embeddings(val, m, cfg.data_root, num_workers=0), m, cfg.vocab, **kw)
@@ -322,7 +322,7 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         return {'ground_truth': table, 'probe_ceiling': ceiling, 'text_ceiling': text, 'pointing': pointing, 'false_positives': false_positive_causes(codes, tuple(y), findings, table, planted),
                 **({'attributes': attribute_table(codes, planted)} if planted else {})}
     request = {'features': str(feats.path), 'features_created': feats.meta['created'], 'split_val': cfg.split_val, 'n_val': cfg.n_val,
-               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, cfg.known_words, cfg.name_sections, 'sentences'], 'false_positives': 1}
+               'names': names[['neuron', 'concept']].to_dict('list') if len(names) else None, 'attributes': cfg.dataset == 'synthetic-cxr', 'text_ceiling': [cfg.vocab, vocab_digest(cfg.vocab, cfg.data_root), cfg.known_words, cfg.name_sections, 'sentences'], 'false_positives': 1}
     return cached_tables(demo_folder(cfg, feats.path.name, 'ground-truth'), request, compute, cfg.overwrite)
 
 # %% ../nbs/13_demo.ipynb #259e97e9

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_naming.ipynb #64869409
 from __future__ import annotations
-import re
+import hashlib, json, re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -23,11 +23,11 @@ from .features import FeatureStore, cached_activations, load_sae_checkpoint, tra
 
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'IN_SENTENCES', 'NEGATION', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab',
-           'load_vocab', 'vocab_sections', 'read_corpus', 'candidate_terms', 'vocab_words', 'domain_words',
-           'generate_vocabulary', 'restrict_vocab', 'corpus_sentences', 'concept_sentences', 'decoder_directions',
-           'embed_vocab', 'match_concepts', 'concepts_file', 'save_concepts', 'naming_concepts', 'name_by_vocab',
-           'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings', 'name_by_zero_shot',
-           'vocab_command']
+           'load_vocab', 'vocab_sections', 'vocab_digest', 'read_corpus', 'candidate_terms', 'vocab_words',
+           'domain_words', 'generate_vocabulary', 'restrict_vocab', 'corpus_sentences', 'concept_sentences',
+           'decoder_directions', 'embed_vocab', 'match_concepts', 'concepts_file', 'save_concepts', 'naming_concepts',
+           'name_by_vocab', 'concept_scores', 'text_correlations', 'sae_name_of', 'joint_embeddings',
+           'name_by_zero_shot', 'vocab_command']
 
 # %% ../nbs/07_naming.ipynb #48d01ead
 VOCABS = ('medical', 'general')  # the vocabularies shipped in medsae/assets/vocabs/
@@ -79,6 +79,12 @@ def vocab_sections(vocab:str|Path|dict|list='medical', # a name or file (see `vo
     out = {}
     for section, phrases in _vocab_lines(vocab_file(vocab, data_root).read_text(encoding='utf-8')): out.setdefault(phrases[0], section)
     return out
+
+def vocab_digest(vocab:str|Path|dict|list='medical', # a name or file (see `vocab_file`), or the concepts themselves
+                 data_root:str|Path|None=None, # data root
+                ) -> str:
+    "A digest (16 hex digits) of a vocabulary's concepts, phrasings and sections: names made from a vocabulary since edited are not reused."
+    return hashlib.sha1(json.dumps([load_vocab(vocab, data_root), vocab_sections(vocab, data_root)], sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/07_naming.ipynb #9fecd8de
 STOP_WORDS = frozenset('''a about above after again against all also am an and any are as at be because been before being below between both but by can

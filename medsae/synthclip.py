@@ -15,6 +15,7 @@ from torch import nn
 from PIL import Image
 
 from .core import MedsaeError, progress, save_tensors, seed_everything, tensors_meta
+from .artefacts import artefact_lock
 from .commands import command, int_range, float_range
 from .models import ImageTextModel, OpenClipTokens, load_weights, openclip_from_module, read_weights, register_model, tiny_openclip_config
 
@@ -281,14 +282,18 @@ def save_synthetic_clip(model:nn.Module, # a trained model
 def train_clip_command(out:str, # the .safetensors file to write
                        n_train:int_range(lo=1)=..., steps:int_range(lo=1)=..., batch_size:int_range(lo=2)=..., lr:float_range(lo=0, lo_open=True)=...,
                        warmup:int_range(lo=1)=..., weight_decay:float_range(lo=0)=..., shift:int_range(lo=0)=..., pair_frac:float_range(0, 1)=...,
-                       sentence_drop:float_range(0, 1)=..., seed:int_range(lo=0)=..., data_seed:int_range(lo=0)=..., tiny:bool=..., init:str|None=...,
+                       sentence_drop:float_range(0, 1)=..., seed:int_range(lo=0, hi=2**32 - 1)=..., data_seed:int_range(lo=0, hi=2**32 - 1)=..., tiny:bool=..., init:str|None=...,
                        place_drop:float_range(0, 1)=..., device_label:float_range(0, 1)=...,
                        threads:int_range(lo=1)=None, # torch CPU threads (default: torch decides)
+                       overwrite:bool=False, # replace the --out file if it exists
                       ) -> int:
     "`medsae train-clip`: train synthetic-cxr-clip from scratch on synthetic radiographs and save its weights."
     if not out.endswith('.safetensors'): raise MedsaeError(f'--out must name a .safetensors file (got {out})')
+    if batch_size > n_train: raise MedsaeError(f'--batch_size {batch_size} is larger than --n_train {n_train}: a contrastive batch of one image repeated teaches nothing')
     if threads is not None: torch.set_num_threads(threads)
     cfg = SynthClipConfig(n_train, steps, batch_size, lr, warmup, weight_decay, shift, pair_frac, sentence_drop, seed, data_seed, tiny, init, place_drop, device_label)
-    model, losses = train_synthetic_clip(cfg)
-    save_synthetic_clip(model, out, cfg)
+    with artefact_lock(out):  # a second run on the same --out is refused while this one trains
+        if Path(out).exists() and not overwrite: raise MedsaeError(f'{out} exists; pass --overwrite to replace it, or choose another --out')
+        model, losses = train_synthetic_clip(cfg)
+        save_synthetic_clip(model, out, cfg)
     print(f'trained {cfg.steps} steps (loss {losses[0]:.3f} -> {losses[-1]:.3f}); wrote {out}')
