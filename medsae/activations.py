@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_activations.ipynb #76ff9a46
 from __future__ import annotations
-import bisect, contextlib, hashlib, json, math, os, re
+import bisect, contextlib, hashlib, inspect, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +26,7 @@ __all__ = ['ACTIVATIONS', 'shard_file', 'list_shards', 'write_shard', 'read_shar
            'shard_plan', 'write_map_shards', 'write_stream_shards', 'flatten_rows', 'buffer_batches', 'check_key',
            'check_user_activations', 'ActivationStore', 'load_or_extract', 'make_forward', 'model_weights_digest',
            'dataset_digest', 'activations_request', 'default_extra', 'activations_folder', 'extract_activations',
-           'activations_command']
+           'parse_dataset_options', 'activations_command']
 
 # %% ../nbs/03_activations.ipynb #82e6191f
 def shard_file(j:int, # the shard's number
@@ -510,6 +510,31 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
     return load_or_extract(path, request, compute, overwrite)
 
 # %% ../nbs/03_activations.ipynb #6de54331
+def _option_value(v:str) -> Any:
+    "A --dataset_options value: true/false/none, an integer, a number, else the text."
+    if v.lower() in ('true', 'false', 'none'): return {'true': True, 'false': False, 'none': None}[v.lower()]
+    for kind in (int, float):
+        try: return kind(v)
+        except ValueError: pass
+    return v
+
+def parse_dataset_options(text:str|None, # `key=value,key=value`
+                          dataset:str, # the registered dataset they are options of
+                         ) -> dict:
+    "The keyword arguments `--dataset_options` gives a dataset's factory, each key checked against the factory's parameters."
+    if not text: return {}
+    pairs = [part.partition('=') for part in text.split(',') if part.strip()]
+    if not pairs or any(not sep or not k.strip() for k, sep, _ in pairs):
+        raise UsageError(f"--dataset_options {text!r}: write key=value pairs separated by commas, e.g. frontal_only=true,on_error=skip")
+    out = {k.strip(): _option_value(v.strip()) for k, _, v in pairs}
+    from medsae.data import DATASETS
+    params, fixed = inspect.signature(DATASETS[dataset]).parameters, {'split', 'dataset_root', 'transform'}
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) and (unknown := [k for k in out if k not in params or k in fixed]):
+        raise UsageError(f"--dataset_options: the {dataset} dataset has no option {', '.join(unknown)}; its options are {', '.join(sorted(set(params) - fixed))}")
+    if wrong := [k for k, v in out.items() if k in params and params[k].annotation in ('bool', bool) and not isinstance(v, bool)]:
+        raise UsageError(f"--dataset_options: {', '.join(wrong)} is a switch: write {wrong[0]}=true or {wrong[0]}=false")
+    return out
+
 @command('medsae activations', docs_from=extract_activations,
          description="Run a dataset split through a model and save the activations at a hook point as shards under data/activations/.",
          examples=['medsae activations --model_name MedCLIP-RN50 --dataset chexpert --split train',
@@ -525,6 +550,7 @@ def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a
                         data_root:str|None=None, dataset_root:str|None=..., extra:str|None=..., overwrite:bool=...,
                         load_activations_path:str|None=None, # check and describe your own (N, d_in) tensor file (.safetensors, .npy, .pt) instead
                         key:str|None=None, # which tensor of --load_activations_path, where it holds several
+                        dataset_options:str|None=None, # the dataset's own options as key=value pairs, e.g. frontal_only=true,on_error=skip (chexpert) or check_paths=true; recorded with the activations
                        ) -> int:
     "`medsae activations`: compute a model's activations over a dataset split, or check a user's activation file."
     if key is not None and not load_activations_path: raise UsageError('--key names a tensor of the --load_activations_path file; give that file too')
@@ -532,5 +558,6 @@ def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a
     else:
         if not (model_name and dataset): raise UsageError('--model_name and --dataset are required (or give --load_activations_path)')
         store = extract_activations(model_name, dataset, split, hook_point, data_root=data_root, batch_size=batch_size, num_workers=num_workers, shard_size=shard_size,
-                                    device=device, dtype=dtype, extra=extra, overwrite=overwrite, weights=weights, tiny=tiny, dataset_root=dataset_root)
+                                    device=device, dtype=dtype, extra=extra, overwrite=overwrite, weights=weights, tiny=tiny, dataset_root=dataset_root,
+                                    **parse_dataset_options(dataset_options, dataset))
     if dist_info()[0] == 0: print(f'{store.path}: {store.n} samples of shape {store.shape} (d_in {store.d_in}) in {len(store.sizes)} shards')

@@ -79,7 +79,8 @@ def mimic_cxr_jpg(split:str='train', # 'train', 'val' (PhysioNet's 'validate') o
     labels = parse_labels(df, CHEXPERT_LABELS, uncertain, blank, source=str(tables['labels']))
     labels[torch.from_numpy(df['labelled'].isna().to_numpy().copy())] = float('nan')  # a study the label table does not list: unknown
     studies = [mimic_study_path(s, t) for s, t in zip(df['subject_id'], df['study_id'])]
-    files = [f'files/{s}/{d}.jpg' for s, d in zip(studies, df['dicom_id'])]
+    ext = next((e for e in ('jpg', 'dcm') if studies and (folder/f'files/{studies[0]}/{df["dicom_id"].iloc[0]}.{e}').is_file()), 'jpg')  # MIMIC-CXR-JPG, or MIMIC-CXR's DICOM files
+    files = [f'files/{s}/{d}.{ext}' for s, d in zip(studies, df['dicom_id'])]
     return CsvImageDataset('mimic-cxr', split, df['dicom_id'].astype(str).tolist(), folder, labels, CHEXPERT_LABELS, str(tables['split']),
                            df['row'].to_numpy(), files=files, texts=StudyReports.find(folder, [f'{s}.txt' for s in studies]),
                            transform=transform, on_error=on_error, mode=mode)
