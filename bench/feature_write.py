@@ -34,7 +34,8 @@ import torch
 from medsae.core import set_quiet, load_tensors
 from medsae.activations import ActivationStore, write_shard, shard_file
 from medsae.sae import sae_class
-from medsae.features import FeatureStats, FeatureStore, write_feature_shards, encode_batch, to_csr, cat_csr, compute_stats
+from medsae.features import FeatureStats, FeatureStore, write_feature_shards, encode_batch, compute_stats
+from medsae.sparse import to_csr, cat_csr
 
 
 def random_sae(arch, d_in, d_sae, k, acts):

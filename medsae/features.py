@@ -22,42 +22,17 @@ from .data import DATASETS
 from .models import MODELS, default_weights_digest
 from .images import to_pil
 from .sae import SAE, SCREEN_MIN_LATENTS, screen_pays, training_record
-from .sparse import release_scratch
+from .sparse import cat_csr, csr_to_dense, release_scratch, to_csr
 from .interop import SAE_TYPE_NAMES, load_any_sae, sae_format
-from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key
+from .activations import ActivationStore, activations_folder, extract_activations, list_shards, check_key, parse_dataset_options
 
 # %% auto #0
-__all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'to_csr', 'csr_to_dense', 'cat_csr', 'position_rows', 'encode_batch',
-           'pool_csr', 'encode_csr', 'feature_shard_file', 'list_feature_shards', 'write_feature_shards',
-           'FeatureStore', 'sae_digest', 'compute_features', 'load_sae_checkpoint', 'cached_activations',
-           'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
-           'feature_stats', 'plot_feature_sparsity', 'features_dataset', 'sample_info', 'sample_images', 'top_samples',
-           'features_command', 'features_from_flags', 'results_file']
-
-# %% ../nbs/06_features.ipynb #aeaed38e
-def to_csr(f:torch.Tensor, # (n, d_sae) dense features
-          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "`(indptr, indices, values)` of the non-zero entries of `f`, row by row."
-    rows, cols = f.nonzero(as_tuple=True)
-    indptr = torch.zeros(len(f) + 1, dtype=torch.long)
-    indptr[1:] = torch.bincount(rows, minlength=len(f)).cumsum(0)
-    return indptr, cols.to(torch.int32), f[rows, cols].float()
-
-# %% ../nbs/06_features.ipynb #d764d231
-def csr_to_dense(indptr:torch.Tensor, indices:torch.Tensor, values:torch.Tensor, # a CSR block
-                 d_sae:int, # number of latents
-                ) -> torch.Tensor:
-    "The dense `(n, d_sae)` block of a CSR block."
-    n = len(indptr) - 1
-    rows = torch.repeat_interleave(torch.arange(n), indptr.diff())
-    return torch.zeros(n, d_sae).index_put_((rows, indices.long()), values)
-
-# %% ../nbs/06_features.ipynb #64b2dee1
-def cat_csr(parts:list[tuple]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Stack CSR blocks vertically."
-    ptrs, nnz = [torch.zeros(1, dtype=torch.long)], 0
-    for p, _, _ in parts: ptrs.append(p[1:] + nnz); nnz += int(p[-1])
-    return torch.cat(ptrs), torch.cat([p[1] for p in parts] or [torch.zeros(0, dtype=torch.int32)]), torch.cat([p[2] for p in parts] or [torch.zeros(0)])
+__all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'position_rows', 'encode_batch', 'pool_csr', 'encode_csr',
+           'feature_shard_file', 'list_feature_shards', 'write_feature_shards', 'FeatureStore', 'sae_digest',
+           'compute_features', 'load_sae_checkpoint', 'cached_activations', 'trained_hook_point', 'sae_features',
+           'FeatureStats', 'compute_stats', 'save_stats', 'load_stats', 'feature_stats', 'plot_feature_sparsity',
+           'features_dataset', 'sample_info', 'sample_images', 'top_samples', 'features_command', 'features_from_flags',
+           'results_file']
 
 # %% ../nbs/06_features.ipynb #8d034a4a
 POOLINGS = ('max', 'mean')
@@ -564,11 +539,14 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      tiny:bool=False, # the activations of a tiny model (`medsae activations --tiny`)
                      n_top:int_range(lo=1)=16, # top-activating samples kept per latent
                      overwrite:bool=...,
+                     dataset_root:str|None=None, # the dataset's own folder, where its activations are still to be computed (as for `medsae activations`)
+                     dataset_options:str|None=None, # the dataset's own options, key=value,... (as for `medsae activations`)
                     ) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
     check_key(load_activations_path, key)
     feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key,
-                         sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite)
+                         sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite,
+                         extract_kwargs={'dataset_root': dataset_root} if dataset_root else None, **(parse_dataset_options(dataset_options, dataset) if dataset else {}))
     stats = feature_stats(feats, n_top=n_top)
     print(f"{feats.path}: {feats.n} samples x {feats.d_sae} latents in {len(feats.files)} shards; "
           f"{int(stats.dead_mask.sum())} dead; mean L0 {float(stats.count.sum()) / max(feats.n, 1):.1f}")

@@ -19,7 +19,8 @@ from .artefacts import TABLE, meta_path
 from .commands import command, int_range
 from .models import check_joint_space
 from .activations import ActivationStore, extract_activations
-from .features import FeatureStore, cached_activations, load_sae_checkpoint, trained_hook_point, to_csr
+from .features import FeatureStore, cached_activations, load_sae_checkpoint, trained_hook_point
+from .sparse import to_csr
 
 # %% auto #0
 __all__ = ['VOCABS', 'STOP_WORDS', 'KNOWN_WORDS', 'IN_SENTENCES', 'NEGATION', 'NAMING_NEEDS', 'vocab_file', 'parse_vocab',

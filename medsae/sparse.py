@@ -14,7 +14,7 @@ __all__ = ['DENSE_WORDS', 'BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_deco
            'topk_select', 'batch_topk_select', 'scratch', 'release_scratch', 'encoder_product', 'above', 'true_indices',
            'threshold_entries', 'SelectionHint', 'row_ranks', 'batch_topk_filtered', 'topk_filtered', 'Screen',
            'screen_for', 'screen_error', 'screened_product', 'block_max', 'screened_candidates', 'screened_threshold',
-           'screened_topk', 'screened_batch_topk', 'bf16_speedup']
+           'screened_topk', 'screened_batch_topk', 'bf16_speedup', 'to_csr', 'csr_to_dense', 'cat_csr']
 
 # %% ../nbs/03c_sparse.ipynb #d328ce29
 def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
@@ -451,3 +451,28 @@ def bf16_speedup(device:str='cpu') -> float:
         try: _BF16_SPEEDUP[device] = best(x, W) / best(x.bfloat16(), W.bfloat16())
         except RuntimeError: _BF16_SPEEDUP[device] = 0.
     return _BF16_SPEEDUP[device]
+
+# %% ../nbs/03c_sparse.ipynb #aeaed38e
+def to_csr(f:torch.Tensor, # (n, d_sae) dense features
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "`(indptr, indices, values)` of the non-zero entries of `f`, row by row."
+    rows, cols = f.nonzero(as_tuple=True)
+    indptr = torch.zeros(len(f) + 1, dtype=torch.long)
+    indptr[1:] = torch.bincount(rows, minlength=len(f)).cumsum(0)
+    return indptr, cols.to(torch.int32), f[rows, cols].float()
+
+# %% ../nbs/03c_sparse.ipynb #d764d231
+def csr_to_dense(indptr:torch.Tensor, indices:torch.Tensor, values:torch.Tensor, # a CSR block
+                 d_sae:int, # number of latents
+                ) -> torch.Tensor:
+    "The dense `(n, d_sae)` block of a CSR block."
+    n = len(indptr) - 1
+    rows = torch.repeat_interleave(torch.arange(n), indptr.diff())
+    return torch.zeros(n, d_sae).index_put_((rows, indices.long()), values)
+
+# %% ../nbs/03c_sparse.ipynb #64b2dee1
+def cat_csr(parts:list[tuple]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Stack CSR blocks vertically."
+    ptrs, nnz = [torch.zeros(1, dtype=torch.long)], 0
+    for p, _, _ in parts: ptrs.append(p[1:] + nnz); nnz += int(p[-1])
+    return torch.cat(ptrs), torch.cat([p[1] for p in parts] or [torch.zeros(0, dtype=torch.int32)]), torch.cat([p[2] for p in parts] or [torch.zeros(0)])
