@@ -3,7 +3,7 @@
 Run with a virtual environment that has them (CI does not: the notebook reads only the stored fixtures):
 
     python3 -m venv /work/peers && /work/peers/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /work/peers/bin/pip install dictionary_learning==0.1.0 sae-lens==6.54.12 overcomplete==0.3.0
+    /work/peers/bin/pip install dictionary_learning==0.1.0 sae-lens==6.54.12 overcomplete==0.3.0 eai-sparsify==1.3.3
     /work/peers/bin/pip install 'matplotlib<3.9'  # overcomplete 0.3.0 imports matplotlib.cm.get_cmap, gone in 3.9
     PYTHONPATH=. /work/peers/bin/python bench/interop_fixtures.py
 
@@ -220,8 +220,9 @@ def medsae_export_cases():
     from medsae.sae import sae_class, save_sae
     from medsae.interop import export_saelens
     x = batch()
-    for i, (arch, kw) in enumerate((('standard', {}), ('standard_april', {}), ('topk', dict(k=K)), ('jumprelu', {}), ('batchtopk', dict(k=K)),
-                                    ('matryoshka_batchtopk', dict(k=K, group_sizes=(8, 8, 16))), ('gated', {}))):
+    for i, (case, kw) in enumerate((('standard', {}), ('standard_april', {}), ('topk', dict(k=K)), ('jumprelu', {}), ('batchtopk', dict(k=K)),
+                                    ('matryoshka_batchtopk', dict(k=K, group_sizes=(8, 8, 16))), ('gated', {}), ('topk_normalized', dict(k=K)))):
+        arch, act_scale = case.removesuffix('_normalized'), 0.25 if case.endswith('_normalized') else None  # trained with --normalize: inputs were scaled by act_scale
         torch.manual_seed(400 + i)
         s = sae_class(arch)(d_in=D_IN, d_sae=D_SAE, **kw)
         randomise(s, 400 + i, skip=('threshold',))
@@ -230,11 +231,12 @@ def medsae_export_cases():
             if 'batchtopk' in arch: s.threshold.fill_(0.35)
         s.eval()
         with scratch() as d:
-            save_sae(s, d/'medsae')
-            export_saelens(s, d/'saelens')
+            save_sae(s, d/'medsae', training={'act_scale': act_scale} if act_scale else None)
+            export_saelens(d/'medsae', d/'saelens')  # from the folder: its record's act_scale folded in
             back = SAE.load_from_disk(d/'saelens')
             with torch.no_grad(): f, x_hat = back.encode(x), back(x)
-            write_case('medsae_export', arch, d, x, f, x_hat, architecture=arch, save='medsae save_sae + export_saelens', expected_from='SAE.load_from_disk of the export')
+            write_case('medsae_export', case, d, x, f, x_hat, architecture=arch, save='medsae save_sae + export_saelens', expected_from='SAE.load_from_disk of the export',
+                       **({'act_scale': act_scale} if act_scale else {}))
 
 
 # ---------------------------------------------------------------- overcomplete
@@ -249,6 +251,9 @@ def overcomplete_cases():
         ('BatchTopKSAE', BatchTopKSAE, dict(top_k=K * N), {'sae_type_name': 'overcomplete.BatchTopKSAE:k=4'}),
         ('BatchTopKSAE_with_threshold', BatchTopKSAE, dict(top_k=K * N), {'sae_type_name': 'overcomplete.BatchTopKSAE:k=4'}),
         ('SAE_pickled_module', SAE, {}, {'sae_type_name': 'overcomplete.SAE'}),
+        ('SAE_identity', SAE, dict(dictionary_params={'normalization': 'identity'}), {'sae_type_name': 'overcomplete.SAE'}),  # the file cannot say it: medsae must be told
+        ('SAE_identity_told', SAE, dict(dictionary_params={'normalization': 'identity'}), {'sae_type_name': 'overcomplete.SAE:normalization=identity'}),
+        ('TopKSAE_max_l2', TopKSAE, dict(top_k=K, dictionary_params={'normalization': 'max_l2'}), {'sae_type_name': 'overcomplete.TopKSAE:top_k=4,normalization=max_l2'}),
     ]
     for i, (case, cls, kw, load) in enumerate(cases):
         torch.manual_seed(500 + i)
@@ -278,6 +283,27 @@ def overcomplete_cases():
                        options=kw, load=load)
 
 
+# ---------------------------------------------------------------- sparsify
+def sparsify_cases():
+    "EleutherAI's sparsify: SparseCoders saved with their own save_to_disk (a hook point's folder: cfg.json + sae.safetensors)."
+    from sparsify import SparseCoder, SparseCoderConfig
+    import sparsify.sparse_coder as sparse_coder, sparsify.utils as sparsify_utils
+    sparse_coder.decoder_impl = sparsify_utils.eager_decode  # its default decoder is a triton kernel, which needs a GPU: the library's own eager one
+    x = batch()
+    for i, (case, kw) in enumerate((('topk', {}), ('topk_skip_connection', dict(skip_connection=True)), ('groupmax', dict(activation='groupmax')))):
+        torch.manual_seed(700 + i)
+        coder = SparseCoder(D_IN, SparseCoderConfig(num_latents=D_SAE, k=K, **kw))
+        randomise(coder, 700 + i)
+        with torch.no_grad():
+            enc = coder.encode(x)
+            f, x_hat = torch.zeros(N, D_SAE).scatter(1, enc.top_indices, enc.top_acts), coder(x).sae_out
+        with scratch() as d:
+            coder.save_to_disk(d/'layers.0')
+            back = SparseCoder.load_from_disk(d/'layers.0')  # check: the library's own loader computes the stored outputs
+            with torch.no_grad(): assert torch.allclose(back(x).sae_out, x_hat)
+            write_case('sparsify', case, d, x, f, x_hat, save='SparseCoder.save_to_disk', target='layers.0')
+
+
 if __name__ == '__main__':
     if os.environ.get('PYTHONHASHSEED') != '0':  # SAELens writes an inference cfg.json from a set of field names: fix the hash seed, fix the key order
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, 'PYTHONHASHSEED': '0'})
@@ -287,3 +313,4 @@ if __name__ == '__main__':
     saelens_cases()
     medsae_export_cases()
     overcomplete_cases()
+    sparsify_cases()

@@ -9,13 +9,14 @@ from typing import Any
 
 import torch
 
-from .core import MedsaeError, UnsafeFileError, load_json, load_pt, load_tensors, save_json, save_tensors
-from .sae import SAE_ARCHS, SAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, StandardSAE, TopKSAE, build_sae, load_sae
+from .core import MedsaeError, UnsafeFileError, load_json, load_pt, load_tensors, log, save_json, save_tensors
+from .sae import SAE_ARCHS, SAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, StandardSAE, TopKSAE, build_sae, load_sae, training_record
 
 # %% auto #0
 __all__ = ['FOREIGN_NAMES', 'SAE_TYPE_NAMES', 'DL_KEYS', 'SAELENS_NORMS', 'OVERCOMPLETE_NORMS', 'check_foreign_names',
            'foreign_names', 'parse_type_name', 'dl_classes', 'from_dl_state_dict', 'load_dictionary_learning',
-           'load_reference_sae', 'load_saelens', 'export_saelens', 'load_overcomplete', 'sae_format', 'load_any_sae']
+           'load_reference_sae', 'load_saelens', 'export_saelens', 'load_overcomplete', 'load_sparsify', 'sae_format',
+           'load_any_sae']
 
 # %% ../nbs/04b_interop.ipynb #bc5e2126
 def check_foreign_names(table:list[tuple[str, str, str, str|None]], # rows (library, its name, medsae arch, ...)
@@ -174,6 +175,7 @@ def load_saelens(folder:str|Path) -> SAE:
     for k in ('d_in', 'd_sae') + (('k',) if 'topk' in arch else ()) + (('matryoshka_widths',) if arch == 'matryoshka_batchtopk' else ()):
         if k not in cfg: raise MedsaeError(f"{folder/'cfg.json'} lacks the field {k!r}, which a SAELens {arch} SAE needs")
     scale, sd = _saelens_scale(folder, cfg), load_tensors(wfile)
+    if (half := {v.dtype for v in sd.values()} & {torch.float16, torch.bfloat16}): log(f"{wfile}: saved in {min(map(str, half)).removeprefix('torch.')}; medsae computes in float32 (SAELens in the saved precision: codes differ by its rounding)")
     if 'log_threshold' in sd: sd['threshold'] = sd.pop('log_threshold').exp()
     extra = {'jumprelu': ['threshold'], 'gated': ['b_mag', 'r_mag'], 'batchtopk': ['topk_threshold'], 'matryoshka_batchtopk': ['topk_threshold']}.get(arch, [])
     st = _take(sd, ['W_enc', 'b_gate' if arch == 'gated' else 'b_enc', 'W_dec', 'b_dec'] + extra, wfile)
@@ -197,13 +199,16 @@ def load_saelens(folder:str|Path) -> SAE:
     return build_sae(foreign_names('saelens')[arch], {k: v.contiguous() for k, v in st.items()}, wfile, **kw).eval()
 
 # %% ../nbs/04b_interop.ipynb #0d9917eb
-def export_saelens(sae:SAE, # any medsae SAE
+def export_saelens(sae:SAE|str|Path, # any medsae SAE, or a medsae checkpoint folder (whose training record gives its input scale)
                    folder:str|Path, # the folder to write
+                   act_scale:float|None=None, # the factor the SAE's inputs were scaled by in training (`--normalize`); default: the folder's record, else none
                    **cfg_extra, # more cfg.json fields (model_name, hook_name, ...)
                   ) -> Path:
-    "Write `sae` in SAELens's format: `cfg.json` + `sae_weights.safetensors`."
-    folder = Path(folder)
+    "Write `sae` in SAELens's format: `cfg.json` + `sae_weights.safetensors`, an input scale folded into the weights (SAELens then computes on raw activations what medsae does)."
+    if isinstance(sae, (str, Path)): act_scale, sae = training_record(sae).get('act_scale') if act_scale is None else act_scale, load_sae(sae)
+    folder, s = Path(folder), float(act_scale or 1.)
     st = {k: getattr(sae, k).detach() for k in ('W_enc', 'b_enc', 'W_dec', 'b_dec')}
+    st.update(W_enc=st['W_enc'] * s, W_dec=st['W_dec'] / s, b_dec=st['b_dec'] / s)  # f(s·x) and x̂(s·x)/s, written as SAELens's functions of x
     if isinstance(sae, StandardSAE): arch = 'standard'
     elif isinstance(sae, GatedSAE): arch, st['b_gate'], st['b_mag'], st['r_mag'] = 'gated', st.pop('b_enc'), sae.b_mag.detach(), sae.r_mag.detach()
     elif isinstance(sae, JumpReLUSAE): arch, st['threshold'] = 'jumprelu', sae.threshold.detach()
@@ -224,16 +229,24 @@ OVERCOMPLETE_NORMS = {'l2': lambda w: w / (w.norm(dim=1, keepdim=True) + 1e-8), 
                       'l1': lambda w: w / (w.norm(p=1, dim=1, keepdim=True) + 1e-8), 'max_l1': lambda w: w / w.norm(p=1, dim=1, keepdim=True).amax(0, keepdim=True),
                       'identity': lambda w: w}
 
+def _overcomplete_norm(w:torch.Tensor, path:Path, sae_class:str) -> str:
+    "'l2' for a dictionary an l2 overcomplete SAE saved (training and eval() leave its rows unit-norm); else refuse, naming the normalization it fits."
+    fits = [n for n in ('l2', 'max_l2', 'l1', 'max_l1') if torch.allclose(OVERCOMPLETE_NORMS[n](w), w, atol=1e-5)]
+    if fits and fits[0] == 'l2': return 'l2'
+    said = f"they fit {fits[0]!r}" if fits else "they fit none of l2, max_l2, l1, max_l1 (an 'identity' one, or one never trained nor put in eval mode)"
+    raise MedsaeError(f"{path}: its dictionary rows are not unit-norm, as an overcomplete SAE with the default 'l2' normalization leaves them; {said}: "
+                      f"say its normalization, e.g. overcomplete.{sae_class}:normalization={fits[0] if fits else 'identity'}")
+
 def load_overcomplete(path:str|Path, # a `.pt` of an overcomplete SAE's state dict
                       sae_class:str, # its class: SAE, TopKSAE, BatchTopKSAE, JumpSAE
                       top_k:int|None=None, # TopKSAE's top_k
                       k:int|None=None, # BatchTopKSAE: medsae's active latents per sample (overcomplete's top_k over its batch size)
-                      normalization:str='l2', # the DictionaryLayer's normalization
+                      normalization:str|None=None, # the DictionaryLayer's normalization (default: 'l2', overcomplete's, when the dictionary is an l2 one)
                      ) -> SAE:
     "Load an overcomplete SAE's state dict as a medsae SAE (in eval mode)."
     path = Path(path)
     if sae_class not in foreign_names('overcomplete'): raise MedsaeError(f"overcomplete class {sae_class!r} is not supported; supported: {sorted(foreign_names('overcomplete'))}")
-    if normalization not in OVERCOMPLETE_NORMS: raise MedsaeError(f"overcomplete normalization {normalization!r} is not supported; supported: {sorted(OVERCOMPLETE_NORMS)}")
+    if normalization is not None and normalization not in OVERCOMPLETE_NORMS: raise MedsaeError(f"overcomplete normalization {normalization!r} is not supported; supported: {sorted(OVERCOMPLETE_NORMS)}")
     try: sd = load_pt(path)
     except UnsafeFileError as e: raise UnsafeFileError(f"{e} For an overcomplete SAE: torch.save(sae.state_dict(), '{path.name}')") from e
     if not isinstance(sd, dict): raise MedsaeError(f"{path} holds a {type(sd).__name__}, not a state dict; save one with torch.save(sae.state_dict(), '{path.name}')")
@@ -241,6 +254,7 @@ def load_overcomplete(path:str|Path, # a `.pt` of an overcomplete SAE's state di
     if sae_class == 'BatchTopKSAE' and 'running_threshold' not in sd:
         raise MedsaeError(f"{path}: overcomplete's BatchTopKSAE keeps its inference threshold outside its state dict; save it with it: torch.save({{**sae.state_dict(), 'running_threshold': sae.running_threshold}}, '{path.name}')")
     st = _take(sd, sorted(names), f"{path} (an overcomplete {sae_class} with the default 'linear' encoder)")
+    normalization = normalization or _overcomplete_norm(st['dictionary._weights'], path, sae_class)
     W_dec = OVERCOMPLETE_NORMS[normalization](st['dictionary._weights']) * st['dictionary.multiplier'].exp()
     d_sae, d_in = W_dec.shape
     state = {'W_enc': st['encoder.final_block.0.weight'].t().contiguous(), 'b_enc': st['encoder.final_block.0.bias'], 'W_dec': W_dec, 'b_dec': torch.zeros(d_in)}
@@ -254,12 +268,26 @@ def load_overcomplete(path:str|Path, # a `.pt` of an overcomplete SAE's state di
     if sae_class == 'JumpSAE': state['threshold'] = st['thresholds'].exp()
     return build_sae(foreign_names('overcomplete')[sae_class], state, path, **cfg).eval()
 
+# %% ../nbs/04b_interop.ipynb #09fda5c0
+def load_sparsify(folder:str|Path) -> SAE:
+    "Load an EleutherAI sparsify SparseCoder (`cfg.json` + `sae.safetensors`, as `save_to_disk` writes them) with TopK activation as a medsae TopK SAE (in eval mode)."
+    folder = Path(folder)
+    cfg, wfile = load_json(folder/'cfg.json'), folder/'sae.safetensors'
+    unsupported = [f"{k}={cfg[k]!r}" for k, ok in (('activation', 'topk'), ('transcode', False), ('skip_connection', False), ('multi_topk', False)) if k in cfg and cfg[k] != ok]
+    if unsupported: raise MedsaeError(f"{folder/'cfg.json'}: a sparsify SparseCoder with {', '.join(unsupported)} is not supported; medsae reads TopK coders without skip connection or transcoding")
+    st = _take(load_tensors(wfile), ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec'], wfile)
+    state = {'W_enc': st['encoder.weight'].t().contiguous(), 'b_enc': st['encoder.bias'], 'W_dec': st['W_dec'].contiguous(), 'b_dec': st['b_dec']}
+    d_sae, d_in = state['W_dec'].shape  # encode: ReLU(W_enc·(x − b_dec) + b_enc), its k largest; decode: codes·W_dec + b_dec
+    return build_sae('topk', state, wfile, d_in=d_in, d_sae=d_sae, k=int(cfg['k']), apply_b_dec_to_input=True).eval()
+
+
 # %% ../nbs/04b_interop.ipynb #ef385b20
 def sae_format(path:Path) -> str:
-    "Which format the checkpoint at `path` is in: 'medsae', 'dictionary_learning', 'saelens' or 'state_dict' (a bare `.pt`)."
+    "Which format the checkpoint at `path` is in: 'medsae', 'dictionary_learning', 'saelens', 'sparsify' or 'state_dict' (a bare `.pt`)."
     folder = path if path.is_dir() else path.parent
     if path.is_dir() or path.name in ('sae.safetensors', 'ae.pt', 'sae_weights.safetensors', 'cfg.json', 'config.json'):
         if (folder/'cfg.json').exists() and (folder/'sae_weights.safetensors').exists(): return 'saelens'
+        if (folder/'cfg.json').exists() and (folder/'sae.safetensors').exists() and not (folder/'config.json').exists(): return 'sparsify'
         if (folder/'ae.pt').exists() and (folder/'config.json').exists(): return 'dictionary_learning'
         if path.is_dir() or path.name != 'ae.pt': return 'medsae'
     return 'state_dict'
@@ -279,7 +307,7 @@ def load_any_sae(path:str|Path, # a checkpoint folder or file of medsae, diction
         if lib == 'overcomplete': return load_overcomplete(p, name, **opts)
         return load_reference_sae(p, name) if lib == 'reference' else load_dictionary_learning(p, name)
     folder = p if p.is_dir() else p.parent
-    sae = {'medsae': load_sae, 'dictionary_learning': load_dictionary_learning, 'saelens': load_saelens}[fmt](folder)
+    sae = {'medsae': load_sae, 'dictionary_learning': load_dictionary_learning, 'saelens': load_saelens, 'sparsify': load_sparsify}[fmt](folder)
     want = name and foreign_names(lib)[name]
     if want and want != sae.arch: raise MedsaeError(f"--sae_type_name {sae_type_name} means a {want} SAE, but {folder} holds a {sae.arch} SAE; drop --sae_type_name or fix it")
     return sae
