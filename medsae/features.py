@@ -527,7 +527,7 @@ def top_samples(features:FeatureStore, # the features
                    'medsae features --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4 --sae_path sae.pt --sae_type_name BatchTopKSAE',
                    'medsae features --load_activations_path acts.safetensors --dataset custom --sae_path data/sae_checkpoints/my_sae'])
 def features_command(sae_path:str, # an SAE checkpoint folder of medsae, dictionary_learning (ae.pt + config.json) or SAELens (cfg.json + sae_weights.safetensors), or a .pt state dict (with --sae_type_name)
-                     sae_type_name:Flag(help=f"the class of a .pt state dict: the reference project's name ({', '.join(sorted(SAE_TYPE_NAMES))}), a dictionary_learning class, or overcomplete.<class>[:top_k=N]; checked against a checkpoint folder's")=None,
+                     sae_type_name:Flag(help=f"the class of a .pt state dict: the reference project's name ({', '.join(sorted(SAE_TYPE_NAMES))}), a dictionary_learning class, or overcomplete.<class>[:top_k=N,normalization=l2|max_l2|l1|max_l1|identity]; checked against a checkpoint folder's")=None,
                      model_name:Flag(registry=MODELS, help='the model whose activations are encoded')=None,
                      dataset:Flag(registry=DATASETS, help='the dataset (a registry name; names the output)')=None,
                      split:str='train', # the dataset split
