@@ -254,7 +254,7 @@ def unit_scores(source:Any, # SAE features or activations (neurons)
     x, y = dense_rows(source), labels.nan_to_num(0).numpy()
     f1 = cls.f1.nan_to_num(-1.)
     units = pd.DataFrame({kind: range(cls.d), 'MS': ms.ms.to_numpy(), 'defined': ms.defined.to_numpy(), 'freq': ms.freq.to_numpy(),
-                          'best class': [cls.class_names[c] for c in f1.argmax(1)], 'best F1': f1.max(1).values.clamp(min=0).numpy()})
+                          'best class': [cls.class_names[c] if n else None for c, n in zip(f1.argmax(1).tolist(), cls.n_firing.tolist())], 'best F1': torch.where(cls.n_firing > 0, f1.max(1).values.clamp(min=0), torch.nan).numpy()})  # a silent unit: none
     rows = []
     for f in score_findings(cls.class_names, labels.numpy()):
         c = cls.class_names.index(f); j = int(f1[:, c].argmax())
@@ -502,7 +502,7 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
     cells += [md("## Fidelity\n\nHow well the SAE reconstructs the held-out activations, then the zero-shot AUROC of each finding "
                  "with the original activations, the SAE's reconstruction spliced in, and zero- and mean-ablation (*recovered*: the share of "
                  "the gap above the ablation the SAE keeps). " + fidelity_sentence(r.fidelity['reconstruction'])),
-              output_cell(table_output(r.fidelity['reconstruction'], index=False), table_output(r.fidelity['downstream'], index=False))]
+              output_cell(table_output(r.fidelity['reconstruction'], digits=5, index=False), table_output(r.fidelity['downstream'], index=False))]
     cells += [md("## Linearity\n\nIs the embedding (and the SAE code) of a 2×2 composite of held-out images a non-negative mix of its "
                  "parts'? Cosine of the best fit, against controls fitted by another composite's parts. " + linearity_sentence(r.linearity['summary'])),
               output_cell(table_output(r.linearity['summary'], index=False), figure_output(plot_linearity(r.linearity['linearity'])))]
