@@ -302,6 +302,7 @@ def load_any_sae(path:str|Path, # a checkpoint folder or file of medsae, diction
     lib, name, opts = parse_type_name(sae_type_name) if sae_type_name else (None, None, {})
     fmt = sae_format(p)
     if fmt == 'state_dict':
+        if p.suffix.lower() not in ('.pt', '.pth', '.bin', '.ckpt'): raise MedsaeError(f"--sae_path {p} is neither an SAE checkpoint folder nor a .pt state dict; give the folder that holds the SAE's files (or its .pt)")
         if lib is None: raise MedsaeError(f"--sae_path {p} is a state dict file: say its architecture with --sae_type_name ({', '.join(sorted(foreign_names('reference')))}, "
                                           f"a dictionary_learning class, or overcomplete.<class>)")
         if lib == 'overcomplete': return load_overcomplete(p, name, **opts)

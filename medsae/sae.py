@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_sae.ipynb #87971ed3
 from __future__ import annotations
-import dataclasses
+import dataclasses, math
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -133,7 +133,8 @@ class SAE(nn.Module):
         k = getattr(self.cfg, 'k', None)
         if self.cfg.normalize_activations not in NORMALIZATIONS: raise MedsaeError(f"normalize_activations={self.cfg.normalize_activations!r} is not one of {NORMALIZATIONS}")
         if k is not None and not 1 <= k <= d_sae: raise MedsaeError(f"k={k} active latents per sample must be between 1 and d_sae={d_sae} (--k, --d_sae)")
-        W_dec = torch.randn(d_sae, d_in)
+        try: W_dec = torch.randn(d_sae, d_in)
+        except RuntimeError as e: raise MedsaeError(f"an SAE of d_sae={d_sae:,} latents of d_in={d_in:,} needs {3 * d_sae * d_in * 4 / 2**30:,.1f} GiB for its weights and their copies; this machine could not allocate them (--d_sae, --expansion)") from e
         W_dec = W_dec / W_dec.norm(dim=1, keepdim=True) * self.cfg.dec_init_norm
         self.W_dec = nn.Parameter(W_dec)
         self.W_enc = nn.Parameter(W_dec.t().clone())  # (d_in, d_sae), stored as the transpose of a row-major (d_sae, d_in) block: a latent's weights are contiguous
@@ -410,6 +411,7 @@ class MatryoshkaBatchTopKSAE(BatchTopKSAE):
         c = self.cfg
         sizes = list(c.group_sizes) if c.group_sizes else [int(fr * c.d_sae) for fr in c.group_fractions[:-1]]
         if not c.group_sizes: sizes.append(c.d_sae - sum(sizes))
+        if not c.group_sizes and min(sizes) <= 0: raise MedsaeError(f"d_sae={c.d_sae} is too small for a Matryoshka SAE's {len(sizes)} nested groups (shares {', '.join(f'{f:.3g}' for f in c.group_fractions)} of the latents give {sizes}); give --d_sae {math.ceil(1 / min(c.group_fractions))} or more")
         if sum(sizes) != c.d_sae or min(sizes) <= 0: raise MedsaeError(f"group sizes {sizes} must be positive and sum to d_sae={c.d_sae}")
         c.group_sizes = tuple(sizes)
         self.group_ends = torch.tensor(sizes).cumsum(0).tolist()

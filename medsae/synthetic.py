@@ -488,7 +488,7 @@ SYNTH_MIN_SIZE = 32 # the smallest image side `medsae` draws synthetic radiograp
 @DATA_COMMANDS.register('synth')
 @command('medsae data synth', docs_from=write_synthetic_cxr,
          examples=['medsae data synth --out datasets/synthetic-cxr --n 10000', 'medsae data synth --out datasets/synthetic-cxr --n 1000 --split test --size 224'])
-def data_synth_command(out:str, n:int_range(lo=1)=..., size:int_range(lo=SYNTH_MIN_SIZE)=..., seed:int_range(lo=0)=...,
+def data_synth_command(out:str, n:int_range(lo=1)=..., size:int_range(lo=SYNTH_MIN_SIZE, hi=2048)=..., seed:int_range(lo=0)=...,
                        split:Flag(choices=list(SYNTH_SPLITS))=...,
                       ) -> int:
     "Write synthetic chest radiographs with planted findings, masks and reports, in CheXpert format."
