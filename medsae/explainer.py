@@ -202,7 +202,8 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
     if interpretation_method not in INTERPRET_METHODS: raise MedsaeError(f"unknown interpretation method {interpretation_method!r}; choose from {INTERPRET_METHODS}")
     idx = None if concepts_indices == 'all' else [int(concepts_indices)] if isinstance(concepts_indices, int) else [int(c) for c in concepts_indices]
     if interpretation_method == 'vocab':
-        df = name_by_vocab(self.concept_model, self.model_with_split_points, vocab, hook_point=self.split_point, latents=idx, sae_name=self.sae_path.name, data_root=self.data_root, **kwargs)
+        df = name_by_vocab(self.concept_model, self.model_with_split_points, vocab, hook_point=self.split_point, latents=idx, sae_name=self.sae_path.name, data_root=self.data_root,
+                           **{'save': idx is None, **kwargs})  # a few concepts' names do not replace the SAE's whole table
         return dict(zip(df.neuron.tolist(), df.concept.tolist()))
     if interpretation_method == 'vlm' and vlm is None: raise MedsaeError("interpret('vlm') needs the vision-language model: pass vlm= (an HFVLM, e.g. medgemma; `tiny_vlm()` to try it out)")
     feats = self.concept_features(dataset, split, n, dataset_kwargs, extract_kwargs)

@@ -103,7 +103,8 @@ def read_corpus(source:str|Path|Iterable[str], # a .txt (one document per line),
     p = Path(source)
     if not p.is_file(): raise MedsaeError(f"corpus {p}: no such file")
     if p.suffix.lower() != '.csv': return [l for l in p.read_text(encoding='utf-8', errors='replace').splitlines() if l.strip()]
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    try: df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, pd.errors.ParserError) as e: raise MedsaeError(f"corpus {p} is not a readable UTF-8 CSV ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     col = column or next((c for c in ('Report', 'report', 'text', 'caption', 'findings', 'impression') if c in df.columns), None)
     if col not in df.columns: raise MedsaeError(f"corpus {p}: no column {col!r}" if col else f"corpus {p}: no text column among {list(df.columns)}; name it with column=")
     return df[col].tolist()
@@ -127,10 +128,10 @@ def vocab_words(text:str) -> list[str]:
     return re.findall(r"[a-z][a-z\-]*[a-z]|[a-z]", text.lower())
 
 # %% ../nbs/07_naming.ipynb #ee818a77
-def domain_words(domain:str|Path|dict|list|None) -> set[str]|None:
-    "The words of a domain vocabulary (any vocabulary `load_vocab` reads), or None for no domain."
+def domain_words(domain:str|Path|dict|list|None, data_root:str|Path|None=None) -> set[str]|None:
+    "The words of a domain vocabulary (any vocabulary `load_vocab` reads, a name under `data_root`'s vocabs/ too), or None for no domain."
     if domain is None: return None
-    return {w for phrases in load_vocab(domain).values() for p in phrases for w in vocab_words(p)} - STOP_WORDS
+    return {w for phrases in load_vocab(domain, data_root).values() for p in phrases for w in vocab_words(p)} - STOP_WORDS
 
 # %% ../nbs/07_naming.ipynb #550299b5
 def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the documents
@@ -146,7 +147,7 @@ def generate_vocabulary(corpus:str|Path|Iterable[str], # a .txt, a .csv or the d
                        ) -> list[str]:
     "A vocabulary of the frequent words and n-grams of a corpus, most frequent first; written to data/vocabs/ when named."
     if min_count < 1 or max_ngram < 1: raise MedsaeError(f"min_count and max_ngram must be >= 1, got {min_count} and {max_ngram}")
-    stop, keep = frozenset(stop_words), domain_words(domain)
+    stop, keep = frozenset(stop_words), domain_words(domain, data_root)
     counts = Counter(t for doc in read_corpus(corpus, column) for t in candidate_terms(doc, max_ngram, stop))
     terms = sorted((t for t, c in counts.items() if c >= min_count and len(t) >= min_length and (keep is None or keep & set(t.split()))),
                    key=lambda t: (-counts[t], t))[:max_terms]
@@ -234,6 +235,8 @@ def embed_vocab(model:Any, # an `ImageTextModel` (its text encoder is used)
                ) -> torch.Tensor: # (n_concepts, d_embed)
     "Each concept's text embedding: the normalised mean of its phrasings' normalised embeddings."
     if '{}' not in template: raise MedsaeError(f"template {template!r} has no '{{}}' where the concept goes")
+    try: template.format('x')
+    except (KeyError, IndexError, ValueError) as e: raise MedsaeError(f"template {template!r} (--template) may hold one '{{}}' where the concept goes and no other braces ({type(e).__name__}: {e})") from None
     texts = [template.format(p) for phrases in vocab.values() for p in phrases]
     emb = torch.cat([model.encode_text(texts[i:i + batch_size], normalize=True).float().cpu() for i in range(0, len(texts), batch_size)])
     owner = torch.repeat_interleave(torch.tensor([len(p) for p in vocab.values()]))
@@ -293,6 +296,10 @@ def naming_concepts(model:Any, # the `ImageTextModel` whose texts name the laten
         where = vocab_sections(vocab, data_root)
         if missing := sorted(set(sections) - set(where.values())): raise MedsaeError(f"the vocabulary has no section {missing[0]!r}; its sections: {sorted({s for s in where.values() if s})}")
         concepts = {c: p for c, p in concepts.items() if where.get(c) in sections}
+    if len(concepts) < 2:  # one concept: centred, nothing is left to compare; none: nothing to choose
+        cut = ', '.join(w for w, given in (('--sections', sections), ('--restrict_to (the known words)', restrict_to)) if given is not None)
+        raise MedsaeError(f"naming needs at least 2 concepts to choose among, and {len(concepts)} {'is' if len(concepts) == 1 else 'are'} left of the vocabulary {vocab if isinstance(vocab, (str, Path)) else 'given'}"
+                          + (f" after {cut}" if cut else '') + "; give a larger vocabulary (--vocab) or cut less")
     return concepts if sentences is None else concept_sentences(concepts, sentences)
 
 def _vocab_said(vocab:Any, restrict_to:Any, sentences:Any) -> str:

@@ -350,7 +350,9 @@ def _concept_table(concepts:pd.DataFrame|str|Path) -> pd.DataFrame:
     df = concepts if isinstance(concepts, pd.DataFrame) else load_table(concepts, required=('neuron', 'concept'))
     if not {'neuron', 'concept'} <= set(df.columns): raise MedsaeError(f"the concept table needs the columns 'neuron' and 'concept'; it has {list(df.columns)}")
     df = df.assign(description=df['description'] if 'description' in df.columns else '').fillna({'concept': '', 'description': ''})
-    return df[df.concept.astype(str).str.strip() != ''][['neuron', 'concept', 'description']].astype({'neuron': int, 'concept': str, 'description': str})
+    df = df[df.concept.astype(str).str.strip() != ''][['neuron', 'concept', 'description']]
+    try: return df.astype({'neuron': int, 'concept': str, 'description': str})
+    except (ValueError, TypeError) as e: raise MedsaeError(f"the concept table{f' {concepts}' if not isinstance(concepts, pd.DataFrame) else ''} has a 'neuron' that is not a latent number ({e})") from None
 
 # %% ../nbs/07b_vlm_naming.ipynb #f1ba7fc7
 def naming_eval_answers(features:FeatureStore, # features of held-out images (a split not used for naming)
@@ -366,6 +368,7 @@ def naming_eval_answers(features:FeatureStore, # features of held-out images (a 
                        ) -> pd.DataFrame:
     "Ask the VLM, for held-out images, whether each shows its latent's concept: one row per (latent, image)."
     table = _concept_table(concepts).drop_duplicates('neuron').set_index('neuron')
+    if table.empty: raise MedsaeError(f"the concept table{f' {concepts}' if not isinstance(concepts, pd.DataFrame) else ''} names no latent (every concept is blank): nothing to evaluate")
     latents = features.check_latents(latents) if latents is not None else table.index.tolist()
     missing = [k for k in latents if k not in table.index]
     if missing: raise MedsaeError(f"latent(s) {missing} have no concept in the table; name them first or leave them out of latents")
