@@ -4,7 +4,7 @@
 
 # %% ../nbs/00d_tensor_files.ipynb #d7f56313
 from __future__ import annotations
-import json, math, re
+import json, logging, math, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -48,7 +48,10 @@ def _st_header(path:Path, key:str|None) -> tuple[tuple, torch.dtype, int]:
     key = _pick_key(sorted(k for k in head if k != '__metadata__'), key, path)
     t = head[key]
     if t.get('dtype') not in _ST_DTYPES: raise MedsaeError(f"{path}: tensor {key!r} has dtype {t.get('dtype')}, which medsae does not read; save it as float32")
-    return tuple(t['shape']), _ST_DTYPES[t['dtype']], 8 + n + t['data_offsets'][0]
+    (a, b), shape, dtype = t['data_offsets'], tuple(t['shape']), _ST_DTYPES[t['dtype']]
+    if b - a != math.prod(shape) * dtype.itemsize:  # safetensors itself refuses such a file: its rows would run into the next tensor's bytes
+        raise MedsaeError(f"{path}: tensor {key!r} spans {b - a} bytes where its shape {list(shape)} of {t['dtype']} needs {math.prod(shape) * dtype.itemsize}: a damaged or hand-edited header")
+    return shape, dtype, 8 + n + a
 
 # %% ../nbs/00d_tensor_files.ipynb #eaed73d4
 class TensorRows:
@@ -65,22 +68,24 @@ class TensorRows:
             _check_npy_dtype(dt, p)
             self._np_dtype, self.dtype = dt, torch.from_numpy(np.zeros(0, dt.newbyteorder('='))).dtype
             if fortran and len(self.shape) > 1:
-                log(f"{p} is Fortran-ordered: its rows are not contiguous on disk, so it is memory-mapped (save it C-ordered to stream it)")
+                log(f"{p} is Fortran-ordered: its rows are not contiguous on disk, so it is memory-mapped, and memory grows toward its size as it is read (save it C-ordered to stream it)", logging.WARNING)
                 self._mm = np.load(p, mmap_mode='r')
         elif self._kind == 'st': self.shape, self.dtype, self.offset = _st_header(p, key)
         else:
             t = self._pt_tensor()
             self.shape, self.dtype = tuple(t.shape), t.dtype
-            if getattr(t.untyped_storage(), 'filename', None) is None: self._pt = t  # a legacy pickle: read whole
+            if getattr(t.untyped_storage(), 'filename', None) is None:  # a legacy pickle: read whole
+                self._pt = t; log(f"{p} is a legacy (pickle-format) .pt, read whole into memory ({t.numel() * t.element_size() / 2**20:,.0f} MiB); save it as .npy or .safetensors to stream it", logging.WARNING)
         self._finish()
 
     @classmethod
     def raw(cls, path:str|Path, # a headerless file of values in C order
-            shape:tuple, # the shape of its first `shape[0]` rows (the file may hold more)
-            dtype:torch.dtype=torch.float32):
+            shape:tuple, # the shape of its first `shape[0]` rows (the file may hold more, unless `exact`)
+            dtype:torch.dtype=torch.float32,
+            exact:bool=False): # the file holds exactly those rows (dictionary_learning's; saev's shards may be partly filled)
         "Rows of a headerless file (saev's and dictionary_learning's caches)."
         self = cls.__new__(cls)
-        self.path, self.shape, self.dtype, self.offset, self._kind = Path(path), tuple(shape), dtype, 0, 'raw'
+        self.path, self.shape, self.dtype, self.offset, self._kind = Path(path), tuple(shape), dtype, 0, 'raw' if not exact else 'raw_exact'
         self._mm = self._pt = self._key = None
         if not self.path.is_file(): raise MedsaeError(f"{self.path}: no such file")
         self._finish()
@@ -93,6 +98,8 @@ class TensorRows:
         need, size = self.offset + self.shape[0] * self.row_bytes, self.path.stat().st_size
         if self._kind != 'pt' and self._mm is None and size < need:
             raise MedsaeError(f"{self.path} is truncated: its header promises {self.shape[0]} rows of shape {self.shape[1:]} ({need} bytes), the file has {size}")
+        if self._kind in ('npy', 'raw_exact') and size > need:  # nothing follows the data of a .npy (or of a file its .meta describes): more is not ours to drop in silence
+            raise MedsaeError(f"{self.path} holds {size - need} bytes beyond the {self.shape[0]} rows of shape {self.shape[1:]} its header describes: a damaged or appended file")
 
     def __len__(self): return self.shape[0]
     def __repr__(self): return f"TensorRows({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
@@ -176,7 +183,7 @@ def dictionary_learning_parts(folder:Path, # an ActivationCache folder: shard_0.
     for meta in sorted(folder.glob('shard_*.meta'), key=natural_order):
         try: shape = tuple(json.loads(meta.read_text())['shape'])
         except (ValueError, KeyError, TypeError) as e: raise MedsaeError(f"{meta} is not dictionary_learning's shard description ({{'shape': [n, d]}}): {_first_line(e)}") from e
-        parts.append(RowPart(TensorRows.raw(meta.with_suffix('.memmap'), shape)))
+        parts.append(RowPart(TensorRows.raw(meta.with_suffix('.memmap'), shape, exact=True)))
     return parts
 
 # %% ../nbs/00d_tensor_files.ipynb #e6a0be55

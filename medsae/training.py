@@ -61,7 +61,7 @@ class TrainConfig:
     mixed_precision: bool|None = None # bfloat16 autocast (None: on CUDA only)
     max_nan_fallbacks: int = 3 # times a NaN under mixed precision falls back to float32
     normalize: bool|None = None # activations from a store: scale rows to unit mean norm (None: the store's own setting)
-    buffer_size: int = 2**18 # activations from a store: rows of each stream's shuffle buffer (memory: buffer_size × d_in × 4 bytes, 1 GiB at d_in 1024, plus one shard)
+    buffer_size: int = 2**18 # activations from a store: rows of each stream's shuffle buffer (memory: up to 2 × buffer_size × d_in × 4 bytes while it refills, 2 GiB at d_in 1024, plus one shard)
     streams: int|None = None # activations from a store: deal the shards to this many streams, each its slice of every batch (None: one per process); the batches are the same on any number of processes dividing it
     log_every: int = 100 # metrics every n steps
     checkpoint_every: int|None = None # checkpoint every n steps (needs an output folder)
@@ -458,7 +458,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         return TrainResult(done, pd.DataFrame(stored.get('history', [])), out)
     source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size, cfg.streams)
     if isinstance(source, StoreBatches): log(f"{source.store.path.name}: {source.rows:,} rows of {source.store.d_in}; {len(source.mine)} stream(s) of {source.streams} in this process, "
-                                           f"each buffering {cfg.buffer_size:,} rows ({cfg.buffer_size * source.store.d_in * 4 / 2**20:,.0f} MiB)")
+                                           f"each buffering {cfg.buffer_size:,} rows (up to {2 * cfg.buffer_size * source.store.d_in * 4 / 2**20:,.0f} MiB while it refills)")
     t = SAETrainer(sae, cfg, cfg.total_steps(len(source) if _has_len(source) else None))
     request, ckpt = {**train_request(sae, cfg), **{k: ident[k] for k in DATA_FIELDS if k in ident}}, (out/'checkpoint' if out is not None else None)
     if resume and ckpt is not None:
@@ -553,7 +553,7 @@ def train_config(batch_size:int_range(lo=1)=...,
                  dense:bool=False, # TopK family: use the dense step instead of decoding only active latents
                  log_every:int_range(lo=1)=...,
                  normalize:bool=False, # scale activation rows to unit mean norm (the factor is saved in the SAE's config)
-                 buffer_size:int_range(lo=0)=..., # rows held for shuffling by each stream besides the shard being read (memory: buffer_size × d_in × 4 bytes, 1 GiB at d_in 1024), 0: rows mix within a shard only
+                 buffer_size:int_range(lo=0)=..., # rows held for shuffling by each stream besides the shard being read (memory: up to 2 × buffer_size × d_in × 4 bytes while it refills, 2 GiB at d_in 1024), 0: rows mix within a shard only
                  streams:int_range(lo=1)=None, # deal the shards to this many streams (default: one per process); a run gives the same batches on any number of processes dividing it
                 ) -> TrainConfig:
     "The `TrainConfig` of the options `medsae train` and `medsae sweep` share (defaults: `TrainConfig`'s); one of `steps`, `tokens` and `epochs` sets the run's length."
