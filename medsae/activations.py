@@ -230,7 +230,7 @@ class ActivationStore:
     def __init__(self, path:str|Path, # an activations folder, a `(N, d_in)` tensor file, or a folder of them (saev, dictionary_learning, SAELens)
                  normalize:bool=False, # scale rows to unit mean norm when reading
                  key:str|None=None, # the tensor to read, where a user's file holds several (the layer, for saev)
-                 chunk_rows:int=65536, # samples per virtual shard of a user's file (memory: one shard at a time)
+                 chunk_rows:int=65536, # position rows per virtual shard of a user's file, a sample of T tokens or cells counting T (memory: one shard at a time)
                 ):
         self.path, self.normalize, self._norms, self._slices, self.layout = Path(path), normalize, {}, None, 'medsae'
         self.files = list_shards(self.path) if self.path.is_dir() else []
@@ -250,7 +250,8 @@ class ActivationStore:
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: its files disagree on the activation shape {sorted(shapes)}")
             shape = shapes.pop() if shapes else self._parts[0].shape
             check_user_activations((sum(map(len, self._parts)), *shape), self.path)
-            self._slices = [(i, a, min(a + chunk_rows, len(p))) for i, p in enumerate(self._parts) for a in range(0, len(p), chunk_rows)]
+            per = max(1, chunk_rows // max(1, math.prod(shape) // (shape[0] if len(shape) == 3 else shape[-1])))  # samples per shard: a saev image of 257 tokens is 257 rows
+            self._slices = [(i, a, min(a + per, len(p))) for i, p in enumerate(self._parts) for a in range(0, len(p), per)]
             self.shape, self.sizes = shape, [b - a for _, a, b in self._slices]
             self._info = [{}] * len(self.sizes)
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
