@@ -250,9 +250,10 @@ class ActivationStore:
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: its files disagree on the activation shape {sorted(shapes)}")
             shape = shapes.pop() if shapes else self._parts[0].shape
             check_user_activations((sum(map(len, self._parts)), *shape), self.path)
-            per = max(1, chunk_rows // max(1, math.prod(shape) // (shape[0] if len(shape) == 3 else shape[-1])))  # samples per shard: a saev image of 257 tokens is 257 rows
+            self.shape = shape
+            per = max(1, chunk_rows * self.d_in // math.prod(shape))  # samples per shard: a saev image of 257 tokens is 257 rows
             self._slices = [(i, a, min(a + per, len(p))) for i, p in enumerate(self._parts) for a in range(0, len(p), per)]
-            self.shape, self.sizes = shape, [b - a for _, a, b in self._slices]
+            self.sizes = [b - a for _, a, b in self._slices]
             self._info = [{}] * len(self.sizes)
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
 

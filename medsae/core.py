@@ -301,7 +301,7 @@ def save_figure(path:str|Path, # a `.png` (or `.svg`, `.pdf`: the format follows
                 **kwargs, # for `savefig` (dpi, ...)
                ) -> Path:
     "Write a matplotlib figure, atomically."
-    path, fmt = Path(path), Path(path).suffix.lstrip('.').lower() or 'png'
+    path = Path(path); fmt = path.suffix.lstrip('.').lower() or 'png'
     if fmt not in (kinds := fig.canvas.get_supported_filetypes()): raise MedsaeError(f"{path}: a figure cannot be written as .{fmt}; name a .png, .svg or .pdf file (or any of {', '.join(sorted(kinds))})")
     with atomic_path(path) as tmp: fig.savefig(tmp, format=fmt, **kwargs)
     return path

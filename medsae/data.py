@@ -214,17 +214,14 @@ def _find_csv(folder:Path, stems:list[str], dataset:str) -> Path:
             if (folder/f'{stem}{ext}').is_file(): return folder/f'{stem}{ext}'
     raise MedsaeError(f"{dataset}: no {' or '.join(f'{s}.csv' for s in stems)} (or .csv.gz) in {folder}; pass csv=... or dataset_root=... (--dataset_root)")
 
-def _paths_root(folder:Path, paths:pd.Series) -> Path:
-    "What a table's relative image paths start from: the folder above `folder` when they begin with its name (Stanford's `CheXpert-v1.0-small/train/...`), else `folder`."
+def _paths_root(folder:Path, paths:pd.Series) -> tuple[Path, pd.Series]:
+    "What a table's relative image paths start from, and the paths: the folder above `folder` when they begin with its name (Stanford's `CheXpert-v1.0-small/train/...`); `folder` and the paths without that first part where the user renamed the folder (when the first image is found so); else `folder`."
     first = Path(str(paths.iloc[0])).parts if len(paths) else ()
-    return folder.parent if first and first[0] == folder.name else folder
-
-def _strip_renamed(folder:Path, paths:pd.Series) -> pd.Series:
-    "Paths that begin with the download's folder name (`CheXpert-v1.0-small/...`) where the user renamed that folder: without that first part, when the first image is found so."
-    first = Path(str(paths.iloc[0])).parts if len(paths) else ()
-    if len(first) < 2 or first[0] == folder.name or (folder/first[0]).exists() or not (folder/Path(*first[1:])).is_file(): return paths
-    log(f"{folder}: its table's paths begin with {first[0]}/, which it is not named; reading them without it")
-    return paths.str.split('/', n=1).str[1]
+    if first and first[0] == folder.name: return folder.parent, paths
+    if len(first) >= 2 and not (folder/first[0]).exists() and (folder/Path(*first[1:])).is_file():
+        log(f"{folder}: its table's paths begin with {first[0]}/, which it is not named; reading them without it")
+        return folder, paths.str.split('/', n=1).str[1]
+    return folder, paths
 
 def _check_paths(paths:pd.Series, image_root:Path, source:str):
     "Raise naming the rows whose image file does not exist."
@@ -243,8 +240,8 @@ def read_chexpert_table(csv:str|Path, # a CSV with a `Path` column and the label
     "The table of a CheXpert-format CSV and its parsed `(n, n_labels)` labels."
     df = load_table(csv, required=['Path', *label_names])
     empty = df['Path'].isna() | df['Path'].astype(str).str.strip().eq('')
-    df['Path'] = df['Path'].astype(str).str.strip().str.replace('\\', '/', regex=False)  # a table saved on Windows, or with stray spaces
     if empty.any(): raise MedsaeError(f"{csv}: empty 'Path' at row(s) {list(df.index[empty][:5])} (counting from 0 after the header)")
+    df['Path'] = df['Path'].astype(str).str.strip().str.replace('\\', '/', regex=False)  # a table saved on Windows, or with stray spaces
     return df, parse_labels(df, label_names, uncertain, blank, source=str(csv))
 
 # %% ../nbs/01_data.ipynb #49a14940
@@ -306,8 +303,8 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
     if split == 'trainval':
         keep = balanced_subset((parse_labels(df, CHEXPERT_LABELS, 'zeros', 'zeros') == 1).numpy(), max_positives, seed)
         df, labels = df.iloc[keep], labels[keep]
-    if not image_root: df = df.assign(Path=_strip_renamed(Path(dataset_root or Path(csv).parent), df['Path']))
-    image_root = Path(image_root) if image_root else _paths_root(Path(dataset_root or Path(csv).parent), df['Path'])
+    if image_root: image_root = Path(image_root)
+    else: image_root, paths = _paths_root(Path(dataset_root or Path(csv).parent), df['Path']); df = df.assign(Path=paths)
     if check_paths: _check_paths(df['Path'], image_root, str(csv))
     texts = df[text_column].fillna('').astype(str).tolist() if text_column in df.columns else None
     return CsvImageDataset(name, split, df['Path'].astype(str).tolist(), image_root, labels, CHEXPERT_LABELS, str(csv), df.index.to_numpy(),

@@ -103,9 +103,10 @@ def _open_raster(data:bytes, what:str, bits:int|None) -> Image.Image:
         if im.mode == 'I' or im.mode.startswith('I;16'):
             a = np.asarray(im)
             if a.min() < 0 or a.max() > 65535: raise MedsaeError(f"{what} is an integer image with values {a.min()} to {a.max()}, outside 16 bits; save it as an 8- or 16-bit PNG")
-            if bits is None: _note_depth(b := bit_depth(a, png_sbit(data)), what, int(a.max(initial=0)))
-            elif a.max(initial=0) >= 2**bits: raise MedsaeError(f"{what} has values up to {a.max()}, above the {bits} bits it is to be read at (MEDSAE_IMAGE_BITS, or bits=): is it from another detector?")
-            return Image.fromarray(scale_to_8bit(a, 2**(bits or b) - 1))
+            if bits is not None and a.max(initial=0) >= 2**bits: raise MedsaeError(f"{what} has values up to {a.max()}, above the {bits} bits it is to be read at (MEDSAE_IMAGE_BITS, or bits=): is it from another detector?")
+            b = bits or bit_depth(a, png_sbit(data))
+            if bits is None: _note_depth(b, what, int(a.max(initial=0)))
+            return Image.fromarray(scale_to_8bit(a, 2**b - 1))
         return im.convert('L' if im.mode in _GREY_MODES else 'RGB')
 
 # %% ../nbs/00e_images.ipynb #04fa5e89

@@ -149,6 +149,10 @@ def load_reference_sae(path:str|Path, # a `.pt` state dict saved by the referenc
 # %% ../nbs/04b_interop.ipynb #182accbd
 SAELENS_NORMS = {'none': 'none', 'layer_norm': 'layer_norm', 'constant_norm_rescale': 'constant_norm_rescale', 'expected_average_only_in': 'none'}
 
+def _fold_scale(st:dict, s:float) -> dict:
+    "SAE weights computing on x what the SAE computes on s·x (and x̂/s): `W_enc·s`, `W_dec/s`, `b_dec/s`."
+    return {**st, 'W_enc': st['W_enc'] * s, 'W_dec': st['W_dec'] / s, 'b_dec': st['b_dec'] / s}
+
 def _saelens_scale(folder:Path, cfg:dict) -> float|None:
     "The trainer's activation scaling factor of an `expected_average_only_in` SAE, from `activation_scaler.json`; an error without it."
     norm = cfg.get('normalize_activations', 'none')
@@ -184,7 +188,7 @@ def load_saelens(folder:str|Path) -> SAE:
               normalize_activations=SAELENS_NORMS[cfg.get('normalize_activations', 'none')])
     rescale = 'topk' in arch and cfg.get('rescale_acts_by_decoder_norm', False)
     if scale is not None:  # fold the trainer's input scaling, as SAELens's fit() does at the end
-        st['W_enc'], st['W_dec'], st['b_dec'] = st['W_enc'] * scale, st['W_dec'] / scale, st['b_dec'] / scale
+        st = _fold_scale(st, scale)
         if rescale and 'topk_threshold' in st: st['topk_threshold'] = st['topk_threshold'] / scale
     if rescale:  # codes of unit-norm decoder rows: fold the norms in
         n = st['W_dec'].norm(dim=1).clamp_min(1e-8)
@@ -206,9 +210,8 @@ def export_saelens(sae:SAE|str|Path, # any medsae SAE, or a medsae checkpoint fo
                   ) -> Path:
     "Write `sae` in SAELens's format: `cfg.json` + `sae_weights.safetensors`, an input scale folded into the weights (SAELens then computes on raw activations what medsae does)."
     if isinstance(sae, (str, Path)): act_scale, sae = training_record(sae).get('act_scale') if act_scale is None else act_scale, load_sae(sae)
-    folder, s = Path(folder), float(act_scale or 1.)
-    st = {k: getattr(sae, k).detach() for k in ('W_enc', 'b_enc', 'W_dec', 'b_dec')}
-    st.update(W_enc=st['W_enc'] * s, W_dec=st['W_dec'] / s, b_dec=st['b_dec'] / s)  # f(s·x) and x̂(s·x)/s, written as SAELens's functions of x
+    folder = Path(folder)
+    st = _fold_scale({k: getattr(sae, k).detach() for k in ('W_enc', 'b_enc', 'W_dec', 'b_dec')}, float(act_scale or 1.))  # SAELens's functions of x
     if isinstance(sae, StandardSAE): arch = 'standard'
     elif isinstance(sae, GatedSAE): arch, st['b_gate'], st['b_mag'], st['r_mag'] = 'gated', st.pop('b_enc'), sae.b_mag.detach(), sae.r_mag.detach()
     elif isinstance(sae, JumpReLUSAE): arch, st['threshold'] = 'jumprelu', sae.threshold.detach()

@@ -33,6 +33,8 @@ def grid(**axes:list) -> list[dict]:
     return [dict(zip(keys, vals)) for vals in itertools.product(*(axes[k] if isinstance(axes[k], (list, tuple)) else [axes[k]] for k in keys))]
 
 # %% ../nbs/05b_sweeps.ipynb #52ef40be
+SWEEP_COLUMNS = {'arch', 'd_sae', 'n_dead'}  # a table a sweep wrote has them
+
 def sweep(data:Any, # a (n, d_in) tensor, a tensor file, an activations folder or an ActivationStore (streamed)
           runs:list[dict], # one dict per run (see `grid`)
           base:TrainConfig|None=None, # defaults of every run
@@ -44,8 +46,6 @@ def sweep(data:Any, # a (n, d_in) tensor, a tensor file, an activations folder o
         raise MedsaeError(f"{out_csv} exists and is not a sweep table; choose another file for the table (--out_csv)")
     with artefact_lock(out_csv) if out_csv is not None else contextlib.nullcontext():
         return _sweep(data, runs, base or TrainConfig(), out_csv, out_dir)
-
-SWEEP_COLUMNS = {'arch', 'd_sae', 'n_dead'}  # a table a sweep wrote has them
 
 def _sweep(data:Any, runs:list[dict], base:TrainConfig, out_csv:str|Path|None, out_dir:str|Path|None) -> pd.DataFrame:
     if isinstance(data, (str, Path)): data = ActivationStore(data)  # streamed, a file as a folder
@@ -114,12 +114,13 @@ def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
     else:
         axes = {'arch': archs, 'expansion': [8] if expansion is None else expansion}
         if min(axes['expansion']) * acts.d_in < 1: raise MedsaeError(f"--expansion {min(axes['expansion']):g} × d_in={acts.d_in} leaves no latent; give larger expansion factors, or --d_sae")
+    fields_of = {a: {f.name for f in dataclasses.fields(sae_class(a).config_cls)} for a in archs}
     for name, v in (('k', k), ('l1', l1), ('l0', l0)):
-        if v is not None and not any(name in {f.name for f in dataclasses.fields(sae_class(a).config_cls)} for a in archs):
+        if v is not None and not any(name in f for f in fields_of.values()):
             raise MedsaeError(f"--{name} applies to none of the architectures swept ({', '.join(archs)}); leave it out, or add an architecture that has it to --arch")
     runs = []
     for run in grid(**axes):
-        fields = {f.name for f in dataclasses.fields(sae_class(run['arch']).config_cls)}
+        fields = fields_of[run['arch']]
         extra = {name: v for name, v in (('k', k), ('l1', l1), ('l0', l0)) if v is not None and name in fields}
         runs += [{**run, **e} for e in grid(**extra)] if extra else [run]
     paths = get_paths(data_root)

@@ -425,8 +425,8 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
     "`medsae score probe`: train a linear probe on all latents or raw activations, save it, report held-out scores."
     source = feats if on == 'features' else neuron_store(feats)
     probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed, batch_size=batch_size)
-    name = name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
-    ckpt, named = save_probe(probe, name, data_root), name != f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
+    named, name = name is not None, name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
+    ckpt = save_probe(probe, name, data_root)
     kind = ('probe' if on == 'features' else 'probe_activations') + (f'_{name}' if named else '')  # a probe named by the user: its own results files
     rows = 'held-out' if val_fraction else 'training-set (nothing held out: --val_fraction 0)'
     save_table(results_file(feats, kind, data_root=data_root), probe.metrics)
