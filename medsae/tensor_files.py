@@ -4,10 +4,10 @@
 
 # %% ../nbs/00d_tensor_files.ipynb #d7f56313
 from __future__ import annotations
-import json, logging, math, re
+import bisect, io, json, logging, math, pickle, re, zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -74,20 +74,28 @@ class TensorRows:
         else:
             t = self._pt_tensor()
             self.shape, self.dtype = tuple(t.shape), t.dtype
-            if getattr(t.untyped_storage(), 'filename', None) is None:  # a legacy pickle: read whole
+            with open(p, 'rb') as f: zipped = f.read(4) == b'PK\x03\x04'
+            if not zipped:  # a legacy pickle: its storages are not laid out where they could be found without unpickling them
                 self._pt = t; log(f"{p} is a legacy (pickle-format) .pt, read whole into memory ({t.numel() * t.element_size() / 2**20:,.0f} MiB); save it as .npy or .safetensors to stream it", logging.WARNING)
+            elif (at := _pt_offset(p, key, t)) is not None: self._kind, self.offset = 'raw', at
+            else: log(f"{p}: its tensor is not stored as plain rows (transposed, compressed or big-endian), so it is memory-mapped, and memory grows toward its size as it is read; save it as .npy or .safetensors to stream it", logging.WARNING)
         self._finish()
 
     @classmethod
     def raw(cls, path:str|Path, # a headerless file of values in C order
             shape:tuple, # the shape of its first `shape[0]` rows (the file may hold more, unless `exact`)
             dtype:torch.dtype=torch.float32,
-            exact:bool=False): # the file holds exactly those rows (dictionary_learning's; saev's shards may be partly filled)
+            exact:bool=False, # the file holds exactly those rows (dictionary_learning's; saev's shards may be partly filled)
+            layer:int|None=None): # read only this index of each row's first axis (one layer of saev's `(layers, tokens, d)` rows)
         "Rows of a headerless file (saev's and dictionary_learning's caches)."
         self = cls.__new__(cls)
         self.path, self.shape, self.dtype, self.offset, self._kind = Path(path), tuple(shape), dtype, 0, 'raw' if not exact else 'raw_exact'
         self._mm = self._pt = self._key = None
         if not self.path.is_file(): raise MedsaeError(f"{self.path}: no such file")
+        if layer is not None:  # a row on disk is every layer; what is read is one of them, `row_stride` bytes apart
+            if len(shape) < 2 or not 0 <= layer < shape[1]: raise MedsaeError(f"{self.path}: no layer {layer} in rows of shape {tuple(shape[1:])}")
+            self.row_stride, self.shape = math.prod(shape[1:]) * dtype.itemsize, (shape[0], *shape[2:])
+            self.offset = layer * math.prod(shape[2:]) * dtype.itemsize
         self._finish()
         return self
 
@@ -95,7 +103,8 @@ class TensorRows:
         if not self.shape: raise MedsaeError(f"{self.path} holds a single number, not rows of activations")
         self.row_items = math.prod(self.shape[1:])
         self.row_bytes = self.row_items * self.dtype.itemsize
-        need, size = self.offset + self.shape[0] * self.row_bytes, self.path.stat().st_size
+        self.row_stride = getattr(self, 'row_stride', None) or self.row_bytes  # bytes from one row's start to the next's
+        need, size = self.offset + max(self.shape[0] - 1, 0) * self.row_stride + self.row_bytes * (self.shape[0] > 0), self.path.stat().st_size
         if self._kind != 'pt' and self._mm is None and size < need:
             raise MedsaeError(f"{self.path} is truncated: its header promises {self.shape[0]} rows of shape {self.shape[1:]} ({need} bytes), the file has {size}")
         if self._kind in ('npy', 'raw_exact') and size > need:  # nothing follows the data of a .npy (or of a file its .meta describes): more is not ours to drop in silence
@@ -105,6 +114,38 @@ class TensorRows:
     def __repr__(self): return f"TensorRows({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
 
 # %% ../nbs/00d_tensor_files.ipynb #30600939
+class _PtLayout(pickle.Unpickler):
+    "Reads a zip `.pt`'s `data.pkl` into where each tensor lies (storage key, offset, size, stride), touching no storage and building no object."
+    _TENSOR = {('torch._utils', '_rebuild_tensor_v2'), ('torch._utils', '_rebuild_tensor_v3')}
+    def find_class(self, mod, name):
+        if (mod, name) in self._TENSOR: return lambda storage, offset, size, stride, *_: ('tensor', storage, offset, tuple(size), tuple(stride))
+        if (mod, name) == ('torch._utils', '_rebuild_parameter'): return lambda data, *_: data
+        if (mod, name) == ('collections', 'OrderedDict'): return dict
+        if mod == 'torch': return name  # a storage type or a dtype, named
+        raise pickle.UnpicklingError(f"{mod}.{name}")
+    def persistent_load(self, pid): return pid[2]  # ('storage', type, key, location, numel): its key
+
+def _pt_offset(path:Path, key:str|None, t:torch.Tensor) -> int|None:
+    "Where the rows of zip `.pt` file `path`'s tensor `t` start on disk, if they lie there as plain little-endian C-ordered rows; else None."
+    try:
+        with zipfile.ZipFile(path) as z:
+            pkl = next(n for n in z.namelist() if n.rsplit('/', 1)[-1] == 'data.pkl')
+            prefix = pkl[:-len('data.pkl')]
+            if prefix + 'byteorder' in z.namelist() and z.read(prefix + 'byteorder') != b'little': return None
+            obj = _PtLayout(io.BytesIO(z.read(pkl))).load()
+            if isinstance(obj, dict): obj = obj[_pick_key(list(obj), key, path)]
+            _, storage, first, size, stride = obj
+            info = z.getinfo(f"{prefix}data/{storage}")
+        c_order = all(s == math.prod(size[i + 1:]) for i, (s, n) in enumerate(zip(stride, size)) if n > 1)
+        if info.compress_type != zipfile.ZIP_STORED or size != t.shape or not c_order: return None
+        with open(path, 'rb') as f:
+            f.seek(info.header_offset); head = f.read(30)  # the local file header: the data follow its name and extra field
+            at = info.header_offset + 30 + int.from_bytes(head[26:28], 'little') + int.from_bytes(head[28:30], 'little') + first * t.element_size()
+            f.seek(at); row0 = f.read(math.prod(size[1:]) * t.element_size()) if len(t) else b''
+        same = not len(t) or row0 == t[:1].contiguous().view(torch.uint8).numpy().tobytes()  # checked against torch's own reading of the first row
+        return at if head[:4] == b'PK\x03\x04' and same else None
+    except (StopIteration, KeyError, ValueError, TypeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError): return None
+
 def _pt_tensor(self:TensorRows) -> torch.Tensor:
     "The `.pt` file's tensor, memory-mapped (a zip-format file) for as long as it is referenced."
     obj = load_pt(self.path, mmap=True)
@@ -123,8 +164,12 @@ def _rows_getitem(self:TensorRows, s:slice) -> torch.Tensor:
     if self._mm is not None: return torch.from_numpy(np.ascontiguousarray(self._mm[a:b]).astype(self._np_dtype.newbyteorder('='), copy=False))
     if self._kind == 'pt': return self._pt_tensor()[a:b].clone()
     with open(self.path, 'rb') as f:
-        f.seek(self.offset + a * self.row_bytes)
-        buf = bytearray(f.read((b - a) * self.row_bytes))
+        if self.row_stride == self.row_bytes: f.seek(self.offset + a * self.row_bytes); buf = bytearray(f.read((b - a) * self.row_bytes))
+        else:  # one layer of each row: a read per row, of that layer alone
+            buf, got = bytearray((b - a) * self.row_bytes), 0
+            for i, mv in enumerate(memoryview(buf)[j:j + self.row_bytes] for j in range(0, len(buf), self.row_bytes)):
+                f.seek(self.offset + (a + i) * self.row_stride); got += f.readinto(mv)
+            if got < len(buf): buf = buf[:got]
     if len(buf) != (b - a) * self.row_bytes: raise MedsaeError(f"{self.path} was cut short while being read (rows {a} to {b}); is another process writing it?")
     if self._kind == 'npy': return torch.from_numpy(np.frombuffer(buf, self._np_dtype).astype(self._np_dtype.newbyteorder('='), copy=False).reshape(shape))
     return torch.frombuffer(buf, dtype=self.dtype).reshape(shape) if buf else torch.empty(shape, dtype=self.dtype)
@@ -134,14 +179,12 @@ TensorRows._pt_tensor, TensorRows.__getitem__ = _pt_tensor, _rows_getitem
 # %% ../nbs/00d_tensor_files.ipynb #12b0d0b2
 @dataclass
 class RowPart:
-    "A run of samples from one file: its rows, and the view that makes them samples (e.g. one layer of saev's `(layers, tokens, d)`)."
+    "A run of samples from one file."
     rows: Any # a `TensorRows` (or `ArrowRows`, below): `rows[a:b]`, `len`, `path`
-    view: Callable|None = None
     def __len__(self): return len(self.rows)
     def read(self, a:int, b:int) -> torch.Tensor:
         "Samples `a` to `b` of this file."
-        x = self.rows[a:b]
-        return self.view(x) if self.view else x
+        return self.rows[a:b]
     shape = property(lambda self: tuple(self.read(0, 0).shape[1:]), doc="The shape of one sample.")
     path = property(lambda self: self.rows.path)
 
@@ -173,7 +216,7 @@ def saev_parts(folder:Path, # a saev shards folder: metadata.json and acts000000
     if len(files) != want: raise MedsaeError(f"{folder} holds {len(files)} of saev's {want} shards (acts*.bin) for {n} images; is its cache complete?")
     filled = {s['name']: _field(s, 'n_imgs', 'n_examples', 'n_ex') for s in json.loads((folder/'shards.json').read_text())} if (folder/'shards.json').exists() else {}
     li = layers.index(str(layer) if layer is not None else layers[0])
-    return [RowPart(TensorRows.raw(f, (filled.get(f.name, min(per, n - i * per)), len(layers), tokens, d)), lambda x, li=li: x[:, li]) for i, f in enumerate(files)]
+    return [RowPart(TensorRows.raw(f, (filled.get(f.name, min(per, n - i * per)), len(layers), tokens, d), layer=li)) for i, f in enumerate(files)]
 
 # %% ../nbs/00d_tensor_files.ipynb #466b678e
 def dictionary_learning_parts(folder:Path, # an ActivationCache folder: shard_0.memmap, shard_0.meta, ...
@@ -198,13 +241,19 @@ class ArrowRows:
                  column:str, # the column (SAELens: the hook point's name)
                 ):
         pa, self.path, self.column = _pyarrow(), Path(path), column
-        with pa.memory_map(str(self.path)) as f:
-            reader = pa.ipc.open_stream(f)
-            names = reader.schema.names
+        with pa.memory_map(str(self.path)) as f:  # where each record batch starts, so that a read goes straight to its own
+            msgs = pa.ipc.MessageReader.open_stream(f)
+            self.schema = pa.ipc.read_schema(msgs.read_next_message())
+            names = self.schema.names
             if column not in names: raise MedsaeError(f"{self.path} has no column {column!r}; its columns are {names}")
-            feats = json.loads((reader.schema.metadata or {}).get(b'huggingface', b'{}')).get('info', {}).get('features', {})
-            self.bounds = [0]
-            for b in reader: self.bounds.append(self.bounds[-1] + b.num_rows)
+            feats = json.loads((self.schema.metadata or {}).get(b'huggingface', b'{}')).get('info', {}).get('features', {})
+            self.bounds, self.starts = [0], []
+            while True:
+                at = f.tell()
+                try: m = msgs.read_next_message()
+                except StopIteration: break
+                if m.type != 'record batch': raise MedsaeError(f"{self.path} holds an Arrow {m.type} message; medsae reads the fixed-shape arrays SAELens writes, which have none")
+                self.starts.append(at); self.bounds.append(self.bounds[-1] + pa.ipc.read_record_batch(m, self.schema).num_rows)
         feat = feats.get(column, {})
         if 'shape' not in feat: raise MedsaeError(f"{self.path}: column {column!r} is not an array of fixed shape (a datasets Array2D/Array3D, as SAELens writes); it is {feat.get('_type', 'unknown')}")
         self.shape, self.dtype = (self.bounds[-1], *feat['shape']), getattr(torch, feat.get('dtype', 'float32'))
@@ -215,9 +264,10 @@ class ArrowRows:
         a, b, _ = s.indices(len(self)); b = max(a, b)
         pa, parts = _pyarrow(), []
         with pa.memory_map(str(self.path)) as f:
-            for i, batch in enumerate(pa.ipc.open_stream(f)):
+            for i in range(max(bisect.bisect_right(self.bounds, a) - 1, 0), bisect.bisect_left(self.bounds, b)):  # the batches holding rows a to b
                 lo, hi = max(a, self.bounds[i]), min(b, self.bounds[i + 1])
                 if lo >= hi: continue
+                f.seek(self.starts[i]); batch = pa.ipc.read_record_batch(pa.ipc.read_message(f), self.schema)
                 arr = batch.column(self.column).slice(lo - self.bounds[i], hi - lo)
                 arr = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
                 while pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type) or pa.types.is_large_list(arr.type): arr = arr.flatten()
