@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .core import *
 from .images import image_bits_setting
-from .tensor_files import activation_files, activation_layout
+from .tensor_files import activation_files, activation_layout, user_labels
 from .artefacts import *
 from .commands import *
 
@@ -231,12 +231,15 @@ class ActivationStore:
                  normalize:bool=False, # scale rows to unit mean norm when reading
                  key:str|None=None, # the tensor to read, where a user's file holds several (the layer, for saev)
                  chunk_rows:int=65536, # position rows per virtual shard of a user's file, a sample of T tokens or cells counting T (memory: one shard at a time)
+                 labels:str|Path|None=None, # a user's file's labels, one row per sample (see `user_labels`)
                 ):
         self.path, self.normalize, self._norms, self._slices, self.layout = Path(path), normalize, {}, None, 'medsae'
+        self._labels, self._ids, self._label_source = None, None, {}
         self.files = list_shards(self.path) if self.path.is_dir() else []
         if self.files or (self.path.is_dir() and activation_layout(self.path) is None):
             check_complete(self.path, f'{len(self.files)} of its shards')
             if key is not None: raise MedsaeError(f"{self.path} is a medsae activations folder, whose shards hold one tensor: key {key!r} (--key) names nothing there; leave it out")
+            if labels is not None: raise MedsaeError(f"{self.path} is a medsae activations folder, whose shards carry their dataset's labels: labels (--labels) are for a user's file or another tool's cache")
             if not self.files: raise MedsaeError(f"{self.path} holds no activation shards (acts_*.safetensors); compute them with `medsae activations`")
             heads = [_shard_header(f) for f in self.files]
             self.sizes, self._info = [h[0] for h in heads], [h[2] for h in heads]  # ids stay on disk (n strings): `shard_ids` reads a shard's
@@ -255,13 +258,18 @@ class ActivationStore:
             self._slices = [(i, a, min(a + per, len(p))) for i, p in enumerate(self._parts) for a in range(0, len(p), per)]
             self.sizes = [b - a for _, a, b in self._slices]
             self._info = [{}] * len(self.sizes)
+            if labels is not None:
+                self._labels, names, self._ids = user_labels(labels, sum(self.sizes))
+                self._info = [{'label_names': names}] * len(self.sizes)
+                self._label_source = {'labels': str(Path(labels).resolve()), 'labels_digest': hashlib.sha1(Path(labels).read_bytes()).hexdigest()[:16]}
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
 
     n = property(lambda self: self.offsets[-1], doc="Samples in the store.")
     d_in = property(lambda self: self.shape[0] if len(self.shape) == 3 else self.shape[-1], doc="Width of a row: channels for (C,H,W) maps, the last dim otherwise.")
     label_names = property(lambda self: self._info[0].get('label_names', []), doc="Names of the label columns.")
-    meta = property(lambda self: (read_meta(self.path, FOLDER) or {}) if not self.foreign else {'request': {'user_path': str(self.path), 'layout': self.layout}}, doc="The artefact's meta.json (for a user's file or folder, its path and layout).")
-    foreign = property(lambda self: self._slices is not None, doc="Whether the activations are a user's file or another tool's cache (no labels, ids are positions).")
+    meta = property(lambda self: (read_meta(self.path, FOLDER) or {}) if not self.foreign else {'request': {'user_path': str(self.path), 'layout': self.layout, **self._label_source}},
+                    doc="The artefact's meta.json (for a user's file or folder, its path and layout, and its labels' file and digest where given).")
+    foreign = property(lambda self: self._slices is not None, doc="Whether the activations are a user's file or another tool's cache (labels only where given; ids are positions unless the labels name them).")
     def __len__(self): return self.n
     def __repr__(self): return f"ActivationStore({str(self.path)!r}, n={self.n}, shape={self.shape}, shards={len(self.sizes)})"
 
@@ -270,7 +278,8 @@ def _read(self:ActivationStore, j:int, key:str='acts') -> torch.Tensor:
     "Tensor `key` of shard `j`."
     if self.foreign:
         i, a, b = self._slices[j]
-        return self._parts[i].read(a, b) if key == 'acts' else torch.arange(self.offsets[j], self.offsets[j + 1]) if key == 'index' else torch.empty(b - a, 0)
+        if key == 'labels': return self._labels[self.offsets[j]:self.offsets[j + 1]] if self._labels is not None else torch.empty(b - a, 0)
+        return self._parts[i].read(a, b) if key == 'acts' else torch.arange(self.offsets[j], self.offsets[j + 1])
     with safe_open(str(self.files[j]), framework='pt') as h: return h.get_tensor(key)
 
 def _sample(self:ActivationStore, s:int) -> torch.Tensor:
@@ -290,6 +299,7 @@ ActivationStore.labels = property(lambda self: _all(self, 'labels'), doc="(n, n_
 ActivationStore.index = property(lambda self: _all(self, 'index'), doc="(n,) each sample's position in its dataset.")
 def _shard_ids(self:ActivationStore, j:int) -> list[str]:
     "The sample ids of shard `j`, read from its header (positions, for a user's file or another tool's cache)."
+    if self._ids is not None: return self._ids[self.offsets[j]:self.offsets[j + 1]]
     if self.foreign or not self.sizes[j]: return [str(i) for i in range(self.offsets[j], self.offsets[j + 1])]
     return _shard_header(self.files[j], ids=True)[2].get('ids', [])
 

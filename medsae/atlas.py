@@ -155,7 +155,7 @@ class Atlas:
     n_bottom: int
     sae: SAE|None
     activations: ActivationStore|None # spatial activations, for heatmaps
-    dataset: Any
+    dataset: Any # where the images come from; None: the features name no dataset (a user's activations), and samples are shown by id
     samples: dict[int, tuple[str, list[int]]] # every shown sample: (id, its positive labels)
     d_sae = property(lambda self: self.features.d_sae)
     n_chunks = property(lambda self: math.ceil(self.d_sae / ATLAS_CHUNK))
@@ -177,7 +177,7 @@ def _spatial_store(features:FeatureStore, activations:Any) -> ActivationStore|No
 
 def build_atlas(features:FeatureStore|str|Path, # the features (or their folder)
                 stats:FeatureStats|None=None, # their statistics (default: `feature_stats(features)`)
-                dataset:Any=None, # the dataset behind them (default: `features_dataset(features)`)
+                dataset:Any=None, # the dataset behind them (default: `features_dataset(features)` where their meta names one; else no images)
                 *, concepts:pd.DataFrame|str|Path|None=None, # 07_naming's vocabulary names
                 vlm:pd.DataFrame|str|Path|None=None, # 07b's VLM names
                 scores:dict[str, Any]|None=None, # score name -> (d_sae,) values (`read_scores`)
@@ -208,14 +208,15 @@ def build_atlas(features:FeatureStore|str|Path, # the features (or their folder)
     if sae is None and features.request.get('sae') and Path(features.request['sae']).exists(): sae = load_sae_checkpoint(features.request['sae'])[0]
     sae = sae or None
     if sae is not None and tuple(sae.W_dec.shape)[0] != d: raise MedsaeError(f"the SAE has {sae.W_dec.shape[0]} latents, the features {d}")
-    store = _spatial_store(features, activations) if sae is not None else None
+    if dataset is None and features.request.get('dataset'): dataset = features_dataset(features)
+    store = _spatial_store(features, activations) if sae is not None and dataset is not None else None  # a heatmap is drawn over its image
     shown = torch.cat([stats.top_index[:, :n_top][stats.top_values[:, :n_top] > 0], stats.bottom_index[:, :n_bottom].flatten()]).unique().tolist()
     ids, _, lab = sample_info(features, shown)
     pos = [(lab[r] == 1).nonzero().flatten().tolist() for r in range(len(shown))]
     return Atlas(features, stats, title or _default_title(features), columns, cons, vl, list(features.label_names), f1, corr, best,
                  atlas_histograms(features, stats.max, bins), decoder_neighbours(sae.W_dec, n_neighbours) if sae is not None else None,
                  decoder_map(sae.W_dec) if sae is not None and d >= 3 else None, n_top, n_bottom, sae, store,
-                 dataset if dataset is not None else features_dataset(features), dict(zip(shown, zip(ids, pos))))
+                 dataset, dict(zip(shown, zip(ids, pos))))
 
 # %% ../nbs/11b_atlas.ipynb #3aba3568
 def _b64(a:np.ndarray, dtype) -> str: return base64.b64encode(np.ascontiguousarray(a, dtype=dtype).tobytes()).decode()
@@ -225,7 +226,7 @@ def atlas_index(a:Atlas) -> dict:
     return {'version': 1, 'title': a.title, 'n_samples': a.features.n, 'd_sae': a.d_sae, 'chunk': ATLAS_CHUNK, 'label_names': a.label_names,
             'columns': list(a.columns), 'data': {c: _b64(v, '<f4') for c, v in a.columns.items()}, 'best_label': _b64(a.best_label, '<i2'),
             'names': a.concepts['name'], 'vlm_names': a.vlm['name'] if any(a.vlm['name']) else None,
-            'has_map': a.xy is not None, 'heatmaps': a.activations is not None, 'n_top': a.n_top, 'n_bottom': a.n_bottom}
+            'has_map': a.xy is not None, 'heatmaps': a.activations is not None, 'images': a.dataset is not None, 'n_top': a.n_top, 'n_bottom': a.n_bottom}
 
 def atlas_text(a:Atlas) -> dict:
     "What the search box reads besides the names, loaded on first use: descriptions and alternative names."
@@ -288,7 +289,8 @@ def atlas_records(a:Atlas) -> list[dict]:
 
 # %% ../nbs/11b_atlas.ipynb #50fafef7
 def _thumbs(a:Atlas, samples:list[int], px:int, block:int=512):
-    "`(sample, thumbnail)` for the given samples, read in store order a block at a time."
+    "`(sample, thumbnail)` for the given samples, read in store order a block at a time (none without a dataset)."
+    if a.dataset is None: return
     samples = sorted(samples)
     for s in range(0, len(samples), block):
         part = samples[s:s + block]
@@ -479,12 +481,13 @@ def atlas_command(features:str|None=None, # a features folder (medsae features w
     sc = {}
     for spec in scores or []: sc |= {(n if n not in sc else f'{Path(spec.split(":")[0]).stem}:{n}'): v for n, v in read_scores(spec, feats.d_sae).items()}
     t0 = time.time()
-    a = build_atlas(feats, dataset=features_dataset(feats, dataset_root), concepts=concepts, vlm=vlm, scores=sc, labels=not no_labels,
+    a = build_atlas(feats, dataset=features_dataset(feats, dataset_root) if feats.request.get('dataset') else None, concepts=concepts, vlm=vlm, scores=sc, labels=not no_labels,
                     sae=False if no_sae else None, n_top=n_top, n_bottom=n_bottom)
     out = Path(out) if out else get_paths(data_root).results/'atlas'/feats.path.name
     write_atlas(a, out, thumb_px)
     size = sum(f.stat().st_size for f in out.rglob('*') if f.is_file())
-    print(f"{out/'index.html'}: {a.d_sae} latents ({int(a.stats.dead_mask.sum())} dead), {len(a.samples)} thumbnails, {size / 2**20:.1f} MiB, {time.time() - t0:.0f}s")
+    shown = f"{len(a.samples)} thumbnails" if a.dataset is not None else f"{len(a.samples)} samples shown by id (the features name no dataset to read images from)"
+    print(f"{out/'index.html'}: {a.d_sae} latents ({int(a.stats.dead_mask.sum())} dead), {shown}, {size / 2**20:.1f} MiB, {time.time() - t0:.0f}s")
     return 0
 
 # %% ../nbs/11b_atlas.ipynb #e4d9f818

@@ -270,7 +270,7 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
     request = {'sae': where(sae_source) if sae_source else None, 'sae_digest': sae_digest(sae), 'sae_config': asdict(sae.cfg), 'arch': sae.arch, 'd_in': sae.d_in, 'd_sae': sae.d_sae,
                'activations': where(store.path), 'activations_created': store.meta.get('created'), 'n': store.n, 'shape': list(store.shape), 'pooling': pooling if len(store.shape) > 1 else None,
                'act_scale': act_scale, **{k: a.get(k) for k in ('model', 'weights_digest', 'hook_point', 'dataset', 'split')},
-               'dataset_kwargs': a.get('dataset_kwargs', {}), **(source or {})}
+               'dataset_kwargs': a.get('dataset_kwargs', {}), **{k: a[k] for k in ('labels', 'labels_digest') if k in a}, **(source or {})}
     sae.eval()
     return load_or_compute(out, request, lambda p: write_feature_shards(p, sae, store, batch_size, pooling, act_scale, stats, screen), FEATURES, overwrite)
 
@@ -318,6 +318,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                  *, data_root:str|Path|None=None, # data root (default: $MEDSAE_DATA, else ./data)
                  load_activations_path:str|Path|None=None, # the user's own activations (a tensor file or folder) instead
                  key:str|None=None, # which tensor of a `load_activations_path` file, where it holds several
+                 labels:str|Path|None=None, # the labels of `load_activations_path`'s samples: a CSV or an (n, classes) tensor file (`user_labels`)
                  sae_type_name:str|None=None, # the reference's architecture name: Standard, StandardAprilUpdate, BatchTopKSAE, ...
                  batch_size:int=64, # images per forward pass of the model (the SAE encodes `ENCODE_ROWS` position rows at a time)
                  pooling:str='max', # spatial hook points: pool positions by 'max' or 'mean'
@@ -329,7 +330,8 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
                 ) -> FeatureStore:
     "The SAE's features on a dataset split: load them, or compute them (and the activations first, if missing)."
     sae, info = load_sae_checkpoint(sae_path, sae_type_name)
-    if load_activations_path is not None: store = ActivationStore(load_activations_path, key=key)
+    if load_activations_path is not None: store = ActivationStore(load_activations_path, key=key, labels=labels)
+    elif labels is not None: raise MedsaeError("labels (--labels) name the samples of your own activations (--load_activations_path); a dataset's labels come with it")
     else:
         if not (model and dataset): raise MedsaeError("say which activations to encode: --load_activations_path, or --model_name and --dataset (and --split)")
         hook_point = hook_point or trained_hook_point(info)
@@ -534,6 +536,7 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      hook_point:str|None=...,
                      load_activations_path:str|None=None, # your own activations (a (N, d_in) tensor file, a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder) instead of computed ones
                      key:str|None=None, # which tensor of the --load_activations_path file(s), where they hold several (a saev cache: the layer; a datasets folder: the column)
+                     labels:str|None=None, # the labels of the --load_activations_path samples, in their order: a CSV whose header names the classes (an optional first column of ids), or an (n, classes) tensor file; 1 positive, 0 negative, -1 or blank unknown
                      data_root:str|None=None,
                      batch_size:int_range(lo=1)=..., pooling:Flag(choices=POOLINGS)=...,
                      tiny:bool=False, # the activations of a tiny model (`medsae activations --tiny`)
@@ -544,7 +547,7 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                     ) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
     check_key(load_activations_path, key)
-    feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key,
+    feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key, labels=labels,
                          sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite,
                          extract_kwargs={'dataset_root': dataset_root} if dataset_root else None, **(parse_dataset_options(dataset_options, dataset) if dataset else {}))
     stats = feature_stats(feats, n_top=n_top)

@@ -12,11 +12,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .core import MedsaeError, UnsafeFileError, load_pt, log, _numeric, _first_line, _pick_key, _check_npy_dtype
+from .core import MedsaeError, UnsafeFileError, load_pt, load_tensor_file, log, _numeric, _first_line, _pick_key, _check_npy_dtype
 
 # %% auto #0
 __all__ = ['TENSOR_SUFFIXES', 'TensorRows', 'RowPart', 'natural_order', 'saev_parts', 'dictionary_learning_parts', 'ArrowRows',
-           'datasets_parts', 'activation_layout', 'activation_files']
+           'datasets_parts', 'activation_layout', 'activation_files', 'user_labels']
 
 # %% ../nbs/00d_tensor_files.ipynb #ba047c02
 _ST_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
@@ -314,3 +314,28 @@ def activation_files(path:str|Path, # a tensor file, or a folder another tool wr
         return layout, dictionary_learning_parts(path)
     if layout == 'datasets': return layout, datasets_parts(path, key)
     return layout, [RowPart(TensorRows(p, key)) for p in sorted((p for p in path.iterdir() if p.suffix in TENSOR_SUFFIXES), key=natural_order)]
+
+# %% ../nbs/00d_tensor_files.ipynb #1db33aea
+def user_labels(path:str|Path, # a CSV (header: the classes; an optional first column of ids) or an (n, classes) tensor file
+                n:int, # the samples they label
+               ) -> tuple[torch.Tensor, list[str], list[str]|None]:
+    "`(labels, class names, ids or None)`: `(n, classes)` float32, 1 positive, 0 negative, NaN unknown (−1 or blank)."
+    path = Path(path)
+    if not path.is_file(): raise MedsaeError(f"labels {path}: no such file")
+    ids = None
+    if path.suffix in TENSOR_SUFFIXES:
+        y = load_tensor_file(path).float()
+        if y.ndim == 1: y = y[:, None]
+        names = [f'class_{c}' for c in range(y.shape[1])] if y.ndim == 2 else []
+    else:
+        import pandas as pd
+        try: df = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e: raise MedsaeError(f"labels {path} is not a readable CSV: {_first_line(e)}") from e
+        if len(df.columns) and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]) and df.iloc[:, 0].notna().all(): ids, df = df.iloc[:, 0].astype(str).tolist(), df.iloc[:, 1:]
+        bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+        if bad: raise MedsaeError(f"labels {path}: column {bad[0]!r} holds values that are not numbers (e.g. {df[bad[0]].dropna().iloc[0]!r}); a label is 1, 0, -1 or blank")
+        y, names = torch.tensor(df.to_numpy(np.float32)), [str(c) for c in df.columns]
+    if y.ndim != 2 or y.shape[1] == 0 or len(y) != n: raise MedsaeError(f"labels {path} hold shape {tuple(y.shape)}; need ({n}, classes): one row per sample, in the samples' order, one column per class")
+    if (odd := ~y.isnan() & (y != 0) & (y != 1) & (y != -1)).any():
+        r, c = odd.nonzero()[0].tolist(); raise MedsaeError(f"labels {path}: row {r}, class {names[c]!r} is {y[r, c].item():g}; a label is 1 (positive), 0 (negative), -1 (uncertain) or blank (unknown)")
+    return y.masked_fill(y == -1, float('nan')), names, ids

@@ -17,7 +17,7 @@ from ..core import MedsaeError, save_table, progress, save_figure
 from ..commands import Flag, Group, command, int_range
 from ..activations import ActivationStore, extract_activations
 from ..features import FeatureStore, features_from_flags, results_file, cached_activations
-from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index, Rows, store_labels
+from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index, Rows, store_labels, no_labels
 
 # %% auto #0
 __all__ = ['AV_NORMALIZE', 'ms_embeddings', 'features_embeddings', 'monosemanticity_scores', 'plot_monosemanticity',
@@ -134,7 +134,8 @@ def features_embeddings(features:FeatureStore, # the features to score
     "The image embeddings MS needs for `features`: the same images, embedded by the features' own model or by `embedding_model`."
     r = features.request
     model = embedding_model or r.get('model')
-    if not (model and r.get('dataset')): raise MedsaeError(f"{features.path}: its meta names no model or dataset; pass the embeddings yourself (an ActivationStore or an (n, d_e) tensor)")
+    if not (model and r.get('dataset')): raise MedsaeError(f"{features.path}: its meta names no model or dataset to embed its images with; give their embeddings, one row per sample in its order "
+                                                           "(--embeddings FILE: an (n, d_e) tensor file or folder; embeddings= in Python)")
     if model == r.get('model') and r.get('hook_point') == 'image_embeds' and r.get('activations') and Path(r['activations']).is_dir(): return ActivationStore(r['activations'])
     return ms_embeddings(model, r['dataset'], r.get('split') or 'train', data_root=data_root or features.path.parent.parent, **(r.get('dataset_kwargs') or {}), **kwargs)
 
@@ -207,7 +208,9 @@ def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, 
     if labels is None and isinstance(values, torch.Tensor): raise MedsaeError("pass the labels: an (N, d) tensor has none")
     store_names = [] if isinstance(values, torch.Tensor) else list(values.label_names)
     names = list(labels.columns) if isinstance(labels, pd.DataFrame) else store_names
-    if labels is None: C, blocks = values._read(0, 'labels').shape[1], store_labels(values)  # the store's own, shard by shard
+    if labels is None:
+        C, blocks = values._read(0, 'labels').shape[1], store_labels(values)  # the store's own, shard by shard
+        if C == 0: raise no_labels(values)
     else:
         labels = labels.detach().float().clone() if isinstance(labels, torch.Tensor) else torch.from_numpy(np.array(labels, dtype=np.float32))
         n = len(values) if isinstance(values, torch.Tensor) else values.n
@@ -235,7 +238,7 @@ def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, 
 def av_best_classes(scores:pd.DataFrame, # from `activation_version_scores`
                 ) -> pd.DataFrame:
     "Each latent's highest-scoring class and its score; no class (missing) where all its scores are equal, as for a dead latent."
-    s = torch.from_numpy(scores.to_numpy(np.float64))
+    s = torch.tensor(scores.to_numpy(np.float64))  # a copy: pandas may hand out a read-only view
     best, scored = best_index(s, 1)
     if not scored.any(): raise MedsaeError("no class could be scored: every class lacks positive or negative images")
     top = s[torch.arange(len(s)), best]
@@ -249,10 +252,16 @@ def av_best_classes(scores:pd.DataFrame, # from `activation_version_scores`
                    'medsae score ms --sae_path data/sae_checkpoints/MedCLIP-RN50_chexpert_batchtopk --model_name MedCLIP-RN50 --dataset chexpert --split test --embedding_model CLIP-RN50'])
 def ms_command(feats:Group(features_from_flags), data_root:str|None=None,
                embedding_model:str|None=None, # the image encoder E whose cosine similarities are averaged (default: the features' own model; any registered model name)
+               embeddings:str|None=None, # instead of a model: the images' embeddings, one (d_e,) row per sample in the features' order (an (n, d_e) tensor file, a folder of them, or another tool's cache)
+               embeddings_key:str|None=None, # which tensor of the --embeddings file(s), where they hold several
                batch_size:int_range(lo=1)=1024, # samples per block
               ) -> int:
     "`medsae score ms`: the monosemanticity score of every latent of an SAE's features."
-    scores = monosemanticity_scores(feats, features_embeddings(feats, embedding_model, data_root), batch_size=batch_size)
+    if embeddings and embedding_model: raise MedsaeError("give --embeddings (the embeddings themselves) or --embedding_model (a model to compute them), not both")
+    if embeddings_key and not embeddings: raise MedsaeError("--embeddings_key names a tensor of the --embeddings file; give --embeddings")
+    emb = ActivationStore(embeddings, key=embeddings_key) if embeddings else features_embeddings(feats, embedding_model, data_root)
+    if len(emb.shape) != 1: raise MedsaeError(f"--embeddings {embeddings}: its samples have shape {tuple(emb.shape)}; MS pairs one embedding vector per image, (n, d_e)")
+    scores = monosemanticity_scores(feats, emb, batch_size=batch_size)
     out = results_file(feats, 'ms', data_root=data_root)
     save_table(out, scores)
     fig = plot_monosemanticity(scores); save_figure(out.with_suffix('.png'), fig, dpi=120); plt.close(fig)

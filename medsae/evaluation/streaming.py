@@ -23,8 +23,8 @@ from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load
 # %% auto #0
 __all__ = ['QUALITY_SAE', 'QUALITY_TRAIN', 'EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks',
            'score_rows', 'block_rows', 'n_rows', 'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids',
-           'first_difference', 'check_same_samples', 'check_labels', 'Rows', 'store_labels', 'Labels', 'labelled_rows',
-           'neuron_store', 'median_text']
+           'first_difference', 'check_same_samples', 'no_labels', 'check_labels', 'Rows', 'store_labels', 'Labels',
+           'labelled_rows', 'neuron_store', 'median_text']
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #91819c71
 @dataclass
@@ -190,6 +190,11 @@ def _label_names(class_names:list[str]|None, c:int) -> list[str]:
     if len(names) != c: raise MedsaeError(f"{len(names)} class names for {c} label columns")
     return names
 
+def no_labels(source:FeatureStore|ActivationStore) -> MedsaeError:
+    "The error for scoring labels a store does not carry, saying where they come from."
+    return MedsaeError(f"{source.path} carries no labels: score a labelled dataset (chexpert, mimic-cxr, synthetic-cxr), "
+                       "or give your own activations' labels to `medsae features --labels FILE` (labels= in Python)")
+
 def _check_label_values(y:torch.Tensor) -> torch.Tensor:
     "`y`, if it holds only 1, 0 and NaN."
     if (~y.isnan() & (y != 0) & (y != 1)).any(): raise MedsaeError("labels must be 1, 0 or NaN (unknown); map uncertain labels first")
@@ -205,7 +210,7 @@ def check_labels(source:FeatureStore|ActivationStore|torch.Tensor, # the values 
     if labels is None:
         if isinstance(source, torch.Tensor): raise MedsaeError("a tensor source carries no labels: pass labels= (n, classes), 1/0/NaN")
         labels, class_names = source.labels, class_names or source.label_names
-        if labels.shape[1] == 0: raise MedsaeError(f"{source.path} carries no labels: score a labelled dataset (chexpert, mimic-cxr, synthetic-cxr) or pass labels=")
+        if labels.shape[1] == 0: raise no_labels(source)
     y = labels.float().clone() if isinstance(labels, torch.Tensor) else torch.from_numpy(np.array(labels, dtype=np.float32))
     if y.ndim != 2 or len(y) != n or y.shape[1] == 0:
         raise MedsaeError(f"labels have shape {tuple(y.shape)}; need ({n}, classes): one row per sample of the source, one column per class")
@@ -241,7 +246,7 @@ class Labels:
         if labels is not None or isinstance(source, torch.Tensor): self.given, self.names = check_labels(source, labels, class_names)
         else:
             c = source._read(0, 'labels').shape[1]
-            if c == 0: raise MedsaeError(f"{source.path} carries no labels: score a labelled dataset (chexpert, mimic-cxr, synthetic-cxr) or pass labels=")
+            if c == 0: raise no_labels(source)
             self.names = _label_names(class_names or source.label_names, c)
 
     n_classes = property(lambda self: len(self.names), doc="Label columns.")

@@ -248,7 +248,7 @@ const MedsaeAtlas = (() => {
     // ---- a latent's page
     function gallery(examples, heat) {
       return h('div', {className: 'ma-grid'}, examples.map((ex, r) => h('figure', {className: 'ma-fig', title: `${ex.id}${ex.labels.length ? ': ' + ex.labels.map(i => ix.label_names[i]).join(', ') : ''}`},
-        h('div', {className: 'ma-thumb'}, h('img', {src: source.image(ex.s), alt: ex.id, loading: 'eager'}),
+        ix.images === false ? h('div', {className: 'ma-thumb ma-noimg'}, ex.id) : h('div', {className: 'ma-thumb'}, h('img', {src: source.image(ex.s), alt: ex.id, loading: 'eager'}),
           heat && ex.heat ? h('img', {className: 'ma-heat', src: source.heat(heat, r), alt: ''}) : null),
         h('figcaption', {}, num(ex.v)))));
     }
@@ -269,8 +269,8 @@ const MedsaeAtlas = (() => {
         L.dead ? h('p', {className: 'ma-note'}, 'This latent fires on none of the samples: no image, no histogram.') : h('div', {className: 'ma-row2'},
           side('Activations where it fires', histogram(L.hist)),
           L.labels ? side('CheXpert F1 with each label', labelBars(ix.label_names, L.labels, best[k])) : null),
-        L.top.length ? side(`Top ${L.top.length} images${ix.heatmaps ? ' (heatmaps)' : ''}`, gallery(L.top, ix.heatmaps ? k : null)) : null,
-        L.bottom.length ? side(`Bottom ${L.bottom.length} images (its lowest values; 0 where it does not fire)`, gallery(L.bottom, null)) : null,
+        L.top.length ? side(`Top ${L.top.length} ${ix.images === false ? 'samples' : 'images'}${ix.heatmaps ? ' (heatmaps)' : ''}`, gallery(L.top, ix.heatmaps ? k : null)) : null,
+        L.bottom.length ? side(`Bottom ${L.bottom.length} ${ix.images === false ? 'samples' : 'images'} (its lowest values; 0 where it does not fire)`, gallery(L.bottom, null)) : null,
         L.neighbours ? side('Nearest latents (decoder cosine)', h('ol', {className: 'ma-neigh'},
           L.neighbours.map(([j, c]) => h('li', {}, pick(j), ' ', title(j), h('span', {className: 'ma-muted'}, ` ${num(c)}`))))) : null);
     }
