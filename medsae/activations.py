@@ -234,7 +234,7 @@ class ActivationStore:
                  labels:str|Path|None=None, # a user's file's labels, one row per sample (see `user_labels`)
                 ):
         self.path, self.normalize, self._norms, self._slices, self.layout = Path(path), normalize, {}, None, 'medsae'
-        self._labels, self._ids, self._label_source = None, None, {}
+        self._labels, self._ids, self._label_source, self.key = None, None, {}, key
         self.files = list_shards(self.path) if self.path.is_dir() else []
         if self.files or (self.path.is_dir() and activation_layout(self.path) is None):
             check_complete(self.path, f'{len(self.files)} of its shards')
@@ -249,6 +249,8 @@ class ActivationStore:
             self.shape = shapes.pop() if shapes else heads[0][1]
         else:
             self.layout, self._parts = activation_files(self.path, key)
+            files = [(p.path.name, (s := p.path.stat()).st_size, s.st_mtime_ns) for p in self._parts]  # a file rewritten is other data: its size or time changes
+            self._created = 'files ' + hashlib.sha1(json.dumps(files).encode()).hexdigest()[:16]
             shapes = {p.shape for p in self._parts if len(p)}
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: its files disagree on the activation shape {sorted(shapes)}")
             shape = shapes.pop() if shapes else self._parts[0].shape
@@ -267,8 +269,9 @@ class ActivationStore:
     n = property(lambda self: self.offsets[-1], doc="Samples in the store.")
     d_in = property(lambda self: self.shape[0] if len(self.shape) == 3 else self.shape[-1], doc="Width of a row: channels for (C,H,W) maps, the last dim otherwise.")
     label_names = property(lambda self: self._info[0].get('label_names', []), doc="Names of the label columns.")
-    meta = property(lambda self: (read_meta(self.path, FOLDER) or {}) if not self.foreign else {'request': {'user_path': str(self.path), 'layout': self.layout, **self._label_source}},
-                    doc="The artefact's meta.json (for a user's file or folder, its path and layout, and its labels' file and digest where given).")
+    meta = property(lambda self: (read_meta(self.path, FOLDER) or {}) if not self.foreign else {'created': self._created, 'request': {
+                        'user_path': str(self.path), 'layout': self.layout, **({'key': self.key} if self.key is not None else {}), **self._label_source}},
+                    doc="The artefact's meta.json; for a user's file or folder: its path, layout and key, its labels' file and digest where given, and as `created` a digest of its files' names, sizes and times.")
     foreign = property(lambda self: self._slices is not None, doc="Whether the activations are a user's file or another tool's cache (labels only where given; ids are positions unless the labels name them).")
     def __len__(self): return self.n
     def __repr__(self): return f"ActivationStore({str(self.path)!r}, n={self.n}, shape={self.shape}, shards={len(self.sizes)})"

@@ -24,7 +24,7 @@ from .activations import ActivationStore
 from .features import FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, load_sae_checkpoint
 from .browser import heatmap_layer, position_grid, png_data_url, _asset, _default_title, _thumbnail, _palette
 from .evaluation.labels import class_scores
-from .evaluation.streaming import best_index
+from .evaluation.streaming import best_index, check_result
 
 # %% auto #0
 __all__ = ['BOOKKEEPING', 'ATLAS_CHUNK', 'INDEX_HTML', 'atlas_histograms', 'decoder_neighbours', 'decoder_map', 'read_scores',
@@ -80,10 +80,12 @@ BOOKKEEPING = {'neuron', 'latent', 'n_firing', 'threshold', 'defined', 'min', 'm
 
 def read_scores(spec:str, # `file.csv` or `file.csv:col1,col2`: a table with a `latent` or `neuron` column
                 d_sae:int, # the SAE's width
+                features:FeatureStore|None=None, # the features the scores are read for: a table whose record names others is refused (08's `check_result`)
                ) -> dict[str, np.ndarray]:
     "Per-latent scores from a table (`medsae score ms`, `chexpert`, ... write them): each named column (default: every numeric one but the bookkeeping) as a `(d_sae,)` array, NaN where the table has no row."
     path, _, cols = spec.rpartition(':') if ':' in spec and not Path(spec).exists() else (spec, '', '')
     df = load_table(path)
+    if features is not None: check_result(path, features)
     key = next((k for k in ('latent', 'neuron') if k in df.columns), None)
     if key is None: raise MedsaeError(f"{path}: a scores table needs a 'latent' or 'neuron' column; it has {list(df.columns)}")
     names = [c for c in cols.split(',') if c] or [c for c in df.columns if c not in BOOKKEEPING and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
@@ -479,7 +481,7 @@ def atlas_command(features:str|None=None, # a features folder (medsae features w
     if not features: raise UsageError('give --features (a features folder), or --check with an atlas folder')
     feats = FeatureStore(features)
     sc = {}
-    for spec in scores or []: sc |= {(n if n not in sc else f'{Path(spec.split(":")[0]).stem}:{n}'): v for n, v in read_scores(spec, feats.d_sae).items()}
+    for spec in scores or []: sc |= {(n if n not in sc else f'{Path(spec.split(":")[0]).stem}:{n}'): v for n, v in read_scores(spec, feats.d_sae, feats).items()}
     t0 = time.time()
     a = build_atlas(feats, dataset=features_dataset(feats, dataset_root) if feats.request.get('dataset') else None, concepts=concepts, vlm=vlm, scores=sc, labels=not no_labels,
                     sae=False if no_sae else None, n_top=n_top, n_bottom=n_bottom)

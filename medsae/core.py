@@ -377,8 +377,9 @@ def _check_npy_dtype(dt:np.dtype, path:Path) -> np.dtype:
 def _pick_key(names:list[str], key:str|None, path:Path) -> str:
     "The one tensor of a file to read: `key`, or the only one; an error listing them otherwise."
     if key is None and len(names) == 1: return names[0]
-    if key not in names: raise MedsaeError(f"{path} holds several tensors {names}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {names}")
-    return key
+    hit = ([n for n in names if n == key] or [n for n in names if str(n) == str(key)]) if key is not None else []  # a flag is text: it names an int key too
+    if not hit: raise MedsaeError(f"{path} holds several tensors {names}; say which with `key` (--key)" if key is None else f"{path} has no tensor {key!r}; it has {names}")
+    return hit[0]
 
 def _load_npy(path:Path) -> torch.Tensor:
     "A plain numeric `.npy` array as a tensor, or an error naming what the file holds instead."
@@ -396,8 +397,8 @@ def load_tensor_file(path:str|Path, # `.safetensors`, `.npy` or `.pt`
                     ) -> torch.Tensor:
     "Read one tensor of real numbers from a user's file, whatever of the three formats it is in."
     path = Path(path)
-    if path.suffix == '.npy': return _numeric(_load_npy(path), path)
-    obj = load_tensors(path) if path.suffix == '.safetensors' else load_pt(path)
+    if path.suffix.lower() == '.npy': return _numeric(_load_npy(path), path)
+    obj = load_tensors(path) if path.suffix.lower() == '.safetensors' else load_pt(path)
     if isinstance(obj, torch.Tensor): return _numeric(obj, path)
     if not isinstance(obj, Mapping) or not obj: raise MedsaeError(f"{path} holds a {type(obj).__name__}, not a tensor or a dict of tensors")
     key = _pick_key(list(obj), key, path)

@@ -270,7 +270,7 @@ def compute_features(sae:SAE, # the SAE (in eval mode)
     request = {'sae': where(sae_source) if sae_source else None, 'sae_digest': sae_digest(sae), 'sae_config': asdict(sae.cfg), 'arch': sae.arch, 'd_in': sae.d_in, 'd_sae': sae.d_sae,
                'activations': where(store.path), 'activations_created': store.meta.get('created'), 'n': store.n, 'shape': list(store.shape), 'pooling': pooling if len(store.shape) > 1 else None,
                'act_scale': act_scale, **{k: a.get(k) for k in ('model', 'weights_digest', 'hook_point', 'dataset', 'split')},
-               'dataset_kwargs': a.get('dataset_kwargs', {}), **{k: a[k] for k in ('labels', 'labels_digest') if k in a}, **(source or {})}
+               'dataset_kwargs': a.get('dataset_kwargs', {}), **{k: a[k] for k in ('key', 'labels', 'labels_digest') if k in a}, **(source or {})}
     sae.eval()
     return load_or_compute(out, request, lambda p: write_feature_shards(p, sae, store, batch_size, pooling, act_scale, stats, screen), FEATURES, overwrite)
 

@@ -62,7 +62,7 @@ class TensorRows:
         self.path = p = Path(path)
         if not p.is_file(): raise MedsaeError(f"{p}: no such file")
         self._mm, self._pt, self._key, self.offset = None, None, key, 0
-        self._kind = {'.npy': 'npy', '.safetensors': 'st'}.get(p.suffix, 'pt')
+        self._kind = {'.npy': 'npy', '.safetensors': 'st'}.get(p.suffix.lower(), 'pt')
         if self._kind == 'npy':
             self.shape, dt, fortran, self.offset = _npy_header(p)
             _check_npy_dtype(dt, p)
@@ -114,13 +114,15 @@ class TensorRows:
     def __repr__(self): return f"TensorRows({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
 
 # %% ../nbs/00d_tensor_files.ipynb #30600939
+class _Dict(dict): "A dict that takes attributes, as an OrderedDict does."
+
 class _PtLayout(pickle.Unpickler):
     "Reads a zip `.pt`'s `data.pkl` into where each tensor lies (storage key, offset, size, stride), touching no storage and building no object."
     _TENSOR = {('torch._utils', '_rebuild_tensor_v2'), ('torch._utils', '_rebuild_tensor_v3')}
     def find_class(self, mod, name):
         if (mod, name) in self._TENSOR: return lambda storage, offset, size, stride, *_: ('tensor', storage, offset, tuple(size), tuple(stride))
         if (mod, name) == ('torch._utils', '_rebuild_parameter'): return lambda data, *_: data
-        if (mod, name) == ('collections', 'OrderedDict'): return dict
+        if (mod, name) == ('collections', 'OrderedDict'): return _Dict  # a state dict carries `_metadata` as an attribute
         if mod == 'torch': return name  # a storage type or a dtype, named
         raise pickle.UnpicklingError(f"{mod}.{name}")
     def persistent_load(self, pid): return pid[2]  # ('storage', type, key, location, numel): its key
@@ -144,7 +146,7 @@ def _pt_offset(path:Path, key:str|None, t:torch.Tensor) -> int|None:
             f.seek(at); row0 = f.read(math.prod(size[1:]) * t.element_size()) if len(t) else b''
         same = not len(t) or row0 == t[:1].contiguous().view(torch.uint8).numpy().tobytes()  # checked against torch's own reading of the first row
         return at if head[:4] == b'PK\x03\x04' and same else None
-    except (StopIteration, KeyError, ValueError, TypeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError): return None
+    except Exception: return None  # anything unforeseen: the tensor is read through torch's own mapping instead (it warns)
 
 def _pt_tensor(self:TensorRows) -> torch.Tensor:
     "The `.pt` file's tensor, memory-mapped (a zip-format file) for as long as it is referenced."
@@ -208,6 +210,8 @@ def saev_parts(folder:Path, # a saev shards folder: metadata.json and acts000000
     if None in (n, d, patches, per_shard) or not layers: raise MedsaeError(f"{folder}/metadata.json lacks what saev writes (n_imgs, d_vit, n_patches_per_img, layers, max_patches_per_shard); is this a saev shards folder?")
     if layer is None and len(layers) > 1: raise MedsaeError(f"{folder} holds saev activations of layers {layers}; say which with `key` (--key LAYER)")
     if layer is not None and str(layer) not in layers: raise MedsaeError(f"{folder} has no layer {layer!r}; its layers are {layers}")
+    dtype = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}.get(str(md.get('dtype', 'float32')))
+    if dtype is None: raise MedsaeError(f"{folder}/metadata.json: dtype {md.get('dtype')!r}; medsae reads saev shards of float32, float16 or bfloat16")
     tokens = patches + int(bool(md.get('cls_token', True)))
     per = per_shard // (tokens * len(layers))
     if per < 1: raise MedsaeError(f"{folder}/metadata.json: {per_shard} patches per shard hold no image of {tokens} tokens × {len(layers)} layers")
@@ -216,7 +220,7 @@ def saev_parts(folder:Path, # a saev shards folder: metadata.json and acts000000
     if len(files) != want: raise MedsaeError(f"{folder} holds {len(files)} of saev's {want} shards (acts*.bin) for {n} images; is its cache complete?")
     filled = {s['name']: _field(s, 'n_imgs', 'n_examples', 'n_ex') for s in json.loads((folder/'shards.json').read_text())} if (folder/'shards.json').exists() else {}
     li = layers.index(str(layer) if layer is not None else layers[0])
-    return [RowPart(TensorRows.raw(f, (filled.get(f.name, min(per, n - i * per)), len(layers), tokens, d), layer=li)) for i, f in enumerate(files)]
+    return [RowPart(TensorRows.raw(f, (filled.get(f.name, min(per, n - i * per)), len(layers), tokens, d), dtype, layer=li)) for i, f in enumerate(files)]
 
 # %% ../nbs/00d_tensor_files.ipynb #466b678e
 def dictionary_learning_parts(folder:Path, # an ActivationCache folder: shard_0.memmap, shard_0.meta, ...
@@ -297,7 +301,7 @@ def activation_layout(path:Path) -> str|None:
     if (path/'metadata.json').exists() and any(path.glob('acts*.bin')): return 'saev'
     if any(path.glob('shard_*.meta')): return 'dictionary_learning'
     if (path/'state.json').exists() or (path/'shard_0'/'state.json').exists(): return 'datasets'
-    if any(p.suffix in TENSOR_SUFFIXES for p in path.iterdir()): return 'files'
+    if any(p.suffix.lower() in TENSOR_SUFFIXES for p in path.iterdir()): return 'files'
     return None
 
 def activation_files(path:str|Path, # a tensor file, or a folder another tool wrote
@@ -312,10 +316,23 @@ def activation_files(path:str|Path, # a tensor file, or a folder another tool wr
     if layout == 'dictionary_learning':
         if key is not None: raise MedsaeError(f"{path} is a dictionary_learning cache, whose shards hold one tensor: key {key!r} (--key) names nothing there; leave it out")
         return layout, dictionary_learning_parts(path)
-    if layout == 'datasets': return layout, datasets_parts(path, key)
-    return layout, [RowPart(TensorRows(p, key)) for p in sorted((p for p in path.iterdir() if p.suffix in TENSOR_SUFFIXES), key=natural_order)]
+    if layout == 'datasets':
+        if not (parts := datasets_parts(path, key)): raise MedsaeError(f"{path} is a datasets folder that holds no data files: no activations")
+        return layout, parts
+    return layout, [RowPart(TensorRows(p, key)) for p in sorted((p for p in path.iterdir() if p.suffix.lower() in TENSOR_SUFFIXES), key=natural_order)]
 
-# %% ../nbs/00d_tensor_files.ipynb #1db33aea
+# %% ../nbs/00d_tensor_files.ipynb #33ea5c8c
+def _label_table(path:Path):
+    "`(cells as text, cells as numbers)` of a labels CSV (comma-, semicolon- or tab-separated; True/False read as 1/0; anything else not a number is NaN)."
+    import pandas as pd
+    try:
+        df = pd.read_csv(path, dtype=str)
+        if len(df.columns) == 1 and (sep := next((s for s in (';', '\t') if s in str(df.columns[0])), None)): df = pd.read_csv(path, dtype=str, sep=sep)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e: raise MedsaeError(f"labels {path} is not a readable CSV: {_first_line(e)}") from e
+    if df.empty and not len(df.columns): raise MedsaeError(f"labels {path} is empty")
+    words = {'true': '1', 'false': '0'}
+    return df, df.apply(lambda c: pd.to_numeric(c.str.strip().map(lambda v: words.get(v.lower(), v) if isinstance(v, str) else v), errors='coerce'))
+
 def user_labels(path:str|Path, # a CSV (header: the classes; an optional first column of ids) or an (n, classes) tensor file
                 n:int, # the samples they label
                ) -> tuple[torch.Tensor, list[str], list[str]|None]:
@@ -328,13 +345,15 @@ def user_labels(path:str|Path, # a CSV (header: the classes; an optional first c
         if y.ndim == 1: y = y[:, None]
         names = [f'class_{c}' for c in range(y.shape[1])] if y.ndim == 2 else []
     else:
-        import pandas as pd
-        try: df = pd.read_csv(path)
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e: raise MedsaeError(f"labels {path} is not a readable CSV: {_first_line(e)}") from e
-        if len(df.columns) and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]) and df.iloc[:, 0].notna().all(): ids, df = df.iloc[:, 0].astype(str).tolist(), df.iloc[:, 1:]
-        bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-        if bad: raise MedsaeError(f"labels {path}: column {bad[0]!r} holds values that are not numbers (e.g. {df[bad[0]].dropna().iloc[0]!r}); a label is 1, 0, -1 or blank")
-        y, names = torch.tensor(df.to_numpy(np.float32)), [str(c) for c in df.columns]
+        df, num = _label_table(path)
+        first, text = df.columns[0], df.notna() & num.isna()  # text: cells that are not numbers
+        is_ids = (df[first].notna().all() and df[first].is_unique and len(df.columns) > 1 and  # one distinct name per sample: text, whole numbers that are not all labels, or pandas' index
+                  (text[first].any() or str(first).startswith('Unnamed: 0') or (num[first] % 1 == 0).all() and not num[first].isin([0, 1, -1]).all()))
+        if is_ids: ids, df, num, text = df[first].tolist(), df.iloc[:, 1:], num.iloc[:, 1:], text.iloc[:, 1:]
+        if bad := [c for c in df.columns if text[c].any()]:
+            raise MedsaeError(f"labels {path}: column {bad[0]!r} holds values that are not numbers (e.g. {df.loc[text[bad[0]], bad[0]].iloc[0]!r}); a label is 1, 0, -1 or blank"
+                              + (" (a first column of sample ids needs a distinct id on every row)" if bad[0] == first else ''))
+        y, names = torch.tensor(num.to_numpy(np.float32)), [str(c) for c in df.columns]
     if y.ndim != 2 or y.shape[1] == 0 or len(y) != n: raise MedsaeError(f"labels {path} hold shape {tuple(y.shape)}; need ({n}, classes): one row per sample, in the samples' order, one column per class")
     if (odd := ~y.isnan() & (y != 0) & (y != 1) & (y != -1)).any():
         r, c = odd.nonzero()[0].tolist(); raise MedsaeError(f"labels {path}: row {r}, class {names[c]!r} is {y[r, c].item():g}; a label is 1 (positive), 0 (negative), -1 (uncertain) or blank (unknown)")

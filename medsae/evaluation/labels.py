@@ -14,11 +14,11 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from ..core import MedsaeError, save_table, progress, save_figure
+from ..core import MedsaeError, progress, save_figure
 from ..commands import Group, command, int_range, float_range
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, sample_blocks, width, Labels, labelled_rows, best_index, neuron_store, median_text
+from .streaming import score_rows, sample_blocks, width, Labels, labelled_rows, best_index, neuron_store, median_text, save_result
 
 # %% auto #0
 __all__ = ['firing_counts', 'firing_thresholds', 'ClassScores', 'class_scores', 'best_classes', 'chexpert_scores',
@@ -205,15 +205,16 @@ def chexpert_command(feats:Group(features_from_flags), data_root:str|None=None,
     out = lambda kind, suffix='.csv': results_file(feats, kind, suffix, data_root)
     scores = class_scores(feats, p=p)
     table, classes = best_classes(scores, min_firing, max_firing), per_class_best(scores, min_firing)
-    save_table(out('chexpert'), table); save_table(out('chexpert_classes'), classes)
+    opts = dict(p=p, min_firing=min_firing, max_firing=max_firing)
+    save_result(feats, 'chexpert', table, data_root, **opts); save_result(feats, 'chexpert_classes', classes, data_root, **opts)
     fig = plot_class_correlation(scores, top=top, title=f'{feats.path.name}: latent-class correlation')
     save_figure(out('chexpert', '.png'), fig, dpi=120); plt.close(fig)
     print(out('chexpert'))
     line = f"{len(table)} latents; median best-class F1 {median_text(table.f1)}; best latent per class: median F1 {median_text(classes.f1)}"
     if neurons:
         by_neuron = class_scores(neuron_store(feats), p=p)
-        save_table(out('chexpert_neurons'), best_classes(by_neuron, min_firing, max_firing))
-        save_table(out('chexpert_compare'), cmp := compare_with_neurons(scores, by_neuron, min_firing))
+        save_result(feats, 'chexpert_neurons', best_classes(by_neuron, min_firing, max_firing), data_root, **opts)
+        save_result(feats, 'chexpert_compare', cmp := compare_with_neurons(scores, by_neuron, min_firing), data_root, **opts)
         print(out('chexpert_compare'))
         line += f" (best neuron: {median_text(cmp.neuron_f1)})"
     print(line)

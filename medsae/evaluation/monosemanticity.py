@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import MedsaeError, save_table, progress, save_figure
+from ..core import MedsaeError, progress, save_figure
 from ..commands import Flag, Group, command, int_range
 from ..activations import ActivationStore, extract_activations
-from ..features import FeatureStore, features_from_flags, results_file, cached_activations
-from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index, Rows, store_labels, no_labels
+from ..features import FeatureStore, features_from_flags, cached_activations
+from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_samples, Moments, best_index, Rows, store_labels, no_labels, save_result
 
 # %% auto #0
 __all__ = ['AV_NORMALIZE', 'ms_embeddings', 'features_embeddings', 'monosemanticity_scores', 'plot_monosemanticity',
@@ -259,11 +259,11 @@ def ms_command(feats:Group(features_from_flags), data_root:str|None=None,
     "`medsae score ms`: the monosemanticity score of every latent of an SAE's features."
     if embeddings and embedding_model: raise MedsaeError("give --embeddings (the embeddings themselves) or --embedding_model (a model to compute them), not both")
     if embeddings_key and not embeddings: raise MedsaeError("--embeddings_key names a tensor of the --embeddings file; give --embeddings")
-    emb = ActivationStore(embeddings, key=embeddings_key) if embeddings else features_embeddings(feats, embedding_model, data_root)
+    try: emb = ActivationStore(embeddings, key=embeddings_key) if embeddings else features_embeddings(feats, embedding_model, data_root)
+    except MedsaeError as e: raise type(e)(str(e).replace('(--key)', '(--embeddings_key)')) from e  # the store names its own flag
     if len(emb.shape) != 1: raise MedsaeError(f"--embeddings {embeddings}: its samples have shape {tuple(emb.shape)}; MS pairs one embedding vector per image, (n, d_e)")
     scores = monosemanticity_scores(feats, emb, batch_size=batch_size)
-    out = results_file(feats, 'ms', data_root=data_root)
-    save_table(out, scores)
+    out = save_result(feats, 'ms', scores, data_root, embedding_model=embedding_model, embeddings=str(Path(embeddings).resolve()) if embeddings else None, embeddings_key=embeddings_key)
     fig = plot_monosemanticity(scores); save_figure(out.with_suffix('.png'), fig, dpi=120); plt.close(fig)
     d = scores[scores.defined]
     print(f"{out}: mean MS {d.ms.mean():.4f} (median {d.ms.median():.4f}) over {len(d)} of {len(scores)} latents; "
@@ -281,8 +281,7 @@ def actms_command(feats:Group(features_from_flags), data_root:str|None=None,
     "`medsae score actms`: the activation-version score of every latent for every label class."
     scores = activation_version_scores(feats, normalize=normalize, batch_size=batch_size)
     table = pd.concat([scores.reset_index(), av_best_classes(scores).drop(columns='neuron')], axis=1)
-    out = results_file(feats, 'actms', data_root=data_root)
-    save_table(out, table)
+    out = save_result(feats, 'actms', table, data_root, normalize=normalize)
     scored = scores.columns[scores.notna().all()]
     top = ', '.join(f"{c}: #{int(scores[c].idxmax())}" for c in scored)
     print(f"{out}: {len(scores)} latents x {len(scored)} of {scores.shape[1]} classes scored ({normalize}); top latent per class: {top}")

@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..core import MedsaeError, get_paths, save_table, save_tensors, load_tensors, save_json, load_json, progress, save_figure, safe_name
+from ..core import MedsaeError, get_paths, save_tensors, load_tensors, save_json, load_json, progress, save_figure, safe_name
 from ..commands import Flag, Group, command, int_range, float_range
 from ..models import auroc
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text
+from .streaming import score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text, save_result
 
 # %% auto #0
 __all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'held_out', 'probe_metrics',
@@ -401,7 +401,7 @@ def probe1d_command(feats:Group(features_from_flags), data_root:str|None=None,
     source = feats if on == 'features' else neuron_store(feats)
     kind = 'probe1d' if on == 'features' else 'probe1d_activations'
     table = probe1d_scores(source, probes=fit_probes_1d(source, l2=l2, steps=steps))
-    save_table(results_file(feats, kind, data_root=data_root), table)
+    save_result(feats, kind, table, data_root, on=on, l2=l2, steps=steps)
     fig = plot_class_bars(table, title=f'{feats.path.name}: best 1-D probe per class ({on})')
     save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
     print(results_file(feats, kind, data_root=data_root))
@@ -429,7 +429,7 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
     ckpt = save_probe(probe, name, data_root)
     kind = ('probe' if on == 'features' else 'probe_activations') + (f'_{name}' if named else '')  # a probe named by the user: its own results files
     rows = 'held-out' if val_fraction else 'training-set (nothing held out: --val_fraction 0)'
-    save_table(results_file(feats, kind, data_root=data_root), probe.metrics)
+    save_result(feats, kind, probe.metrics, data_root, on=on, l1=l1, l2=l2, steps=steps, batch_size=batch_size, val_fraction=val_fraction, seed=seed, probe=str(ckpt))
     fig = plot_class_bars(probe.metrics, title=f'{name}: {rows} scores')
     save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
     print(ckpt); print(results_file(feats, kind, data_root=data_root))

@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import MedsaeError, seed_everything
+from ..core import MedsaeError, seed_everything, save_table, save_json, load_json
 from ..models import ImageTextModel, get_model
 from ..activations import ActivationStore, extract_activations
 from ..sae import SAE, sae_class
 from ..training import TrainConfig, train_sae
-from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint
+from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint, results_file
 
 # %% auto #0
 __all__ = ['QUALITY_SAE', 'QUALITY_TRAIN', 'EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks',
            'score_rows', 'block_rows', 'n_rows', 'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids',
            'first_difference', 'check_same_samples', 'no_labels', 'check_labels', 'Rows', 'store_labels', 'Labels',
-           'labelled_rows', 'neuron_store', 'median_text']
+           'labelled_rows', 'neuron_store', 'median_text', 'result_record', 'save_result', 'check_result']
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #91819c71
 @dataclass
@@ -280,3 +280,34 @@ def median_text(values:Iterable[float], # scores, NaN where there is none
     "The median of the values that are not NaN, to three decimals ('n/a' if there is none): for the commands' summary lines."
     v = np.asarray(values, float); v = v[~np.isnan(v)]
     return f"{np.median(v):.3f}" if len(v) else 'n/a'
+
+# %% ../../nbs/08_evaluation/00_streaming.ipynb #f052d176
+def result_record(table:str|Path) -> Path:
+    "The record beside a results table: what it scored and with which options."
+    return Path(f'{table}.json')
+
+def save_result(features:FeatureStore, # the features scored
+                kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
+                table:pd.DataFrame, # one row per latent (or class)
+                data_root:str|Path|None=None, # data root (the results folder sits beside it)
+                **options, # the command's options that shaped the table (p, l2, ...)
+               ) -> Path:
+    "Write `table` to `results_file(features, kind)` and its record (`result_record`); return the table's path."
+    import datetime
+    out = results_file(features, kind, data_root=data_root)
+    result_record(out).unlink(missing_ok=True)  # never a new table beside an old record
+    save_table(out, table)
+    save_json(result_record(out), {'features': str(features.path.resolve()), 'features_created': features.meta.get('created'), 'kind': kind, 'options': options,
+                                   'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds')})
+    return out
+
+def check_result(table:str|Path, # a results table
+                 features:FeatureStore, # the features it is about to be read for
+                ):
+    "Raise unless `table`'s record (where it has one) names these very features: the same folder, made at the same time."
+    rec = result_record(table)
+    if not rec.exists(): return
+    r = load_json(rec)
+    if r.get('features') != str(features.path.resolve()) or r.get('features_created') != features.meta.get('created'):
+        raise MedsaeError(f"{table} scores the features at {r.get('features')} made {r.get('features_created')}, not {features.path} made {features.meta.get('created')}: "
+                          f"score these features again (medsae score {r.get('kind', '...')} --features {features.path})")
