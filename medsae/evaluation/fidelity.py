@@ -5,6 +5,7 @@
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #00b343e8
 from __future__ import annotations
 import contextlib
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -309,12 +310,15 @@ def fidelity_inputs(features:str|None, # a features folder: its meta names the S
                    ) -> dict:
     "The SAE, its act_scale, the model, hook point, held-out activations, dataset options and output name that the flags name."
     if features:
+        given = [f for f, v in (('--sae_path', sae_path), ('--model_name', model_name), ('--dataset', dataset), ('--hook_point', hook_point), ('--size', size)) if v is not None]
+        if given: raise MedsaeError(f"--features names the SAE, model, dataset and hook point its features were made with; leave out {', '.join(given)}")
         fs = FeatureStore(features)
         req = fs.request
-        if not req.get('sae') or not req.get('model'): raise MedsaeError(f"{fs.path}/meta.json does not say which SAE and model the features come from; pass --sae_path, --model_name and --dataset instead")
+        if not req.get('sae') or not Path(req['sae']).exists(): raise MedsaeError(f"{fs.path}/meta.json names no SAE on this machine ({req.get('sae')!r}); pass --sae_path, --model_name and --dataset instead")
+        if n is not None and n > fs.n: raise MedsaeError(f"--n {n}: the features {fs.path} hold {fs.n} images")
         sae, info = load_sae_checkpoint(req['sae'], sae_type_name)
-        return dict(sae=sae, act_scale=info['act_scale'], model=req['model'], hook_point=req.get('hook_point'), dataset=req['dataset'], split=req['split'],
-                    dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=ActivationStore(req['activations']), name=fs.path.name)
+        return dict(sae=sae, act_scale=info['act_scale'], model=req.get('model'), hook_point=req.get('hook_point'), dataset=req.get('dataset'), split=req.get('split'),
+                    dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=ActivationStore(req['activations'], key=req.get('key')), name=fs.path.name)
     if not (sae_path and model_name and dataset): raise MedsaeError("say which SAE to evaluate: --features, or --sae_path with --model_name, --dataset and --split")
     sae, info = load_sae_checkpoint(sae_path, sae_type_name)
     kw = {k: v for k, v in (('n', n), ('size', size)) if v is not None}
@@ -331,24 +335,30 @@ def fidelity_inputs(features:str|None, # a features folder: its meta names the S
                    'medsae score fidelity --sae_path data/sae_checkpoints/toy_embeds_topk --model_name synthetic-cxr-clip --dataset synthetic-cxr --split test --n 500'])
 def fidelity_command(features:str|None=..., sae_path:str|None=..., sae_type_name:str|None=..., model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=...,
                      split:str=..., hook_point:str|None=..., data_root:str|None=...,
-                     n:int_range(lo=1)=None, # images used (default: all of the split; with --features, the first n of those features)
+                     n:int_range(lo=1)=None, # images of the zero-shot scores (default: all of the split; with --features, the first n of those features; the reconstruction metrics read every activation)
                      size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr only: image side in pixels
                      prompts_per_finding:int_range(lo=1)=None, # positive prompt sentences kept per finding (default: all)
                      batch_size:int_range(lo=1)=64, # images per forward pass
                     ) -> int:
     "`medsae score fidelity`: reconstruction metrics on held-out activations, and zero-shot AUROC with the SAE spliced in vs ablations."
     inp = fidelity_inputs(features, sae_path, sae_type_name, model_name, dataset, split, hook_point, data_root, n, size, batch_size)
-    model = get_model(inp['model'])
-    sae = inp['sae'].to(model.device).eval()
+    model = get_model(inp['model']) if inp['model'] and inp['dataset'] else None  # a user's own activations: no model to splice the SAE into
+    sae = inp['sae'].to(model.device if model else 'cpu').eval()
     rec = reconstruction_metrics(sae, inp['acts'], inp['act_scale'])
+    line = f"fvu={rec['fvu']:.3f} cosine={rec['cosine']:.3f} l2_ratio={rec['l2_ratio']:.3f} l0={rec['l0']:.1f} dead={rec['dead_frac']:.1%} on {inp['acts'].n} samples"
+    recs = pd.DataFrame([{'metric': k, 'finding': '', 'sae': float(v)} for k, v in rec.items()])
+    if model is None or not model.has_text:  # reconstruction only: zero-shot fidelity needs a model with a text tower
+        out = save_table(get_paths(data_root).results/f"{inp['name']}_fidelity.csv", recs)
+        why = f"{inp['model']} has no text encoder" if model else 'the features name no model (your own activations)'
+        print(f"{out}\n{line}; no zero-shot fidelity: {why}"); return 0
     kw = {**inp['dataset_kwargs'], **({'n': n} if n is not None else {})}
     images, labels = eval_images(model, inp['dataset'], inp['split'], kw.pop('n', None), **kw)
     prompts = {f: (pos[:prompts_per_finding], neg) for f, (pos, neg) in synth_prompts().items()} if prompts_per_finding is not None else None
     down = downstream_fidelity(model, sae, images, labels, inp['hook_point'], prompts, inp['act_scale'], batch_size=batch_size)
-    table = pd.concat([pd.DataFrame([{'metric': k, 'finding': '', 'sae': float(v)} for k, v in rec.items()]), down], ignore_index=True)
+    table = pd.concat([recs, down], ignore_index=True)
     out = save_table(get_paths(data_root).results/f"{inp['name']}_fidelity.csv", table)
     save_figure(out.with_suffix('.png'), plot_downstream(down), dpi=120); plt.close('all')
     m = down[down.finding == 'mean'].iloc[0]
-    print(f"{out}\nfvu={rec['fvu']:.3f} cosine={rec['cosine']:.3f} l2_ratio={rec['l2_ratio']:.3f} l0={rec['l0']:.1f} dead={rec['dead_frac']:.1%}; "
+    print(f"{out}\n{line}; "
           f"zero-shot AUROC {m.original:.3f} -> {m.sae:.3f} with the SAE (zero ablation {m.zero_ablation:.3f}): {m.recovered_zero:.1%} recovered on {len(images)} images")
 

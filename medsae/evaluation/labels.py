@@ -146,9 +146,10 @@ def chexpert_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feat
 # %% ../../nbs/08_evaluation/02_labels.ipynb #ebc8623e
 def per_class_best(scores:ClassScores, # from `class_scores`
                    min_firing:int=0, # consider only units firing on at least this many samples
+                   max_firing:int|None=None, # and at most this many
                   ) -> pd.DataFrame:
     "One row per class: the unit with the best F1 (with its precision and recall) and the unit with the highest correlation."
-    ok = (scores.n_firing >= max(min_firing, 1))[:, None]
+    ok = ((scores.n_firing >= max(min_firing, 1)) & (scores.n_firing <= (max_firing if max_firing is not None else scores.n_firing.max())))[:, None]
     f1, corr = torch.where(ok, scores.f1, torch.nan), torch.where(ok, scores.corr, torch.nan)
     (bf, has_f1), (bc, has_corr) = best_index(f1, 0), best_index(corr, 0)
     cols = torch.arange(len(scores.class_names))
@@ -161,10 +162,11 @@ def per_class_best(scores:ClassScores, # from `class_scores`
 def compare_with_neurons(latents:ClassScores, # the SAE latents' scores
                          neurons:ClassScores, # the raw neurons' scores, on the same samples and labels
                          min_firing:int=0, # consider only units firing on at least this many samples
+                         max_firing:int|None=None, # and at most this many
                         ) -> pd.DataFrame:
     "Per class, the best SAE latent and the best neuron side by side, by F1 and by correlation."
     if latents.class_names != neurons.class_names: raise MedsaeError(f"the latents are scored on classes {latents.class_names} but the neurons on {neurons.class_names}; score both on the same labels")
-    a, b = per_class_best(latents, min_firing), per_class_best(neurons, min_firing)
+    a, b = per_class_best(latents, min_firing, max_firing), per_class_best(neurons, min_firing, max_firing)
     return pd.DataFrame({'class': a['class'], 'n_pos': a.n_pos, 'latent_by_f1': a.f1_unit, 'sae_f1': a.f1, 'neuron_by_f1': b.f1_unit, 'neuron_f1': b.f1,
                          'latent_by_corr': a.corr_unit, 'sae_corr': a['corr'], 'neuron_by_corr': b.corr_unit, 'neuron_corr': b['corr']})
 
@@ -204,7 +206,7 @@ def chexpert_command(feats:Group(features_from_flags), data_root:str|None=None,
     if max_firing is not None and max_firing < min_firing: raise MedsaeError(f"--max_firing {max_firing} is below --min_firing {min_firing}: no latent would be kept")
     out = lambda kind, suffix='.csv': results_file(feats, kind, suffix, data_root)
     scores = class_scores(feats, p=p)
-    table, classes = best_classes(scores, min_firing, max_firing), per_class_best(scores, min_firing)
+    table, classes = best_classes(scores, min_firing, max_firing), per_class_best(scores, min_firing, max_firing)
     opts = dict(p=p, min_firing=min_firing, max_firing=max_firing)
     save_result(feats, 'chexpert', table, data_root, **opts); save_result(feats, 'chexpert_classes', classes, data_root, **opts)
     fig = plot_class_correlation(scores, top=top, title=f'{feats.path.name}: latent-class correlation')
@@ -214,7 +216,7 @@ def chexpert_command(feats:Group(features_from_flags), data_root:str|None=None,
     if neurons:
         by_neuron = class_scores(neuron_store(feats), p=p)
         save_result(feats, 'chexpert_neurons', best_classes(by_neuron, min_firing, max_firing), data_root, **opts)
-        save_result(feats, 'chexpert_compare', cmp := compare_with_neurons(scores, by_neuron, min_firing), data_root, **opts)
+        save_result(feats, 'chexpert_compare', cmp := compare_with_neurons(scores, by_neuron, min_firing, max_firing), data_root, **opts)
         print(out('chexpert_compare'))
         line += f" (best neuron: {median_text(cmp.neuron_f1)})"
     print(line)

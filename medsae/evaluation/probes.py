@@ -62,10 +62,10 @@ def _label_sums(y:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return y.nan_to_num(0.).double(), (~y.isnan()).double()
 
 def _newton_terms(xs, z, y, k) -> list[torch.Tensor]:
-    "Per-sample gradient and Hessian terms of the log-loss (linear in y and k): e·x, e, w·x², w·x, w."
+    "Per-sample gradient and Hessian terms of the log-loss, and the loss itself (all linear in y and k): e·x, e, w·x², w·x, w, k·softplus(z) − y·z."
     sig = torch.sigmoid(z)
     e, w = sig * k - y, sig * (1 - sig) * k
-    return [e * xs, e, w * xs * xs, w * xs, w]
+    return [e * xs, e, w * xs * xs, w * xs, w, F.softplus(z) * k - y * z]
 
 def _hit_terms(xs, z, y, k) -> list[torch.Tensor]:
     "Per-sample true positives and predicted positives at σ ≥ 0.5 (linear in y and k)."
@@ -112,17 +112,21 @@ def fit_probes_1d(source:FeatureStore|ActivationStore|torch.Tensor, # SAE featur
     chunk_rows = chunk_rows or max(1, 2**21 // (d * C))
     a = torch.zeros(d, C, dtype=torch.float64)
     b = torch.logit(((npos + .5) / (nk + 1)).clamp(1e-6, 1 - 1e-6)).expand(d, C).clone()
-    step = 0
+    cap, kept, step = torch.full_like(a, max_step), None, 0  # kept: the point each fit has reached, its objective and derivatives
     for step in progress(range(1, steps + 1), desc='1-D probes'):
-        ga, gb, haa, hab, hbb = (v / nk.clamp(min=1) for v in _probe_pass(source, mu, sd, a, b, lab, (npos, nk), _newton_terms, chunk_rows))
-        ga, haa = ga + l2 * a, haa + l2
+        ga, gb, haa, hab, hbb, loss = (v / nk.clamp(min=1) for v in _probe_pass(source, mu, sd, a, b, lab, (npos, nk), _newton_terms, chunk_rows))
+        new = [a, b, ga + l2 * a, gb, haa + l2, hab, hbb, loss + l2 / 2 * a**2]
+        better = new[-1] <= kept[-1] + 1e-12 * kept[-1].abs() if kept else torch.ones_like(ok)  # a step that did not lower the objective is undone
+        kept = [torch.where(better, n, o) for n, o in zip(new, kept)] if kept else new
+        cap = torch.where(better, torch.clamp(cap * 2, max=max_step), cap / 2)  # ... and tried again at half the length
+        a0, b0, ga, gb, haa, hab, hbb, _ = kept
         det = (haa * hbb - hab**2).clamp(min=1e-300)
         da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
-        shrink = (max_step / torch.maximum(da.abs(), db.abs()).clamp(min=1e-300)).clamp(max=1.)
+        shrink = (cap / torch.maximum(da.abs(), db.abs()).clamp(min=1e-300)).clamp(max=1.)
         da, db = torch.where(ok, da * shrink, 0.), torch.where(ok, db * shrink, 0.)
-        a, b = a - da, b - db
         if max(da.abs().max(), db.abs().max()) < tol: break
-    a, b = torch.where(ok, a, torch.nan), torch.where(ok, b, torch.nan)
+        a, b = a0 - da, b0 - db
+    a, b = torch.where(ok, kept[0], torch.nan), torch.where(ok, kept[1], torch.nan)  # the best point reached, never an untried step
     tp, pred = _probe_pass(source, mu, sd, a, b, lab, (npos, nk), _hit_terms, chunk_rows)
     f1 = torch.where(ok, 2 * tp / (pred + npos), torch.nan)
     return Probes1D(names, mu.float(), sd.float(), a.float(), b.float(), (tp / pred).float(), (tp / npos).float(), f1.float(), npos.long(), step)
@@ -394,7 +398,7 @@ def plot_class_bars(table:pd.DataFrame, # one row per class, with a `class` colu
                    'medsae score probe1d --features data/sae_features/X --on activations'])
 def probe1d_command(feats:Group(features_from_flags), data_root:str|None=None,
                     on:Flag(choices=('features', 'activations'), help='probe the SAE latents (default) or the raw neurons')='features',
-                    l2:float_range(lo=0)=1e-2, # L2 penalty on the slope
+                    l2:float_range(lo=0, hi=1e6)=1e-2, # L2 penalty on the slope
                     steps:int_range(lo=1)=50, # at most this many Newton steps
                    ) -> int:
     "`medsae score probe1d`: per class, the single latent whose logistic probe classifies it best."
@@ -415,7 +419,7 @@ def probe1d_command(feats:Group(features_from_flags), data_root:str|None=None,
 def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
                   on:Flag(choices=('features', 'activations'), help='train on the SAE latents (default) or the raw activations')='features',
                   l1:float_range(lo=0)=0., # L1 penalty
-                  l2:float_range(lo=0)=1e-4, # L2 penalty
+                  l2:float_range(lo=0, hi=1e6)=1e-4, # L2 penalty (at most 1e6: far past where every weight is 0, and Adam's moments overflow beyond)
                   steps:Flag(int_range(lo=1), aliases=('--epochs',), help='Adam updates in all, one per minibatch')=300,
                   batch_size:int_range(lo=1)=4096, # samples per minibatch
                   val_fraction:float_range(0, 1, hi_open=True)=0.2, # share of samples held out, 0: report on the training samples

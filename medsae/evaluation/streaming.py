@@ -271,8 +271,11 @@ def neuron_store(features:FeatureStore, # SAE features
     "The activations the features were computed from: the model's raw neurons at the same hook point, in the same sample order."
     folder = features.request.get('activations')
     if not folder or not Path(folder).exists(): raise MedsaeError(f"{features.path}/meta.json names no existing activations ({folder!r}); extract them again with `medsae activations`")
-    store = ActivationStore(folder)
-    if store.n != features.n or first_difference(sample_ids(store), sample_ids(features)) is not None: raise MedsaeError(f"the activations {folder} hold other samples than the features {features.path} ({store.n} vs {features.n}); recompute the features")
+    r = features.request  # a user's file: the same tensor of it, with the labels the features were given
+    store = ActivationStore(folder, key=r.get('key'), labels=r.get('labels'))
+    ids = sample_ids(store), sample_ids(features)
+    if store.n != features.n or None not in ids and first_difference(*ids) is not None: raise MedsaeError(f"the activations {folder} hold other samples than the features {features.path} ({store.n} vs {features.n}); recompute the features")
+    if r.get('activations_created') and store.meta.get('created') != r['activations_created']: raise MedsaeError(f"the activations {folder} were written again after the features {features.path} were made from them; recompute the features")
     return store
 
 def median_text(values:Iterable[float], # scores, NaN where there is none
