@@ -206,6 +206,10 @@ def _shard_header(f:Path, ids:bool=False) -> tuple[int, tuple, dict]:
     except Exception as e: raise MedsaeError(f"{f} is not a readable activation shard ({e}); recompute its folder: rerun the command that made it with --overwrite") from e
     return shape[0], tuple(shape[1:]), info if ids else {k: v for k, v in info.items() if k != 'ids'}
 
+def _stamp(f:Path) -> tuple:
+    "What a file is now: inode, size and modification time (a file written again, or replaced by a rename, differs)."
+    s = f.stat(); return s.st_ino, s.st_size, s.st_mtime_ns
+
 # %% ../nbs/03_activations.ipynb #3cc66c42
 def check_key(load_activations_path:str|None, # the user's activations, if given
               key:str|None, # the tensor, layer or column asked for
@@ -265,6 +269,7 @@ class ActivationStore:
                 self._info = [{'label_names': names}] * len(self.sizes)
                 self._label_source = {'labels': str(Path(labels).resolve()), 'labels_digest': hashlib.sha1(Path(labels).read_bytes()).hexdigest()[:16]}
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
+        self._stamps = {f: _stamp(f) for f in (self.files or [p.path for p in self._parts])}  # what each file was when opened (`_unchanged`)
 
     n = property(lambda self: self.offsets[-1], doc="Samples in the store.")
     d_in = property(lambda self: self.shape[0] if len(self.shape) == 3 else self.shape[-1], doc="Width of a row: channels for (C,H,W) maps, the last dim otherwise.")
@@ -277,21 +282,29 @@ class ActivationStore:
     def __repr__(self): return f"ActivationStore({str(self.path)!r}, n={self.n}, shape={self.shape}, shards={len(self.sizes)})"
 
 # %% ../nbs/03_activations.ipynb #777add64
+def _unchanged(self:ActivationStore, f:Path) -> Path:
+    "`f`, if it is still the file this store opened: a shard replaced under a reader (`medsae activations --overwrite` beside a training run) would mix two sets of activations."
+    try: same = _stamp(f) == self._stamps[f]
+    except FileNotFoundError: same = False
+    if not same: raise MedsaeError(f"{f} was replaced or removed while this process read {self.path} (another command wrote it again?): what was read so far and what would be read next are different activations; start again")
+    return f
+
 def _read(self:ActivationStore, j:int, key:str='acts') -> torch.Tensor:
     "Tensor `key` of shard `j`."
     if self.foreign:
         i, a, b = self._slices[j]
+        if key == 'acts': _unchanged(self, self._parts[i].path)
         if key == 'labels': return self._labels[self.offsets[j]:self.offsets[j + 1]] if self._labels is not None else torch.empty(b - a, 0)
         return self._parts[i].read(a, b) if key == 'acts' else torch.arange(self.offsets[j], self.offsets[j + 1])
-    with safe_open(str(self.files[j]), framework='pt') as h: return h.get_tensor(key)
+    with safe_open(str(_unchanged(self, self.files[j])), framework='pt') as h: return h.get_tensor(key)
 
 def _sample(self:ActivationStore, s:int) -> torch.Tensor:
     "The activations of sample `s` (numbered in store order), read alone."
     if not 0 <= s < self.n: raise MedsaeError(f"sample {s} is out of range: {self.path} has {self.n} samples")
     j = bisect.bisect_right(self.offsets, s) - 1
     r = s - self.offsets[j]
-    if self.foreign: i, a, _ = self._slices[j]; return self._parts[i].read(a + r, a + r + 1)[0]
-    with safe_open(str(self.files[j]), framework='pt') as h: return h.get_slice('acts')[r:r + 1][0]
+    if self.foreign: i, a, _ = self._slices[j]; return self._parts[_unchanged(self, self._parts[i].path) and i].read(a + r, a + r + 1)[0]
+    with safe_open(str(_unchanged(self, self.files[j])), framework='pt') as h: return h.get_slice('acts')[r:r + 1][0]
 
 def _all(self:ActivationStore, key:str) -> torch.Tensor:
     "Tensor `key` of every shard, concatenated (shards left empty by skipped images contribute nothing)."

@@ -91,12 +91,18 @@ def read_scores(spec:str, # `file.csv` or `file.csv:col1,col2`: a table with a `
     names = [c for c in cols.split(',') if c] or [c for c in df.columns if c not in BOOKKEEPING and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     if missing := [c for c in names if c not in df.columns]: raise MedsaeError(f"{path} has no column {missing[0]!r}; it has {list(df.columns)}")
     if not names: raise MedsaeError(f"{path} has no numeric score column (name one: {path}:column)")
-    k = df[key].to_numpy()
+    k = pd.to_numeric(df[key], errors='coerce').to_numpy(float)
+    if (bad := ~(np.isfinite(k) & (k % 1 == 0))).any(): raise MedsaeError(f"{path}: its {key} column must number latents 0, 1, ...; row {int(bad.argmax())} holds {str(df[key].iloc[int(bad.argmax())])!r}")
+    k = k.astype(np.int64)
     if len(k) and (k.min() < 0 or k.max() >= d_sae): raise MedsaeError(f"{path}: {key} numbers must be in [0, {d_sae}); got {k.min()}..{k.max()}")
+    if len(dup := np.unique(k[pd.Series(k).duplicated().to_numpy()])): raise MedsaeError(f"{path}: {key} {dup[0]} has {int((k == dup[0]).sum())} rows; a scores table has one row per {key}")
+    undefined = ~df['defined'].astype(bool).to_numpy() if 'defined' in df.columns else np.zeros(len(df), bool)  # 08's tables: a score it could not define is no score (not its 0)
     out = {}
     for c in names:
         if not pd.api.types.is_numeric_dtype(df[c]): raise MedsaeError(f"{path}: column {c!r} is not numeric")
-        a = np.full(d_sae, np.nan); a[k] = df[c].to_numpy(float); out[c] = a
+        v = df[c].to_numpy(float)
+        if np.isinf(v).any(): raise MedsaeError(f"{path}: column {c!r} holds an infinite value ({key} {k[np.isinf(v).argmax()]}); a score shown in the atlas is a finite number or blank")
+        a = np.full(d_sae, np.nan); a[k] = np.where(undefined, np.nan, v); out[c] = a
     return out
 
 # %% ../nbs/11b_atlas.ipynb #2d2670e0
@@ -201,7 +207,7 @@ def build_atlas(features:FeatureStore|str|Path, # the features (or their folder)
         cs = class_scores(features, chunk_rows=16384)  # fewer, larger CSR blocks: each costs a d_sae × 256 histogram of the firing thresholds
         f1, corr = cs.f1.numpy(), cs.corr.numpy()
         c, has = best_index(cs.f1, 1)
-        best = torch.where(has & (cs.n_firing > 0), c, -1).numpy()  # a latent that never fires has no best label
+        best = torch.where(has & (cs.n_firing > 0) & (cs.f1.gather(1, c[:, None])[:, 0] > 0), c, -1).numpy()  # a latent that never fires, or matches no label (F1 0 for all), has no best label
         columns['CheXpert F1'] = np.where(best >= 0, f1[np.arange(d), best.clip(0)], np.nan)
     for name, v in (scores or {}).items():
         v = np.asarray(v, dtype=np.float64)
@@ -439,8 +445,8 @@ def check_atlas(site:str|Path, # a folder written by `write_atlas`
     shots = Path(screenshots) if screenshots else None
     if shots: shots.mkdir(parents=True, exist_ok=True)
     freq = [l['freq'] for l in load_json(site/'atlas.json')['latents'] if l['freq']]
-    cut = sorted(set(freq))[len(set(freq)) // 2 - 1: len(set(freq)) // 2 + 1]  # halfway between two adjacent frequencies: no row on the edge
-    expect = {'pct': f'{50 * sum(cut):.9g}', 'count': sum(f >= sum(cut) / 2 for f in freq)} if len(cut) == 2 else None
+    edge = sorted({f for f in freq if float(np.float32(f)) < f} or set(freq))  # a frequency the page's float32 columns hold rounded down: latents right on the bound must stay in
+    expect = {'pct': f'{100 * (f0 := edge[len(edge) // 2]):.12g}', 'count': sum(f >= f0 for f in freq)} if edge else None
     with serve_folder(site) as base: served = in_thread(_drive_atlas, base + 'index.html', find_chromium(), shots, timeout, expect)
     local = in_thread(_drive_atlas, (site/'index.html').resolve().as_uri(), find_chromium(), None, timeout)
     for how, r in (('served', served), ('file://', local)):

@@ -39,6 +39,7 @@ def latent_histograms(features:FeatureStore, # the features
                       chunk_rows:int=8192, # samples per block
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
     "Per latent, `(counts, edges)` of `np.histogram` of its values > 0 (empty arrays if it never fires), in two passes."
+    chunk_rows = max(1, min(chunk_rows, 2**24 // max(len(latents), 1)))  # a block is at most 2^24 values (64 MB), however many latents
     lo, hi = torch.full((len(latents),), math.inf), torch.full((len(latents),), -math.inf)
     for _, x in features.column_blocks(latents, chunk_rows):
         lo, hi = torch.minimum(lo, torch.where(x > 0, x, math.inf).amin(0)), torch.maximum(hi, torch.where(x > 0, x, -math.inf).amax(0))

@@ -224,9 +224,11 @@ def _rows(self:FeatureStore, samples:list[int]) -> torch.Tensor:
     if len(samples) and not (0 <= samples.min() and samples.max() < self.n): raise MedsaeError(f"sample numbers must be in [0, {self.n}); got {samples.tolist()}")
     out = torch.zeros(len(samples), self.d_sae)
     shard = torch.bucketize(samples, torch.tensor(self.offsets[1:]), right=True)
-    for j in shard.unique().tolist():
-        sel = (shard == j).nonzero().flatten()
-        out[sel] = self.dense(j)[samples[sel] - self.offsets[j]]
+    for j in shard.unique().tolist():  # only the asked rows of each shard's CSR become dense
+        indptr, indices, values = self.csr(j)
+        for k in (shard == j).nonzero().flatten().tolist():
+            r = int(samples[k]) - self.offsets[j]; a, b = int(indptr[r]), int(indptr[r + 1])
+            out[k, indices[a:b].long()] = values[a:b].float()
     return out
 
 def _to_dense(self:FeatureStore) -> torch.Tensor:

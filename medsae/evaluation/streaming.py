@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #58abd901
 from __future__ import annotations
-import itertools, math
+import itertools, math, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from ..core import MedsaeError, seed_everything, save_table, save_json, load_json
+from ..artefacts import portable, localised
 from ..models import ImageTextModel, get_model
 from ..activations import ActivationStore, extract_activations
 from ..sae import SAE, sae_class
@@ -300,8 +301,8 @@ def save_result(features:FeatureStore, # the features scored
     out = results_file(features, kind, data_root=data_root)
     result_record(out).unlink(missing_ok=True)  # never a new table beside an old record
     save_table(out, table)
-    save_json(result_record(out), {'features': str(features.path.resolve()), 'features_created': features.meta.get('created'), 'kind': kind, 'options': options,
-                                   'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds')})
+    save_json(result_record(out), portable({'features': os.path.abspath(features.path), 'features_created': features.meta.get('created'), 'kind': kind, 'options': options,
+                                            'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, out))  # paths under the root as {root}/...: it moves whole
     return out
 
 def check_result(table:str|Path, # a results table
@@ -310,7 +311,7 @@ def check_result(table:str|Path, # a results table
     "Raise unless `table`'s record (where it has one) names these very features: the same folder, made at the same time."
     rec = result_record(table)
     if not rec.exists(): return
-    r = load_json(rec)
-    if r.get('features') != str(features.path.resolve()) or r.get('features_created') != features.meta.get('created'):
+    r = localised(load_json(rec), table)
+    if not r.get('features') or Path(r['features']).resolve() != features.path.resolve() or r.get('features_created') != features.meta.get('created'):
         raise MedsaeError(f"{table} scores the features at {r.get('features')} made {r.get('features_created')}, not {features.path} made {features.meta.get('created')}: "
                           f"score these features again (medsae score {r.get('kind', '...')} --features {features.path})")

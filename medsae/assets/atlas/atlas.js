@@ -145,8 +145,8 @@ const MedsaeAtlas = (() => {
     });
     live.addEventListener('change', () => { st.live = live.checked; refresh(); });
     labelSel.addEventListener('change', () => { st.label = +labelSel.value; refresh(); });
-    const setRange = () => { // frequency is typed in percent
-      const scale = rangeCol.value === 'freq' ? 100 : 1, num = e => e.value.trim() === '' ? NaN : +e.value / scale;
+    const setRange = () => { // frequency is typed in percent; a bound is rounded to float32 as the columns are, so a value equal to it stays in
+      const scale = rangeCol.value === 'freq' ? 100 : 1, num = e => e.value.trim() === '' ? NaN : Math.fround(+e.value / scale);
       Object.assign(st, {rcol: rangeCol.value, lo: num(lo), hi: num(hi)}); refresh();
     };
     for (const e of [rangeCol, lo, hi]) e.addEventListener('input', setRange);
