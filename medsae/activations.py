@@ -303,7 +303,9 @@ def _sample(self:ActivationStore, s:int) -> torch.Tensor:
     if not 0 <= s < self.n: raise MedsaeError(f"sample {s} is out of range: {self.path} has {self.n} samples")
     j = bisect.bisect_right(self.offsets, s) - 1
     r = s - self.offsets[j]
-    if self.foreign: i, a, _ = self._slices[j]; return self._parts[_unchanged(self, self._parts[i].path) and i].read(a + r, a + r + 1)[0]
+    if self.foreign:
+        i, a, _ = self._slices[j]; _unchanged(self, self._parts[i].path)
+        return self._parts[i].read(a + r, a + r + 1)[0]
     with safe_open(str(_unchanged(self, self.files[j])), framework='pt') as h: return h.get_slice('acts')[r:r + 1][0]
 
 def _all(self:ActivationStore, key:str) -> torch.Tensor:
