@@ -157,6 +157,12 @@ def _pt_tensor(self:TensorRows) -> torch.Tensor:
     if not isinstance(obj, torch.Tensor): raise MedsaeError(f"{self.path} holds a {type(obj).__name__}, not a tensor or a dict of tensors")
     return _numeric(obj, self.path)
 
+def _fill(f, mv:memoryview) -> int:
+    "Read into `mv` until it is full or the file ends; the bytes read."
+    got = 0
+    while got < len(mv) and (k := f.readinto(mv[got:])): got += k
+    return got
+
 def _rows_getitem(self:TensorRows, s:slice) -> torch.Tensor:
     "Rows `s.start:s.stop` (a step-1 slice) as a tensor of their own."
     a, b, step = s.indices(len(self))
@@ -165,13 +171,14 @@ def _rows_getitem(self:TensorRows, s:slice) -> torch.Tensor:
     if self._pt is not None: return self._pt[a:b].clone()
     if self._mm is not None: return torch.from_numpy(np.ascontiguousarray(self._mm[a:b]).astype(self._np_dtype.newbyteorder('='), copy=False))
     if self._kind == 'pt': return self._pt_tensor()[a:b].clone()
-    with open(self.path, 'rb') as f:
-        if self.row_stride == self.row_bytes: f.seek(self.offset + a * self.row_bytes); buf = bytearray(f.read((b - a) * self.row_bytes))
+    buf = bytearray((b - a) * self.row_bytes)  # read straight into it: one copy from the page cache
+    with open(self.path, 'rb', buffering=0) as f:
+        if self.row_stride == self.row_bytes: f.seek(self.offset + a * self.row_bytes); got = _fill(f, memoryview(buf))
         else:  # one layer of each row: a read per row, of that layer alone
-            buf, got = bytearray((b - a) * self.row_bytes), 0
+            got = 0
             for i, mv in enumerate(memoryview(buf)[j:j + self.row_bytes] for j in range(0, len(buf), self.row_bytes)):
-                f.seek(self.offset + (a + i) * self.row_stride); got += f.readinto(mv)
-            if got < len(buf): buf = buf[:got]
+                f.seek(self.offset + (a + i) * self.row_stride); got += _fill(f, mv)
+    if got < len(buf): buf = buf[:got]
     if len(buf) != (b - a) * self.row_bytes: raise MedsaeError(f"{self.path} was cut short while being read (rows {a} to {b}); is another process writing it?")
     if self._kind == 'npy': return torch.from_numpy(np.frombuffer(buf, self._np_dtype).astype(self._np_dtype.newbyteorder('='), copy=False).reshape(shape))
     return torch.frombuffer(buf, dtype=self.dtype).reshape(shape) if buf else torch.empty(shape, dtype=self.dtype)
