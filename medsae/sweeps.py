@@ -42,6 +42,7 @@ def sweep(data:Any, # a (n, d_in) tensor, a tensor file, an activations folder o
           out_dir:str|Path|None=None, # where to save every SAE (one folder per run)
          ) -> pd.DataFrame:
     "Train every run (those sharing batch size, length and seed in one pass over the data) and tabulate their final metrics; the table is locked meanwhile, the SAEs replace an earlier sweep's whole."
+    if out_csv is not None and Path(out_csv).is_dir(): raise MedsaeError(f"{out_csv} is a folder; --out_csv names the sweep's table, a .csv file")
     if out_csv is not None and Path(out_csv).exists() and not SWEEP_COLUMNS <= set(load_table(out_csv).columns):
         raise MedsaeError(f"{out_csv} exists and is not a sweep table; choose another file for the table (--out_csv)")
     with artefact_lock(out_csv) if out_csv is not None else contextlib.nullcontext():

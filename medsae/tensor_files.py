@@ -64,6 +64,7 @@ class TensorRows:
         self._mm, self._pt, self._key, self.offset = None, None, key, 0
         self._kind = {'.npy': 'npy', '.safetensors': 'st'}.get(p.suffix.lower(), 'pt')
         if self._kind == 'npy':
+            if key is not None: raise MedsaeError(f"{p} is a .npy, which holds one array: key {key!r} (--key) names nothing there; leave it out")
             self.shape, dt, fortran, self.offset = _npy_header(p)
             _check_npy_dtype(dt, p)
             self._np_dtype, self.dtype = dt, torch.from_numpy(np.zeros(0, dt.newbyteorder('='))).dtype
