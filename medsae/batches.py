@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_batches.ipynb #ade52771
 from __future__ import annotations
-import math
+import math, os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -151,5 +151,5 @@ def data_identity(data:Any, # what `as_batches` takes
 
 def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:
-    "What the training summary records about the data: where it came from (as given), its rows, the model weights that made it, and the factor rows were scaled by (inputs need it at inference)."
-    return {**data_identity(source), 'activations': str(source.store.path), 'act_scale': source.scale} if isinstance(source, StoreBatches) else {}
+    "What the training summary records about the data: where it came from (made absolute, not resolved: a data root's links stay as named), its rows, the model weights that made it, and the factor rows were scaled by (inputs need it at inference)."
+    return {**data_identity(source), 'activations': os.path.abspath(source.store.path), 'act_scale': source.scale} if isinstance(source, StoreBatches) else {}
