@@ -253,8 +253,6 @@ class ActivationStore:
             self.shape = shapes.pop() if shapes else heads[0][1]
         else:
             self.layout, self._parts = activation_files(self.path, key)
-            files = [(p.path.name, (s := p.path.stat()).st_size, s.st_mtime_ns) for p in self._parts]  # a file rewritten is other data: its size or time changes
-            self._created = 'files ' + hashlib.sha1(json.dumps(files).encode()).hexdigest()[:16]
             shapes = {p.shape for p in self._parts if len(p)}
             if len(shapes) > 1: raise MedsaeError(f"{self.path}: its files disagree on the activation shape {sorted(shapes)}")
             shape = shapes.pop() if shapes else self._parts[0].shape
@@ -270,6 +268,8 @@ class ActivationStore:
                 self._label_source = {'labels': str(Path(labels).resolve()), 'labels_digest': hashlib.sha1(Path(labels).read_bytes()).hexdigest()[:16]}
         self.offsets = [0, *torch.tensor(self.sizes).cumsum(0).tolist()]
         self._stamps = {f: _stamp(f) for f in (self.files or [p.path for p in self._parts])}  # what each file was when opened (`_unchanged`)
+        if self.foreign:  # a user's files rewritten are other data: their sizes or times change
+            self._created = 'files ' + hashlib.sha1(json.dumps([(f.name, size, mtime) for f, (_, size, mtime) in self._stamps.items()]).encode()).hexdigest()[:16]
 
     n = property(lambda self: self.offsets[-1], doc="Samples in the store.")
     d_in = property(lambda self: self.shape[0] if len(self.shape) == 3 else self.shape[-1], doc="Width of a row: channels for (C,H,W) maps, the last dim otherwise.")

@@ -348,7 +348,7 @@ def user_labels(path:str|Path, # a CSV (header: the classes; an optional first c
     path = Path(path)
     if not path.is_file(): raise MedsaeError(f"labels {path}: no such file")
     ids = None
-    if path.suffix in TENSOR_SUFFIXES:
+    if path.suffix.lower() in TENSOR_SUFFIXES:
         y = load_tensor_file(path).float()
         if y.ndim == 1: y = y[:, None]
         names = [f'class_{c}' for c in range(y.shape[1])] if y.ndim == 2 else []

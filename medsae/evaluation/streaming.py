@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #58abd901
 from __future__ import annotations
-import itertools, math, os
+import datetime, itertools, math, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -297,7 +297,6 @@ def save_result(features:FeatureStore, # the features scored
                 **options, # the command's options that shaped the table (p, l2, ...)
                ) -> Path:
     "Write `table` to `results_file(features, kind)` and its record (`result_record`); return the table's path."
-    import datetime
     out = results_file(features, kind, data_root=data_root)
     result_record(out).unlink(missing_ok=True)  # never a new table beside an old record
     save_table(out, table)
