@@ -4,17 +4,18 @@
 
 # %% ../nbs/03b_batches.ipynb #ade52771
 from __future__ import annotations
-import math, os
+import copy, math, os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import torch
 
-from .core import MedsaeError
-from .activations import ActivationStore, buffer_batches, flatten_rows
+from .core import MedsaeError, activations_name
+from .activations import ActivationStore, activations_folder, buffer_batches, check_key, flatten_rows
 
 # %% auto #0
-__all__ = ['TensorBatches', 'IterBatches', 'StoreBatches', 'as_batches', 'data_identity', 'data_summary']
+__all__ = ['TensorBatches', 'IterBatches', 'StoreBatches', 'as_batches', 'data_identity', 'data_summary', 'Prefetch',
+           'find_activations']
 
 # %% ../nbs/03b_batches.ipynb #f77812d8
 class TensorBatches:
@@ -153,3 +154,53 @@ def data_summary(source, # the data source a run trained on (see `as_batches`)
                 ) -> dict:
     "What the training summary records about the data: where it came from (made absolute, not resolved: a data root's links stay as named), its rows, the model weights that made it, and the factor rows were scaled by (inputs need it at inference)."
     return {**data_identity(source), 'activations': os.path.abspath(source.store.path), 'act_scale': source.scale} if isinstance(source, StoreBatches) else {}
+
+# %% ../nbs/03b_batches.ipynb #p7e1f2a3
+class Prefetch:
+    "A data source reading one batch ahead: on CUDA it pins that batch and copies it on a side stream while the current one trains; its state is where the batches *taken* end."
+    def __init__(self, source, # a data source (see `as_batches`)
+                 device:torch.device|str, dtype:torch.dtype=torch.float32):
+        self.source, self.device, self.dtype = source, torch.device(device), dtype
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == 'cuda' else None
+        self.ahead = None  # (the next batch or None at the end, the source's state before it was read)
+    def __iter__(self): return self
+    def __len__(self): return len(self.source)
+    def _fetch(self):
+        state = copy.deepcopy(self.source.state_dict())
+        try: x = next(self.source)
+        except StopIteration: return None, state
+        if self.stream is None: return x.to(self.device, self.dtype), state
+        with torch.cuda.stream(self.stream): x = x.pin_memory().to(self.device, self.dtype, non_blocking=True)
+        return x, state
+    def __next__(self) -> torch.Tensor:
+        x = (self.ahead or self._fetch())[0]
+        if x is None: raise StopIteration
+        if self.stream is not None:  # the copy must have landed before the step reads it
+            torch.cuda.current_stream(self.device).wait_stream(self.stream); x.record_stream(torch.cuda.current_stream(self.device))
+        self.ahead = self._fetch()
+        return x
+    def state_dict(self): return self.ahead[1] if self.ahead else self.source.state_dict()
+    def load_state_dict(self, s): self.source.load_state_dict(s); self.ahead = None
+
+# %% ../nbs/03b_batches.ipynb #d632e449
+def find_activations(model_name:str|None=None, # model whose activations to train on (names the output)
+                     dataset:str|None=None, # dataset of the activations (names the output)
+                     split:str='train', # split of the activations
+                     hook_point:str|None=None, # hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)
+                     tiny:bool=False, # the cached activations of a tiny model (`medsae activations --tiny`)
+                     extra:str|None=None, # suffix of the cached activations' name, as given to `medsae activations --extra`
+                     load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt), a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder, streamed from disk, to train on instead of the cache
+                     key:str|None=None, # which tensor of the --load_activations_path file(s), where they hold several (a saev cache: the layer; a datasets folder: the column)
+                     data_root:str|None=None,
+                    ) -> ActivationStore:
+    "The activations to train on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
+    check_key(load_activations_path, key)
+    if load_activations_path: return ActivationStore(load_activations_path, key=key)
+    if not (model_name and dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
+    folder = activations_folder(model_name, dataset, split, hook_point, tiny, extra, data_root)
+    if folder.is_dir(): return ActivationStore(folder)
+    named = {'hook_point': hook_point, 'extra': extra, 'data_root': data_root}
+    cmd = f"medsae activations --model_name {model_name} --dataset {dataset} --split {split}" + ''.join(f" --{k} {v}" for k, v in named.items() if v) + (' --tiny' if tiny else '')
+    others = sorted(p.name for p in folder.parent.glob(activations_name(model_name, dataset, split) + '*') if p.is_dir()) if folder.parent.is_dir() else []
+    raise MedsaeError(f"no activations at {folder}; compute them first with `{cmd}`, or pass --load_activations_path"
+                      + (f" (found {', '.join(others)}: select one with --hook_point/--tiny or --extra)" if others else ''))

@@ -254,7 +254,7 @@ def unit_scores(source:Any, # SAE features or activations (neurons)
     x, y = dense_rows(source), labels.nan_to_num(0).numpy()
     f1 = cls.f1.nan_to_num(-1.)
     units = pd.DataFrame({kind: range(cls.d), 'MS': ms.ms.to_numpy(), 'defined': ms.defined.to_numpy(), 'freq': ms.freq.to_numpy(),
-                          'best class': [cls.class_names[c] if n else None for c, n in zip(f1.argmax(1).tolist(), cls.n_firing.tolist())], 'best F1': torch.where(cls.n_firing > 0, f1.max(1).values.clamp(min=0), torch.nan).numpy()})  # a silent unit: none
+                          'best class': [cls.class_names[c] if n and v > 0 else None for c, n, v in zip(f1.argmax(1).tolist(), cls.n_firing.tolist(), f1.max(1).values.tolist())], 'best F1': torch.where(cls.n_firing > 0, f1.max(1).values.clamp(min=0), torch.nan).numpy()})  # a silent unit, or one of F1 0 with every class: none
     rows = []
     for f in score_findings(cls.class_names, labels.numpy()):
         c = cls.class_names.index(f); j = int(f1[:, c].argmax())

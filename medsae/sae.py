@@ -184,7 +184,7 @@ class SAE(nn.Module):
         if self.cfg.normalize_activations != 'none': raise MedsaeError(f"this SAE normalises its inputs (normalize_activations={self.cfg.normalize_activations!r}, as SAELens); medsae only encodes with it and does not train it: train a new SAE (medsae scales inputs with --normalize)")
     def _check(self, x):
         if x.shape[-1] != self.d_in: raise MedsaeError(f"this SAE takes activations of width d_in={self.d_in}, got shape {tuple(x.shape)}")
-    def update_stats(self, out:dict): "Update running statistics after a training step (nothing for most architectures)."
+    def update_stats(self, out:dict, step:int=0): "Update running statistics after training step `step` (counted from 0; nothing for most architectures)."
     def extra_repr(self): return f"arch={self.arch!r}, d_in={self.d_in}, d_sae={self.d_sae}"
 
 # %% ../nbs/04_sae.ipynb #c2d7da04
@@ -349,12 +349,12 @@ class BatchTopKSAE(TopKSAE):
         if self.threshold < 0 and self.cfg.fallback == 'topk': return screened_topk(screen_for(self), xc, self.cfg.k)  # each row's k largest above 0
         return screened_threshold(screen_for(self), xc, float(self.threshold.clamp_min(0)))
     @torch.no_grad()
-    def update_stats(self, out:dict):
-        "Fold the smallest selected activation of this step into the running threshold."
+    def update_stats(self, out:dict, step:int=0):
+        "Fold the smallest activation the batch selection kept at training step `step` (from 0) into the threshold, with weight max(1 − threshold_beta, 10 / (step + 10))."
         m = out.get('min_active')
         if m is None: return
-        b, t = self.cfg.threshold_beta, self.threshold
-        self.threshold.copy_(torch.where(torch.isfinite(m), torch.where(t < 0, m, b * t + (1 - b) * m), t))  # tensors throughout: no host sync
+        t, w = self.threshold, max(1 - self.cfg.threshold_beta, 10 / (step + 10))
+        self.threshold.copy_(torch.where(torch.isfinite(m), torch.where(t < 0, m, (1 - w) * t + w * m), t))  # tensors throughout: no host sync
 
 # %% ../nbs/04_sae.ipynb #ef51cf2f
 def _window(pre, theta, bandwidth):

@@ -21,7 +21,8 @@ from .models import MODELS
 from .sae import SAE, sae_class, save_sae, SAE_ARCHS
 from .activations import ActivationStore
 from .batches import data_summary
-from .training import TrainConfig, SAETrainer, as_batches, find_activations, fit, make_run, train_config, train_request, train_sae
+from .batches import find_activations
+from .training import TrainConfig, SAETrainer, as_batches, fit, make_run, train_config, train_request, train_sae
 
 # %% auto #0
 __all__ = ['SWEEP_COLUMNS', 'grid', 'sweep', 'train_distributed', 'sweep_command']

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_training.ipynb #80d47bcb
 from __future__ import annotations
-import copy, dataclasses, math, shutil
+import dataclasses, math, shutil
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -24,19 +24,19 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays, training_record
-from .sparse import release_scratch
+from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays, training_record
+from .sparse import release_scratch, sparse_decode
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
-from .batches import TensorBatches, IterBatches, StoreBatches, as_batches, data_identity, data_summary
+from .batches import TensorBatches, IterBatches, StoreBatches, Prefetch, as_batches, data_identity, data_summary, find_activations
 
 # %% auto #0
-__all__ = ['DATA_FIELDS', 'SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'geometric_median', 'fvu',
-           'batch_metrics', 'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients',
+__all__ = ['DATA_FIELDS', 'SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'peak_lr_factor', 'geometric_median',
+           'fvu', 'batch_metrics', 'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients',
            'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer',
-           'save_checkpoint', 'load_checkpoint', 'fit', 'Prefetch', 'TrainResult', 'train_request', 'train_sae',
-           'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run', 'find_activations', 'train_config',
-           'train_command']
+           'save_checkpoint', 'load_checkpoint', 'fit', 'inference_metrics', 'check_inference', 'TrainResult',
+           'train_request', 'train_sae', 'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run',
+           'train_config', 'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -91,6 +91,12 @@ def lr_schedule(step:int, total:int, warmup:int=100, decay_start:float=0.8) -> f
     d0 = int(decay_start * total)
     return w * (1. if step < d0 else max(0., (total - step) / max(1, total - d0)))
 
+def peak_lr_factor(total:int, warmup:int=100, decay_start:float=0.8) -> float:
+    "The largest multiplier `lr_schedule` reaches in a run of `total` steps: 1 unless the warmup outlasts the start of the decay."
+    d0, top = int(decay_start * total), (total - 1) / 2  # past the warmup's end and the decay's start the product is a parabola with its top here
+    steps = {0, total - 1, warmup - 1, d0 - 1, d0, math.floor(top), math.ceil(top)}
+    return max(lr_schedule(s, total, warmup, decay_start) for s in steps if 0 <= s < total)
+
 # %% ../nbs/05_training.ipynb #e1272092
 @torch.no_grad()
 def geometric_median(points:torch.Tensor, # (n, d)
@@ -118,6 +124,20 @@ def batch_metrics(x:torch.Tensor, # (B, d_in) activations
     return {'loss': float(out['loss'].detach()), 'mse': float((x - x_hat).pow(2).mean()), 'fvu': float(fvu(x, x_hat)), 'l0': float(out['l0']),
             'dead_frac': float(dead_frac), 'cos': float(F.cosine_similarity(x, x_hat, dim=-1).mean()),
             'l2_ratio': float((x_hat.norm(dim=-1) / x.norm(dim=-1).clamp_min(1e-12)).mean()), 'aux': float(out['aux'])}
+
+def _whole_batch(x:torch.Tensor, out:dict) -> tuple[torch.Tensor, dict]:
+    "In a distributed run, the global batch and its reconstruction gathered from every process, the loss terms averaged over them (each holds an equal slice): what `batch_metrics` needs to describe the batch, not this process's slice."
+    world = dist_info()[1]
+    if world == 1: return x, out
+    gather = lambda t: torch.cat(_gather(t.detach().contiguous(), world))
+    terms = torch.stack([torch.as_tensor(out[k], dtype=torch.float32, device=x.device).detach() for k in ('loss', 'l0', 'aux')])
+    loss, l0, aux = (_all_reduce(terms) / world).tolist()
+    return gather(x), {**out, 'x_hat': gather(out['x_hat']), 'loss': torch.tensor(loss), 'l0': l0, 'aux': aux}
+
+def _gather(t:torch.Tensor, world:int) -> list[torch.Tensor]:
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t)
+    return parts
 
 # %% ../nbs/05_training.ipynb #c0a1b2d3
 def make_optimizer(params:list, # the parameters
@@ -223,8 +243,12 @@ class SAETrainer:
         opt_params, self.aliases = optimizer_tensors(list(sae.parameters()))
         self.opt = make_optimizer(opt_params, cfg.optimizer, self.lr, cfg.optimizer_kwargs)
         if cfg.scheduler: self.sched = getattr(torch.optim.lr_scheduler, cfg.scheduler)(self.opt, **cfg.scheduler_kwargs)
-        else: self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
-        self.step_n, self.nan_fallbacks, self.history = 0, 0, []
+        else:
+            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
+            peak = peak_lr_factor(total_steps, cfg.warmup_steps, cfg.decay_start)
+            if peak < 0.99: log(f"the run's {total_steps} steps end before its {cfg.warmup_steps}-step lr warmup does (decay starts at step {int(cfg.decay_start * total_steps)}): "
+                                f"the learning rate peaks at {peak:.2f} × {self.lr:.3g}; give fewer --warmup_steps, or more --steps")
+        self.step_n, self.nan_fallbacks, self.history, self.inference = 0, 0, [], {}
         self.mixed = sae.device.type == 'cuda' if cfg.mixed_precision is None else cfg.mixed_precision
         self.screen = (screen_pays(sae) if cfg.screen is None else cfg.screen) and cfg.sparse and isinstance(sae, TopKSAE) and not self.mixed
         self.since_fired, self.fired_since_resample = (torch.zeros(sae.d_sae, dtype=t, device=sae.device) for t in (torch.long, torch.bool))
@@ -276,6 +300,7 @@ def _step(self:SAETrainer, x:torch.Tensor) -> dict:
     if self.step_n == 0: self._init_b_dec(x)
     dead = self.dead_mask()
     out = self.loss_and_grads(x, dead)
+    lr = self.sched.get_last_lr()[0]  # the rate this step uses: the scheduler's step sets the next one
     with record_function('medsae: optimizer'): self.opt.step(); self.sched.step()
     with record_function('medsae: decoder norms'):
         if sae.unit_decoder: normalize_decoder(sae)
@@ -284,14 +309,14 @@ def _step(self:SAETrainer, x:torch.Tensor) -> dict:
     self.since_fired.masked_fill_(fired > 0, 0)
     self.fired_since_resample |= fired > 0
     if out.get('min_active') is not None: out['min_active'] = _all_reduce(out['min_active'].clone(), dist.ReduceOp.MIN if dist_info()[1] > 1 else None)
-    sae.update_stats(out)
+    sae.update_stats(out, self.step_n)
     self.step_n += 1
     if cfg.resample_every and isinstance(sae, StandardSAE) and self.step_n % cfg.resample_every == 0:
         n = resample_dead(sae, x, ~self.fired_since_resample, self.opt, self.gen)
         if n: log(f"step {self.step_n}: resampled {n} dead latents")
         self.fired_since_resample.zero_()
     if self.step_n % cfg.log_every == 0 or self.step_n == self.total:
-        out['metrics'] = {'step': self.step_n, 'lr': self.sched.get_last_lr()[0], **batch_metrics(x, out, float(dead.float().mean()))}
+        out['metrics'] = {'step': self.step_n, 'lr': lr, **batch_metrics(*_whole_batch(x, out), float(dead.float().mean()))}
         self.history.append(out['metrics'])
     return out
 SAETrainer.step = _step
@@ -360,7 +385,7 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
     "Train every trainer for its total steps on the batches of `source`."
     t0, rank = trainers[0], dist_info()[0]
     if t0.sae.device.type == 'cuda': source = Prefetch(source, t0.sae.device, t0.sae.dtype)
-    bar = progress(total=t0.total, initial=t0.step_n, desc=desc) if rank == 0 else None
+    bar, x = progress(total=t0.total, initial=t0.step_n, desc=desc) if rank == 0 else None, None
     while t0.step_n < t0.total:
         try: x = next(source)
         except StopIteration: log(f"the data ran out after {t0.step_n} steps"); break
@@ -373,35 +398,30 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
         bar.update(1)
         if t0.history and t0.history[-1]['step'] == t0.step_n: bar.set_postfix({k: f"{t0.history[-1][k]:.3g}" for k in ('fvu', 'l0', 'dead_frac')})
     if bar is not None: bar.close()
+    for t in trainers: t.inference = check_inference(t.sae, x)
     release_scratch()
     return trainers
 
-# %% ../nbs/05_training.ipynb #p7e1f2a3
-class Prefetch:
-    "A data source reading one batch ahead: on CUDA it pins that batch and copies it on a side stream while the current one trains; its state is where the batches *taken* end."
-    def __init__(self, source, # a data source (see `as_batches`)
-                 device:torch.device|str, dtype:torch.dtype=torch.float32):
-        self.source, self.device, self.dtype = source, torch.device(device), dtype
-        self.stream = torch.cuda.Stream(self.device) if self.device.type == 'cuda' else None
-        self.ahead = None  # (the next batch or None at the end, the source's state before it was read)
-    def __iter__(self): return self
-    def __len__(self): return len(self.source)
-    def _fetch(self):
-        state = copy.deepcopy(self.source.state_dict())
-        try: x = next(self.source)
-        except StopIteration: return None, state
-        if self.stream is None: return x.to(self.device, self.dtype), state
-        with torch.cuda.stream(self.stream): x = x.pin_memory().to(self.device, self.dtype, non_blocking=True)
-        return x, state
-    def __next__(self) -> torch.Tensor:
-        x = (self.ahead or self._fetch())[0]
-        if x is None: raise StopIteration
-        if self.stream is not None:  # the copy must have landed before the step reads it
-            torch.cuda.current_stream(self.device).wait_stream(self.stream); x.record_stream(torch.cuda.current_stream(self.device))
-        self.ahead = self._fetch()
-        return x
-    def state_dict(self): return self.ahead[1] if self.ahead else self.source.state_dict()
-    def load_state_dict(self, s): self.source.load_state_dict(s); self.ahead = None
+@torch.no_grad()
+def inference_metrics(sae:SAE, x:torch.Tensor) -> dict[str, float]:
+    "L0 and FVU of the SAE's code at inference (eval mode) on rows x (B, d_in), encoded and decoded 1,024 rows at a time."
+    was, x_hat, nnz = sae.training, [], 0
+    sae.eval()
+    try:
+        for xb in x.split(1024):
+            rows, cols, vals = sae.sparse_encode(xb)
+            nnz += len(vals); x_hat.append(sparse_decode(rows, cols, vals, sae.W_dec, len(xb)) + sae.b_dec)
+    finally: sae.train(was)
+    return {'l0': nnz / len(x), 'fvu': float(fvu(x, torch.cat(x_hat)))}
+
+def check_inference(sae:SAE, x:torch.Tensor|None) -> dict[str, float]:
+    "For an SAE whose code at inference differs from training's (BatchTopK's threshold), `inference_metrics` on the last batch, logged, with a warning when its L0 is off k by more than a factor of 2."
+    if x is None or not isinstance(sae, BatchTopKSAE) or sae.threshold < 0: return {}
+    m = inference_metrics(sae, x.to(sae.device, sae.dtype))
+    k = sae.cfg.k
+    log(f"at inference (threshold {float(sae.threshold):.4g}) the {sae.arch} SAE keeps {m['l0']:.3g} latents per row of the last batch (k={k} in training), FVU {m['fvu']:.3g}"
+        + ("" if k / 2 <= m['l0'] <= 2 * k else "; its threshold has not settled: train longer (--steps)"))
+    return m
 
 # %% ../nbs/05_training.ipynb #c49963d2
 @dataclass
@@ -466,7 +486,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
         if data_state is not None: source.load_state_dict(data_state); log(f"resumed {out} at step {t.step_n}")
     fit([t], source, [ckpt] if ckpt else None, [request], desc=f'train {sae.arch}')
     if out is not None and rank == 0:
-        save_sae(sae, out, training={**request, 'steps': t.step_n, 'tokens': t.step_n * cfg.batch_size, 'final': t.history[-1] if t.history else {},
+        save_sae(sae, out, training={**request, 'steps': t.step_n, 'tokens': t.step_n * cfg.batch_size, 'final': t.history[-1] if t.history else {}, 'inference': t.inference,
                                      'history': t.history, 'n_dead': int(t.dead_mask().sum()), **data_summary(source)})
         shutil.rmtree(ckpt, ignore_errors=True)
     return TrainResult(sae.eval(), pd.DataFrame(t.history), out)
@@ -519,35 +539,13 @@ def make_run(run:dict, d_in:int, base:TrainConfig) -> tuple[SAE, TrainConfig]:
     sae = cls(d_in=d_in, **{k: v for k, v in run.items() if k in sfields and k != 'd_in'})
     return sae, dataclasses.replace(base, **{k: v for k, v in run.items() if k in tfields})
 
-# %% ../nbs/05_training.ipynb #d632e449
-def find_activations(model_name:str|None=None, # model whose activations to train on (names the output)
-                     dataset:str|None=None, # dataset of the activations (names the output)
-                     split:str='train', # split of the activations
-                     hook_point:str|None=None, # hook point of the cached activations (as given to `medsae activations`; default: the joint embedding)
-                     tiny:bool=False, # the cached activations of a tiny model (`medsae activations --tiny`)
-                     extra:str|None=None, # suffix of the cached activations' name, as given to `medsae activations --extra`
-                     load_activations_path:str|None=None, # a (N, d_in) tensor file (.safetensors/.npy/.pt), a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder, streamed from disk, to train on instead of the cache
-                     key:str|None=None, # which tensor of the --load_activations_path file(s), where they hold several (a saev cache: the layer; a datasets folder: the column)
-                     data_root:str|None=None,
-                    ) -> ActivationStore:
-    "The activations to train on, as a store that streams: the user's file or folder, else the cached ones of model/dataset/split."
-    check_key(load_activations_path, key)
-    if load_activations_path: return ActivationStore(load_activations_path, key=key)
-    if not (model_name and dataset): raise MedsaeError("say which activations to train on: --load_activations_path FILE, or --model_name and --dataset (and --split)")
-    folder = activations_folder(model_name, dataset, split, hook_point, tiny, extra, data_root)
-    if folder.is_dir(): return ActivationStore(folder)
-    named = {'hook_point': hook_point, 'extra': extra, 'data_root': data_root}
-    cmd = f"medsae activations --model_name {model_name} --dataset {dataset} --split {split}" + ''.join(f" --{k} {v}" for k, v in named.items() if v) + (' --tiny' if tiny else '')
-    others = sorted(p.name for p in folder.parent.glob(activations_name(model_name, dataset, split) + '*') if p.is_dir()) if folder.parent.is_dir() else []
-    raise MedsaeError(f"no activations at {folder}; compute them first with `{cmd}`, or pass --load_activations_path"
-                      + (f" (found {', '.join(others)}: select one with --hook_point/--tiny or --extra)" if others else ''))
-
 # %% ../nbs/05_training.ipynb #87f7c0e3
 def train_config(batch_size:int_range(lo=1)=...,
                  steps:int_range(lo=1)=None, # optimizer steps; give one of --steps, --tokens and --epochs (default: 1 epoch)
                  tokens:int_range(lo=1)=None, # activations to train on, in batches of --batch_size, instead of --steps
                  epochs:int_range(lo=1)=None, # passes over the activations (default: 1, when neither --steps nor --tokens is given)
                  lr:float_range(lo=0, lo_open=True)=None, # peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))
+                 warmup_steps:int_range(lo=0)=..., # steps of linear learning-rate warmup (default: 100), 0: none
                  seed:int_range(lo=0)=..., # seeds the SAE's initialisation and the order of the batches
                  device:str|None=None,
                  dense:bool=False, # TopK family: use the dense step instead of decoding only active latents
@@ -559,7 +557,7 @@ def train_config(batch_size:int_range(lo=1)=...,
     "The `TrainConfig` of the options `medsae train` and `medsae sweep` share (defaults: `TrainConfig`'s); one of `steps`, `tokens` and `epochs` sets the run's length."
     given = [f'--{k} {v}' for k, v in (('steps', steps), ('tokens', tokens), ('epochs', epochs)) if v is not None]
     if len(given) > 1: raise MedsaeError(f"{' and '.join(given)} each set the length of the run; give one of --steps, --tokens and --epochs")
-    opts = dict(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, seed=seed, device=device,
+    opts = dict(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, warmup_steps=warmup_steps, seed=seed, device=device,
                 sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size, streams=streams)
     return TrainConfig(**{k: v for k, v in opts.items() if v is not ...})  # an option left at `...` keeps TrainConfig's default
 
