@@ -123,11 +123,13 @@ def stale_fields(path:str|Path, # an artefact
     return sorted(meta_diff(meta['request'], request)) if meta else []
 
 # %% ../nbs/00b_artefacts.ipynb #b3c5ce9f
-def check_request(path:str|Path, stored:Mapping, requested:Mapping):
+def check_request(path:str|Path, stored:Mapping, requested:Mapping,
+                  flags:Mapping[str, str]|None=None, # how a user sets a field (`{'train.lr': '--lr'}`), named beside it
+                 ):
     "Raise `MetaMismatchError` naming every field in which the stored request differs from `requested`."
     diff = meta_diff(stored, requested)
     if diff:
-        fields = '; '.join(f"{k}: stored {a!r}, requested {b!r}" for k, (a, b) in diff.items())
+        fields = '; '.join(f"{k}{f' ({flags[k]})' if flags and k in flags else ''}: stored {a!r}, requested {b!r}" for k, (a, b) in diff.items())
         moved = [k for k, (a, b) in diff.items() if _same_place(a, b)]
         hint = (f"Its {' and '.join(moved)} {'path names' if len(moved) == 1 else 'paths name'} the same file under another folder: the root was moved or copied "
                 f"after a medsae that recorded absolute paths wrote it; move it back to reuse it as it is. ") if moved else ''

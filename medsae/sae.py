@@ -79,7 +79,7 @@ class TopKConfig(SAEConfig):
 @dataclass
 class BatchTopKConfig(TopKConfig):
     "BatchTopK SAE: k·batch active latents over the batch; a threshold at inference."
-    threshold_beta: float = 0.999 # momentum of the running inference threshold
+    threshold_beta: float = 0.999 # the inference threshold averages about the last tenth of the steps so far, at most the last 1/(1 - threshold_beta)
     fallback: str = 'topk' # eval-mode code while no threshold is estimated (threshold < 0): 'topk' per sample, or 'relu' (the threshold rule as is: dense ReLU, as dictionary_learning)
 
 # %% ../nbs/04_sae.ipynb #a22f1990
@@ -134,7 +134,9 @@ class SAE(nn.Module):
         if self.cfg.normalize_activations not in NORMALIZATIONS: raise MedsaeError(f"normalize_activations={self.cfg.normalize_activations!r} is not one of {NORMALIZATIONS}")
         if k is not None and not 1 <= k <= d_sae: raise MedsaeError(f"k={k} active latents per sample must be between 1 and d_sae={d_sae} (--k, --d_sae)")
         try: W_dec = torch.randn(d_sae, d_in)
-        except RuntimeError as e: raise MedsaeError(f"an SAE of d_sae={d_sae:,} latents of d_in={d_in:,} needs {3 * d_sae * d_in * 4 / 2**30:,.1f} GiB for its weights and their copies; this machine could not allocate them (--d_sae, --expansion)") from e
+        except (RuntimeError, TypeError, OverflowError) as e:  # out of memory, or a size past what torch can even express
+            gib, num = 3 * d_sae * d_in * 4 / 2**30, lambda v, f: format(v, f) if v < 1e12 else f'{float(v):.3g}'
+            raise MedsaeError(f"an SAE of d_sae={num(d_sae, ',')} latents of d_in={d_in:,} needs {num(gib, ',.1f')} GiB for its weights and their copies; this machine could not allocate them (--d_sae, --expansion)") from e
         W_dec = W_dec / W_dec.norm(dim=1, keepdim=True) * self.cfg.dec_init_norm
         self.W_dec = nn.Parameter(W_dec)
         self.W_enc = nn.Parameter(W_dec.t().clone())  # (d_in, d_sae), stored as the transpose of a row-major (d_sae, d_in) block: a latent's weights are contiguous

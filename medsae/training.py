@@ -34,9 +34,9 @@ from .batches import TensorBatches, IterBatches, StoreBatches, Prefetch, as_batc
 __all__ = ['DATA_FIELDS', 'SAE_CHECKPOINT', 'TrainConfig', 'default_lr', 'lr_schedule', 'peak_lr_factor', 'geometric_median',
            'fvu', 'batch_metrics', 'make_optimizer', 'optimizer_tensors', 'opt_state', 'clip_gradients',
            'remove_parallel_grad', 'normalize_decoder', 'resample_dead', 'reanimation_loss', 'SAETrainer',
-           'save_checkpoint', 'load_checkpoint', 'fit', 'inference_metrics', 'check_inference', 'TrainResult',
-           'train_request', 'train_sae', 'plot_training_curve', 'planted_dictionary', 'recovery', 'make_run',
-           'train_config', 'train_command']
+           'request_flags', 'save_checkpoint', 'load_checkpoint', 'fit', 'inference_metrics', 'check_inference',
+           'TrainResult', 'train_request', 'train_sae', 'plot_training_curve', 'planted_dictionary', 'recovery',
+           'make_run', 'train_config', 'train_command']
 
 # %% ../nbs/05_training.ipynb #ed9a4627
 @dataclass
@@ -129,15 +129,10 @@ def _whole_batch(x:torch.Tensor, out:dict) -> tuple[torch.Tensor, dict]:
     "In a distributed run, the global batch and its reconstruction gathered from every process, the loss terms averaged over them (each holds an equal slice): what `batch_metrics` needs to describe the batch, not this process's slice."
     world = dist_info()[1]
     if world == 1: return x, out
-    gather = lambda t: torch.cat(_gather(t.detach().contiguous(), world))
+    def gather(t): parts = [torch.empty_like(t) for _ in range(world)]; dist.all_gather(parts, t.detach().contiguous()); return torch.cat(parts)
     terms = torch.stack([torch.as_tensor(out[k], dtype=torch.float32, device=x.device).detach() for k in ('loss', 'l0', 'aux')])
     loss, l0, aux = (_all_reduce(terms) / world).tolist()
     return gather(x), {**out, 'x_hat': gather(out['x_hat']), 'loss': torch.tensor(loss), 'l0': l0, 'aux': aux}
-
-def _gather(t:torch.Tensor, world:int) -> list[torch.Tensor]:
-    parts = [torch.empty_like(t) for _ in range(world)]
-    dist.all_gather(parts, t)
-    return parts
 
 # %% ../nbs/05_training.ipynb #c0a1b2d3
 def make_optimizer(params:list, # the parameters
@@ -289,7 +284,7 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
             self.nan_fallbacks += 1; self.mixed = False
             log(f"non-finite loss at step {self.step_n} under mixed precision: continuing in float32 ({self.nan_fallbacks}/{cfg.max_nan_fallbacks} fallbacks)")
             continue
-        raise MedsaeError(f"the {sae.arch} SAE's loss or gradient became {float(loss)} / {float(norm)} at step {self.step_n} (lr {self.sched.get_last_lr()[0]:.2g}); "
+        raise MedsaeError(f"the {sae.arch} SAE's loss or gradient became {float(loss.detach())} / {float(norm)} at step {self.step_n} (lr {self.sched.get_last_lr()[0]:.2g}); "
                           f"lower the learning rate (--lr), enable gradient clipping, or check the activations for extreme values")
 SAETrainer.loss_and_grads = _loss_and_grads
 
@@ -322,6 +317,12 @@ def _step(self:SAETrainer, x:torch.Tensor) -> dict:
 SAETrainer.step = _step
 
 # %% ../nbs/05_training.ipynb #edc63b7f
+def request_flags() -> dict[str, str]:
+    "What sets each field of a training request on the command line (`medsae train`), for a refusal to name beside the field."
+    train = {f'train.{p}': f'--{p}' for p in ('batch_size', 'steps', 'tokens', 'epochs', 'lr', 'warmup_steps', 'seed', 'normalize', 'buffer_size', 'streams')}
+    return {**train, 'train.sparse': '--dense', 'arch': '--arch', 'sae.d_sae': '--d_sae or --expansion', **{f'sae.{p}': f'--{p}' for p in ('k', 'l1', 'l0')},
+            'activations': '--load_activations_path', 'activations_created': "when the activations were made; for your own files, their names, sizes and modification times"}
+
 def _trainer_state(t:SAETrainer) -> tuple[dict, dict]:
     "The trainer's tensors and its JSON-able state."
     osd = t.opt.state_dict()
@@ -366,7 +367,7 @@ def load_checkpoint(t:SAETrainer, folder:str|Path, request:dict) -> dict|None:
     folder = Path(folder)
     if not (folder/'state.json').exists(): return None
     js = load_json(folder/'state.json')
-    check_request(folder, js['request'], {k: v for k, v in request.items() if k in js['request'] or k not in DATA_FIELDS})  # the data's fields: where the checkpoint recorded them
+    check_request(folder, js['request'], {k: v for k, v in request.items() if k in js['request'] or k not in DATA_FIELDS}, request_flags())  # the data's fields: where the checkpoint recorded them
     if (tensors_meta(folder/'state.safetensors') or {}).get('step') != js['step']: raise MedsaeError(f"{folder}: state.safetensors and state.json are from different steps; delete the folder to restart")
     _load_trainer_state(t, load_tensors(folder/'state.safetensors', device=t.sae.device), js)
     return js['data']
@@ -417,8 +418,7 @@ def inference_metrics(sae:SAE, x:torch.Tensor) -> dict[str, float]:
 def check_inference(sae:SAE, x:torch.Tensor|None) -> dict[str, float]:
     "For an SAE whose code at inference differs from training's (BatchTopK's threshold), `inference_metrics` on the last batch, logged, with a warning when its L0 is off k by more than a factor of 2."
     if x is None or not isinstance(sae, BatchTopKSAE) or sae.threshold < 0: return {}
-    m = inference_metrics(sae, x.to(sae.device, sae.dtype))
-    k = sae.cfg.k
+    m, k = inference_metrics(sae, x.to(sae.device, sae.dtype)), sae.cfg.k
     log(f"at inference (threshold {float(sae.threshold):.4g}) the {sae.arch} SAE keeps {m['l0']:.3g} latents per row of the last batch (k={k} in training), FVU {m['fvu']:.3g}"
         + ("" if k / 2 <= m['l0'] <= 2 * k else "; its threshold has not settled: train longer (--steps)"))
     return m
@@ -473,7 +473,7 @@ def _train(sae:SAE, data:Any, cfg:TrainConfig, out:Path|None, resume:bool) -> Tr
     if out is not None and (out/'config.json').exists():  # a finished run: loaded, if it was trained as asked, on the data given now
         stored = training_record(out)
         request = {**train_request(sae, cfg), **{k: v for k, v in ident.items() if k in stored}}  # a field an older record lacks cannot be checked
-        check_request(out, {k: str(Path(stored[k]).resolve()) if k == 'activations' else stored.get(k) for k in request}, request)
+        check_request(out, {k: str(Path(stored[k]).resolve()) if k == 'activations' else stored.get(k) for k in request}, request, request_flags())
         done = load_sae(out, sae.device)
         return TrainResult(done, pd.DataFrame(stored.get('history', [])), out)
     source = as_batches(data, cfg.batch_size, cfg.seed, rank, world, cfg.normalize, cfg.buffer_size, cfg.streams)
@@ -591,6 +591,7 @@ def train_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
     if d_sae < 1: raise MedsaeError(f"--expansion {expansion:g} × d_in={acts.d_in} leaves no latent; give a larger --expansion, or --d_sae")
     hyper = {name: v for name, v in (('k', k), ('l1', l1), ('l0', l0)) if v is not None}
     out = Path(out) if out else get_paths(data_root).sae_checkpoints/sae_name(model_name or 'activations', dataset or 'custom', arch, remarks)
+    if out.exists() and not out.is_dir(): raise MedsaeError(f"{out} is a file: the SAE is saved as a folder; give --out a folder's path")
     sae, cfg = make_run({'arch': arch, 'd_sae': d_sae, **hyper}, acts.d_in, dataclasses.replace(cfg, checkpoint_every=checkpoint_every))
     res = train_sae(sae, acts, cfg, out=out, resume=resume, overwrite=overwrite)
     if rank: return 0
