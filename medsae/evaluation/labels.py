@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from ..core import MedsaeError, progress, save_figure
+from ..core import MedsaeError, log, progress, save_figure
 from ..commands import Group, command, int_range, float_range
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
@@ -71,7 +71,7 @@ class ClassScores:
     threshold: torch.Tensor # (d,) firing threshold (NaN: never positive)
     n_firing: torch.Tensor # (d,) samples where the latent fires
     n_pos: torch.Tensor # (classes,) positives among the known labels
-    precision: torch.Tensor # (d, classes) tp / fires, over samples whose label is known
+    precision: torch.Tensor # (d, classes) tp / fires, over samples whose label is known (NaN for a class without both outcomes, as recall, F1 and corr)
     recall: torch.Tensor # (d, classes) tp / positives
     f1: torch.Tensor # (d, classes) 2 tp / (fires + positives)
     corr: torch.Tensor # (d, classes) Pearson correlation of activation and label
@@ -114,7 +114,10 @@ def class_scores(source:FeatureStore|ActivationStore|torch.Tensor, # SAE feature
     var_x, var_y = nk * sxx - sx**2, nk * sy - sy**2
     ok = (var_x > 1e-12 * nk * sxx) & (var_y > 0)
     corr = torch.where(ok, (nk * sxy - sx * sy) / (var_x * var_y).clamp(min=1e-300).sqrt(), torch.nan)
-    return ClassScores(lab.names, t, n_firing.long(), sy.long(), (tp / fires).float(), (tp / sy).float(), torch.where(sy > 0, 2 * tp / (fires + sy), torch.nan).float(), corr.float(), p)
+    both = (sy > 0) & (sy < nk)  # a class whose known labels are all positive (or all negative) cannot be told apart from anything: its scores are undefined
+    if not both.all(): log(f"class scores: {', '.join(n for n, b in zip(lab.names, both.tolist()) if not b)} {'has' if (~both).sum() == 1 else 'have'} one outcome among the known labels; their precision, recall, F1 and correlation are NaN")
+    nan = lambda v: torch.where(both, v, torch.nan).float()
+    return ClassScores(lab.names, t, n_firing.long(), sy.long(), nan(tp / fires), nan(tp / sy), nan(2 * tp / (fires + sy)), corr.float(), p)
 
 # %% ../../nbs/08_evaluation/02_labels.ipynb #14beb476
 def best_classes(scores:ClassScores, # from `class_scores`

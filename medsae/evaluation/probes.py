@@ -129,7 +129,7 @@ def fit_probes_1d(source:FeatureStore|ActivationStore|torch.Tensor, # SAE featur
     a, b = torch.where(ok, kept[0], torch.nan), torch.where(ok, kept[1], torch.nan)  # the best point reached, never an untried step
     tp, pred = _probe_pass(source, mu, sd, a, b, lab, (npos, nk), _hit_terms, chunk_rows)
     f1 = torch.where(ok, 2 * tp / (pred + npos), torch.nan)
-    return Probes1D(names, mu.float(), sd.float(), a.float(), b.float(), (tp / pred).float(), (tp / npos).float(), f1.float(), npos.long(), step)
+    return Probes1D(names, mu.float(), sd.float(), a.float(), b.float(), torch.where(ok, tp / pred, torch.nan).float(), torch.where(ok, tp / npos, torch.nan).float(), f1.float(), npos.long(), step)
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #4ede5dce
 def _ranked_auroc(values:np.ndarray, pos:np.ndarray, neg:np.ndarray) -> float:
@@ -314,10 +314,10 @@ def probe_metrics(logits:torch.Tensor, # (n, classes)
     rows = []
     for c, name in enumerate(class_names):
         k = ~labels[:, c].isnan(); yk, pred = labels[k, c] == 1, logits[k, c] >= 0
-        tp = int((yk & pred).sum())
+        tp, both = int((yk & pred).sum()), bool(yk.any() and not yk.all())  # held-out labels of one outcome score nothing: NaN
         rows.append({'class': name, 'n': int(k.sum()), 'n_pos': int(yk.sum()), 'auroc': auroc(logits[k, c].numpy(), yk.float().numpy()),
-                     'precision': tp / int(pred.sum()) if pred.any() else np.nan, 'recall': tp / int(yk.sum()) if yk.any() else np.nan,
-                     'f1': 2 * tp / (int(pred.sum()) + int(yk.sum())) if pred.any() or yk.any() else np.nan})
+                     'precision': tp / int(pred.sum()) if pred.any() and both else np.nan, 'recall': tp / int(yk.sum()) if both else np.nan,
+                     'f1': 2 * tp / (int(pred.sum()) + int(yk.sum())) if both else np.nan})
     return pd.DataFrame(rows)
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #779993ca
