@@ -250,7 +250,7 @@ class SAETrainer:
         self.gen = torch.Generator().manual_seed(cfg.seed)
         if total_steps * cfg.batch_size < cfg.dead_after_tokens:
             log(f"the run trains on {total_steps * cfg.batch_size:,} activations, fewer than dead_after_tokens={cfg.dead_after_tokens:,}: no latent can be "
-                "counted dead (dead_frac stays 0 and AuxK has none to revive); lower TrainConfig.dead_after_tokens")
+                "counted dead (dead_frac stays 0 and AuxK has none to revive); lower --dead_after_tokens (TrainConfig.dead_after_tokens)")
 
     def dead_mask(self) -> torch.Tensor: return self.since_fired >= self.cfg.dead_after_tokens
 
@@ -319,7 +319,7 @@ SAETrainer.step = _step
 # %% ../nbs/05_training.ipynb #edc63b7f
 def request_flags() -> dict[str, str]:
     "What sets each field of a training request on the command line (`medsae train`), for a refusal to name beside the field."
-    train = {f'train.{p}': f'--{p}' for p in ('batch_size', 'steps', 'tokens', 'epochs', 'lr', 'warmup_steps', 'seed', 'normalize', 'buffer_size', 'streams')}
+    train = {f'train.{p}': f'--{p}' for p in ('batch_size', 'steps', 'tokens', 'epochs', 'lr', 'warmup_steps', 'dead_after_tokens', 'seed', 'normalize', 'buffer_size', 'streams')}
     return {**train, 'train.sparse': '--dense', 'arch': '--arch', 'sae.d_sae': '--d_sae or --expansion', **{f'sae.{p}': f'--{p}' for p in ('k', 'l1', 'l0')},
             'activations': '--load_activations_path', 'activations_created': "when the activations were made; for your own files, their names, sizes and modification times"}
 
@@ -543,9 +543,10 @@ def make_run(run:dict, d_in:int, base:TrainConfig) -> tuple[SAE, TrainConfig]:
 def train_config(batch_size:int_range(lo=1)=...,
                  steps:int_range(lo=1)=None, # optimizer steps; give one of --steps, --tokens and --epochs (default: 1 epoch)
                  tokens:int_range(lo=1)=None, # activations to train on, in batches of --batch_size, instead of --steps
-                 epochs:int_range(lo=1)=None, # passes over the activations (default: 1, when neither --steps nor --tokens is given)
+                 epochs:int_range(lo=1)=None, # passes over the activations (default: 1, when neither --steps nor --tokens is given), each ending at its last whole batch
                  lr:float_range(lo=0, lo_open=True)=None, # peak learning rate (default: 2e-4 / sqrt(d_sae / 16384))
                  warmup_steps:int_range(lo=0)=..., # steps of linear learning-rate warmup (default: 100), 0: none
+                 dead_after_tokens:int_range(lo=1)=..., # a latent that has not fired for this many activations is dead, for AuxK and the dead fraction (default: 500,000)
                  seed:int_range(lo=0)=..., # seeds the SAE's initialisation and the order of the batches
                  device:str|None=None,
                  dense:bool=False, # TopK family: use the dense step instead of decoding only active latents
@@ -557,7 +558,7 @@ def train_config(batch_size:int_range(lo=1)=...,
     "The `TrainConfig` of the options `medsae train` and `medsae sweep` share (defaults: `TrainConfig`'s); one of `steps`, `tokens` and `epochs` sets the run's length."
     given = [f'--{k} {v}' for k, v in (('steps', steps), ('tokens', tokens), ('epochs', epochs)) if v is not None]
     if len(given) > 1: raise MedsaeError(f"{' and '.join(given)} each set the length of the run; give one of --steps, --tokens and --epochs")
-    opts = dict(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, warmup_steps=warmup_steps, seed=seed, device=device,
+    opts = dict(batch_size=batch_size, steps=steps, tokens=tokens, epochs=1 if epochs is None else epochs, lr=lr, warmup_steps=warmup_steps, dead_after_tokens=dead_after_tokens, seed=seed, device=device,
                 sparse=not dense, log_every=log_every, normalize=normalize or None, buffer_size=buffer_size, streams=streams)
     return TrainConfig(**{k: v for k, v in opts.items() if v is not ...})  # an option left at `...` keeps TrainConfig's default
 
