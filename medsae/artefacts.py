@@ -216,7 +216,7 @@ def _take_lock(path:Path) -> tuple[int, dict]:
             os.close(fd)
             if e.errno not in (errno.EACCES, errno.EAGAIN): raise write_error(path, e) from e
             raise MedsaeError(f"{path} is being written by another process, {_holder_text(lock_holder(path))}; wait for it to finish, "
-                              f"or write elsewhere (another --out or --data_root)") from None
+                              f"or write elsewhere (another --data_root, or another --out where the command has one)") from None
         with contextlib.suppress(FileNotFoundError):
             if os.fstat(fd).st_ino == os.stat(lock).st_ino: break
         os.close(fd)  # the holder finished and deleted the file between our open and our lock: take the new one

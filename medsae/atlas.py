@@ -21,7 +21,7 @@ from .commands import Flag, UsageError, command, int_range
 from .artefacts import FOLDER, load_or_compute
 from .sae import SAE
 from .activations import ActivationStore
-from .features import FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, load_sae_checkpoint
+from .features import FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, load_sae_checkpoint, features_sae
 from .browser import heatmap_layer, position_grid, png_data_url, _asset, _default_title, _thumbnail, _palette
 from .evaluation.labels import class_scores
 from .evaluation.streaming import best_index, check_result
@@ -213,7 +213,7 @@ def build_atlas(features:FeatureStore|str|Path, # the features (or their folder)
         v = np.asarray(v, dtype=np.float64)
         if v.shape != (d,): raise MedsaeError(f"score {name!r} must be one value per latent, shape ({d},); got {v.shape}")
         columns[name] = v
-    if sae is None and features.request.get('sae') and Path(features.request['sae']).exists(): sae = load_sae_checkpoint(features.request['sae'])[0]
+    if sae is None and features.request.get('sae') and Path(features.request['sae']).exists(): sae = features_sae(features)[0]  # refused if trained again since
     sae = sae or None
     if sae is not None and tuple(sae.W_dec.shape)[0] != d: raise MedsaeError(f"the SAE has {sae.W_dec.shape[0]} latents, the features {d}")
     if dataset is None and features.request.get('dataset'): dataset = features_dataset(features)

@@ -24,7 +24,7 @@ from .commands import UsageError, Flag, command, int_range
 from .sae import SAE
 from .activations import ActivationStore
 from .images import to_pil
-from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, top_samples, load_sae_checkpoint,
+from .features import (FeatureStore, FeatureStats, feature_stats, features_dataset, sample_info, sample_images, top_samples, load_sae_checkpoint, features_sae, features_activations,
                              plot_feature_sparsity)
 
 # %% auto #0
@@ -136,10 +136,8 @@ def latent_heatmaps(features:FeatureStore, # the features
     "Heatmaps `(len(samples), h, w)` of one latent over a few samples, from the stored activations."
     features.check_latents([latent])
     r = features.request
-    if sae is None:
-        if not r.get('sae'): raise MedsaeError(f"{features.path}: the meta names no SAE; pass sae=")
-        sae = load_sae_checkpoint(r['sae'])[0]
-    store = activations if isinstance(activations, ActivationStore) else ActivationStore(activations or r.get('activations') or '')
+    sae = sae if sae is not None else features_sae(features)[0]
+    store = activations if isinstance(activations, ActivationStore) else ActivationStore(activations) if activations else features_activations(features)
     if len(store.shape) < 2: raise MedsaeError(f"the activations {store.path} are one vector per image (shape {store.shape}): no spatial heatmap")
     acts = sample_activations(store, samples)
     return torch.stack([latent_heatmap(sae, a, latent, r.get('act_scale')) for a in acts])
@@ -239,9 +237,7 @@ def browser_data(features:FeatureStore, # the features
     limit = n_latents if latents is None else len(latents)
     latents = features.check_latents(latents) if latents is not None else _default_latents(stats, scores, n_latents)
     heat_on = activations is not None and activations is not False
-    if heat_on and sae is None:
-        if not features.request.get('sae'): raise MedsaeError(f"{features.path}: the meta names no SAE; pass sae= for heatmaps")
-        sae = load_sae_checkpoint(features.request['sae'])[0]
+    if heat_on and sae is None: sae = features_sae(features)[0]
     dataset = dataset if dataset is not None else features_dataset(features)
     names, hists = features.label_names, latent_histograms(features, latents, bins)
     picks = {k: ([(int(i), float(v)) for v, i in zip(stats.top_values[k, :n_top], stats.top_index[k, :n_top]) if v > 0],

@@ -64,6 +64,7 @@ class SAEExplainer:
         self.sae_config = {**(dictionary_params or {}), **sae_kwargs, 'd_in': self.hook_point.d_in, 'd_sae': nb_concepts}
         self.concept_model = self._new_sae()
         self.is_fitted, self.act_scale, self.sae_path, self.metrics, self.dataset_name = False, None, None, None, None
+        self._refit, self._encoded = False, set()
 
     hook_point = property(lambda self: get_hook_point(self.model_with_split_points, self.split_point), doc="The split point's `HookPoint`.")
 
@@ -145,6 +146,7 @@ def _fit(self:SAEExplainer, activations_or_dataset:Any, # a tensor (N, d), an Ac
     res = train_sae(self._new_sae(), data, cfg, out=out, overwrite=overwrite)  # the explainer changes only once training succeeds
     self.concept_model, self.metrics, self.sae_path, self.dataset_name = res.sae.eval(), res.metrics, res.out, dataset
     self.act_scale, self.is_fitted = load_sae_checkpoint(res.out)[1]['act_scale'], True
+    self._refit, self._encoded = overwrite, set()  # after a refit each split's features are computed again, once
     return self
 
 SAEExplainer.fit = _fit
@@ -182,7 +184,10 @@ def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dat
     dataset = dataset if dataset is not None else self.dataset_name
     if dataset is None or dataset == 'custom': raise MedsaeError("say which images to interpret the concepts on: pass dataset= (a dataset name or object)")
     kw = {**(dataset_kwargs or {}), **({'n': n} if n is not None else {})}
-    return sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, data_root=self.data_root, extract_kwargs=extract_kwargs, **kw)
+    key = repr((getattr(dataset, 'name', dataset), split, sorted(kw.items())))
+    redo = key not in self._encoded  # the first features of this split since a fit: a refit's SAE replaced the one cached ones were made with
+    self._encoded.add(key)
+    return sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, data_root=self.data_root, extract_kwargs=extract_kwargs, overwrite=redo and self._refit, **kw)
 
 SAEExplainer.concept_features = _concept_features
 

@@ -29,10 +29,10 @@ from .activations import ActivationStore, activations_folder, extract_activation
 # %% auto #0
 __all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'position_rows', 'encode_batch', 'pool_csr', 'encode_csr',
            'feature_shard_file', 'list_feature_shards', 'write_feature_shards', 'FeatureStore', 'sae_digest',
-           'compute_features', 'load_sae_checkpoint', 'cached_activations', 'trained_hook_point', 'sae_features',
-           'FeatureStats', 'compute_stats', 'save_stats', 'load_stats', 'feature_stats', 'plot_feature_sparsity',
-           'features_dataset', 'sample_info', 'sample_images', 'top_samples', 'features_command', 'features_from_flags',
-           'results_file']
+           'compute_features', 'load_sae_checkpoint', 'features_sae', 'features_activations', 'cached_activations',
+           'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
+           'feature_stats', 'plot_feature_sparsity', 'features_dataset', 'sample_info', 'sample_images', 'top_samples',
+           'features_command', 'features_from_flags', 'results_file']
 
 # %% ../nbs/06_features.ipynb #8d034a4a
 POOLINGS = ('max', 'mean')
@@ -286,6 +286,21 @@ def load_sae_checkpoint(sae_path:str|Path, # a checkpoint folder of medsae, dict
     training = training_record(p) if p.is_dir() and sae_format(p) == 'medsae' else {}
     return sae, {'name': p.name if p.is_dir() else p.stem, 'act_scale': training.get('act_scale'), 'activations': training.get('activations')}
 
+# %% ../nbs/06_features.ipynb #df531442
+def features_sae(features:FeatureStore, sae_type_name:str|None=None) -> tuple[SAE, dict]:
+    "`load_sae_checkpoint` of the SAE the features recorded, refused where its path now holds other weights (trained again since)."
+    r = features.request
+    if not r.get('sae'): raise MedsaeError(f"{features.path}: its meta names no SAE; pass the SAE (sae=, --sae_path)")
+    sae, info = load_sae_checkpoint(r['sae'], sae_type_name)
+    if r.get('sae_digest') not in (None, sae_digest(sae)): raise MedsaeError(f"{r['sae']} holds other weights than the SAE {features.path} was encoded with (trained again since): compute the features again with `medsae features --sae_path {r['sae']} ... --overwrite`")
+    return sae, info
+
+def features_activations(features:FeatureStore) -> ActivationStore:
+    "The activations the features recorded, refused where they were written again since."
+    r = features.request; store = ActivationStore(r.get('activations') or '', key=r.get('key'))
+    if r.get('activations_created') not in (None, store.meta.get('created')): raise MedsaeError(f"{store.path} was written again after {features.path} was encoded from it: compute the features again (`medsae features ... --overwrite`)")
+    return store
+
 # %% ../nbs/06_features.ipynb #19d1788f
 def cached_activations(model:str, # a registered model's name
                        dataset:str, # a registered dataset's name
@@ -533,7 +548,7 @@ def top_samples(features:FeatureStore, # the features
 def features_command(sae_path:str, # an SAE checkpoint folder of medsae, dictionary_learning (ae.pt + config.json) or SAELens (cfg.json + sae_weights.safetensors), or a .pt state dict (with --sae_type_name)
                      sae_type_name:Flag(help=f"the class of a .pt state dict: the reference project's name ({', '.join(sorted(SAE_TYPE_NAMES))}), a dictionary_learning class, or overcomplete.<class>[:top_k=N,normalization=l2|max_l2|l1|max_l1|identity]; checked against a checkpoint folder's")=None,
                      model_name:Flag(registry=MODELS, help='the model whose activations are encoded')=None,
-                     dataset:Flag(registry=DATASETS, help='the dataset (a registry name; names the output)')=None,
+                     dataset:Flag(registry=DATASETS, help='the dataset (a registry name; names the output; with --load_activations_path, any name for it)')=None,
                      split:str='train', # the dataset split
                      hook_point:str|None=...,
                      load_activations_path:str|None=None, # your own activations (a (N, d_in) tensor file, a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder) instead of computed ones

@@ -190,22 +190,24 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
 # %% ../nbs/09_linearity.ipynb #acf3c961
 def linearity_summary(df:pd.DataFrame, # from `linearity_check` (several may be concatenated)
                      ) -> pd.DataFrame:
-    "Per layout, method, space and fit: n, mean/median/std cos, mean weight, mean sum of weights, share of weights <= 0."
+    "Per layout, method, space and fit, over the composites whose fit is defined (n; `undefined`: those whose vector is 0): mean/median/std cos, mean weight, mean sum of weights, share of weights <= 0."
     w = df.filter(regex=r'^w_\d+$')
-    d = df.assign(_w=w.mean(axis=1), _le0=(w <= 0).sum(axis=1) / w.notna().sum(axis=1))
+    ok = df.cos.notna()  # every statistic over the same composites
+    d = df.assign(_w=w.mean(axis=1).where(ok), _le0=((w <= 0).sum(axis=1) / w.notna().sum(axis=1)).where(ok), _undefined=~ok)
     return (d.groupby(['layout', 'method', 'space', 'fit'], sort=False)
-             .agg(n=('cos', 'size'), cos_mean=('cos', 'mean'), cos_median=('cos', 'median'), cos_std=('cos', 'std'),
+             .agg(n=('cos', 'count'), undefined=('_undefined', 'sum'), cos_mean=('cos', 'mean'), cos_median=('cos', 'median'), cos_std=('cos', 'std'),
                   w_mean=('_w', 'mean'), w_sum=('w_sum', 'mean'), w_le0=('_le0', 'mean')).reset_index())
 
 # %% ../nbs/09_linearity.ipynb #6c6bca0a
 def linearity_sentence(summary:pd.DataFrame) -> str:
-    "The margin of each space's fit by a composite's own parts over the fit by another composite's parts, and what it means."
-    out = []
-    for space, g in summary.groupby('space', sort=False):
-        cos = g.set_index('fit')['cos_mean']
-        margin = cos['parts'] - cos['control']
-        what = ("hardly more a mix of its own parts than of four unrelated images" if margin < .05 else "largely a non-negative mix of its parts")
-        out.append(f"In the {space} space a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
+    "The margin of each space's fit by a composite's own parts over the fit by another composite's parts, and what it means (per layout and method where the summary has several; a group without both fits is left out)."
+    keys, out = [k for k in ('layout', 'method') if k in summary and summary[k].nunique() > 1] + ['space'], []
+    for key, g in summary.groupby(keys, sort=False):
+        cos, named = g.set_index('fit')['cos_mean'], dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        if not {'parts', 'control'} <= set(cos.index): continue
+        margin, which = cos['parts'] - cos['control'], ', '.join(f'{k} {v}' for k, v in named.items() if k != 'space')
+        what = ("hardly more a mix of its own parts than of as many unrelated images" if margin < .05 else "largely a non-negative mix of its parts")
+        out.append(f"In the {named['space']} space{f' ({which})' if which else ''} a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
                    f"{cos['control']:.2f}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
     return ' '.join(out)
 

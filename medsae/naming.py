@@ -19,7 +19,7 @@ from .artefacts import TABLE, meta_path
 from .commands import command, int_range
 from .models import check_joint_space
 from .activations import ActivationStore, extract_activations
-from .features import FeatureStore, cached_activations, load_sae_checkpoint, trained_hook_point
+from .features import FeatureStore, cached_activations, features_activations, load_sae_checkpoint, trained_hook_point
 from .sparse import to_csr
 
 # %% auto #0
@@ -352,7 +352,8 @@ def concept_scores(embeddings:torch.Tensor, # (n, d) images' joint embeddings
                    concept_emb:torch.Tensor, # (n_concepts, d) from `embed_vocab`
                   ) -> torch.Tensor: # (n, n_concepts)
     "Each image's cosine to each concept less its mean cosine over the concepts: what the model reads in the image, relative to the other concepts."
-    s = F.normalize(embeddings.float(), dim=1) @ F.normalize(concept_emb.float(), dim=1).T
+    dt = torch.promote_types(embeddings.dtype, torch.float32)  # float64 stays float64
+    s = F.normalize(embeddings.to(dt), dim=1) @ F.normalize(concept_emb.to(dt), dim=1).T
     return s - s.mean(1, keepdim=True)
 
 # %% ../nbs/07_naming.ipynb #7308f40a
@@ -373,7 +374,7 @@ def text_correlations(features:FeatureStore|torch.Tensor, # each image's latent 
                       concept_emb:torch.Tensor, # (n_concepts, d) from `embed_vocab`
                       chunk_rows:int=4096, # images per block
                      ) -> torch.Tensor: # (d_sae, n_concepts)
-    "Pearson correlation over the images of each latent's value with each concept's `concept_scores`; NaN for a latent constant over them (one that never fires)."
+    "Pearson correlation over the images of each latent's value with each concept's `concept_scores` (in float64); NaN for a latent constant over them (one that never fires), or a concept whose score is."
     n, d_sae = (features.n, features.d_sae) if isinstance(features, FeatureStore) else tuple(features.shape)
     n_e, shape = (embeddings.n, tuple(embeddings.shape)) if isinstance(embeddings, ActivationStore) else (len(embeddings), tuple(embeddings.shape[1:]))
     where = getattr(embeddings, 'path', 'the embeddings')
@@ -382,17 +383,24 @@ def text_correlations(features:FeatureStore|torch.Tensor, # each image's latent 
     if isinstance(features, FeatureStore) and isinstance(embeddings, ActivationStore) and not embeddings.foreign:
         i = next((i for i, (a, b) in enumerate(zip(features.ids, embeddings.ids)) if a != b), None)
         if i is not None: raise MedsaeError(f"{where}: image {i} is {embeddings.ids[i]!r}, but in the features it is {features.ids[i]!r}: embed the same dataset split")
-    c = len(concept_emb)
+    c, dense, seen = len(concept_emb), not isinstance(features, FeatureStore), 0
+    if dense:  # Pearson is blind to a shift: a dense input is centred first, so that a neuron far from 0 keeps its digits
+        f64 = features.double(); ref = (f64 * f64).mean(0); features = f64 - f64.mean(0)
     sa, sa2, ss, ss2, cross = torch.zeros(d_sae, dtype=torch.float64), torch.zeros(d_sae, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), torch.zeros(d_sae, c, dtype=torch.float64)
     for (indptr, cols, vals), x in _paired_blocks(features, embeddings, chunk_rows):
-        s, v = concept_scores(x, concept_emb).double(), vals.double()
+        bad = (~torch.isfinite(x).all(1) | (x == 0).all(1)).nonzero()
+        if len(bad): raise MedsaeError(f"{where}: embedding row {seen + int(bad[0])} is zero or not finite: its zero-shot scores are undefined; fix or drop that image")
+        s, v, seen = concept_scores(x.double(), concept_emb.double()), vals.double(), seen + len(x)
         rows = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr.diff())
         sa.index_add_(0, cols, v); sa2.index_add_(0, cols, v * v); ss += s.sum(0); ss2 += (s * s).sum(0)
         cross += torch.sparse_coo_tensor(torch.stack([cols, rows]), v, (d_sae, len(s)), check_invariants=False) @ s  # the latents' values times the scores, summed over the block's images
     ma, ms = sa / n, ss / n
     var_a, var_s = (sa2 / n - ma**2).clamp(min=0), (ss2 / n - ms**2).clamp(min=0)
     r = (cross / n - ma[:, None] * ms[None]) / (var_a.sqrt()[:, None] * var_s.sqrt()[None])
-    return torch.where((var_a > 1e-12 * (sa2 / n).clamp(min=1e-30))[:, None], r, torch.nan).float()
+    varies_s = var_s > 1e-12 * (ss2 / n).clamp(min=1e-300)  # beyond the rounding of the raw moments
+    if not varies_s.any(): raise MedsaeError(f"{where}: no concept's zero-shot score varies over the {n} images (their embeddings all point one way): there is nothing to name the latents from")
+    varies_a = var_a > (1e-24 * ref if dense else 1e-12 * (sa2 / n)).clamp(min=1e-300)  # a dense input was centred: its variance is exact to float64 rounding
+    return torch.where(varies_a[:, None] & varies_s[None], r, torch.nan).float()
 
 # %% ../nbs/07_naming.ipynb #4472a6e2
 def sae_name_of(features:FeatureStore) -> str:
@@ -411,7 +419,7 @@ def joint_embeddings(features:FeatureStore, # SAE features medsae computed from 
     acts = features.request.get('activations')
     req = ActivationStore(acts).meta.get('request', {}) if acts and Path(acts).exists() else {}
     if not req.get('dataset'): raise MedsaeError(f"{features.path}: its activations ({acts}) record no dataset split to embed: pass the images' joint embeddings (--embeddings)")
-    if req.get('hook_point') in (None, model.embed_hook): return ActivationStore(acts)
+    if req.get('hook_point') in (None, model.embed_hook): return features_activations(features)  # refused if written again since the features
     kw = req.get('dataset_kwargs', {})
     return (cached_activations(req['model'], req['dataset'], req['split'], None, req.get('tiny', False), data_root, kw)
             or extract_activations(model, req['dataset'], req['split'], None, data_root=data_root, tiny=req.get('tiny', False), **extract_kwargs, **kw))
@@ -442,7 +450,7 @@ def name_by_zero_shot(features:FeatureStore|torch.Tensor, # the latents' values 
     rows = []
     for k, (s, i) in enumerate(zip(sims.tolist(), idx.tolist())):
         if r[k].isnan().all():
-            rows.append({'neuron': k, 'concept': '', 'similarity': float('nan'), 'alternatives': '', 'score': float('nan'), 'description': f'never fires on the {n} images named from'}); continue
+            rows.append({'neuron': k, 'concept': '', 'similarity': float('nan'), 'alternatives': '', 'score': float('nan'), 'description': f'constant on the {n} images named from (it never fires, or takes one value)'}); continue
         c = [names[j] for j in i]
         rows.append({'neuron': k, 'concept': c[0], 'similarity': s[0], 'alternatives': _alternatives(c[1:], s[1:]), 'score': s[0],
                      'description': f"the concept of {said} whose zero-shot score over {n} images follows the latent best (r {s[0]:.2f})" + (f'; then {c[1]} ({s[1]:.2f})' if len(c) > 1 else '')})

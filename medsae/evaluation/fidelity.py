@@ -23,7 +23,7 @@ from ..models import (ImageTextModel, HookPoint, get_hook_point, hook_activation
                            auroc, get_model, MODELS, check_joint_space, first_output, flatten_output, tokens_to_chw, sequence_first_to_batch_first)
 from ..activations import ActivationStore, extract_activations
 from ..sae import SAE
-from ..features import FeatureStore, features_from_flags, load_sae_checkpoint, trained_hook_point
+from ..features import FeatureStore, features_from_flags, features_sae, features_activations, load_sae_checkpoint, trained_hook_point
 from .streaming import Moments
 
 # %% auto #0
@@ -316,9 +316,9 @@ def fidelity_inputs(features:str|None, # a features folder: its meta names the S
         req = fs.request
         if not req.get('sae') or not Path(req['sae']).exists(): raise MedsaeError(f"{fs.path}/meta.json names no SAE on this machine ({req.get('sae')!r}); pass --sae_path, --model_name and --dataset instead")
         if n is not None and n > fs.n: raise MedsaeError(f"--n {n}: the features {fs.path} hold {fs.n} images")
-        sae, info = load_sae_checkpoint(req['sae'], sae_type_name)
+        sae, info = features_sae(fs, sae_type_name)
         return dict(sae=sae, act_scale=info['act_scale'], model=req.get('model'), hook_point=req.get('hook_point'), dataset=req.get('dataset'), split=req.get('split'),
-                    dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=ActivationStore(req['activations'], key=req.get('key')), name=fs.path.name)
+                    dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=features_activations(fs), name=fs.path.name)
     if not (sae_path and model_name and dataset): raise MedsaeError("say which SAE to evaluate: --features, or --sae_path with --model_name, --dataset and --split")
     sae, info = load_sae_checkpoint(sae_path, sae_type_name)
     kw = {k: v for k, v in (('n', n), ('size', size)) if v is not None}

@@ -24,12 +24,13 @@ __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
-                   y:np.ndarray, # (n,) 1 where the image has the finding, else 0
+                   y:np.ndarray, # (n,) 1 where the image has the finding, 0 where not, NaN where unknown (left out)
                    positive:bool=False, # only thresholds above 0 (SAE latents fire when positive)
                   ) -> tuple[np.ndarray, np.ndarray]: # (d,) thresholds (NaN: none) and their F1
-    "Per unit, the threshold t at which firing (score >= t) best matches `y` by F1, and that F1."
+    "Per unit, the threshold t at which firing (score >= t) best matches `y` by F1 over the images whose label is known, and that F1."
     s, y = np.asarray(scores, np.float64), np.asarray(y, np.float64)
     if s.ndim != 2 or len(s) != len(y): raise MedsaeError(f"scores must be (n, d) and labels (n,); got {s.shape} and {y.shape}")
+    s, y = s[~np.isnan(y)], y[~np.isnan(y)]
     order = np.argsort(-s, axis=0, kind='stable')
     s_sorted, tp = np.take_along_axis(s, order, 0), np.cumsum(y[order], axis=0)
     cut = np.ones_like(s_sorted, bool); cut[:-1] = s_sorted[:-1] != s_sorted[1:]  # the last of each run of equal scores
@@ -42,10 +43,11 @@ def best_threshold(scores:np.ndarray, # (n, d) one column per unit
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #7f36dd67
 def f1_at(scores:np.ndarray, # (n, d) one column per unit
           thresholds:np.ndarray, # (d,) fire when score >= threshold (NaN: never fires)
-          y:np.ndarray, # (n,) 1 where the image has the finding
+          y:np.ndarray, # (n,) 1 where the image has the finding, 0 where not, NaN where unknown (left out)
          ) -> np.ndarray: # (d,)
-    "F1 of each unit's firing against `y`."
-    fires, y = np.asarray(scores) >= np.asarray(thresholds)[None], np.asarray(y) > 0  # a NaN threshold never fires
+    "F1 of each unit's firing against `y`, over the images whose label is known."
+    known = ~np.isnan(np.asarray(y, np.float64))
+    fires, y = np.asarray(scores)[known] >= np.asarray(thresholds)[None], np.asarray(y)[known] > 0  # a NaN threshold never fires
     return 2 * (fires & y[:, None]).sum(0) / np.maximum(fires.sum(0) + y.sum(), 1)
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #3379a5f4

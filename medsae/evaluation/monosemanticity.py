@@ -237,12 +237,12 @@ def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #8ef4dc4c
 def av_best_classes(scores:pd.DataFrame, # from `activation_version_scores`
                 ) -> pd.DataFrame:
-    "Each latent's highest-scoring class and its score; no class (missing) where all its scores are equal, as for a dead latent."
+    "Each latent's highest-scoring class and its score; no class (missing) where its scores single none out: equal over two or more classes, or all 0 (a dead latent)."
     s = torch.tensor(scores.to_numpy(np.float64))  # a copy: pandas may hand out a read-only view
     best, scored = best_index(s, 1)
     if not scored.any(): raise MedsaeError("no class could be scored: every class lacks positive or negative images")
     top = s[torch.arange(len(s)), best]
-    tied = top == torch.where(s.isnan(), math.inf, s).amin(1)
+    tied = ((top == torch.where(s.isnan(), math.inf, s).amin(1)) & ((~s.isnan()).sum(1) > 1)) | (s.nan_to_num(0.) == 0).all(1)  # one scored class ties with nothing
     return pd.DataFrame({'neuron': scores.index, 'best_class': [None if t else scores.columns[c] for c, t in zip(best.tolist(), tied.tolist())], 'best_score': top.numpy()})
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #4e5c3bbd
