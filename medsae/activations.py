@@ -557,9 +557,10 @@ def parse_dataset_options(text:str|None, # `key=value,key=value`
     if not pairs or any(not sep or not k.strip() for k, sep, _ in pairs):
         raise UsageError(f"--dataset_options {text!r}: write key=value pairs separated by commas, e.g. frontal_only=true,on_error=skip")
     out = {k.strip(): _option_value(v.strip()) for k, _, v in pairs}
-    from medsae.data import DATASETS
-    params, fixed = inspect.signature(DATASETS[dataset]).parameters, {'split', 'dataset_root', 'transform'}
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) and (unknown := [k for k in out if k not in params or k in fixed]):
+    from medsae.data import DATASETS, dataset_layouts
+    readers = [inspect.signature(f).parameters for f in [DATASETS[dataset], *(l.read for l in dataset_layouts(dataset) if l.read)]]  # a factory passing **kwargs to its layouts' readers takes their options
+    params, fixed = {k: p for ps in readers for k, p in ps.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}, {'split', 'dataset_root', 'transform'}
+    if (len(readers) > 1 or not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in readers[0].values())) and (unknown := [k for k in out if k not in params or k in fixed]):
         raise UsageError(f"--dataset_options: the {dataset} dataset has no option {', '.join(unknown)}; its options are {', '.join(sorted(set(params) - fixed))}")
     if wrong := [k for k, v in out.items() if k in params and params[k].annotation in ('bool', bool) and not isinstance(v, bool)]:
         raise UsageError(f"--dataset_options: {', '.join(wrong)} is a switch: write {wrong[0]}=true or {wrong[0]}=false")

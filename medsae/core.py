@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3bcd116c
 from __future__ import annotations
-import contextlib, errno, importlib, json, logging, os, pickle, random, re, sys, tempfile, time, warnings
+import contextlib, contextvars, errno, importlib, json, logging, os, pickle, random, re, sys, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -17,13 +17,13 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ARTEFACT_DIRS', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError', 'Registry', 'resolve_data_root',
-           'results_root', 'Paths', 'get_paths', 'environment', 'safe_name', 'artefact_name', 'activations_name',
-           'sae_name', 'features_name', 'concepts_name', 'fsync_dir', 'write_error', 'write_errors', 'atomic_path',
-           'clean_temp_files', 'save_tensors', 'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table',
-           'save_figure', 'load_table', 'load_pt', 'load_tensor_file', 'set_quiet', 'is_quiet', 'progress', 'log',
-           'get_device', 'get_dtype', 'seed_everything', 'tensors_digest', 'weights_digest', 'dist_info',
-           'init_distributed', 'from_rank0']
+__all__ = ['ARTEFACT_DIRS', 'WRITE_ELSEWHERE', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError', 'Registry',
+           'resolve_data_root', 'results_root', 'Paths', 'get_paths', 'environment', 'safe_name', 'artefact_name',
+           'activations_name', 'sae_name', 'features_name', 'concepts_name', 'fsync_dir', 'writing_elsewhere',
+           'write_error', 'write_errors', 'atomic_path', 'clean_temp_files', 'save_tensors', 'load_tensors',
+           'tensors_meta', 'save_json', 'load_json', 'save_table', 'save_figure', 'load_table', 'load_pt',
+           'load_tensor_file', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything',
+           'tensors_digest', 'weights_digest', 'dist_info', 'init_distributed', 'from_rank0']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -187,11 +187,20 @@ _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota
                  errno.EACCES: 'no permission to write there', errno.EPERM: 'no permission to write there', errno.EROFS: 'the file system is read-only'}
 
 # %% ../nbs/00_core.ipynb #7db51d83
+WRITE_ELSEWHERE = contextvars.ContextVar('write_elsewhere', default='another data root with --data_root or MEDSAE_DATA')  # where a refused write could go instead
+
+@contextlib.contextmanager
+def writing_elsewhere(advice:str):
+    "Within it, a refused write suggests `advice` (a writer outside the data root: 'another folder with --out')."
+    token = WRITE_ELSEWHERE.set(advice)
+    try: yield
+    finally: WRITE_ELSEWHERE.reset(token)
+
 def write_error(path:Path, e:OSError) -> MedsaeError:
-    "The user's error for a write the file system refused."
+    "The user's error for a write the file system refused (what it suggests: `WRITE_ELSEWHERE`, which a writer outside the data root sets)."
     cause = f"{_WRITE_ERRNOS[e.errno]} ({e.strerror})" if e.errno in _WRITE_ERRNOS else e.strerror or str(e)
     first = {errno.ENOSPC: 'Free some space, or choose', errno.EDQUOT: 'Free some space, or choose', errno.EFBIG: 'Raise the file-size limit (ulimit -f), or choose'}
-    return MedsaeError(f"cannot write {path}: {cause}; what was saved before is unchanged. {first.get(e.errno, 'Choose')} another data root with --data_root or MEDSAE_DATA")
+    return MedsaeError(f"cannot write {path}: {cause}; what was saved before is unchanged. {first.get(e.errno, 'Choose')} {WRITE_ELSEWHERE.get()}")
 
 # %% ../nbs/00_core.ipynb #20ff47b5
 def _os_error(e:Exception) -> OSError|None:
@@ -309,9 +318,10 @@ def save_figure(path:str|Path, # a `.png` (or `.svg`, `.pdf`: the format follows
 # %% ../nbs/00_core.ipynb #be3a5f6d
 def load_table(path:str|Path, # a CSV file
                required:Iterable[str]=(), # columns that must be present
+               only_blank_missing:bool=False, # only an empty cell is missing; pandas otherwise also reads 'NA', 'N/A', 'null', 'None', 'nan', ... as missing
               ) -> pd.DataFrame:
     "Read a CSV file, naming the file and any `required` column it lacks."
-    try: df = pd.read_csv(path)
+    try: df = pd.read_csv(path, **({'keep_default_na': False, 'na_values': ['']} if only_blank_missing else {}))
     except FileNotFoundError: raise MedsaeError(f"{path}: no such file")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e: raise MedsaeError(f"{path} is not a readable CSV file ({e})") from e
     missing = [c for c in required if c not in df.columns]

@@ -212,7 +212,9 @@ def _find_csv(folder:Path, stems:list[str], dataset:str) -> Path:
     for stem in stems:
         for ext in ('.csv', '.csv.gz'):
             if (folder/f'{stem}{ext}').is_file(): return folder/f'{stem}{ext}'
-    raise MedsaeError(f"{dataset}: no {' or '.join(f'{s}.csv' for s in stems)} (or .csv.gz) in {folder}; pass csv=... or dataset_root=... (--dataset_root)")
+    below = [p for p in (sorted(folder.iterdir()) if folder.is_dir() else []) if p.is_dir() and any((p/f'{s}{e}').is_file() for s in stems for e in ('.csv', '.csv.gz'))]
+    raise MedsaeError(f"{dataset}: no {' or '.join(f'{s}.csv' for s in stems)} (or .csv.gz) in {folder}" + (f"; {below[0]} holds one: give --dataset_root {below[0]}" if below else
+                      "; give the folder that holds it (--dataset_root, dataset_root=), or the file itself (--dataset_options csv=FILE, csv=)"))
 
 def _paths_root(folder:Path, paths:pd.Series) -> tuple[Path, pd.Series]:
     "What a table's relative image paths start from, and the paths: the folder above `folder` when they begin with its name (Stanford's `CheXpert-v1.0-small/train/...`); `folder` and the paths without that first part where the user renamed the folder (when the first image is found so); else `folder`."
@@ -238,11 +240,18 @@ def read_chexpert_table(csv:str|Path, # a CSV with a `Path` column and the label
                         blank:str='zeros', # an empty cell becomes: 'ignore' (NaN), 'zeros' or 'ones'
                        ) -> tuple[pd.DataFrame, torch.Tensor]:
     "The table of a CheXpert-format CSV and its parsed `(n, n_labels)` labels."
-    df = load_table(csv, required=['Path', *label_names])
+    df = load_table(csv, required=['Path', *label_names], only_blank_missing=True)  # a label written 'NA' is refused, not read as a blank (a negative)
     empty = df['Path'].isna() | df['Path'].astype(str).str.strip().eq('')
     if empty.any(): raise MedsaeError(f"{csv}: empty 'Path' at row(s) {list(df.index[empty][:5])} (counting from 0 after the header)")
     df['Path'] = df['Path'].astype(str).str.strip().str.replace('\\', '/', regex=False)  # a table saved on Windows, or with stray spaces
-    return df, parse_labels(df, label_names, uncertain, blank, source=str(csv))
+    labels, twice = parse_labels(df, label_names, uncertain, blank, source=str(csv)), df['Path'].duplicated(keep=False).to_numpy()
+    if twice.any():  # one image as two samples: its activations counted twice in every score
+        rows = np.flatnonzero(df['Path'].to_numpy() == df['Path'].to_numpy()[twice][0])
+        same = bool(torch.stack([labels[r].nan_to_num(-9) for r in rows]).unique(dim=0).shape[0] == 1)
+        msg = f"{csv}: {int(twice.sum())} rows list an image another row lists too, e.g. {df['Path'].iat[rows[0]]} at rows {rows.tolist()} (counting from 0 after the header)"
+        if not same: raise MedsaeError(msg + ", with different labels; keep one row per image")
+        log(msg + "; each is a sample of its own, counted as often in every score")
+    return df, labels
 
 # %% ../nbs/01_data.ipynb #49a14940
 def balanced_subset(positives:np.ndarray, # (n, n_labels) bool: which labels each row is positive for

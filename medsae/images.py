@@ -4,7 +4,7 @@
 
 # %% ../nbs/00e_images.ipynb #300e6d37
 from __future__ import annotations
-import io, logging, os, re, struct
+import atexit, io, logging, os, re, shutil, struct, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +13,9 @@ from PIL import Image, ImageOps
 from .core import MedsaeError, log, _first_line
 
 # %% auto #0
-__all__ = ['PNG_SIGNATURE', 'DETECTOR_BITS', 'is_dicom', 'png_sbit', 'widened_8bit', 'bit_depth', 'image_bits_setting',
-           'scale_to_8bit', 'window_to_unit', 'voi_lut_to_unit', 'dicom_grey', 'open_image', 'save_dicom', 'to_pil']
+__all__ = ['PNG_SIGNATURE', 'DETECTOR_BITS', 'DEPTH_RECORD', 'is_dicom', 'png_sbit', 'widened_8bit', 'bit_depth',
+           'image_bits_setting', 'forget_depths', 'scale_to_8bit', 'window_to_unit', 'voi_lut_to_unit', 'dicom_grey',
+           'open_image', 'save_dicom', 'to_pil']
 
 # %% ../nbs/00e_images.ipynb #d6b0c789
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -63,15 +64,29 @@ def image_bits_setting() -> int|None:
     return int(v)
 
 _RULE_DEPTHS: dict[int, str] = {}  # this process's images of more than 8 bits read at each depth by the rule: the first of each
+DEPTH_RECORD = 'MEDSAE_DEPTH_RECORD'  # names the folder where a run's processes note those depths (a data loader's workers inherit it)
+if DEPTH_RECORD not in os.environ:  # the process that starts a run names it; the folder is made when a first such image is read, and goes when this process ends
+    os.environ[DEPTH_RECORD] = str(Path(tempfile.gettempdir())/f'medsae-depths-{os.getpid()}-{time.time_ns()}')
+    atexit.register(shutil.rmtree, os.environ[DEPTH_RECORD], True)
+
+def forget_depths():
+    "Forget the depths this run has read images at so far (this process's and its workers' notes)."
+    _RULE_DEPTHS.clear(); shutil.rmtree(os.environ[DEPTH_RECORD], ignore_errors=True)
 
 def _note_depth(b:int, what:str, top:int):
-    "Warn, once per depth, when the rule reads an image at a depth other than the one(s) it read this process's earlier images at."
+    "Warn, once per depth, when the rule reads an image at a depth other than the one(s) the run read its earlier images at, in this process or in another of its data loader's workers."
     if b in _RULE_DEPTHS: return
-    if _RULE_DEPTHS:
-        first, seen = next(iter(_RULE_DEPTHS.items()))
-        log(f"{what} is read as {b}-bit (its largest value is {top}), {seen} as {first}-bit: images of one detector read at different depths are not scaled alike; "
-            f"set MEDSAE_IMAGE_BITS to the detector's depth (e.g. 12) to read them all at it", logging.WARNING)
+    seen, record = dict(_RULE_DEPTHS), Path(os.environ[DEPTH_RECORD])
+    try:
+        record.mkdir(exist_ok=True)
+        with open(record/str(b), 'x') as f: f.write(what)  # exclusive: the first process to read this depth notes it
+        seen |= {int(q.name): q.read_text() or 'another image' for q in sorted(record.iterdir(), key=lambda q: q.stat().st_mtime_ns) if q.name.isdigit() and int(q.name) not in seen}
+    except FileExistsError: _RULE_DEPTHS[b] = what; return  # another worker read this depth first, and warned if it had to
+    except OSError: pass  # no shared note: this process's own
     _RULE_DEPTHS[b] = what
+    if (first := next(((d, w) for d, w in seen.items() if d != b), None)):
+        log(f"{what} is read as {b}-bit (its largest value is {top}), {first[1]} as {first[0]}-bit: images of one detector read at different depths are not scaled alike; "
+            f"set MEDSAE_IMAGE_BITS to the detector's depth (e.g. 12) to read them all at it", logging.WARNING)
 
 def scale_to_8bit(values:np.ndarray, # integer values in 0..`top`
                   top:int, # the value that becomes 255

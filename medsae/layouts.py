@@ -39,7 +39,7 @@ def read_mimic_table(folder:Path, # the MIMIC-CXR-JPG folder
     files = {k: _find_csv(folder, [stem], 'mimic-cxr') for k, stem in MIMIC_FILES.items()}
     splits = load_table(files['split'], required=['dicom_id', 'study_id', 'subject_id', 'split'])
     views = load_table(files['metadata'], required=['dicom_id', 'ViewPosition'])[['dicom_id', 'ViewPosition']]
-    labels = load_table(files['labels'], required=['subject_id', 'study_id', *CHEXPERT_LABELS]).drop_duplicates(['subject_id', 'study_id'])
+    labels = load_table(files['labels'], required=['subject_id', 'study_id', *CHEXPERT_LABELS], only_blank_missing=True).drop_duplicates(['subject_id', 'study_id'])
     df = splits[splits['split'] == MIMIC_SPLITS[split]].rename_axis('row').reset_index().merge(views, on='dicom_id', how='left')
     if frontal_only: df = df[df['ViewPosition'].isin(FRONTAL_VIEWS)]
     return df.merge(labels.assign(labelled=True), on=['subject_id', 'study_id'], how='left').reset_index(drop=True), files
@@ -140,7 +140,7 @@ def chexpert_plus(split:str='train', # 'train' or 'val' (the CSV's 'valid')
         label_file = folder/'chexbert_labels'/f'{labels}_fixed.json'
         table = df[['path_to_image']].merge(read_chexbert_labels(label_file).assign(labelled=True), on='path_to_image', how='left')
         y = parse_labels(table, CHEXPERT_LABELS, uncertain, blank, source=str(label_file))
-        y[torch.from_numpy(table['labelled'].isna().to_numpy())] = float('nan')  # an image the label file does not list: unknown
+        y[torch.from_numpy(table['labelled'].isna().to_numpy().copy())] = float('nan')  # an image the label file does not list: unknown
     root = Path(image_root) if image_root else folder/'PNG' if (folder/'PNG').is_dir() else folder
     return CsvImageDataset('chexpert-plus', split, paths, root, y, CHEXPERT_LABELS, str(csv), df.index.to_numpy(), files=_image_files(root, paths),
                            texts=df[text_column].fillna('').astype(str).tolist(), transform=transform, on_error=on_error, mode=mode)

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .core import MedsaeError, atomic_path, progress, write_errors
+from .core import MedsaeError, atomic_path, progress, write_errors, writing_elsewhere
 from .commands import Flag, UsageError, command, int_range
 from .data import CHEXPERT_FILES, CHEXPERT_LABELS, DATA_COMMANDS, ImageLabelDataset, Layout, check_choice, chexpert, register_dataset, register_layout
 
@@ -465,7 +465,10 @@ def write_synthetic_cxr(out:str|Path, # the folder to write (the CSV; PNGs and m
                        ) -> Path:
     "Write `n` synthetic radiographs as a CheXpert-format folder (PNGs, masks, CSV with reports); returns the CSV's path."
     check_choice('split', split, SYNTH_SPLITS)
-    out, cfg, rows = Path(out), cfg or SynthConfig(size=size), []
+    with writing_elsewhere('another folder with --out (out=)'): return _write_synthetic(Path(out), n, split, size, seed, cfg)
+
+def _write_synthetic(out:Path, n:int, split:str, size:int, seed:int, cfg:SynthConfig|None) -> Path:
+    cfg, rows = cfg or SynthConfig(size=size), []
     with write_errors(out/'synthetic-cxr'/split): (out/'synthetic-cxr'/split).mkdir(parents=True, exist_ok=True)
     for i in progress(range(SYNTH_SPLITS[split], SYNTH_SPLITS[split] + n), desc=f'synthetic-cxr {split}', total=n):
         s, rel = synth_cxr(i, seed, cfg), synth_id(split, i)
