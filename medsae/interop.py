@@ -4,6 +4,7 @@
 
 # %% ../nbs/04b_interop.ipynb #7d67467a
 from __future__ import annotations
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,11 @@ def parse_type_name(name:str) -> tuple[str, str, dict]:
     if name.startswith('overcomplete.'):
         cls, _, opts = name.removeprefix('overcomplete.').partition(':')
         if cls in foreign_names('overcomplete'):
-            try: return 'overcomplete', cls, {k.strip(): _value(v.strip()) for k, v in (o.split('=') for o in opts.split(',') if o)}
+            try: out = {k.strip(): _value(v.strip()) for k, v in (o.split('=') for o in opts.split(',') if o)}
             except ValueError: raise MedsaeError(f"--sae_type_name {name!r}: write overcomplete's options as name=value pairs, e.g. overcomplete.TopKSAE:top_k=32")
+            if (bad := [f'{k}={v}' for k, v in out.items() if k not in ('top_k', 'k', 'normalization') or (k != 'normalization' and not (isinstance(v, int) and v > 0))]):
+                raise MedsaeError(f"--sae_type_name {name!r}: {', '.join(bad)} is not an option medsae reads; they are top_k=N and k=N (whole numbers ≥ 1) and normalization=NAME")
+            return 'overcomplete', cls, out
     for lib in ('reference', 'dictionary_learning'):
         if name in foreign_names(lib): return lib, name, {}
     raise MedsaeError(f"unknown --sae_type_name {name!r}; choose from {sorted(foreign_names('reference'))} (the reference project's names), a dictionary_learning class "
@@ -170,10 +174,22 @@ def _take(sd:dict, keys:list[str], source:Any) -> dict:
     return {k: sd[k].float() if sd[k].is_floating_point() else sd[k] for k in keys}
 
 # %% ../nbs/04b_interop.ipynb #57bbba1b
+def _saelens_config(cfg:dict, source:Path) -> dict:
+    "`cfg.json` as SAELens 6 reads it. One written before 6.0 names TopK by its activation function (`activation_fn_str='topk'`, k in its kwargs); a bool or null `normalize_activations` is 'none' (True: 'expected_average_only_in')."
+    if not isinstance(cfg, dict): raise MedsaeError(f"{source}: not a SAELens config (a JSON object)")
+    cfg, version = dict(cfg), str(cfg.get('sae_lens_version') or (cfg.get('metadata') or {}).get('sae_lens_version') or '0')
+    if int(re.match(r'\d*', version)[0] or 0) < 6:
+        fn, k = cfg.get('activation_fn', cfg.get('activation_fn_str', 'relu')), (cfg.get('activation_fn_kwargs') or {}).get('k')
+        if fn == 'topk' and k is not None: cfg.update(architecture='topk', k=k)
+        elif fn not in ('relu', 'topk'): raise MedsaeError(f"{source}: a SAELens SAE with activation function {fn!r} is not supported; medsae reads 'relu' and 'topk'")
+    norm = cfg.get('normalize_activations')
+    cfg['normalize_activations'] = 'none' if norm is None or norm is False else 'expected_average_only_in' if norm is True else norm
+    return cfg
+
 def load_saelens(folder:str|Path) -> SAE:
     "Load a SAELens folder (`cfg.json` + `sae_weights.safetensors`, inference or training checkpoint) as a medsae SAE (in eval mode)."
     folder = Path(folder)
-    cfg, wfile = load_json(folder/'cfg.json'), folder/'sae_weights.safetensors'
+    cfg, wfile = _saelens_config(load_json(folder/'cfg.json'), folder/'cfg.json'), folder/'sae_weights.safetensors'
     arch = cfg.get('architecture', 'standard')
     if arch not in foreign_names('saelens'): raise MedsaeError(f"{folder/'cfg.json'}: SAELens architecture {arch!r} is not supported; supported: {sorted(foreign_names('saelens'))}")
     for k in ('d_in', 'd_sae') + (('k',) if 'topk' in arch else ()) + (('matryoshka_widths',) if arch == 'matryoshka_batchtopk' else ()):
@@ -181,6 +197,8 @@ def load_saelens(folder:str|Path) -> SAE:
     scale, sd = _saelens_scale(folder, cfg), load_tensors(wfile)
     if (half := {v.dtype for v in sd.values()} & {torch.float16, torch.bfloat16}): log(f"{wfile}: saved in {min(map(str, half)).removeprefix('torch.')}; medsae computes in float32 (SAELens in the saved precision: codes differ by its rounding)")
     if 'log_threshold' in sd: sd['threshold'] = sd.pop('log_threshold').exp()
+    if 'scaling_factor' in sd:  # an older SAELens saved ones here (dropped, as SAELens drops them); others are a fine-tuning scale medsae does not apply
+        if not bool((sd.pop('scaling_factor') == 1).all()): raise MedsaeError(f"{wfile}: a scaling_factor other than ones (SAELens's finetuning_scaling_factor) is not supported")
     extra = {'jumprelu': ['threshold'], 'gated': ['b_mag', 'r_mag'], 'batchtopk': ['topk_threshold'], 'matryoshka_batchtopk': ['topk_threshold']}.get(arch, [])
     st = _take(sd, ['W_enc', 'b_gate' if arch == 'gated' else 'b_enc', 'W_dec', 'b_dec'] + extra, wfile)
     if arch == 'gated': st['b_enc'] = st.pop('b_gate')
@@ -211,7 +229,8 @@ def export_saelens(sae:SAE|str|Path, # any medsae SAE, or a medsae checkpoint fo
     "Write `sae` in SAELens's format: `cfg.json` + `sae_weights.safetensors`, an input scale folded into the weights (SAELens then computes on raw activations what medsae does)."
     if isinstance(sae, (str, Path)): act_scale, sae = training_record(sae).get('act_scale') if act_scale is None else act_scale, load_sae(sae)
     folder = Path(folder)
-    st = _fold_scale({k: getattr(sae, k).detach() for k in ('W_enc', 'b_enc', 'W_dec', 'b_dec')}, float(act_scale or 1.))  # SAELens's functions of x
+    scale = float(act_scale or 1.) if sae.cfg.normalize_activations == 'none' else 1.  # an SAE that normalises its inputs is blind to their scale: nothing to fold (folding broke it)
+    st = _fold_scale({k: getattr(sae, k).detach() for k in ('W_enc', 'b_enc', 'W_dec', 'b_dec')}, scale)  # SAELens's functions of x
     if isinstance(sae, StandardSAE): arch = 'standard'
     elif isinstance(sae, GatedSAE): arch, st['b_gate'], st['b_mag'], st['r_mag'] = 'gated', st.pop('b_enc'), sae.b_mag.detach(), sae.r_mag.detach()
     elif isinstance(sae, JumpReLUSAE): arch, st['threshold'] = 'jumprelu', sae.threshold.detach()
@@ -233,12 +252,14 @@ OVERCOMPLETE_NORMS = {'l2': lambda w: w / (w.norm(dim=1, keepdim=True) + 1e-8), 
                       'identity': lambda w: w}
 
 def _overcomplete_norm(w:torch.Tensor, path:Path, sae_class:str) -> str:
-    "'l2' for a dictionary an l2 overcomplete SAE saved (training and eval() leave its rows unit-norm); else refuse, naming the normalization it fits."
-    fits = [n for n in ('l2', 'max_l2', 'l1', 'max_l1') if torch.allclose(OVERCOMPLETE_NORMS[n](w), w, atol=1e-5)]
-    if fits and fits[0] == 'l2': return 'l2'
-    said = f"they fit {fits[0]!r}" if fits else "they fit none of l2, max_l2, l1, max_l1 (an 'identity' one, or one never trained nor put in eval mode)"
-    raise MedsaeError(f"{path}: its dictionary rows are not unit-norm, as an overcomplete SAE with the default 'l2' normalization leaves them; {said}: "
-                      f"say its normalization, e.g. overcomplete.{sae_class}:normalization={fits[0] if fits else 'identity'}")
+    "'l2', overcomplete's default, for a dictionary whose rows are near unit norm (overcomplete normalises them in each forward pass, so the last optimizer step leaves them within about 1 %); else refuse, naming the normalization they fit."
+    norms = w.norm(dim=1)
+    if bool(((norms - 1).abs() < 0.05).all()): return 'l2'
+    fits = [n for n in ('max_l2', 'l1', 'max_l1') if torch.allclose(OVERCOMPLETE_NORMS[n](w), w, atol=1e-5)]
+    said = f"they fit {fits[0]!r}" if fits else f"their norms run from {float(norms.min()):.3g} to {float(norms.max()):.3g}"
+    example = f"overcomplete.{sae_class}:{'top_k=N,' if sae_class == 'TopKSAE' else 'k=N,' if sae_class == 'BatchTopKSAE' else ''}normalization={fits[0] if fits else 'NAME'}"
+    raise MedsaeError(f"{path}: its dictionary rows are not near unit norm, as an overcomplete SAE with the default 'l2' normalization has them; {said}: "
+                      f"say the normalization it was built with ({', '.join(OVERCOMPLETE_NORMS)}), e.g. {example}")
 
 def load_overcomplete(path:str|Path, # a `.pt` of an overcomplete SAE's state dict
                       sae_class:str, # its class: SAE, TopKSAE, BatchTopKSAE, JumpSAE
@@ -313,5 +334,5 @@ def load_any_sae(path:str|Path, # a checkpoint folder or file of medsae, diction
     folder = p if p.is_dir() else p.parent
     sae = {'medsae': load_sae, 'dictionary_learning': load_dictionary_learning, 'saelens': load_saelens, 'sparsify': load_sparsify}[fmt](folder)
     want = name and foreign_names(lib)[name]
-    if want and want != sae.arch: raise MedsaeError(f"--sae_type_name {sae_type_name} means a {want} SAE, but {folder} holds a {sae.arch} SAE; drop --sae_type_name or fix it")
+    if want and want != sae.arch and {want, sae.arch} != {'standard', 'standard_april'}: raise MedsaeError(f"--sae_type_name {sae_type_name} means a {want} SAE, but {folder} holds a {sae.arch} SAE; drop --sae_type_name or fix it")
     return sae
