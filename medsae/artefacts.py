@@ -125,6 +125,7 @@ def stale_fields(path:str|Path, # an artefact
 # %% ../nbs/00b_artefacts.ipynb #b3c5ce9f
 def check_request(path:str|Path, stored:Mapping, requested:Mapping,
                   flags:Mapping[str, str]|None=None, # how a user sets a field (`{'train.lr': '--lr'}`), named beside it
+                  advice:str|None=None, # what to do instead, where the command has its own ways (default: --overwrite, or another name)
                  ):
     "Raise `MetaMismatchError` naming every field in which the stored request differs from `requested`."
     diff = meta_diff(stored, requested)
@@ -135,7 +136,7 @@ def check_request(path:str|Path, stored:Mapping, requested:Mapping,
                 f"after a medsae that recorded absolute paths wrote it; move it back to reuse it as it is. ") if moved else ''
         if diff.get('weights_digest', (0,))[0] is None: hint += "It records no model weights (an older medsae did not record them, and a plain tensor file has none), so which weights made it cannot be checked. "
         raise MetaMismatchError(f"{path} was made for a different request ({fields}). {hint}"
-                                f"Recompute it with --overwrite on the command that makes it (overwrite=True in Python), or choose another name.")
+                                + (advice or "Recompute it with --overwrite on the command that makes it (overwrite=True in Python), or choose another name."))
 
 def _same_place(a, b) -> bool:
     "Whether two stored values are absolute paths that differ only in the folders above their last two parts (a root moved after absolute paths were recorded)."

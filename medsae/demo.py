@@ -31,17 +31,16 @@ from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity,
 from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts, vocab_digest
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
                                reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, false_positive_causes, false_positive_sentence, ground_truth_goals, ground_truth_table,
-                               pointing_chance, pointing_game, probe_ceiling, shared_latents, shared_sentence, text_ceiling)
+                               pointing_chance, pointing_game, probe_ceiling, shared_latents, shared_sentence, text_ceiling, dense_rows, finding_labels, score_findings, unit_scores)
 from .linearity import linearity_check, linearity_sentence, linearity_summary, plot_linearity
 from .docs import figure_output, output_cell, render_report, table_output, widget_output
 
 # %% auto #0
-__all__ = ['DEMO_SHAPES', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name', 'FirstN',
-           'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
+__all__ = ['DEMO_SHAPES', 'DEMO_ADVICE', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name',
+           'FirstN', 'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
            'demo_train', 'demo_activations', 'activations_done', 'split_features', 'demo_features', 'features_done',
-           'demo_names', 'dense_rows', 'finding_labels', 'score_findings', 'unit_scores', 'demo_scores',
-           'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth', 'demo_pointing',
-           'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
+           'demo_names', 'demo_scores', 'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth',
+           'demo_pointing', 'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
            'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas',
            'run_demo', 'demo_command']
 
@@ -86,6 +85,8 @@ def demo_shape(cfg:DemoConfig) -> tuple[int, int, int]:
     "The run's (d_sae, k, training steps): each as given, else `DEMO_SHAPES`'s for its hook point."
     d, k, steps = DEMO_SHAPES['embedding' if at_embedding(cfg.hook_point) else 'other']
     return cfg.d_sae or d, cfg.k or k, cfg.steps or steps
+
+DEMO_ADVICE = 'medsae demo keeps one run of each SAE shape (--d_sae, --k, --hook_point) in a data root: give another --data_root to keep both, or --overwrite to make every stage again.'  # what a refused rerun of the demo can do
 
 def demo_sae_name(cfg:DemoConfig) -> str:
     "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}]` (the hook point unless it is the embedding)."
@@ -174,7 +175,7 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * per_image, 'weights_digest': acts.meta['request'].get('weights_digest')}  # rows as training records them (positions at a spatial hook point), and the model's weights
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = training_record(out)
-        check_request(out, {k: stored.get(k) for k in request}, request)
+        check_request(out, {k: stored.get(k) for k in request}, request, advice=DEMO_ADVICE)
         return out, pd.DataFrame(stored.get('history', []))
     return out, train_sae(sae, acts, tcfg, out=out, resume=not cfg.overwrite, overwrite=cfg.overwrite).metrics
 
@@ -184,7 +185,7 @@ def demo_activations(cfg:DemoConfig, split:str, model:Callable[[], Any]) -> Acti
     ds, kw = _dataset_arg(cfg, split)
     folder = activations_folder(cfg.model, cfg.dataset, split, cfg.hook_point, data_root=cfg.data_root)
     if isinstance(ds, str) and _complete(folder) and not cfg.overwrite:  # cached: no model needed to read them, its weights checked against its default file where it names one
-        stored = read_meta(folder, FOLDER)['request']; check_request(folder, {k: stored.get(k) for k in ('dataset_kwargs', 'weights_digest')}, {'dataset_kwargs': kw, 'weights_digest': default_weights_digest(cfg.model) or stored.get('weights_digest')})
+        stored = read_meta(folder, FOLDER)['request']; check_request(folder, {k: stored.get(k) for k in ('dataset_kwargs', 'weights_digest')}, {'dataset_kwargs': kw, 'weights_digest': default_weights_digest(cfg.model) or stored.get('weights_digest')}, advice=DEMO_ADVICE)
         return ActivationStore(folder)
     return extract_activations(model(), ds, split, cfg.hook_point, data_root=cfg.data_root, batch_size=100, num_workers=0, overwrite=cfg.overwrite, **kw)
 
@@ -224,44 +225,7 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
     if stale := stale_fields(path, request, TABLE): log(f"demo: {path.name} was made for other options ({', '.join(stale)}); naming again")
     return load_or_compute(path, request, name, TABLE, cfg.overwrite or bool(stale)).fillna({'concept': ''})  # unnamed: '' computed, NaN read back
 
-# %% ../nbs/13_demo.ipynb #51be0eed
-def dense_rows(source:Any) -> np.ndarray:
-    "All rows of SAE features or activations as one dense (n, d) array, spatial ones max-pooled (as the scores read them)."
-    return torch.cat([b for _, b in score_rows(source)]).numpy()
-
-def finding_labels(source:Any, # SAE features or activations, with `labels` and `label_names`
-                   findings:list[str], # the label columns wanted, in this order
-                  ) -> np.ndarray:
-    "The labels of `findings` as an (n, findings) array, 1/0, unknown read as 0."
-    return source.labels[:, [list(source.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
-
 # %% ../nbs/13_demo.ipynb #60f1468e
-def score_findings(class_names:list[str], # the label columns
-                   labels:np.ndarray, # (n, classes) held-out labels, NaN where unknown
-                  ) -> list[str]:
-    "The findings the per-finding table has rows for: the planted ones (or every label), where the images have both outcomes."
-    both = lambda c: 0 < np.nansum(labels[:, c]) < np.sum(~np.isnan(labels[:, c]))
-    candidates = SYNTH_FINDINGS if set(SYNTH_FINDINGS) <= set(class_names) else class_names
-    return [f for f in candidates if both(class_names.index(f))]
-
-def unit_scores(source:Any, # SAE features or activations (neurons)
-                embeddings:ActivationStore, # the embeddings MS compares images in
-                labels:torch.Tensor, # (n, classes) the held-out labels
-                kind:str='latent', # what a unit is called in the tables
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Per unit: MS, firing frequency, best class and F1; per finding: the unit of best F1 and its scores."
-    cls, ms, p1 = class_scores(source), monosemanticity_scores(source, embeddings), fit_probes_1d(source)
-    x, y = dense_rows(source), labels.nan_to_num(0).numpy()
-    f1 = cls.f1.nan_to_num(-1.)
-    units = pd.DataFrame({kind: range(cls.d), 'MS': ms.ms.to_numpy(), 'defined': ms.defined.to_numpy(), 'freq': ms.freq.to_numpy(),
-                          'best class': [cls.class_names[c] if n and v > 0 else None for c, n, v in zip(f1.argmax(1).tolist(), cls.n_firing.tolist(), f1.max(1).values.tolist())], 'best F1': torch.where(cls.n_firing > 0, f1.max(1).values.clamp(min=0), torch.nan).numpy()})  # a silent unit, or one of F1 0 with every class: none
-    rows = []
-    for f in score_findings(cls.class_names, labels.numpy()):
-        c = cls.class_names.index(f); j = int(f1[:, c].argmax())
-        rows.append({'finding': f, kind: j, 'F1': float(cls.f1[j, c]), 'P': float(cls.precision[j, c]), 'R': float(cls.recall[j, c]),
-                     'r': float(cls.corr[j, c]), 'MS': float(ms.ms[j]), '1-D AUROC': auroc((-1. if float(p1.a[j, c]) < 0 else 1.) * x[:, j], y[:, c])})
-    return units, pd.DataFrame(rows)
-
 def demo_scores(cfg:DemoConfig, feats:Any, model:Callable[[], Any], joint:bool) -> dict[str, pd.DataFrame]:
     "The score tables of the latents and of the neurons: latents, neurons, findings_latent, findings_neuron."
     test_acts = ActivationStore(feats.request['activations'])
@@ -409,10 +373,11 @@ def dead_sentence(r:DemoResults) -> str:
     "How many latents are dead at the end of training and on the held-out images, by one definition."
     recon, d = r.fidelity['reconstruction'].iloc[0], r.cfg.d_sae
     rows, train = int(recon['rows']), float(r.history['dead_frac'].iloc[-1]) if len(r.history) else float('nan')
-    per = '' if rows == r.features.n else f' × {rows // r.features.n} positions'
+    per, seen = '' if rows == r.features.n else f' × {rows // r.features.n} positions', training_record(r.features.request['sae']).get('tokens', rows)
+    held = f"{round(float(recon['dead_frac']) * d)} ({float(recon['dead_frac']):.0%}) on the held-out images"
     return (f"A latent is *dead* when it fires on none of {rows:,} consecutive inputs, as many as the held-out split has ({r.features.n:,} images{per}): "
-            f"{round(train * d)} of {d} latents ({train:.0%}) at the end of training, over its last {rows:,} inputs, and "
-            f"{round(float(recon['dead_frac']) * d)} ({float(recon['dead_frac']):.0%}) on the held-out images.")
+            + (f"{round(train * d)} of {d} latents ({train:.0%}) at the end of training, over its last {rows:,} inputs, and {held}." if seen >= rows else
+               f"{held.replace(' (', f' of {d} latents (', 1)}; training saw {seen:,} inputs, too few to count any latent dead there."))
 
 # %% ../nbs/13_demo.ipynb #c625e91b
 def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
@@ -438,7 +403,7 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
                         "and no latent of this SAE reads it alone." if sae_short else '') + (false_positive_sentence(r.false_positives) if r.false_positives is not None else '')),
                   output_cell(table_output(r.probe_ceiling.merge(gt[['finding', 'latent_f1', 'neuron_f1']], on='finding'), index=False))]
     if r.text_ceiling is not None and len(r.text_ceiling):
-        unnameable = [f"{x.finding} ({x.own or 'no concept'} {x.own_auroc:.2f}, {x.best} {x.best_auroc:.2f})" for x in r.text_ceiling.itertuples() if not x.nameable]
+        unnameable = [f"{x.finding} ({f'{x.own} {x.own_auroc:.2f}' if isinstance(x.own, str) and x.own else 'no concept of the vocabulary names it'}, {x.best} {x.best_auroc:.2f})" for x in r.text_ceiling.itertuples() if not x.nameable]  # own: '' written, NaN read back
         cells += [md(f"What the names can be: latents are named from the model's own text (07_naming, `naming={cfg.naming!r}`), so a name can be the finding "
                      f"only where the model's text for the finding picks out its images. Per finding, on the {cfg.split_val} images: the AUROC of the zero-shot "
                      "score of the concept that names it, and the concept whose score ranks them best. "
@@ -571,7 +536,8 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     atlas_done = fresh(report_done(page, request) and _complete(out/'atlas'))  # made from what the report is made from
     steps.run('atlas', atlas_done, lambda: out/'atlas' if atlas_done else demo_atlas(r, out/'atlas'))
     steps.run('report', fresh(report_done(page, request)), lambda: demo_report(r, page, request))
-    if not (truth_cached and (out/'ground_truth.csv').exists()): save_table(out/'ground_truth.csv', truth['ground_truth'])  # beside the report, rewritten when recomputed
+    gt_csv = out/'ground_truth.csv'  # beside the report: the table of the run that wrote it, written when it differs (another run's may be there)
+    if not gt_csv.exists() or gt_csv.read_text() != truth['ground_truth'].to_csv(index=False): save_table(gt_csv, truth['ground_truth'])
     save_table(out/'stages.csv', steps.frame())
     log(f'demo: {len(steps)} stages in {time.time() - t0:.1f}s; report: {page}')
     return page

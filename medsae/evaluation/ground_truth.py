@@ -14,13 +14,16 @@ from ..core import MedsaeError
 from ..naming import load_vocab, concept_scores
 from ..models import auroc
 from ..synthetic import SYNTH_DEVICES, SYNTH_FINDINGS
-from .probes import train_probe
+from .streaming import score_rows
+from .labels import class_scores
+from .monosemanticity import monosemanticity_scores
+from .probes import fit_probes_1d, train_probe
 
 # %% auto #0
 __all__ = ['SYNTH_CONCEPTS', 'GROUND_TRUTH_COLUMNS', 'best_threshold', 'f1_at', 'choose_units', 'held_out_scores', 'name_is',
            'pointing_game', 'pointing_chance', 'ground_truth_table', 'ground_truth_goals', 'attribute_table',
            'shared_latents', 'shared_sentence', 'false_positive_causes', 'false_positive_sentence', 'probe_ceiling',
-           'text_ceiling']
+           'text_ceiling', 'dense_rows', 'finding_labels', 'score_findings', 'unit_scores']
 
 # %% ../../nbs/08_evaluation/05_ground_truth.ipynb #a94ea54e
 def best_threshold(scores:np.ndarray, # (n, d) one column per unit
@@ -217,7 +220,7 @@ def false_positive_causes(latents:tuple[np.ndarray, np.ndarray], # (validation, 
 def false_positive_sentence(causes:pd.DataFrame) -> str:
     "What the report says of `false_positive_causes`: where each latent below the bar fires without its finding, and what those images share."
     parts = [f"{x.finding}'s latent {x.latent} fires on {x.false_positives} held-out images without it and misses {x.misses} of its images"
-             + (f"; {x.share:.0%} of those {x.false_positives} have {x['with']} ({x.base:.0%} of all held-out images), so it reads that too" if x['with'] else
+             + (f"; {x.share:.0%} of those {x.false_positives} have {x['with']} ({x.base:.0%} of all held-out images), so it reads that too" if isinstance(x['with'], str) and x['with'] else
                 "; no other label or attribute is on most of those images") for _, x in causes.iterrows()]
     return f" {'. '.join(parts)}." if parts else ''
 
@@ -254,3 +257,40 @@ def text_ceiling(embeddings:Any, # (n, d) the images' joint embeddings (a tensor
                      'best': concepts[best] if best is not None else '', 'best_auroc': au[best] if best is not None else np.nan,
                      'nameable': own is not None and best is not None and au[own] >= au[best]})
     return pd.DataFrame(rows, columns=['finding', 'own', 'own_auroc', 'best', 'best_auroc', 'nameable'])
+
+# %% ../../nbs/08_evaluation/05_ground_truth.ipynb #17b716d0
+def dense_rows(source:Any) -> np.ndarray:
+    "All rows of SAE features or activations as one dense (n, d) array, spatial ones max-pooled (as the scores read them)."
+    return torch.cat([b for _, b in score_rows(source)]).numpy()
+
+def finding_labels(source:Any, # SAE features or activations, with `labels` and `label_names`
+                   findings:list[str], # the label columns wanted, in this order
+                  ) -> np.ndarray:
+    "The labels of `findings` as an (n, findings) array, 1/0, unknown read as 0."
+    return source.labels[:, [list(source.label_names).index(f) for f in findings]].nan_to_num(0).numpy()
+
+def score_findings(class_names:list[str], # the label columns
+                   labels:np.ndarray, # (n, classes) held-out labels, NaN where unknown
+                  ) -> list[str]:
+    "The findings the per-finding table has rows for: the planted ones (or every label), where the images have both outcomes."
+    both = lambda c: 0 < np.nansum(labels[:, c]) < np.sum(~np.isnan(labels[:, c]))
+    candidates = SYNTH_FINDINGS if set(SYNTH_FINDINGS) <= set(class_names) else class_names
+    return [f for f in candidates if both(class_names.index(f))]
+
+def unit_scores(source:Any, # SAE features or activations (neurons)
+                embeddings:ActivationStore, # the embeddings MS compares images in
+                labels:torch.Tensor, # (n, classes) the held-out labels
+                kind:str='latent', # what a unit is called in the tables
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Per unit: MS, firing frequency, best class and F1; per finding: the unit of best F1 and its scores."
+    cls, ms, p1 = class_scores(source), monosemanticity_scores(source, embeddings), fit_probes_1d(source)
+    x, y = dense_rows(source), labels.nan_to_num(0).numpy()
+    f1 = cls.f1.nan_to_num(-1.)
+    units = pd.DataFrame({kind: range(cls.d), 'MS': ms.ms.to_numpy(), 'defined': ms.defined.to_numpy(), 'freq': ms.freq.to_numpy(),
+                          'best class': [cls.class_names[c] if n and v > 0 else None for c, n, v in zip(f1.argmax(1).tolist(), cls.n_firing.tolist(), f1.max(1).values.tolist())], 'best F1': torch.where(cls.n_firing > 0, f1.max(1).values.clamp(min=0), torch.nan).numpy()})  # a silent unit, or one of F1 0 with every class: none
+    rows = []
+    for f in score_findings(cls.class_names, labels.numpy()):
+        c = cls.class_names.index(f); j = int(f1[:, c].argmax())
+        rows.append({'finding': f, kind: j, 'F1': float(cls.f1[j, c]), 'P': float(cls.precision[j, c]), 'R': float(cls.recall[j, c]),
+                     'r': float(cls.corr[j, c]), 'MS': float(ms.ms[j]), '1-D AUROC': auroc((-1. if float(p1.a[j, c]) < 0 else 1.) * x[:, j], y[:, c])})
+    return units, pd.DataFrame(rows)
