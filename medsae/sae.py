@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
@@ -243,8 +244,12 @@ def _nonzero_at(pre, rows, cols):
 def auxk_loss(e:torch.Tensor, # (B, d_in) residual x - x_hat, detached
               e_hat:torch.Tensor, # (B, d_in) its reconstruction from dead latents
              ) -> torch.Tensor:
-    "Squared error of the residual's reconstruction, relative to the residual's variance."
-    return (e - e_hat).pow(2).sum(-1).mean() / (e - e.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12)
+    "Squared error of the residual's reconstruction, relative to the residual's variance over the batch (the whole batch under torch.distributed: every process's slice)."
+    var = (e - e.mean(0)).pow(2).sum(-1).mean()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:  # one process's slice has its own variance: the sums of all of them give the batch's
+        s = torch.cat([e.double().sum(0), e.double().pow(2).sum().reshape(1), e.new_tensor([len(e)], dtype=torch.float64)]); dist.all_reduce(s)
+        var = (s[-2] / s[-1] - (s[:-2] / s[-1]).pow(2).sum()).to(e.dtype)
+    return (e - e_hat).pow(2).sum(-1).mean() / var.clamp_min(1e-12)
 
 # %% ../nbs/04_sae.ipynb #6dc0b39c
 @register_sae('topk')

@@ -62,7 +62,7 @@ def _sweep(data:Any, runs:list[dict], base:TrainConfig, out_csv:str|Path|None, o
         for (i, run, sae, c), t in zip(members, trainers):
             final = t.history[-1] if t.history else {}
             rows[i] = {**{k: v for k, v in run.items()}, 'arch': sae.arch, 'd_sae': sae.d_sae, **final, 'lr': t.lr, 'n_dead': int(t.dead_mask().sum())}  # lr: the peak (the log's is the last step's)
-            trained.append((f"run{i:03d}_{sae.arch}", sae.eval(), {**train_request(sae, c), 'final': final, **data_summary(source)}))
+            trained.append((f"run{i:03d}_{sae.arch}", sae.eval(), {**train_request(sae, c), 'steps': t.step_n, 'final': final, 'inference': t.inference, 'history': t.history, **data_summary(source)}))
     def save_all(folder:Path):
         for name, sae, tr in trained: save_sae(sae, folder/name, training=tr)
     if out_dir is not None: load_or_compute(out_dir, {'runs': runs, 'train': asdict(base)}, save_all, FOLDER, overwrite=True)  # built beside the old one and swapped in whole

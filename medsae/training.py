@@ -125,11 +125,12 @@ def batch_metrics(x:torch.Tensor, # (B, d_in) activations
             'dead_frac': float(dead_frac), 'cos': float(F.cosine_similarity(x, x_hat, dim=-1).mean()),
             'l2_ratio': float((x_hat.norm(dim=-1) / x.norm(dim=-1).clamp_min(1e-12)).mean()), 'aux': float(out['aux'])}
 
-def _whole_batch(x:torch.Tensor, out:dict) -> tuple[torch.Tensor, dict]:
+def _whole_batch(x:torch.Tensor, out:dict|None=None) -> tuple[torch.Tensor, dict|None]:
     "In a distributed run, the global batch and its reconstruction gathered from every process, the loss terms averaged over them (each holds an equal slice): what `batch_metrics` needs to describe the batch, not this process's slice."
     world = dist_info()[1]
     if world == 1: return x, out
     def gather(t): parts = [torch.empty_like(t) for _ in range(world)]; dist.all_gather(parts, t.detach().contiguous()); return torch.cat(parts)
+    if out is None: return gather(x), None
     terms = torch.stack([torch.as_tensor(out[k], dtype=torch.float32, device=x.device).detach() for k in ('loss', 'l0', 'aux')])
     loss, l0, aux = (_all_reduce(terms) / world).tolist()
     return gather(x), {**out, 'x_hat': gather(out['x_hat']), 'loss': torch.tensor(loss), 'l0': l0, 'aux': aux}
@@ -241,7 +242,7 @@ class SAETrainer:
         else:
             self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, partial(lr_schedule, total=total_steps, warmup=cfg.warmup_steps, decay_start=cfg.decay_start))
             peak = peak_lr_factor(total_steps, cfg.warmup_steps, cfg.decay_start)
-            if peak < 0.99: log(f"the run's {total_steps} steps end before its {cfg.warmup_steps}-step lr warmup does (decay starts at step {int(cfg.decay_start * total_steps)}): "
+            if peak < 0.99: log(f"the run's lr decay starts at step {int(cfg.decay_start * total_steps)} of {total_steps}, before its {cfg.warmup_steps}-step warmup ends: "
                                 f"the learning rate peaks at {peak:.2f} × {self.lr:.3g}; give fewer --warmup_steps, or more --steps")
         self.step_n, self.nan_fallbacks, self.history, self.inference = 0, 0, [], {}
         self.mixed = sae.device.type == 'cuda' if cfg.mixed_precision is None else cfg.mixed_precision
@@ -285,7 +286,7 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
             log(f"non-finite loss at step {self.step_n} under mixed precision: continuing in float32 ({self.nan_fallbacks}/{cfg.max_nan_fallbacks} fallbacks)")
             continue
         raise MedsaeError(f"the {sae.arch} SAE's loss or gradient became {float(loss.detach())} / {float(norm)} at step {self.step_n} (lr {self.sched.get_last_lr()[0]:.2g}); "
-                          f"lower the learning rate (--lr), enable gradient clipping, or check the activations for extreme values")
+                          f"lower the learning rate (--lr) or the sparsity coefficient (--l1, --l0), or check the activations for extreme values")
 SAETrainer.loss_and_grads = _loss_and_grads
 
 # %% ../nbs/05_training.ipynb #70daedf1
@@ -406,8 +407,7 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
 @torch.no_grad()
 def inference_metrics(sae:SAE, x:torch.Tensor) -> dict[str, float]:
     "L0 and FVU of the SAE's code at inference (eval mode) on rows x (B, d_in), encoded and decoded 1,024 rows at a time."
-    was, x_hat, nnz = sae.training, [], 0
-    sae.eval()
+    was, x_hat, nnz = sae.training, [], 0; sae.eval()
     try:
         for xb in x.split(1024):
             rows, cols, vals = sae.sparse_encode(xb)
@@ -418,7 +418,7 @@ def inference_metrics(sae:SAE, x:torch.Tensor) -> dict[str, float]:
 def check_inference(sae:SAE, x:torch.Tensor|None) -> dict[str, float]:
     "For an SAE whose code at inference differs from training's (BatchTopK's threshold), `inference_metrics` on the last batch, logged, with a warning when its L0 is off k by more than a factor of 2."
     if x is None or not isinstance(sae, BatchTopKSAE) or sae.threshold < 0: return {}
-    m, k = inference_metrics(sae, x.to(sae.device, sae.dtype)), sae.cfg.k
+    m, k = inference_metrics(sae, _whole_batch(x)[0].to(sae.device, sae.dtype)), sae.cfg.k  # under torchrun, the whole last batch
     log(f"at inference (threshold {float(sae.threshold):.4g}) the {sae.arch} SAE keeps {m['l0']:.3g} latents per row of the last batch (k={k} in training), FVU {m['fvu']:.3g}"
         + ("" if k / 2 <= m['l0'] <= 2 * k else "; its threshold has not settled: train longer (--steps)"))
     return m
