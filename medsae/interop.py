@@ -297,8 +297,9 @@ def load_sparsify(folder:str|Path) -> SAE:
     "Load an EleutherAI sparsify SparseCoder (`cfg.json` + `sae.safetensors`, as `save_to_disk` writes them) with TopK activation as a medsae TopK SAE (in eval mode)."
     folder = Path(folder)
     cfg, wfile = load_json(folder/'cfg.json'), folder/'sae.safetensors'
-    unsupported = [f"{k}={cfg[k]!r}" for k, ok in (('activation', 'topk'), ('transcode', False), ('skip_connection', False), ('multi_topk', False)) if k in cfg and cfg[k] != ok]
+    unsupported = [f"{k}={cfg[k]!r}" for k, ok in (('activation', 'topk'), ('transcode', False), ('skip_connection', False)) if k in cfg and cfg[k] != ok]
     if unsupported: raise MedsaeError(f"{folder/'cfg.json'}: a sparsify SparseCoder with {', '.join(unsupported)} is not supported; medsae reads TopK coders without skip connection or transcoding")
+    if 'k' not in cfg: raise MedsaeError(f"{folder/'cfg.json'} lacks k, the coder's active latents per sample")
     st = _take(load_tensors(wfile), ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec'], wfile)
     state = {'W_enc': st['encoder.weight'].t().contiguous(), 'b_enc': st['encoder.bias'], 'W_dec': st['W_dec'].contiguous(), 'b_dec': st['b_dec']}
     d_sae, d_in = state['W_dec'].shape  # encode: ReLU(W_enc·(x − b_dec) + b_enc), its k largest; decode: codes·W_dec + b_dec
@@ -332,6 +333,8 @@ def load_any_sae(path:str|Path, # a checkpoint folder or file of medsae, diction
         if lib == 'overcomplete': return load_overcomplete(p, name, **opts)
         return load_reference_sae(p, name) if lib == 'reference' else load_dictionary_learning(p, name)
     folder = p if p.is_dir() else p.parent
+    inner = sorted(q.name for q in folder.iterdir() if q.is_dir() and (sae_format(q) != 'medsae' or (q/'config.json').exists())) if fmt == 'medsae' and p.is_dir() and not (folder/'sae.safetensors').exists() else []
+    if inner: raise MedsaeError(f"--sae_path {folder} is a folder of SAEs ({', '.join(inner[:8])}{', ...' if len(inner) > 8 else ''}; a sparsify run writes one per hook point): give one of them")
     sae = {'medsae': load_sae, 'dictionary_learning': load_dictionary_learning, 'saelens': load_saelens, 'sparsify': load_sparsify}[fmt](folder)
     want = name and foreign_names(lib)[name]
     if want and want != sae.arch and {want, sae.arch} != {'standard', 'standard_april'}: raise MedsaeError(f"--sae_type_name {sae_type_name} means a {want} SAE, but {folder} holds a {sae.arch} SAE; drop --sae_type_name or fix it")

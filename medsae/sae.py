@@ -508,8 +508,8 @@ def load_sae(folder:str|Path, # a folder written by `save_sae`
     if not (folder/'config.json').exists(): raise MedsaeError(f"{folder} is not a medsae SAE checkpoint (no config.json): it may be unfinished, or another library's")
     meta = load_json(folder/'config.json')
     if 'arch' not in meta:
-        other = 'dictionary_learning folder (ae.pt + config.json)' if (folder/'ae.pt').exists() else 'another library\'s folder'
-        raise MedsaeError(f"{folder/'config.json'} names no medsae architecture ('arch'): this looks like a {other}; load it with medsae.interop.load_any_sae")
+        other = 'a dictionary_learning folder (ae.pt + config.json)' if (folder/'ae.pt').exists() else "a folder another library wrote"
+        raise MedsaeError(f"{folder/'config.json'} names no medsae architecture ('arch'): this looks like {other}; load it with medsae.interop.load_any_sae (what --sae_path does)")
     cls = sae_class(meta['arch'])
     fields = {f.name for f in dataclasses.fields(cls.config_cls)}
     cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in meta['config'].items() if k in fields}
