@@ -171,7 +171,7 @@ class CsvImageDataset(ImageLabelDataset):
         self.image_root, self.source, self.rows, self.files = Path(image_root), source, rows, files or self.ids  # rows: each sample's row in `source`
     def load_image(self, i:int) -> Image.Image|None:
         path = self.image_root/self.files[i]
-        return read_image(path, f"{path} (row {self.rows[i]} of {self.source})" if self.source else None, self.mode, self.on_error)
+        return read_image(path, f"{path} (row {self.rows[i]} of {self.source}, counting from 0 after the header)" if self.source else None, self.mode, self.on_error)
 
 # %% ../nbs/01_data.ipynb #861f22d5
 LABEL_POLICIES = {'ignore': float('nan'), 'zeros': 0., 'ones': 1.}
@@ -230,7 +230,7 @@ def _check_paths(paths:pd.Series, image_root:Path, source:str):
     missing = [(i, p) for i, p in paths.items() if not (image_root/p).is_file()]
     if missing:
         shown = ', '.join(f'row {i}: {image_root/p}' for i, p in missing[:3])
-        raise MedsaeError(f"{source}: {len(missing)} image(s) do not exist under {image_root} ({shown}{', ...' if len(missing) > 3 else ''})")
+        raise MedsaeError(f"{source}: {len(missing)} image(s) do not exist under {image_root} ({shown}{', ...' if len(missing) > 3 else ''}; rows counting from 0 after the header)")
 
 
 # %% ../nbs/01_data.ipynb #96015555

@@ -13,6 +13,7 @@ import torch
 from ..core import MedsaeError
 from ..naming import load_vocab, concept_scores
 from ..models import auroc
+from ..activations import ActivationStore
 from ..synthetic import SYNTH_DEVICES, SYNTH_FINDINGS
 from .streaming import score_rows
 from .labels import class_scores
