@@ -579,7 +579,7 @@ def train_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
                   remarks:str|None=None, # suffix of the output name
                   out:str|None=None, # output folder (default: data/sae_checkpoints/{model}_{dataset}_{arch}[_{remarks}])
                   checkpoint_every:int_range(lo=0)=1000, # checkpoint every n steps, 0: never, so that a killed run starts again
-                  resume:bool=False, # continue an unfinished run in --out (or load a finished one)
+                  resume:bool=False, # continue an unfinished run in --out (or load a finished one); with --overwrite, continue an interrupted --overwrite run (a finished SAE is still retrained)
                   overwrite:bool=False, # discard what --out holds and train again
                   data_root:str|None=None,
                  ) -> int:
