@@ -246,10 +246,11 @@ def read_chexpert_table(csv:str|Path, # a CSV with a `Path` column and the label
     df['Path'] = df['Path'].astype(str).str.strip().str.replace('\\', '/', regex=False)  # a table saved on Windows, or with stray spaces
     labels, twice = parse_labels(df, label_names, uncertain, blank, source=str(csv)), df['Path'].duplicated(keep=False).to_numpy()
     if twice.any():  # one image as two samples: its activations counted twice in every score
-        rows = np.flatnonzero(df['Path'].to_numpy() == df['Path'].to_numpy()[twice][0])
-        same = bool(torch.stack([labels[r].nan_to_num(-9) for r in rows]).unique(dim=0).shape[0] == 1)
-        msg = f"{csv}: {int(twice.sum())} rows list an image another row lists too, e.g. {df['Path'].iat[rows[0]]} at rows {rows.tolist()} (counting from 0 after the header)"
-        if not same: raise MedsaeError(msg + ", with different labels; keep one row per image")
+        paths = df['Path'].to_numpy()
+        clash = pd.DataFrame(labels.nan_to_num(-9).numpy()[twice]).groupby(paths[twice], sort=False).nunique().gt(1).any(axis=1)  # per image listed twice: do its rows disagree?
+        shown = clash.index[clash.to_numpy()][0] if clash.any() else clash.index[0]
+        msg = f"{csv}: {int(twice.sum())} rows list an image another row lists too, e.g. {shown} at rows {np.flatnonzero(paths == shown).tolist()} (counting from 0 after the header)"
+        if clash.any(): raise MedsaeError(msg + ", with different labels; keep one row per image")
         log(msg + "; each is a sample of its own, counted as often in every score")
     return df, labels
 

@@ -27,7 +27,7 @@ from .sae import sae_class, training_record
 from .training import TrainConfig, plot_training_curve, train_request, train_sae
 from .browser import FeatureBrowser, browser_data, heatmap_overlay, latent_heatmaps
 from .atlas import build_atlas, write_atlas
-from .features import feature_stats, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
+from .features import feature_stats, features_activations, features_sae, load_sae_checkpoint, plot_feature_sparsity, sae_digest, sae_features
 from .naming import KNOWN_WORDS, IN_SENTENCES, concepts_file, embed_vocab, joint_embeddings, name_by_vocab, name_by_zero_shot, naming_concepts, vocab_digest
 from .evaluation import (class_scores, downstream_fidelity, eval_images, fit_probes_1d, monosemanticity_scores, ms_sentence, plot_monosemanticity,
                                reconstruction_metrics, fidelity_sentence, score_rows, attribute_table, false_positive_causes, false_positive_sentence, ground_truth_goals, ground_truth_table,
@@ -228,7 +228,7 @@ def demo_names(cfg:DemoConfig, sae_dir:Path, model:Callable[[], Any], joint:bool
 # %% ../nbs/13_demo.ipynb #60f1468e
 def demo_scores(cfg:DemoConfig, feats:Any, model:Callable[[], Any], joint:bool) -> dict[str, pd.DataFrame]:
     "The score tables of the latents and of the neurons: latents, neurons, findings_latent, findings_neuron."
-    test_acts = ActivationStore(feats.request['activations'])
+    test_acts = features_activations(feats)
     def compute():  # MS compares images in the joint embedding: the held-out activations themselves, or extracted for it
         emb = test_acts if joint else demo_activations(DemoConfig(**{**asdict(cfg), 'hook_point': None}), cfg.split_test, model)
         lat, by_lat = unit_scores(feats, emb, feats.labels, 'latent')
@@ -240,7 +240,7 @@ def demo_scores(cfg:DemoConfig, feats:Any, model:Callable[[], Any], joint:bool) 
 def demo_fidelity(cfg:DemoConfig, sae_dir:Path, feats:Any, model:Callable[[], Any]) -> dict[str, pd.DataFrame]:
     "Reconstruction metrics (one row) and the downstream zero-shot table."
     sae, info = load_sae_checkpoint(sae_dir)
-    test_acts = ActivationStore(feats.request['activations'])
+    test_acts = features_activations(feats)
     def compute():
         recon = reconstruction_metrics(sae, test_acts, info['act_scale'])
         recon['mse_train_scale'] = recon['mse'] * info['act_scale']**2  # the units of the training curve: rows scaled to unit mean norm
@@ -271,7 +271,7 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         kw, val = _dataset_arg(cfg, cfg.split_val)[1], split_features(cfg, sae_dir, model, cfg.split_val)
         findings = score_findings(feats.label_names, feats.labels.numpy())
         labels = lambda s: finding_labels(s, findings)
-        y, units = [labels(s) for s in (val, feats)], [dense_rows(ActivationStore(s.request['activations'])) for s in (val, feats)]  # (validation, held-out)
+        y, units = [labels(s) for s in (val, feats)], [dense_rows(features_activations(s)) for s in (val, feats)]  # (validation, held-out)
         codes = (dense_rows(val), dense_rows(feats))
         table = ground_truth_table(codes, tuple(units), tuple(y),
                                    findings, dict(zip(names.neuron.astype(int), names.concept)) if len(names) else None)
@@ -295,11 +295,11 @@ def demo_pointing(cfg:DemoConfig, # the run
                   latents:dict[str, int], # finding -> its ground-truth latent
                  ) -> pd.DataFrame:
     "Per finding with masks, the pointing-game accuracy of its latent's heatmaps over the held-out images that have it, chance, the share where it fires at all and the accuracy there (empty when not spatial)."
-    acts = ActivationStore(feats.request['activations'])
+    acts = features_activations(feats)
     ds = demo_dataset(cfg, cfg.split_test)
     columns = ['finding', 'images', 'pointing', 'chance', 'fires', 'pointing_when_fires']
     if len(acts.shape) < 2 or not hasattr(ds, 'masks'): return pd.DataFrame(columns=columns)
-    sae, index, masks, out = load_sae_checkpoint(feats.request['sae'])[0], acts.index.tolist(), {}, {}
+    sae, index, masks, out = features_sae(feats)[0], acts.index.tolist(), {}, {}
     for finding, latent in latents.items():
         rows = (feats.labels[:, list(feats.label_names).index(finding)] == 1).nonzero().flatten().tolist()
         for s in rows: masks.setdefault(s, ds.masks(index[s]))
@@ -318,8 +318,8 @@ def plot_finding_heatmaps(cfg:DemoConfig, # the run
                           n_images:int=4, # images per finding
                          ) -> plt.Figure:
     "One row per finding: its latent's heatmap over the first `n_images` held-out images with the finding, the mask outlined in cyan."
-    ds, acts = demo_dataset(cfg, cfg.split_test), ActivationStore(feats.request['activations'])
-    sae, index = load_sae_checkpoint(feats.request['sae'])[0], acts.index.tolist()
+    ds, acts = demo_dataset(cfg, cfg.split_test), features_activations(feats)
+    sae, index = features_sae(feats)[0], acts.index.tolist()
     fig, axes = plt.subplots(len(latents), n_images, figsize=(1.6 * n_images, 1.6 * len(latents)), dpi=80, squeeze=False)
     for ax_row, (finding, latent) in zip(axes, latents.items()):
         rows = (feats.labels[:, list(feats.label_names).index(finding)] == 1).nonzero().flatten().tolist()[:n_images]
@@ -395,7 +395,7 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
     if r.probe_ceiling is not None:
         probe, latent = r.probe_ceiling.set_index('finding').probe_f1, gt.set_index('finding').latent_f1
         below, sae_short = [f for f in gt.finding if probe[f] < .8], [f for f in gt.finding if probe[f] >= .8 > latent[f]]
-        cells += [md(f"What the activations allow: a linear probe on all {ActivationStore(r.features.request['activations']).d_in} units, trained on the "
+        cells += [md(f"What the activations allow: a linear probe on all {r.features.request['d_in']} units, trained on the "
                      f"{cfg.split_train} split with its threshold chosen on {cfg.split_val}, scored on the same held-out images. "
                      + (f"For {', '.join(below)} even the probe stays below F1 0.8: there the model's activations, not the SAE, are the limit."
                         if below else "It reaches F1 0.8 for every finding.")

@@ -417,9 +417,10 @@ def joint_embeddings(features:FeatureStore, # SAE features medsae computed from 
                     ) -> ActivationStore:
     "The joint embeddings of the images `features` describe: the features' own activations when the SAE reads the joint embedding, else those of the same split (cached, or extracted)."
     acts = features.request.get('activations')
-    req = ActivationStore(acts).meta.get('request', {}) if acts and Path(acts).exists() else {}
+    store = features_activations(features) if acts and Path(acts).exists() else None  # opened once; refused if written again since the features
+    req = store.meta.get('request', {}) if store is not None else {}
     if not req.get('dataset'): raise MedsaeError(f"{features.path}: its activations ({acts}) record no dataset split to embed: pass the images' joint embeddings (--embeddings)")
-    if req.get('hook_point') in (None, model.embed_hook): return features_activations(features)  # refused if written again since the features
+    if req.get('hook_point') in (None, model.embed_hook): return store
     kw = req.get('dataset_kwargs', {})
     return (cached_activations(req['model'], req['dataset'], req['split'], None, req.get('tiny', False), data_root, kw)
             or extract_activations(model, req['dataset'], req['split'], None, data_root=data_root, tiny=req.get('tiny', False), **extract_kwargs, **kw))
