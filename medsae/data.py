@@ -7,7 +7,7 @@ from __future__ import annotations
 import io, logging, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,13 +22,13 @@ from .images import open_image
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'DATASETS', 'register_dataset', 'list_datasets', 'LAYOUTS', 'LABEL_POLICIES', 'CHEXPERT_FILES',
-           'CHEXPERT_RELEASE_FILES', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10', 'cifar100',
-           'PLACES365_SPLITS', 'DATA_COMMANDS', 'collate_samples', 'get_dataset', 'Layout', 'register_layout',
-           'dataset_layouts', 'find_layout', 'root_env_var', 'resolve_dataset_root', 'check_choice', 'read_image',
-           'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table', 'balanced_subset', 'chexpert',
-           'HFImageDataset', 'hf_dataset_snapshot', 'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText',
-           'cc3m', 'ClassificationDataset', 'cifar_dataset', 'places365', 'dataset_status', 'data_list_command',
-           'data_command']
+           'CHEXPERT_RELEASE_FILES', 'PATIENT_PATTERNS', 'HF_DATA_SUFFIXES', 'IMAGE_EXTS', 'CC3M_SPLITS', 'cifar10',
+           'cifar100', 'PLACES365_SPLITS', 'DATA_COMMANDS', 'collate_samples', 'get_dataset', 'Layout',
+           'register_layout', 'dataset_layouts', 'find_layout', 'root_env_var', 'resolve_dataset_root', 'check_choice',
+           'read_image', 'ImageLabelDataset', 'CsvImageDataset', 'parse_labels', 'read_chexpert_table',
+           'balanced_subset', 'chexpert', 'patient_id', 'shared_patients', 'HFImageDataset', 'hf_dataset_snapshot',
+           'mimic_cxr', 'shards_for_reader', 'webdataset_item', 'WebImageText', 'cc3m', 'ClassificationDataset',
+           'cifar_dataset', 'places365', 'dataset_status', 'data_list_command', 'data_command']
 
 # %% ../nbs/01_data.ipynb #07eefdfb
 CHEXPERT_LABELS = ['No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Opacity', 'Lung Lesion', 'Edema',
@@ -320,6 +320,20 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
     return CsvImageDataset(name, split, df['Path'].astype(str).tolist(), image_root, labels, CHEXPERT_LABELS, str(csv), df.index.to_numpy(),
                            texts=texts, transform=transform, on_error=on_error, mode=mode)
 
+# %% ../nbs/01_data.ipynb #43dbe6ed
+PATIENT_PATTERNS = (re.compile(r'(?:^|[/\\])(patient\d+)(?=[/\\])'),  # CheXpert, CheXpert Plus: .../patient00001/study1/view1_frontal.jpg
+                    re.compile(r'(?:^|[/\\])(p\d+)[/\\]s\d+(?=[/\\]|$)'))  # MIMIC-CXR: [files/p10/]p10000032/s50414267/...
+
+def patient_id(sample_id:str, # a sample's id: an image path, or MIMIC-CXR's p{subject}/s{study}/{dicom_id}
+              ) -> str|None:
+    "The patient a sample's id names (`PATIENT_PATTERNS`), else None."
+    return next((m.group(1) for pattern in PATIENT_PATTERNS if (m := pattern.search(str(sample_id)))), None)
+
+def shared_patients(a:Iterable[str], b:Iterable[str], # two sets of samples' ids (two splits, say)
+                   ) -> list[str]:
+    "The patients (`patient_id`) with samples in both, sorted."
+    return sorted({patient_id(i) for i in a} & {patient_id(i) for i in b} - {None})
+
 # %% ../nbs/01_data.ipynb #c06b4d37
 class HFImageDataset(ImageLabelDataset):
     "Images from a column of a Hugging Face `datasets.Dataset` (Image feature or paths)."
@@ -402,6 +416,8 @@ def mimic_cxr(split:str='train', # a split of the saved dataset ('val' also find
     text_column = text_column or next((c for c in ('report', 'text', 'findings', 'impression') if c in cols), None)
     id_column = id_column or next((c for c in ('dicom_id', 'path', 'Path') if c in cols), None)
     ids = [str(v) for v in ds[id_column]] if id_column else [str(i) for i in range(len(ds))]
+    if id_column == 'dicom_id' and {'subject_id', 'study_id'} <= set(cols):  # as the PhysioNet layout names them: p{subject}/s{study}/{dicom_id}
+        ids = [f'p{s}/s{t}/{d}' for s, t, d in zip(ds['subject_id'], ds['study_id'], ids)]
     texts = [t or '' for t in ds[text_column]] if text_column else None
     import datasets
     if isinstance(ds.features[image_column], datasets.Image): ds = ds.cast_column(image_column, datasets.Image(decode=False))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_demo.ipynb #8526c396
 from __future__ import annotations
-import dataclasses, functools, json, time
+import dataclasses, functools, itertools, json, logging, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,7 +19,7 @@ from PIL import Image
 from .core import MedsaeError, artefact_name, get_paths, load_table, log, save_table, seed_everything, sae_name, set_quiet
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta, source_digest, stale_fields
 from .commands import Flag, command, int_range, float_range
-from .data import DATASETS, get_dataset
+from .data import DATASETS, get_dataset, shared_patients
 from .synthetic import SYNTH_DEVICES, SYNTH_FINDINGS, SYNTH_MIN_SIZE, synth_attributes
 from .models import MODELS, ImageTextModel, auroc, default_weights_digest, get_model
 from .activations import ActivationStore, activations_folder, extract_activations
@@ -39,10 +39,10 @@ from .docs import figure_output, output_cell, render_report, table_output, widge
 __all__ = ['DEMO_SHAPES', 'DEMO_ADVICE', 'NAME_COLUMNS', 'PAGE', 'DemoConfig', 'at_embedding', 'demo_shape', 'demo_sae_name',
            'FirstN', 'demo_dataset', 'StageLog', 'demo_folder', 'cached_tables', 'rows_per_image', 'demo_train_config',
            'demo_train', 'demo_activations', 'activations_done', 'split_features', 'demo_features', 'features_done',
-           'demo_names', 'demo_scores', 'demo_fidelity', 'demo_linearity', 'linearity_folder', 'demo_ground_truth',
-           'demo_pointing', 'plot_finding_heatmaps', 'DemoResults', 'findings_table', 'demo_browser', 'dead_sentence',
-           'ground_truth_cells', 'report_notebook', 'report_request', 'report_done', 'demo_report', 'demo_atlas',
-           'run_demo', 'demo_command']
+           'demo_names', 'demo_scores', 'demo_fidelity', 'demo_linearity', 'linearity_folder', 'warn_shared_patients',
+           'demo_ground_truth', 'demo_pointing', 'plot_finding_heatmaps', 'DemoResults', 'findings_table',
+           'demo_browser', 'dead_sentence', 'ground_truth_cells', 'report_notebook', 'report_request', 'report_done',
+           'demo_report', 'demo_atlas', 'run_demo', 'demo_command']
 
 # %% ../nbs/13_demo.ipynb #b0579638
 @dataclass
@@ -86,13 +86,15 @@ def demo_shape(cfg:DemoConfig) -> tuple[int, int, int]:
     d, k, steps = DEMO_SHAPES['embedding' if at_embedding(cfg.hook_point) else 'other']
     return cfg.d_sae or d, cfg.k or k, cfg.steps or steps
 
-DEMO_ADVICE = 'medsae demo keeps one run of each SAE shape (--d_sae, --k, --hook_point) in a data root: give another --data_root to keep both, or --overwrite to make every stage again.'  # what a refused rerun of the demo can do
+DEMO_ADVICE = ('medsae demo names each SAE by its shape and training options (--d_sae, --k, --hook_point, --steps, --lr, --batch_size, --seed) but keeps one set of images per split '
+               'in a data root (--n_train, --n_val, --n_test, the dataset\'s options): give another --data_root to keep both, or --overwrite to make every stage again.')  # what a refused rerun of the demo can do
 
 def demo_sae_name(cfg:DemoConfig) -> str:
-    "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}]` (the hook point unless it is the embedding)."
+    "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}][-steps{n}][-lr{lr}][-batch{n}][-seed{n}]` (the hook point unless it is the embedding, each training option unless it is the default), so that runs with other options keep their own SAE and results."
     hook = '' if at_embedding(cfg.hook_point) else f'-{cfg.hook_point}'
-    d_sae, k, _ = demo_shape(cfg)
-    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}')
+    d_sae, k, steps = demo_shape(cfg)
+    options = (('steps', steps, demo_shape(dataclasses.replace(cfg, steps=None))[2]), ('lr', cfg.lr, DemoConfig.lr), ('batch', cfg.batch_size, DemoConfig.batch_size), ('seed', cfg.seed, DemoConfig.seed))
+    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}' + ''.join(f'-{n}{v:g}' for n, v, default in options if v != default))
 
 def _split_n(cfg:DemoConfig, split:str) -> int: return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
 
@@ -264,6 +266,17 @@ def linearity_folder(cfg:DemoConfig, sae_dir:Path) -> Path:
     return demo_folder(cfg, artefact_name(sae_dir.name, cfg.dataset, cfg.split_test), 'linearity')
 
 # %% ../nbs/13_demo.ipynb #587138bf
+def warn_shared_patients(splits:dict[str, Any], # split name -> its activations or features (anything with `ids`)
+                        ) -> list[str]:
+    "Warn, for each pair of splits, about the patients with images in both (01_data's `shared_patients`); the warnings."
+    said = []
+    for (a, x), (b, y) in itertools.combinations([(s, v.ids) for s, v in splits.items()], 2):
+        if common := shared_patients(x, y):
+            said.append(f"{len(common):,} patients have images in both the {a} and the {b} split (e.g. {common[0]}): scores on one are partly on patients "
+                        "the other has shown the SAE, the choice of latents or the probe; use splits that keep patients apart")
+            log(f"demo: {said[-1]}", logging.WARNING)
+    return said
+
 def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFrame, model:Callable[[], Any]) -> dict[str, pd.DataFrame]:
     "The ground-truth table of the run (per finding, its best latent and neuron chosen on `split_val`, scored on the held-out features `feats`), the probe ceiling, and on the synthetic set the planted attributes' latents."
     if cfg.split_val in (cfg.split_test, cfg.split_train): raise MedsaeError(f"split_val={cfg.split_val!r} must be another split than the training and held-out ones (--split_val)")
@@ -278,6 +291,7 @@ def demo_ground_truth(cfg:DemoConfig, sae_dir:Path, feats:Any, names:pd.DataFram
         pointing = demo_pointing(cfg, feats, dict(zip(table.finding, table.latent)))
         table['pointing'] = table.finding.map(pointing.set_index('finding').pointing)
         train = demo_activations(cfg, cfg.split_train, model)
+        warn_shared_patients({cfg.split_train: train, cfg.split_val: val, cfg.split_test: feats})
         ceiling = probe_ceiling(train, labels(train), (units[0], y[0]), (units[1], y[1]), findings)
         try: planted = tuple(synth_attributes(s.ids, kw.get('seed', 0), kw.get('cfg')) for s in (val, feats)) if cfg.dataset == 'synthetic-cxr' else None
         except MedsaeError: planted = None  # ids of another form (a folder written elsewhere): no planted attributes to read

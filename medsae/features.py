@@ -563,6 +563,8 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      dataset_options:str|None=None, # the dataset's own options, key=value,... (as for `medsae activations`)
                     ) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
+    if load_activations_path is not None and (given := [f for f, v in (('--model_name', model_name), ('--hook_point', hook_point not in (None, ...)), ('--tiny', tiny), ('--dataset_root', dataset_root), ('--dataset_options', dataset_options)) if v]):
+        raise MedsaeError(f"{', '.join(given)} choose(s) the activations to compute, but --load_activations_path reads them from {load_activations_path}: leave {'it' if len(given) == 1 else 'them'} out")
     check_key(load_activations_path, key)
     feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key, labels=labels,
                          sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite,

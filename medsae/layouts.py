@@ -73,7 +73,7 @@ def mimic_cxr_jpg(split:str='train', # 'train', 'val' (PhysioNet's 'validate') o
                   on_error:str='raise', # an unreadable image: 'raise', or 'skip' (warn, item is None)
                   mode:str|None='RGB', # PIL mode images are converted to
                  ) -> CsvImageDataset:
-    "MIMIC-CXR-JPG as PhysioNet ships it: images by dicom_id, their study's 14 CheXpert labels, and the report where the reports are unzipped."
+    "MIMIC-CXR-JPG as PhysioNet ships it: images by subject, study and dicom_id, their study's 14 CheXpert labels, and the report where the reports are unzipped."
     folder = resolve_dataset_root('mimic-cxr', dataset_root)
     df, tables = read_mimic_table(folder, split, frontal_only)
     labels = parse_labels(df, CHEXPERT_LABELS, uncertain, blank, source=str(tables['labels']))
@@ -81,7 +81,8 @@ def mimic_cxr_jpg(split:str='train', # 'train', 'val' (PhysioNet's 'validate') o
     studies = [mimic_study_path(s, t) for s, t in zip(df['subject_id'], df['study_id'])]
     ext = next((e for e in ('jpg', 'dcm') if studies and (folder/f'files/{studies[0]}/{df["dicom_id"].iloc[0]}.{e}').is_file()), 'jpg')  # MIMIC-CXR-JPG, or MIMIC-CXR's DICOM files
     files = [f'files/{s}/{d}.{ext}' for s, d in zip(studies, df['dicom_id'])]
-    return CsvImageDataset('mimic-cxr', split, df['dicom_id'].astype(str).tolist(), folder, labels, CHEXPERT_LABELS, str(tables['split']),
+    ids = [f'p{s}/s{t}/{d}' for s, t, d in zip(df['subject_id'], df['study_id'], df['dicom_id'])]  # 01_data's patient_id reads the subject
+    return CsvImageDataset('mimic-cxr', split, ids, folder, labels, CHEXPERT_LABELS, str(tables['split']),
                            df['row'].to_numpy(), files=files, texts=StudyReports.find(folder, [f'{s}.txt' for s in studies]),
                            transform=transform, on_error=on_error, mode=mode)
 

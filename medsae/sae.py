@@ -25,8 +25,8 @@ from .sparse import (sparse_decode, sparse_pre_acts, topk_select, batch_topk_sel
 __all__ = ['SAE_ARCHS', 'NORMALIZATIONS', 'SCREEN_MIN_LATENTS', 'SCREEN_MIN_SPEEDUP', 'register_sae', 'sae_class', 'SAEConfig',
            'StandardConfig', 'StandardAprilConfig', 'TopKConfig', 'BatchTopKConfig', 'JumpReLUConfig',
            'MatryoshkaConfig', 'GatedConfig', 'input_norm', 'SAE', 'sq_err', 'StandardSAE', 'StandardAprilSAE',
-           'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'screen_pays',
-           'save_sae', 'training_record', 'build_sae', 'load_sae']
+           'auxk_loss', 'TopKSAE', 'BatchTopKSAE', 'JumpReLUSAE', 'MatryoshkaBatchTopKSAE', 'GatedSAE', 'check_dense',
+           'screen_pays', 'save_sae', 'training_record', 'build_sae', 'load_sae']
 
 # %% ../nbs/04_sae.ipynb #91a4b0b5
 SAE_ARCHS = Registry('SAE architecture')
@@ -453,6 +453,15 @@ class GatedSAE(SAE):
         recon, sparsity = sq_err(x, x_hat), gate.sum(-1).mean()
         aux = sq_err(x, gate @ self.W_dec.detach() + self.b_dec.detach())
         return _out(recon + self.cfg.l1 * sparsity_scale * sparsity + aux, recon, sparsity, x_hat, f, aux=aux)
+
+# %% ../nbs/04_sae.ipynb #b7a043dc
+def check_dense(dense:bool, # whether --dense was given
+                archs:list[str], # the architectures it would apply to
+               ):
+    "Refuse `--dense` for architectures that all train dense anyway (only the TopK family has a sparse step to turn off)."
+    family = [a for a in SAE_ARCHS.names() if issubclass(sae_class(a), TopKSAE)]
+    if dense and not set(archs) & set(family):
+        raise MedsaeError(f"--dense applies to the TopK family ({', '.join(family)}), whose step decodes only the active latents; a {' or '.join(archs)} SAE always trains dense: leave --dense out")
 
 # %% ../nbs/04_sae.ipynb #14250f66
 SCREEN_MIN_LATENTS = 4096 # the bf16 screen is used from this many latents on, where bf16 multiplies fast enough

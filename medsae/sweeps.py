@@ -18,7 +18,7 @@ from .artefacts import FOLDER, artefact_lock, load_or_compute
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, sae_class, save_sae, SAE_ARCHS
+from .sae import SAE, check_dense, sae_class, save_sae, SAE_ARCHS
 from .activations import ActivationStore
 from .batches import data_summary
 from .batches import find_activations
@@ -111,7 +111,7 @@ def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
                  ) -> int:
     "`medsae sweep`: train a grid of SAEs in one pass over the activations and write a table of their final metrics."
     if d_sae is not None and expansion is not None: raise MedsaeError("--d_sae and --expansion each set the number of latents; give one")
-    archs = [a for a in arch.split(',') if a]
+    archs = [a for a in arch.split(',') if a]; check_dense(not cfg.sparse, archs)
     if d_sae is not None: axes = {'arch': archs, 'd_sae': d_sae}
     else:
         axes = {'arch': archs, 'expansion': [8] if expansion is None else expansion}

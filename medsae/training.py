@@ -24,7 +24,7 @@ from .artefacts import Kind, check_request, building
 from .commands import Flag, Group, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
-from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays, training_record
+from .sae import SAE, TopKSAE, BatchTopKSAE, StandardSAE, check_dense, sae_class, save_sae, load_sae, SAE_ARCHS, screen_pays, training_record
 from .sparse import release_scratch, sparse_decode
 from .interop import SAE_TYPE_NAMES
 from .activations import ActivationStore, activations_folder, check_key
@@ -586,7 +586,7 @@ def train_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
     "`medsae train`: train one SAE on cached or user-given activations."
     rank, world = init_distributed()
     if arch and sae_type_name and SAE_TYPE_NAMES[sae_type_name] != arch: raise MedsaeError(f"--arch {arch} and --sae_type_name {sae_type_name} disagree; give one")
-    arch = arch or (SAE_TYPE_NAMES[sae_type_name] if sae_type_name else 'batchtopk')
+    arch = arch or (SAE_TYPE_NAMES[sae_type_name] if sae_type_name else 'batchtopk'); check_dense(not cfg.sparse, [arch])
     if d_sae is not None and expansion is not None: raise MedsaeError(f"--d_sae {d_sae} and --expansion {expansion:g} each set the number of latents; give one")
     d_sae = d_sae if d_sae is not None else int((8 if expansion is None else expansion) * acts.d_in)
     if d_sae < 1: raise MedsaeError(f"--expansion {expansion:g} × d_in={acts.d_in} leaves no latent; give a larger --expansion, or --d_sae")

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #87264675
 from __future__ import annotations
-import json, math
+import hashlib, json, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -17,14 +17,16 @@ import torch.nn.functional as F
 
 from ..core import MedsaeError, get_paths, save_tensors, load_tensors, save_json, load_json, progress, save_figure, safe_name
 from ..commands import Flag, Group, command, int_range, float_range
+from ..data import patient_id
 from ..models import auroc
 from ..activations import ActivationStore
 from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text, save_result
+from .streaming import sample_ids, score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text, save_result
 
 # %% auto #0
-__all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'held_out', 'probe_metrics',
-           'train_probe', 'save_probe', 'load_probe', 'plot_class_bars', 'probe1d_command', 'probe_command']
+__all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'held_out', 'patient_keys',
+           'probe_metrics', 'train_probe', 'save_probe', 'load_probe', 'plot_class_bars', 'probe1d_command',
+           'probe_command']
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #906c0f63
 @dataclass
@@ -208,13 +210,26 @@ class LinearProbe:
 def held_out(samples:torch.Tensor, # (n,) sample numbers: positions in the store
              seed:int, # the split's seed
              val_fraction:float, # share of samples held out
+             keys:np.ndarray|None=None, # (N,) uint64 per sample of the store: what is hashed in place of its number (`patient_keys`)
             ) -> torch.Tensor:
-    "Which samples are held out: splitmix64 of sample + (seed+1)·0x9E3779B97F4A7C15, mod 10⁶, below val_fraction·10⁶."
-    z = samples.numpy().astype(np.uint64) + np.uint64((seed + 1) * 0x9E3779B97F4A7C15 % 2**64)
+    "Which samples are held out: splitmix64 of key + (seed+1)·0x9E3779B97F4A7C15, mod 10⁶, below val_fraction·10⁶; the key is the sample's number, or `keys[sample]`."
+    z = (keys[samples.numpy()] if keys is not None else samples.numpy().astype(np.uint64)) + np.uint64((seed + 1) * 0x9E3779B97F4A7C15 % 2**64)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return torch.from_numpy((z ^ (z >> np.uint64(31))) % np.uint64(10**6) < round(val_fraction * 10**6))
 
+
+# %% ../../nbs/08_evaluation/03_probes.ipynb #a4b12ce6
+def patient_keys(source:FeatureStore|ActivationStore|torch.Tensor|list[str], # SAE features, raw activations, an (n, d) tensor, or the samples' ids
+                ) -> np.ndarray|None:
+    "Per sample, the uint64 that `held_out` hashes: a digest of its patient (01_data's `patient_id`), or of its id where that names none; None where no id names a patient."
+    ids = source if isinstance(source, list) else sample_ids(source)
+    if ids is None: return None
+    ids = list(ids); patients = [patient_id(i) for i in ids]
+    if all(p is None for p in patients): return None
+    digest = lambda s: int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), 'little')
+    seen = {p: digest(f'patient:{p}') for p in set(patients) if p is not None}
+    return np.fromiter((seen[p] if p is not None else digest(f'id:{i}') for p, i in zip(patients, ids)), np.uint64, len(ids))
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #41abca69
 def _rows_slice(block, a:int, b:int):
@@ -277,23 +292,23 @@ def _gradient(X, y:torch.Tensor, P:torch.Tensor, mu:torch.Tensor, sd:torch.Tenso
 
 
 # %% ../../nbs/08_evaluation/03_probes.ipynb #30da3428
-def _train_moments(batches:Iterable, d:int, n_classes:int, seed:int, val_fraction:float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _train_moments(batches:Iterable, d:int, n_classes:int, seed:int, val_fraction:float, keys=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "Mean and spread (1 where constant) of the training samples' columns, and each class's logit of prevalence among them."
     mo, npos, nk = Moments(d), torch.zeros(n_classes, dtype=torch.float64), torch.zeros(n_classes, dtype=torch.float64)
     for s, X, y in batches:
-        keep = ~held_out(torch.arange(s, s + len(y)), seed, val_fraction)
+        keep = ~held_out(torch.arange(s, s + len(y)), seed, val_fraction, keys)
         mo.add(_take_rows(X, keep)); npos += y[keep].nan_to_num(0.).sum(0); nk += (~y[keep].isnan()).sum(0)
     if mo.n == 0: raise MedsaeError(f"val_fraction={val_fraction} leaves no training samples; lower it or score more samples")
     sd = torch.where(mo.std > 1e-6 * (mo.mean.abs() + 1e-6), mo.std, 1.)
     return mo.mean, sd, torch.logit(((npos + .5) / (nk + 1)).clamp(1e-6, 1 - 1e-6))
 
-def _adam(batches, P:torch.Tensor, mu, sd, l1:float, l2:float, steps:int, lr:float, seed:int, val_fraction:float,
+def _adam(batches, P:torch.Tensor, mu, sd, l1:float, l2:float, steps:int, lr:float, seed:int, val_fraction:float, keys=None,
           betas=(0.9, 0.999), eps=1e-8) -> torch.Tensor:
     "P = [W; b] after `steps` Adam updates over the training rows of `batches()` (repeated as needed), each followed by L1 shrinkage."
     m, v, t, d = torch.zeros_like(P), torch.zeros_like(P), 0, len(mu)
     while t < steps:
         for s, X, y in batches():
-            keep = ~held_out(torch.arange(s, s + len(y)), seed, val_fraction)
+            keep = ~held_out(torch.arange(s, s + len(y)), seed, val_fraction, keys)
             if not keep.any(): continue
             g = _gradient(_take_rows(X, keep), y[keep], P, mu, sd, l2)
             t += 1
@@ -331,6 +346,7 @@ def train_probe(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features
                 class_names:list[str]|None=None, # names of the label columns (default: the source's)
                 batch_size:int=4096, # samples per minibatch: consecutive samples of the store, the held-out ones left out
                 lr:float=0.1, # Adam's learning rate, decayed to 0 by a cosine over the steps
+                by_patient:bool=True, # hold out whole patients where the samples' ids name them (`patient_keys`); False: samples
                ) -> LinearProbe:
     "Train a multi-label logistic regression on all latents (or raw activations), streamed; `metrics` holds its held-out scores."
     if not 0 <= val_fraction < 1: raise MedsaeError(f"val_fraction={val_fraction} must be in [0, 1): the share of samples held out")
@@ -339,15 +355,17 @@ def train_probe(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features
     lab, d = Labels(source, labels, class_names), width(source)
     batches = lambda: _batches(source, lab, batch_size)
     if n_rows(source) <= batch_size: batches = (lambda kept: lambda: iter(kept))(list(batches()))  # one batch: read once
-    mu, sd, prior = _train_moments(batches(), d, lab.n_classes, seed, val_fraction)
-    P = _adam(batches, torch.cat([torch.zeros(d, lab.n_classes, dtype=torch.float64), prior[None]]), mu, sd, l1, l2, steps, lr, seed, val_fraction)
+    keys = patient_keys(source) if by_patient and val_fraction else None
+    mu, sd, prior = _train_moments(batches(), d, lab.n_classes, seed, val_fraction, keys)
+    P = _adam(batches, torch.cat([torch.zeros(d, lab.n_classes, dtype=torch.float64), prior[None]]), mu, sd, l1, l2, steps, lr, seed, val_fraction, keys)
     what = f"features {source.path}" if isinstance(source, FeatureStore) else f"activations {source.path}" if isinstance(source, ActivationStore) else 'a tensor'
     probe, W = LinearProbe(P[:-1].float(), P[-1].float(), mu.float(), sd.float(), lab.names, l1, l2, what), P[:-1] / sd[:, None]
     zs, ys = [], []  # the held-out samples' logits and labels
     for s, X, y in batches():
-        ev = held_out(torch.arange(s, s + len(y)), seed, val_fraction) if val_fraction else torch.ones(len(y), dtype=torch.bool)
+        ev = held_out(torch.arange(s, s + len(y)), seed, val_fraction, keys) if val_fraction else torch.ones(len(y), dtype=torch.bool)
         zs.append((_xw(_take_rows(X, ev), W) + (P[-1] - mu @ W)).float()); ys.append(y[ev])
-    probe.metrics = probe_metrics(torch.cat(zs), torch.cat(ys), lab.names).assign(rows='val' if val_fraction else 'train')
+    probe.metrics = probe_metrics(torch.cat(zs), torch.cat(ys), lab.names).assign(rows='val' if val_fraction else 'train',
+                                                                                 held_out_by='' if not val_fraction else 'patient' if keys is not None else 'sample')
     return probe
 
 
@@ -424,16 +442,19 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
                   batch_size:int_range(lo=1)=4096, # samples per minibatch
                   val_fraction:float_range(0, 1, hi_open=True)=0.2, # share of samples held out, 0: report on the training samples
                   seed:int_range(lo=0)=0, # seed of the train/validation split
+                  split_by:Flag(choices=('patient', 'sample'), help="hold out whole patients where the samples' ids name them (CheXpert, MIMIC-CXR), else samples; or always samples")='patient',
                   name:str|None=None, # checkpoint name (default: {features}_{on}[_l1_{l1}])
                  ) -> int:
     "`medsae score probe`: train a linear probe on all latents or raw activations, save it, report held-out scores."
     source = feats if on == 'features' else neuron_store(feats)
-    probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed, batch_size=batch_size)
+    probe = train_probe(source, l1=l1, l2=l2, steps=steps, val_fraction=val_fraction, seed=seed, batch_size=batch_size, by_patient=split_by == 'patient')
     named, name = name is not None, name or f"{feats.path.name}_{on}" + (f"_l1_{l1:g}" if l1 else '')
     ckpt = save_probe(probe, name, data_root)
     kind = ('probe' if on == 'features' else 'probe_activations') + (f'_{name}' if named else '')  # a probe named by the user: its own results files
-    rows = 'held-out' if val_fraction else 'training-set (nothing held out: --val_fraction 0)'
-    save_result(feats, kind, probe.metrics, data_root, on=on, l1=l1, l2=l2, steps=steps, batch_size=batch_size, val_fraction=val_fraction, seed=seed, probe=str(ckpt))
+    by = probe.metrics.held_out_by.iloc[0] if len(probe.metrics) else ''
+    rows = {'patient': 'held-out (whole patients)', 'sample': 'held-out', '': 'training-set (nothing held out: --val_fraction 0)'}[by]
+    save_result(feats, kind, probe.metrics, data_root, on=on, l1=l1, l2=l2, steps=steps, batch_size=batch_size, val_fraction=val_fraction, seed=seed,
+                split_by=split_by, held_out_by=by, probe=str(ckpt))
     fig = plot_class_bars(probe.metrics, title=f'{name}: {rows} scores')
     save_figure(results_file(feats, kind, '.png', data_root), fig, dpi=120); plt.close(fig)
     print(ckpt); print(results_file(feats, kind, data_root=data_root))
