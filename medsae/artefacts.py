@@ -76,9 +76,10 @@ ROOT = '{root}' # a stored path that starts with it is relative to its artefact'
 
 def artefact_root(path:str|Path, # an artefact (a file, or a folder)
                  ) -> Path|None:
-    "The folder the paths of an artefact's request are stored relative to: the data root of `root/<kind>/<name>`, the folder holding `results/<name>` (made absolute, not resolved); None elsewhere."
+    "The folder the paths of an artefact's request are stored relative to: the data root of `root/<kind>/<name>`, the folder holding `results/<name>` or `results-{root}/<name>` (made absolute, not resolved); None elsewhere."
     path = Path(os.path.abspath(path))
-    return path.parent.parent if path.parent.name in (*ARTEFACT_DIRS, 'results') and len(path.parts) > 3 else None
+    results = path.parent.name == 'results' or path.parent.name.startswith('results-')  # 00_core's results_root: results/, or results-{root}/
+    return path.parent.parent if (path.parent.name in ARTEFACT_DIRS or results) and len(path.parts) > 3 else None
 
 def _map_strings(x, f):
     if isinstance(x, Mapping): return {f(k) if isinstance(k, str) else k: _map_strings(v, f) for k, v in x.items()}  # keys too: a table of input files

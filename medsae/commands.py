@@ -279,7 +279,7 @@ def cache_self_check(folder:str|Path) -> str:
 @command('medsae info', description='Show the version, the device and where artefacts live; check the cache works.',
          examples=['medsae info', 'medsae info --data_root /scratch/medsae-data --results /scratch/medsae-results'])
 def info_command(data_root:str|None=None,
-                 results:str|None=None, # results folder (default: $MEDSAE_RESULTS, else results/ beside the data root)
+                 results:str|None=None, # results folder (default: $MEDSAE_RESULTS, else results/ beside the data root, results-{name}/ beside one not named data)
                 ) -> int:
     "`medsae info`: show versions, device and paths, and check the cache in the data root."
     paths = get_paths(data_root, results)

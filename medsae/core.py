@@ -92,9 +92,10 @@ def resolve_data_root(data_root:str|Path|None=None, # explicit root; wins over t
 def results_root(results:str|Path|None=None, # explicit folder; wins over the environment
                  data_root:str|Path|None=None, # the data root it sits beside
                 ) -> Path:
-    "Where plots and tables go: `results` if given, else `$MEDSAE_RESULTS`, else `results/` beside the data root."
+    "Where plots and tables go: `results` if given, else `$MEDSAE_RESULTS`, else `results/` beside the data root (`results-{name}/` beside a root not named `data`)."
     if results or os.environ.get('MEDSAE_RESULTS'): return Path(results or os.environ['MEDSAE_RESULTS']).expanduser()
-    return resolve_data_root(data_root).parent/'results'
+    root = resolve_data_root(data_root); whole = Path(os.path.abspath(root))
+    return (root.parent if root.name else whole.parent)/('results' if whole.name == 'data' else f'results-{whole.name}')  # '.': beside the current folder
 
 # %% ../nbs/00_core.ipynb #6ab24531
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class DemoConfig:
     n_browser: int = 32 # latents embedded in the report's feature browser
     dataset_kwargs: dict = field(default_factory=dict) # more options for `get_dataset` (size, dataset_root, ...)
     data_root: str|None = None # data root (default: $MEDSAE_DATA, else ./data)
-    out: str|None = None # the report's folder (default: results/demo beside the data root)
+    out: str|None = None # the report's folder (default: demo/ in the data root's results folder, results/ beside it)
     overwrite: bool = False # recompute every stage instead of loading what is cached
 
 # %% ../nbs/13_demo.ipynb #577886da
