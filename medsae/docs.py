@@ -169,6 +169,12 @@ PAGE_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block html_head_css -%}<link rel="stylesheet" href="{{ resources.site.static }}/site.css">{%- endblock html_head_css -%}
+{%- block data_png scoped -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="{{ output.metadata.filenames['image/png'] | posix_path | escape_html if 'image/png' in output.metadata.get('filenames', {}) else 'data:image/png;base64,' ~ output.data['image/png'] | escape_html }}"
+ alt="{{ ((output | get_metadata('alt', 'image/png')) or 'A figure drawn by the code above') | escape_html }}">
+</div>
+{%- endblock data_png -%}
 {%- block body_header -%}
 <body class="jp-Notebook medsae-site" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
 {{ resources.site.nav }}
@@ -468,8 +474,10 @@ def figure_output(fig:Any # a matplotlib figure
     "A matplotlib figure as a PNG display output (the figure is closed)."
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
+    titles = [t for t in [fig._suptitle.get_text() if fig._suptitle else '', *(ax.get_title() for ax in fig.axes)] if t]
     fig.savefig(buf, format='png', dpi=80); plt.close(fig)
-    return nbformat.v4.new_output('display_data', data={'image/png': base64.b64encode(buf.getvalue()).decode(), 'text/plain': '<Figure>'})
+    return nbformat.v4.new_output('display_data', data={'image/png': base64.b64encode(buf.getvalue()).decode(), 'text/plain': '<Figure>'},
+                                  metadata={'image/png': {'alt': 'Figure: ' + '; '.join(titles) if titles else 'A figure'}})
 
 def table_output(df:pd.DataFrame, digits:int=3, index:bool=True) -> nbformat.NotebookNode:
     "A DataFrame as an HTML table output, numbers rounded to `digits`."
