@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .core import MedsaeError, artefact_name, get_paths, load_table, log, save_table, seed_everything, sae_name, set_quiet
+from .core import MedsaeError, artefact_name, get_paths, load_table, log, resolve_data_root, save_table, seed_everything, sae_name, set_quiet
 from .artefacts import FOLDER, TABLE, Kind, check_request, discard, load_or_compute, meta_diff, read_meta, source_digest, stale_fields
 from .commands import Flag, command, int_range, float_range
 from .data import DATASETS, get_dataset, shared_patients
@@ -174,10 +174,10 @@ def demo_train(cfg:DemoConfig, acts:ActivationStore) -> tuple[Path, pd.DataFrame
     seed_everything(cfg.seed)  # the SAE's initialisation is drawn here; `train_sae` seeds the batches
     per_image = rows_per_image(acts)
     sae, tcfg = sae_class('batchtopk')(d_in=acts.d_in, d_sae=cfg.d_sae, k=cfg.k), demo_train_config(cfg, acts.n, per_image)
-    request = {**train_request(sae, tcfg), 'activations': str(acts.path), 'act_rows': acts.n * per_image, 'weights_digest': acts.meta['request'].get('weights_digest')}  # rows as training records them (positions at a spatial hook point), and the model's weights
+    request = {**train_request(sae, tcfg), 'activations': str(Path(acts.path).resolve()), 'act_rows': acts.n * per_image, 'weights_digest': acts.meta['request'].get('weights_digest')}  # rows as training records them (positions at a spatial hook point), and the model's weights
     if (out/'config.json').exists() and not cfg.overwrite:
         stored = training_record(out)
-        check_request(out, {k: stored.get(k) for k in request}, request, advice=DEMO_ADVICE)
+        check_request(out, {k: str(Path(stored[k]).resolve()) if k == 'activations' and stored.get(k) else stored.get(k) for k in request}, request, advice=DEMO_ADVICE)  # paths as 05's train_sae compares them
         return out, pd.DataFrame(stored.get('history', []))
     return out, train_sae(sae, acts, tcfg, out=out, resume=not cfg.overwrite, overwrite=cfg.overwrite).metrics
 
@@ -526,8 +526,9 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     "Run the whole pipeline (each stage loaded from its cache when it can be), write the report, and return its path."
     cfg = cfg or DemoConfig()
     cfg = dataclasses.replace(cfg, **dict(zip(('d_sae', 'k', 'steps'), demo_shape(cfg))))
+    out = Path(cfg.out) if cfg.out else get_paths(cfg.data_root).results/'demo'  # from the root as given: the page's path is printed so
+    cfg = dataclasses.replace(cfg, data_root=str(resolve_data_root(cfg.data_root).resolve()))  # the stages record paths in the root: one spelling of it, however it was given
     paths, steps, t0 = get_paths(cfg.data_root), StageLog(), time.time()
-    out = Path(cfg.out) if cfg.out else paths.results/'demo'
     model = _lazy(lambda: get_model(cfg.model))
     fresh = lambda done: done and not cfg.overwrite
     acts = steps.run('activations', fresh(activations_done(cfg, cfg.split_train)), lambda: demo_activations(cfg, cfg.split_train, model))
