@@ -217,9 +217,9 @@ def _find_csv(folder:Path, stems:list[str], dataset:str) -> Path:
                       "; give the folder that holds it (--dataset_root, dataset_root=), or the file itself (--dataset_options csv=FILE, csv=)"))
 
 def _paths_root(folder:Path, paths:pd.Series) -> tuple[Path, pd.Series]:
-    "What a table's relative image paths start from, and the paths: the folder above `folder` when they begin with its name (Stanford's `CheXpert-v1.0-small/train/...`); `folder` and the paths without that first part where the user renamed the folder (when the first image is found so); else `folder`."
+    "What a table's relative image paths start from, and the paths: the folder above `folder` when they begin with its name (Stanford's `CheXpert-v1.0-small/train/...`) unless the first image is in `folder` itself; `folder` and the paths without that first part where the user renamed the folder (when the first image is found so); else `folder`."
     first = Path(str(paths.iloc[0])).parts if len(paths) else ()
-    if first and first[0] == folder.name: return folder.parent, paths
+    if first and first[0] == folder.name and not (folder/Path(*first)).is_file(): return folder.parent, paths  # a subfolder named as the folder (medsae data synth --out x/synthetic-cxr) is read in place
     if len(first) >= 2 and not (folder/first[0]).exists() and (folder/Path(*first[1:])).is_file():
         log(f"{folder}: its table's paths begin with {first[0]}/, which it is not named; reading them without it")
         return folder, paths.str.split('/', n=1).str[1]

@@ -165,7 +165,7 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
                     method:str='nnls', # nnls: non-negative weights; signed: least squares of any sign
                     seed:int=0, # which composites
                     act_scale:float|None=None, # the SAE's input scale (default: its checkpoint's; none for an SAE object)
-                    control:bool=False, # also fit each composite by another composite's parts
+                    control:bool=False, # also fit each composite by another composite's parts (the previous one's; its part_i columns name them)
                     size:int|None=None, # side of a cell, pixels (default: the first part's width)
                     batch_size:int=64, # images per forward pass
                     sae_type_name:str|None=None, # the reference project's architecture name, for a `.pt` SAE
@@ -181,10 +181,10 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
         if sae.d_in != z.shape[1]: raise MedsaeError(f"the SAE takes vectors of width d_in={sae.d_in}, but the model's joint embedding has {z.shape[1]}; use an SAE trained on the joint embedding (image_embeds)")
         spaces['features'] = (encode_batch(sae, Z.flatten(0, 1), act_scale=act_scale).reshape(*Z.shape[:2], -1), encode_batch(sae, z, act_scale=act_scale))
     fits = [('parts', 0)] + [('control', 1)] * control
-    head = pd.DataFrame(parts, columns=[f'part_{i}' for i in range(len(cells))]).assign(layout=layout, method=method)
-    rows = [head.assign(composite=range(len(parts)), space=space, fit=fit).join(fit_mixtures(P.roll(shift, 0), y, method))
+    head = lambda shift: pd.DataFrame(np.roll(np.asarray(parts), shift, 0), columns=[f'part_{i}' for i in range(len(cells))]).assign(layout=layout, method=method)  # the parts the fit uses
+    rows = [head(shift).assign(composite=range(len(parts)), space=space, fit=fit).join(fit_mixtures(P.roll(shift, 0), y, method))
             for space, (P, y) in spaces.items() for fit, shift in fits]
-    cols = ['layout', 'method', 'space', 'fit', 'composite', *head.columns[:len(cells)]]
+    cols = ['layout', 'method', 'space', 'fit', 'composite', *[f'part_{i}' for i in range(len(cells))]]
     return pd.concat(rows, ignore_index=True).pipe(lambda d: d[cols + [c for c in d.columns if c not in cols]])
 
 # %% ../nbs/09_linearity.ipynb #acf3c961

@@ -24,7 +24,7 @@ from ..models import (ImageTextModel, HookPoint, get_hook_point, hook_activation
 from ..activations import ActivationStore, extract_activations
 from ..sae import SAE
 from ..features import FeatureStore, features_from_flags, features_sae, features_activations, load_sae_checkpoint, trained_hook_point
-from .streaming import Moments
+from .streaming import Moments, save_result
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'ATTRIBUTION_NEEDS', 'reconstruct', 'reconstruction_metrics', 'fidelity_sentence', 'splice',
@@ -318,14 +318,14 @@ def fidelity_inputs(features:str|None, # a features folder: its meta names the S
         if n is not None and n > fs.n: raise MedsaeError(f"--n {n}: the features {fs.path} hold {fs.n} images")
         sae, info = features_sae(fs, sae_type_name)
         return dict(sae=sae, act_scale=info['act_scale'], model=req.get('model'), hook_point=req.get('hook_point'), dataset=req.get('dataset'), split=req.get('split'),
-                    dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=features_activations(fs), name=fs.path.name)
+                    dataset_kwargs=dict(req.get('dataset_kwargs') or {}), acts=features_activations(fs), name=fs.path.name, features=fs)
     if not (sae_path and model_name and dataset): raise MedsaeError("say which SAE to evaluate: --features, or --sae_path with --model_name, --dataset and --split")
     sae, info = load_sae_checkpoint(sae_path, sae_type_name)
     kw = {k: v for k, v in (('n', n), ('size', size)) if v is not None}
     hook_point = hook_point or trained_hook_point(info)
     acts = extract_activations(model_name, dataset, split, hook_point, data_root=data_root, batch_size=batch_size, **kw)
     return dict(sae=sae, act_scale=info['act_scale'], model=model_name, hook_point=acts.meta['request'].get('hook_point', hook_point), dataset=dataset,
-                split=split, dataset_kwargs=kw, acts=acts, name=features_name(info['name'], dataset, split))
+                split=split, dataset_kwargs=kw, acts=acts, name=features_name(info['name'], dataset, split), features=None, sae_path=str(Path(sae_path).resolve()))
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #40cb1560
 @command('medsae score fidelity', docs_from=features_from_flags,
@@ -347,8 +347,10 @@ def fidelity_command(features:str|None=..., sae_path:str|None=..., sae_type_name
     rec = reconstruction_metrics(sae, inp['acts'], inp['act_scale'])
     line = f"fvu={rec['fvu']:.3f} cosine={rec['cosine']:.3f} l2_ratio={rec['l2_ratio']:.3f} l0={rec['l0']:.1f} dead={rec['dead_frac']:.1%} on {inp['acts'].n} samples"
     recs = pd.DataFrame([{'metric': k, 'finding': '', 'sae': float(v)} for k, v in rec.items()])
+    save = lambda table: save_result(inp['features'], 'fidelity', table, data_root, to=get_paths(data_root).results/f"{inp['name']}_fidelity.csv", n=n, size=size,  # with its record
+                                     prompts_per_finding=prompts_per_finding, **({} if inp['features'] else {'sae': inp['sae_path'], 'activations': str(Path(inp['acts'].path).resolve())}))
     if model is None or not model.has_text:  # reconstruction only: zero-shot fidelity needs a model with a text tower
-        out = save_table(get_paths(data_root).results/f"{inp['name']}_fidelity.csv", recs)
+        out = save(recs)
         why = f"{inp['model']} has no text encoder" if model else 'the features name no model (your own activations)'
         print(f"{out}\n{line}; no zero-shot fidelity: {why}"); return 0
     kw = {**inp['dataset_kwargs'], **({'n': n} if n is not None else {})}
@@ -356,7 +358,7 @@ def fidelity_command(features:str|None=..., sae_path:str|None=..., sae_type_name
     prompts = {f: (pos[:prompts_per_finding], neg) for f, (pos, neg) in synth_prompts().items()} if prompts_per_finding is not None else None
     down = downstream_fidelity(model, sae, images, labels, inp['hook_point'], prompts, inp['act_scale'], batch_size=batch_size)
     table = pd.concat([recs, down], ignore_index=True)
-    out = save_table(get_paths(data_root).results/f"{inp['name']}_fidelity.csv", table)
+    out = save(table)
     save_figure(out.with_suffix('.png'), plot_downstream(down), dpi=120); plt.close('all')
     m = down[down.finding == 'mean'].iloc[0]
     print(f"{out}\n{line}; "

@@ -290,17 +290,18 @@ def result_record(table:str|Path) -> Path:
     "The record beside a results table: what it scored and with which options."
     return Path(f'{table}.json')
 
-def save_result(features:FeatureStore, # the features scored
+def save_result(features:FeatureStore|None, # the features scored (None: a score of an SAE on activations, with no features folder)
                 kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
                 table:pd.DataFrame, # one row per latent (or class)
                 data_root:str|Path|None=None, # data root (the results folder sits beside it)
-                **options, # the command's options that shaped the table (p, l2, ...)
+                to:str|Path|None=None, # the table's path, where there are no features to name it by
+                **options, # the command's options that shaped the table (p, l2, ...), and what else it scored
                ) -> Path:
-    "Write `table` to `results_file(features, kind)` and its record (`result_record`); return the table's path."
-    out = results_file(features, kind, data_root=data_root)
+    "Write `table` to `results_file(features, kind)` (or `to`) and its record (`result_record`); return the table's path."
+    out = Path(to) if to else results_file(features, kind, data_root=data_root)
     result_record(out).unlink(missing_ok=True)  # never a new table beside an old record
     save_table(out, table)
-    save_json(result_record(out), portable({'features': os.path.abspath(features.path), 'features_created': features.meta.get('created'), 'kind': kind, 'options': options,
+    save_json(result_record(out), portable({'features': os.path.abspath(features.path) if features else None, 'features_created': features.meta.get('created') if features else None, 'kind': kind, 'options': options,
                                             'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, out))  # paths under the root as {root}/...: it moves whole
     return out
 
