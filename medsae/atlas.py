@@ -459,7 +459,7 @@ def check_atlas(site:str|Path, # a folder written by `write_atlas`
 # %% ../nbs/11b_atlas.ipynb #80e99845
 @command('medsae atlas', description="Write the feature atlas of an SAE: a static site with every latent (a sortable, searchable table, a page per latent, a map), or check one in headless Chromium.",
          examples=['medsae atlas --features data/sae_features/synthetic-cxr-clip_synthetic-cxr_batchtopk_synthetic-cxr_test --out results/atlas',
-                   'medsae atlas --features FEATURES --concepts results/concepts/SAE_vocab.csv --scores results/FEATURES_ms.csv:ms --out results/atlas',
+                   'medsae atlas --features FEATURES --concepts data/assign_concepts/SAE_vocab.csv --scores results/FEATURES_ms.csv:ms --out results/atlas',
                    'medsae atlas --check results/atlas --screenshots results/atlas-shots'])
 def atlas_command(features:str|None=None, # a features folder (medsae features writes them under data/sae_features/)
                   out:str|None=None, # the site's folder (default: results/atlas/{features folder name})

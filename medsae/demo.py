@@ -565,7 +565,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
                    'medsae demo --model MedCLIP-RN50 --dataset chexpert --split_val trainval --split_test val --n_train 50000 --d_sae 4096 --k 32'])
 def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS)=..., split_train:str=..., split_test:str=..., split_val:str=..., hook_point:str|None=...,
                  n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
-                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., naming:Flag(choices=('zero-shot', 'vocab'))=..., name_sections:Flag(many=True)=...,
+                 batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., naming:Flag(choices=('zero-shot', 'vocab'))=..., name_sections:Flag(many=True, help="name latents only from these sections of the vocabulary (07's `vocab_sections`): what a latent detects, not where or how much; all: every section (default: labels devices findings)")=...,
                  all_words:bool=False, # name from the whole vocabulary's phrasings, even where the model knows its training texts (by default only their words, read in their sentences)
                  n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
                  size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
@@ -576,6 +576,6 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
     "`medsae demo`: the whole pipeline and its report; prints the report's path."
     if quiet: set_quiet(True)
     cfg = DemoConfig(model=model, dataset=dataset, split_train=split_train, split_test=split_test, split_val=split_val, hook_point=hook_point, n_train=n_train, n_test=n_test, n_val=n_val,
-                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, naming=naming, name_sections=name_sections, known_words=not all_words, n_composites=n_composites, seed=seed,
+                     d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, vocab=vocab, naming=naming, name_sections=None if name_sections == ['all'] else name_sections, known_words=not all_words, n_composites=n_composites, seed=seed,
                      n_browser=n_browser, dataset_kwargs={**({} if size is None else {'size': size}), **({'dataset_root': dataset_root} if dataset_root else {})}, data_root=data_root, out=out, overwrite=overwrite)
     print(run_demo(cfg))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_vlm_naming.ipynb #32d22132
 from __future__ import annotations
-import ast, json, logging, math, os, re
+import ast, inspect, json, logging, math, os, re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -516,6 +516,11 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
                  data_root:str|None=None,
                 ) -> int:
     "`medsae name`: name every latent of an SAE, by vocabulary (text similarity of its decoder direction, or zero-shot scores of images) or by a vision-language model."
+    vlm_default = lambda k: inspect.signature(name_by_vlm).parameters[k].default
+    stray = [f'--{k}' for k, v, default, methods in [*((k, v, vlm_default(k), ('vlm',)) for k, v in (('n_top', n_top), ('n_low', n_low), ('use_reports', use_reports), ('min_firing', min_firing), ('retries', retries))),
+             ('overwrite', overwrite, False, ('vlm',)), ('embeddings', embeddings, None, ('zero-shot',)), *((k, v, d, ('vocab', 'zero-shot')) for k, v, d in (('vocab', vocab, 'medical'),
+             ('template', template, '{}'), ('restrict_to', restrict_to, None), ('sentences', sentences, None), ('top_m', top_m, 5), ('sections', sections, None)))] if method not in methods and v != default]
+    if stray: raise UsageError(f"{', '.join(stray)} do(es) nothing with --method {method}: leave {'it' if len(stray) == 1 else 'them'} out")
     texts = {k: True if v == 'model' else v for k, v in (('restrict_to', restrict_to), ('sentences', sentences))}
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
@@ -533,6 +538,7 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
         df = name_by_vlm(features, model(), data_root=data_root, overwrite=overwrite, n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)
         name = sae_name_of(features)
     out = concepts_file(name, method, data_root)
-    counts = df['concept'].value_counts()
-    print(f"{out}: {len(df)} latents named, {len(counts)} distinct concepts; most frequent: "
+    named = df['concept'].fillna('').astype(str).str.strip() != ''  # a latent left unnamed (dead, or no concept follows it) has no concept
+    counts = df['concept'][named].value_counts()
+    print(f"{out}: {int(named.sum())} of {len(df)} latents named, {len(counts)} distinct concepts; most frequent: "
           + ', '.join(f'{c} ({n})' for c, n in counts.head(3).items()))

@@ -196,8 +196,8 @@ def plot_class_correlation(corr:torch.Tensor|ClassScores, # (d, classes) correla
 # %% ../../nbs/08_evaluation/02_labels.ipynb #97ac41cf
 @command('medsae score chexpert', description='Score each SAE latent against the CheXpert labels: it fires on its top --p positive\n'
          'activations; precision, recall, F1 of firing and Pearson r of the activation, per class; its best class by F1.',
-         examples=['medsae score chexpert --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid --neurons',
-                   'medsae score chexpert --sae_path data/sae_checkpoints/X --model_name MedCLIP-RN50 --dataset chexpert --split valid --p 0.2'])
+         examples=['medsae score chexpert --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_val --neurons',
+                   'medsae score chexpert --sae_path data/sae_checkpoints/X --model_name MedCLIP-RN50 --dataset chexpert --split val --p 0.2'])
 def chexpert_command(feats:Group(features_from_flags), data_root:str|None=None,
                      p:float_range(0, 1, lo_open=True)=0.30, # fraction of a latent's positive activations that count as firing
                      min_firing:int_range(lo=0)=0, # keep latents firing on at least this many samples

@@ -21,7 +21,8 @@ from .streaming import sample_blocks, block_rows, n_blocks, width, check_same_sa
 
 # %% auto #0
 __all__ = ['AV_NORMALIZE', 'ms_embeddings', 'features_embeddings', 'monosemanticity_scores', 'plot_monosemanticity',
-           'ms_sentence', 'activation_version_scores', 'av_best_classes', 'ms_command', 'actms_command']
+           'ms_sentence', 'activation_version_scores', 'av_top_latents', 'av_best_classes', 'ms_command',
+           'actms_command']
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #5e74d65c
 def _add_t_matmul(out:torch.Tensor, # (d, m) float64, added to in place
@@ -235,6 +236,11 @@ def activation_version_scores(values:FeatureStore|ActivationStore|torch.Tensor, 
     return pd.DataFrame(s.numpy(), columns=names, index=pd.RangeIndex(len(s), name='neuron'))
 
 # %% ../../nbs/08_evaluation/01_monosemanticity.ipynb #8ef4dc4c
+def av_top_latents(scores:pd.DataFrame, # from `activation_version_scores`
+                  ) -> dict[str, int|None]:
+    "Per class, the latent scoring highest for it; None where none scores above 0 or several share the top (the dead latents, all at 0)."
+    return {c: int(s.idxmax()) if s.max() > 0 and (s == s.max()).sum() == 1 else None for c, s in scores.items()}
+
 def av_best_classes(scores:pd.DataFrame, # from `activation_version_scores`
                 ) -> pd.DataFrame:
     "Each latent's highest-scoring class and its score; no class (missing) where its scores single none out: equal over two or more classes, or all 0 (a dead latent)."
@@ -283,6 +289,6 @@ def actms_command(feats:Group(features_from_flags), data_root:str|None=None,
     table = pd.concat([scores.reset_index(), av_best_classes(scores).drop(columns='neuron')], axis=1)
     out = save_result(feats, 'actms', table, data_root, normalize=normalize)
     scored = scores.columns[scores.notna().all()]
-    top = ', '.join(f"{c}: #{int(scores[c].idxmax())}" for c in scored)
+    top = ', '.join(f"{c}: {'none' if j is None else f'#{j}'}" for c, j in av_top_latents(scores[scored]).items())
     print(f"{out}: {len(scores)} latents x {len(scored)} of {scores.shape[1]} classes scored ({normalize}); top latent per class: {top}")
 

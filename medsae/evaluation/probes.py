@@ -412,7 +412,7 @@ def plot_class_bars(table:pd.DataFrame, # one row per class, with a `class` colu
 # %% ../../nbs/08_evaluation/03_probes.ipynb #c732ffbf
 @command('medsae score probe1d', description='Fit a logistic regression on each single latent for each class (batched Newton-Raphson);\n'
          'report per class the latent with the best F1 (at probability 0.5) and its AUROC.',
-         examples=['medsae score probe1d --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_valid',
+         examples=['medsae score probe1d --features data/sae_features/MedCLIP-RN50_chexpert_topk_chexpert_val',
                    'medsae score probe1d --features data/sae_features/X --on activations'])
 def probe1d_command(feats:Group(features_from_flags), data_root:str|None=None,
                     on:Flag(choices=('features', 'activations'), help='probe the SAE latents (default) or the raw neurons')='features',
