@@ -585,7 +585,12 @@ def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a
                        ) -> int:
     "`medsae activations`: compute a model's activations over a dataset split, or check a user's activation file."
     if key is not None and not load_activations_path: raise UsageError('--key names a tensor of the --load_activations_path file; give that file too')
-    if load_activations_path: store = ActivationStore(load_activations_path, key=key)
+    if load_activations_path:
+        library = inspect.signature(extract_activations).parameters  # the flags taking its defaults: given when they differ
+        unused_flags('with --load_activations_path, which checks your file instead of computing activations', model_name=model_name, dataset=dataset, device=device, dtype=dtype, weights=weights, tiny=tiny,
+                     data_root=data_root, dataset_options=dataset_options, **{k: v != library[k].default for k, v in dict(split=split, hook_point=hook_point, batch_size=batch_size,
+                     num_workers=num_workers, shard_size=shard_size, dataset_root=dataset_root, extra=extra, overwrite=overwrite).items()})
+        store = ActivationStore(load_activations_path, key=key)
     else:
         if not (model_name and dataset): raise UsageError('--model_name and --dataset are required (or give --load_activations_path)')
         store = extract_activations(model_name, dataset, split, hook_point, data_root=data_root, batch_size=batch_size, num_workers=num_workers, shard_size=shard_size,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 import traitlets
 
-from .core import MedsaeError, load_json, load_table, progress, write_errors
+from .core import MedsaeError, _TEMP_NAME, load_json, load_table, progress, write_errors
 from .commands import Flag, UsageError, command, int_range
 from .artefacts import FOLDER, load_or_compute
 from .sae import SAE
@@ -109,7 +109,7 @@ def read_scores(spec:str, # `file.csv` or `file.csv:col1,col2`: a table with a `
 def _alternatives(text:Any) -> list[list]:
     "07_naming's `alternatives` cell, `'a (0.31); b (0.29)'`, as `[[name, similarity], ...]`."
     out = []
-    for part in ([] if not isinstance(text, str) else text.split('; ')):
+    for part in ([] if not isinstance(text, str) or not text.strip() else text.split('; ')):  # '' (in memory) and NaN (read back from a CSV): none
         name, _, sim = part.rpartition(' (')
         try: out.append([name, float(sim.rstrip(')'))])
         except ValueError: out.append([part, None])
@@ -339,7 +339,7 @@ def write_atlas(a:Atlas, # from `build_atlas`
     "Write the static site of `a` into `out`: `index.html`, the front end, `data/` (index, text, map, one file per chunk of latents), `img/` and `heat/` PNGs, and `atlas.json`."
     out = Path(out)
     if out.exists() and not out.is_dir(): raise MedsaeError(f"{out} is a file; choose a new or empty folder for --out")
-    if out.is_dir() and any(out.iterdir()) and not (out/'atlas.json').exists() and not (out/'.request.json').exists():
+    if out.is_dir() and any(not _TEMP_NAME.fullmatch(p.name) for p in out.iterdir()) and not (out/'atlas.json').exists() and not (out/'.request.json').exists():  # a killed writer's temporary file is not the user's
         raise MedsaeError(f"{out} is a folder that holds something other than an atlas; choose an empty or new folder for --out")
     request = {'features': str(a.features.path), 'features_created': a.features.meta.get('created'), 'title': a.title, 'columns': list(a.columns), 'thumb_px': thumb_px}
     def compute(target:Path):

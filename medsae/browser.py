@@ -20,7 +20,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from .core import MedsaeError, get_paths, save_figure
-from .commands import UsageError, Flag, command, int_range
+from .commands import UsageError, Flag, command, int_range, unused_flags
 from .sae import SAE
 from .activations import ActivationStore
 from .images import to_pil
@@ -350,6 +350,7 @@ def plot_command(kind:Flag(positional=True, choices=PLOTS, help='what to plot'),
                 ) -> int:
     "`medsae plot`: draw a features folder's sparsity distribution, or a latent's top images or histogram, into a PNG."
     if kind != 'sparsity' and latent is None: raise UsageError(f'{kind} needs --latent')
+    if kind != 'top-images': unused_flags(f'for a {kind} plot', latent=kind == 'sparsity' and latent is not None, n=n != 16, heatmaps=heatmaps, dataset_root=dataset_root)
     feats = FeatureStore(features)
     if kind == 'sparsity': fig = plot_feature_sparsity(feature_stats(feats))
     elif kind == 'hist': fig = plot_activation_hist(feats, latent)

@@ -14,13 +14,13 @@ import torch
 from fastcore.docments import docments
 
 import medsae
-from .core import MedsaeError, MetaMismatchError, Registry, environment, get_device, get_dtype, get_paths
+from .core import MedsaeError, MetaMismatchError, Registry, environment, get_device, get_dtype, get_paths, WRITE_OUTS
 from .artefacts import discard, load_or_compute
 
 # %% auto #0
 __all__ = ['SHARED_FLAGS', 'TEST_ENV', 'CommandParser', 'NumberRange', 'int_range', 'float_range', 'Flag', 'library_docments',
-           'UsageError', 'Group', 'Command', 'command', 'cache_self_check', 'info_command', 'find_notebooks',
-           'run_notebook_tests', 'test_command']
+           'UsageError', 'unused_flags', 'Group', 'Command', 'command', 'cache_self_check', 'info_command',
+           'find_notebooks', 'run_notebook_tests', 'test_command']
 
 # %% ../nbs/00c_commands.ipynb #ae3ac967
 class CommandParser(argparse.ArgumentParser):
@@ -189,6 +189,13 @@ def _flag_of(name:str, # the parameter's name
 class UsageError(MedsaeError):
     "Flags that do not go together (`--key` without its file): a command raises it and the user sees argparse's usage error."
 
+def unused_flags(why:str, # why they would do nothing, ending the sentence "--x does nothing ...": 'with --method vocab'
+                 **given, # each flag by its parameter's name -> whether it was given (a value other than its default)
+                ):
+    "Refuse, in one line naming them, flags a command would ignore in this combination: a flag that is accepted and does nothing misleads."
+    if names := [f'--{k}' for k, v in given.items() if v]:
+        raise UsageError(f"{', '.join(names)} {'does' if len(names) == 1 else 'do'} nothing {why}: leave {'it' if len(names) == 1 else 'them'} out")
+
 # %% ../nbs/00c_commands.ipynb #71227cd9
 class Group:
     "Flags that together name one thing (SAE features: a folder, or an SAE, model, dataset and split): a command's parameter annotated with it gets what `func` makes of them."
@@ -196,10 +203,11 @@ class Group:
                  help:dict[str, str]|None=None, # other help for some of them, in this command
                  lazy:bool=False, # hand the command a function that makes the value when called (for a value one mode of the command needs)
                  docs_from:Callable|None=None, # what `func` fills in (a config class): docments and `...` defaults its parameters without their own take
-                 **defaults, # other defaults for some of them, in this command
+                 **defaults, # other defaults for some of them, in this command; for a parameter named `_x`, which is no flag, its value
                 ):
         self.func, self.help, self.lazy, self.defaults = func, help or {}, lazy, defaults
-        self.params, self.docs = inspect.signature(func, eval_str=True).parameters, docments(func, full=True, returns=False)
+        self.params = {k: p for k, p in inspect.signature(func, eval_str=True).parameters.items() if not k.startswith('_')}  # `_x`: set by the command, not by a flag
+        self.fixed, self.docs = {k: v for k, v in defaults.items() if k.startswith('_')}, docments(func, full=True, returns=False)
         self.inherited = library_docments(docs_from) if docs_from else {}
     def __repr__(self): return f'Group({self.func.__name__})'
 
@@ -243,13 +251,15 @@ class Command:
         "Parse `argv` and run the function with the flags (each group's made into its value); return the exit status (a `UsageError` is argparse's: status 2, one line)."
         p = self.parser()
         args = vars(p.parse_args(argv))
+        outs = WRITE_OUTS.set(tuple((Path(os.path.abspath(args[k])), f'--{k}') for k in ('out', 'out_csv') if isinstance(args.get(k), str)))  # a refused write there suggests the flag
         try:
             for name, param in self.params.items():
                 if not isinstance(g := param.annotation, Group): continue
-                kw = {m: args[m] for m in g.params}
+                kw = {**{m: args[m] for m in g.params}, **g.fixed}
                 args[name] = functools.partial(g.func, **kw) if g.lazy else g.func(**kw)
             return self.func(**{k: args[k] for k in self.params}) or 0
         except UsageError as e: p.error(str(e))
+        finally: WRITE_OUTS.reset(outs)
 
 # %% ../nbs/00c_commands.ipynb #9e94f69a
 def command(prog:str, # 'medsae linearity'

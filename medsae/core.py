@@ -17,13 +17,13 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ARTEFACT_DIRS', 'WRITE_ELSEWHERE', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError', 'Registry',
-           'resolve_data_root', 'results_root', 'Paths', 'get_paths', 'environment', 'safe_name', 'artefact_name',
-           'activations_name', 'sae_name', 'features_name', 'concepts_name', 'fsync_dir', 'writing_elsewhere',
-           'write_error', 'write_errors', 'atomic_path', 'clean_temp_files', 'save_tensors', 'load_tensors',
-           'tensors_meta', 'save_json', 'load_json', 'save_table', 'save_figure', 'load_table', 'load_pt',
-           'load_tensor_file', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype', 'seed_everything',
-           'tensors_digest', 'weights_digest', 'dist_info', 'init_distributed', 'from_rank0']
+__all__ = ['ARTEFACT_DIRS', 'WRITE_ELSEWHERE', 'WRITE_OUTS', 'logger', 'MedsaeError', 'MetaMismatchError', 'UnsafeFileError',
+           'Registry', 'resolve_data_root', 'results_root', 'Paths', 'get_paths', 'environment', 'safe_name',
+           'artefact_name', 'activations_name', 'sae_name', 'features_name', 'concepts_name', 'fsync_dir',
+           'writing_elsewhere', 'write_error', 'write_errors', 'atomic_path', 'clean_temp_files', 'save_tensors',
+           'load_tensors', 'tensors_meta', 'save_json', 'load_json', 'save_table', 'save_figure', 'load_table',
+           'load_pt', 'load_tensor_file', 'set_quiet', 'is_quiet', 'progress', 'log', 'get_device', 'get_dtype',
+           'seed_everything', 'tensors_digest', 'weights_digest', 'dist_info', 'init_distributed', 'from_rank0']
 
 # %% ../nbs/00_core.ipynb #29a5f97b
 class MedsaeError(Exception):
@@ -189,6 +189,7 @@ _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota
 
 # %% ../nbs/00_core.ipynb #7db51d83
 WRITE_ELSEWHERE = contextvars.ContextVar('write_elsewhere', default='another data root with --data_root or MEDSAE_DATA')  # where a refused write could go instead
+WRITE_OUTS = contextvars.ContextVar('write_outs', default=())  # (path, flag) of each output a command's flags name (00c's `Command` sets them): a write there suggests that flag
 
 @contextlib.contextmanager
 def writing_elsewhere(advice:str):
@@ -201,7 +202,9 @@ def write_error(path:Path, e:OSError) -> MedsaeError:
     "The user's error for a write the file system refused (what it suggests: `WRITE_ELSEWHERE`, which a writer outside the data root sets)."
     cause = f"{_WRITE_ERRNOS[e.errno]} ({e.strerror})" if e.errno in _WRITE_ERRNOS else e.strerror or str(e)
     first = {errno.ENOSPC: 'Free some space, or choose', errno.EDQUOT: 'Free some space, or choose', errno.EFBIG: 'Raise the file-size limit (ulimit -f), or choose'}
-    return MedsaeError(f"cannot write {path}: {cause}; what was saved before is unchanged. {first.get(e.errno, 'Choose')} {WRITE_ELSEWHERE.get()}")
+    where = Path(os.path.abspath(path))
+    flag = next((f'another path with {flag}' for out, flag in WRITE_OUTS.get() if out == where or out in where.parents), None)
+    return MedsaeError(f"cannot write {path}: {cause}; {path.name} is as it was before this write. {first.get(e.errno, 'Choose')} {flag or WRITE_ELSEWHERE.get()}")
 
 # %% ../nbs/00_core.ipynb #20ff47b5
 def _os_error(e:Exception) -> OSError|None:

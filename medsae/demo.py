@@ -527,6 +527,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     cfg = cfg or DemoConfig()
     cfg = dataclasses.replace(cfg, **dict(zip(('d_sae', 'k', 'steps'), demo_shape(cfg))))
     out = Path(cfg.out) if cfg.out else get_paths(cfg.data_root).results/'demo'  # from the root as given: the page's path is printed so
+    if out.exists() and not out.is_dir(): raise MedsaeError(f"{out} is a file: the report and its atlas are written into a folder; give --out a folder's path")
     cfg = dataclasses.replace(cfg, data_root=str(resolve_data_root(cfg.data_root).resolve()))  # the stages record paths in the root: one spelling of it, however it was given
     paths, steps, t0 = get_paths(cfg.data_root), StageLog(), time.time()
     model = _lazy(lambda: get_model(cfg.model))

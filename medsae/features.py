@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from .core import MedsaeError, get_paths, features_name, save_tensors, load_tensors, progress, weights_digest
 from .artefacts import Kind, FOLDER, load_or_compute, read_meta, check_complete, check_shards
-from .commands import Flag, command, int_range
+from .commands import Flag, command, int_range, unused_flags
 from .data import DATASETS
 from .models import MODELS, default_weights_digest
 from .images import to_pil
@@ -32,7 +32,7 @@ __all__ = ['POOLINGS', 'ENCODE_ROWS', 'FEATURES', 'STATS', 'position_rows', 'enc
            'compute_features', 'load_sae_checkpoint', 'features_sae', 'features_activations', 'cached_activations',
            'trained_hook_point', 'sae_features', 'FeatureStats', 'compute_stats', 'save_stats', 'load_stats',
            'feature_stats', 'plot_feature_sparsity', 'features_dataset', 'sample_info', 'sample_images', 'top_samples',
-           'features_command', 'features_from_flags', 'results_file']
+           'features_command', 'features_from_flags']
 
 # %% ../nbs/06_features.ipynb #8d034a4a
 POOLINGS = ('max', 'mean')
@@ -356,6 +356,7 @@ def sae_features(sae_path:str|Path, # a medsae SAE checkpoint folder, or a refer
         store = cached or extract_activations(
             model, dataset, split, hook_point, data_root=data_root, tiny=tiny, **{'batch_size': batch_size, **(extract_kwargs or {})}, **dataset_kwargs)
     _check_widths(sae, store, sae_path)
+    if pooling != 'max' and len(store.shape) == 1: unused_flags(f'here: pooling={pooling!r} pools the positions of a spatial hook point, and {store.path} holds one vector per sample', pooling=True)
     dataset = getattr(dataset, 'name', dataset)
     source = {'dataset': dataset, 'split': split} if load_activations_path is not None else {}
     out = get_paths(data_root).sae_features/features_name(info['name'], dataset or store.meta.get('request', {}).get('dataset') or 'custom', split)
@@ -563,8 +564,8 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      dataset_options:str|None=None, # the dataset's own options, key=value,... (as for `medsae activations`)
                     ) -> int:
     "`medsae features`: compute an SAE's features on a dataset split (and their per-latent statistics)."
-    if load_activations_path is not None and (given := [f for f, v in (('--model_name', model_name), ('--hook_point', hook_point not in (None, ...)), ('--tiny', tiny), ('--dataset_root', dataset_root), ('--dataset_options', dataset_options)) if v]):
-        raise MedsaeError(f"{', '.join(given)} choose(s) the activations to compute, but --load_activations_path reads them from {load_activations_path}: leave {'it' if len(given) == 1 else 'them'} out")
+    if load_activations_path is not None: unused_flags(f'with --load_activations_path, whose activations are read, not computed', model_name=model_name, hook_point=hook_point not in (None, ...),
+                                                       tiny=tiny, dataset_root=dataset_root, dataset_options=dataset_options)
     check_key(load_activations_path, key)
     feats = sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, load_activations_path=load_activations_path, key=key, labels=labels,
                          sae_type_name=sae_type_name, batch_size=batch_size, pooling=pooling, tiny=tiny, overwrite=overwrite,
@@ -580,21 +581,13 @@ def features_from_flags(features:str|None=None, # a features folder (data/sae_fe
                         sae_type_name:str|None=None, # the reference project's architecture name, for a .pt SAE
                         model_name:Flag(str, registry=MODELS)=None, # the model whose activations the SAE encodes
                         dataset:Flag(str, registry=DATASETS)=None, # the dataset
-                        split:str='test', # the dataset split
+                        split:str|None=None, # the dataset split (default: test)
                         hook_point:str|None=None, # where the activations are read (default: where the SAE was trained)
                         data_root:str|None=None, # data root (default: $MEDSAE_DATA, else ./data)
+                        _split:str='test', # no flag: the split when --split is not given (a command's own)
                        ) -> FeatureStore:
-    "The features the flags name: the folder `features`, or the SAE's features on the split (computed and cached when missing)."
-    if features: return FeatureStore(features)
+    "The features the flags name: the folder `features` (the flags that would choose other features refused), or the SAE's features on the split (computed and cached when missing)."
+    if features: unused_flags('with --features, whose features were made with their own SAE, model, dataset, split and hook point', sae_path=sae_path, sae_type_name=sae_type_name,
+                              model_name=model_name, dataset=dataset, split=split, hook_point=hook_point); return FeatureStore(features)
     if not (sae_path and model_name and dataset): raise MedsaeError("say which features to score: --features, or --sae_path with --model_name, --dataset and --split")
-    return sae_features(sae_path, model_name, dataset, split, hook_point, data_root=data_root, sae_type_name=sae_type_name)
-
-# %% ../nbs/06_features.ipynb #88aeb101
-def results_file(features:FeatureStore, # the features scored
-                 kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
-                 suffix:str='.csv', # the file type
-                 data_root:str|Path|None=None, # data root
-                ) -> Path:
-    "Where a score of these features goes: `results/{features folder}_{kind}{suffix}`."
-    return get_paths(data_root).results/f'{features.path.name}_{kind}{suffix}'
-
+    return sae_features(sae_path, model_name, dataset, split or _split, hook_point, data_root=data_root, sae_type_name=sae_type_name)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from .core import MedsaeError, get_paths, artefact_name, save_table, save_figure
-from .commands import Flag, command, int_range
+from .commands import Flag, command, int_range, unused_flags
 from .models import MODELS, get_model
 from .data import DATASETS, get_dataset
 from .sae import SAE
@@ -243,6 +243,7 @@ def linearity_command(model_name:Flag(registry=MODELS, help='the model whose joi
                       data_root:str|None=None,
                      ) -> int:
     "`medsae linearity`: fit composites of random images by their parts, in the embedding and SAE feature spaces; write a table and a plot."
+    if sae_path is None: unused_flags('without --sae_path, the SAE whose architecture it names', sae_type_name=sae_type_name is not None)
     sae, act_scale, sae_name = _sae_and_scale(sae_path, None, sae_type_name)
     df = linearity_check(get_model(model_name), get_dataset(dataset, split), sae, n_composites, layout, method, seed, act_scale, control, batch_size=batch_size)
     out = get_paths(data_root).results/f"{artefact_name(sae_name or model_name, dataset, split, 'linearity', layout, method)}.csv"

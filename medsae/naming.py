@@ -101,8 +101,10 @@ def read_corpus(source:str|Path|Iterable[str], # a .txt (one document per line),
     "The documents of a corpus, as strings."
     if not isinstance(source, (str, Path)): return [str(d) for d in source]
     p = Path(source)
-    if not p.is_file(): raise MedsaeError(f"corpus {p}: no such file")
-    if p.suffix.lower() != '.csv': return [l for l in p.read_text(encoding='utf-8', errors='replace').splitlines() if l.strip()]
+    if not p.is_file(): raise MedsaeError(f"corpus {p}: {'a folder: give a .txt or .csv file of documents' if p.is_dir() else 'no such file'}")
+    if p.suffix.lower() != '.csv':
+        if column is not None: raise MedsaeError(f"corpus {p}: column={column!r} (--column) names a .csv file's column; a .txt is one document per line")
+        return [l for l in p.read_text(encoding='utf-8', errors='replace').splitlines() if l.strip()]
     try: df = pd.read_csv(p, dtype=str, keep_default_na=False)
     except (UnicodeDecodeError, pd.errors.ParserError) as e: raise MedsaeError(f"corpus {p} is not a readable UTF-8 CSV ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     col = column or next((c for c in ('Report', 'report', 'text', 'caption', 'findings', 'impression') if c in df.columns), None)

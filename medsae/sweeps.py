@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from .core import MedsaeError, get_paths, save_tensors, load_tensors, save_table, load_table, get_device, seed_everything
 from .artefacts import FOLDER, artefact_lock, load_or_compute
-from .commands import Flag, Group, command, int_range, float_range
+from .commands import Flag, Group, UsageError, command, int_range, float_range
 from .data import DATASETS
 from .models import MODELS
 from .sae import SAE, check_dense, sae_class, save_sae, SAE_ARCHS
@@ -112,6 +112,9 @@ def sweep_command(model_name:Flag(registry=MODELS)=..., dataset:Flag(registry=DA
     "`medsae sweep`: train a grid of SAEs in one pass over the activations and write a table of their final metrics."
     if d_sae is not None and expansion is not None: raise MedsaeError("--d_sae and --expansion each set the number of latents; give one")
     archs = [a for a in arch.split(',') if a]; check_dense(not cfg.sparse, archs)
+    for name, values in (('arch', archs), ('expansion', expansion), ('d_sae', d_sae), ('k', k), ('l1', l1), ('l0', l0)):
+        if values and (twice := sorted({v for v in values if values.count(v) > 1}, key=str)):
+            raise UsageError(f"--{name} {','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)} names {', '.join(map(str, twice))} more than once: each SAE of the grid would be trained twice")
     if d_sae is not None: axes = {'arch': archs, 'd_sae': d_sae}
     else:
         axes = {'arch': archs, 'expansion': [8] if expansion is None else expansion}

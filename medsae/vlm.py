@@ -17,7 +17,7 @@ from PIL import Image
 
 from .core import MedsaeError, get_paths, save_table, load_table, get_device, get_dtype, progress, log, save_figure, write_errors
 from .artefacts import check_request
-from .commands import Flag, Group, UsageError, command, int_range, float_range
+from .commands import Flag, Group, UsageError, command, int_range, float_range, unused_flags
 from .models import MODELS, get_model
 from .activations import ActivationStore
 from .features import (FeatureStore, sample_info, FeatureStats, feature_stats, features_dataset, sample_images, features_from_flags,
@@ -461,7 +461,7 @@ def _concepts_path(name:str, data_root) -> Path:
                    'medsae name-eval --assigned_concepts data/assign_concepts/my_sae_vlm.csv --features data/sae_features/my_sae_chexpert_val --latents 1 5 9 --n_images 40',
                    'medsae name-eval --assigned_concepts my_sae_vlm --features data/sae_features/my_sae_chexpert_val --threshold 0.2 --relative_threshold --load_in_4bit'])
 def name_eval_command(assigned_concepts:str, # the concept table: a CSV (neuron, concept, description), or its name under data/assign_concepts/
-                      feats:Group(features_from_flags, help={'split': 'the held-out split'}, split='val'),
+                      feats:Group(features_from_flags, help={'split': 'the held-out split (default: val)'}, _split='val'),
                       latents:Flag(int_range(lo=0), many=True, help='latents to evaluate, numbered from 0 (default: every latent with a concept)')=None,
                       n_images:int_range(lo=1)=..., threshold:float_range(lo=0)=..., relative_threshold:bool=...,
                       batch_size:int_range(lo=1)=..., seed:Flag(int_range(lo=0), help='which images are drawn')=...,
@@ -505,9 +505,9 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
                  sentences:str|None=None, # vocab, zero-shot: embed each concept as the sentences of these texts that state it (07's `concept_sentences`): a .txt or .csv of the model's training texts, or `model`
                  top_m:int_range(lo=1)=5, # vocab, zero-shot: alternatives kept per latent
                  sections:Flag(many=True, help='vocab, zero-shot: name only from these sections of the vocabulary file (medical: labels devices findings modifiers anatomy technique; default: all)')=None,
-                 feats:Group(features_from_flags, lazy=True, split='train',
+                 feats:Group(features_from_flags, lazy=True, _split='train',
                              help={'features': 'vlm, zero-shot: a features folder (its images are shown, or scored)', 'dataset': 'vlm, zero-shot: or the dataset to compute the features on, with --sae_path and --model_name',
-                                   'split': 'vlm, zero-shot: the split whose images are shown, or scored'})=None,
+                                   'split': 'vlm, zero-shot: the split whose images are shown, or scored (default: train)'})=None,
                  embeddings:str|None=None, # zero-shot: the same images' activations at the model's joint embedding (default: the features' own at the joint embedding, else extracted for their split)
                  overwrite:bool=False, # vlm: discard a previous run's answers instead of resuming
                  tiny:bool=False, # a tiny random model (tests)
@@ -516,11 +516,11 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
                  data_root:str|None=None,
                 ) -> int:
     "`medsae name`: name every latent of an SAE, by vocabulary (text similarity of its decoder direction, or zero-shot scores of images) or by a vision-language model."
-    vlm_default = lambda k: inspect.signature(name_by_vlm).parameters[k].default
-    stray = [f'--{k}' for k, v, default, methods in [*((k, v, vlm_default(k), ('vlm',)) for k, v in (('n_top', n_top), ('n_low', n_low), ('use_reports', use_reports), ('min_firing', min_firing), ('retries', retries))),
-             ('overwrite', overwrite, False, ('vlm',)), ('embeddings', embeddings, None, ('zero-shot',)), *((k, v, d, ('vocab', 'zero-shot')) for k, v, d in (('vocab', vocab, 'medical'),
-             ('template', template, '{}'), ('restrict_to', restrict_to, None), ('sentences', sentences, None), ('top_m', top_m, 5), ('sections', sections, None)))] if method not in methods and v != default]
-    if stray: raise UsageError(f"{', '.join(stray)} do(es) nothing with --method {method}: leave {'it' if len(stray) == 1 else 'them'} out")
+    changed = lambda f, values: {k: v != inspect.signature(f).parameters[k].default for k, v in values.items()}  # given: another value than its default
+    only = {'vlm': {**changed(name_by_vlm, dict(n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)), 'overwrite': overwrite, **changed(vlm_from_flags, model.keywords)},
+            'zero-shot': {'embeddings': embeddings is not None}, 'vlm zero-shot': {k: feats.keywords[k] is not None for k in ('features', 'dataset', 'split')},
+            'vocab zero-shot': {'vocab': vocab != 'medical', 'template': template != '{}', 'restrict_to': restrict_to, 'sentences': sentences, 'top_m': top_m != 5, 'sections': sections}}
+    unused_flags(f'with --method {method}', **{k: v for methods, flags in only.items() if method not in methods.split() for k, v in flags.items()})
     texts = {k: True if v == 'model' else v for k, v in (('restrict_to', restrict_to), ('sentences', sentences))}
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
@@ -529,7 +529,7 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
         name = load_sae_checkpoint(sae_path, sae_type_name)[1]['name']
     elif method == 'zero-shot':
         if not model_name: raise UsageError('--method zero-shot needs --model_name')
-        features, m = feats(), get_model(model_name, tiny=tiny)
+        features, m = feats(model_name=None) if feats.keywords['features'] else feats(), get_model(model_name, tiny=tiny)  # with --features, --model_name names the model that scores, not features to make
         emb = ActivationStore(embeddings) if embeddings else joint_embeddings(features, m, data_root)
         df = name_by_zero_shot(features, emb, m, vocab, **texts, template=template, top_m=top_m, sections=sections, data_root=data_root)
         name = sae_name_of(features)

@@ -17,8 +17,8 @@ import torch
 from ..core import MedsaeError, log, progress, save_figure
 from ..commands import Group, command, int_range, float_range
 from ..activations import ActivationStore
-from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import score_rows, sample_blocks, width, Labels, labelled_rows, best_index, neuron_store, median_text, save_result
+from ..features import FeatureStore, features_from_flags
+from .streaming import score_rows, sample_blocks, width, Labels, labelled_rows, best_index, neuron_store, median_text, results_file, save_result
 
 # %% auto #0
 __all__ = ['firing_counts', 'firing_thresholds', 'ClassScores', 'class_scores', 'best_classes', 'chexpert_scores',

@@ -20,8 +20,8 @@ from ..commands import Flag, Group, command, int_range, float_range
 from ..data import patient_id
 from ..models import auroc
 from ..activations import ActivationStore
-from ..features import FeatureStore, features_from_flags, results_file
-from .streaming import sample_ids, score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text, save_result
+from ..features import FeatureStore, features_from_flags
+from .streaming import sample_ids, score_rows, sample_blocks, pool_positions, width, block_rows, n_rows, Moments, check_labels, Labels, Rows, labelled_rows, best_index, neuron_store, median_text, results_file, save_result
 
 # %% auto #0
 __all__ = ['Probes1D', 'fit_probes_1d', 'probe1d_scores', 'probe_inputs', 'LinearProbe', 'held_out', 'patient_keys',

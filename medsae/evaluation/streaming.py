@@ -13,19 +13,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import MedsaeError, seed_everything, save_table, save_json, load_json
+from ..core import MedsaeError, get_paths, seed_everything, save_table, save_json, load_json
 from ..artefacts import portable, localised
 from ..models import ImageTextModel, get_model
 from ..activations import ActivationStore, extract_activations
 from ..sae import SAE, sae_class
 from ..training import TrainConfig, train_sae
-from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint, results_file
+from ..features import FeatureStore, POOLINGS, position_rows, sae_features, load_sae_checkpoint
 
 # %% auto #0
 __all__ = ['QUALITY_SAE', 'QUALITY_TRAIN', 'EvaluationSetting', 'evaluation_setting', 'pool_positions', 'sample_blocks',
            'score_rows', 'block_rows', 'n_rows', 'n_blocks', 'width', 'Moments', 'best_index', 'sample_ids',
            'first_difference', 'check_same_samples', 'no_labels', 'check_labels', 'Rows', 'store_labels', 'Labels',
-           'labelled_rows', 'neuron_store', 'median_text', 'result_record', 'save_result', 'check_result']
+           'labelled_rows', 'neuron_store', 'median_text', 'results_file', 'result_record', 'save_result',
+           'check_result']
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #91819c71
 @dataclass
@@ -286,6 +287,14 @@ def median_text(values:Iterable[float], # scores, NaN where there is none
     return f"{np.median(v):.3f}" if len(v) else 'n/a'
 
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #f052d176
+def results_file(features:FeatureStore, # the features scored
+                 kind:str, # what was scored: 'ms', 'chexpert', 'probe1d', ...
+                 suffix:str='.csv', # the file type
+                 data_root:str|Path|None=None, # data root
+                ) -> Path:
+    "Where a score of these features goes: `results/{features folder}_{kind}{suffix}`."
+    return get_paths(data_root).results/f'{features.path.name}_{kind}{suffix}'
+
 def result_record(table:str|Path) -> Path:
     "The record beside a results table: what it scored and with which options."
     return Path(f'{table}.json')
