@@ -188,7 +188,7 @@ def buffer_batches(chunks:Iterable[tuple[torch.Tensor, torch.Tensor]], # (rows, 
         n_out = len(bx) if final else (len(bx) - buffer_size // 2) // batch_size * batch_size
         for s in range(0, n_out, batch_size):
             if not (final and drop_last and n_out - s < batch_size): yield bx[s:s + batch_size].clone(), bi[s:s + batch_size].clone()
-        bx, bi = bx[n_out:], bi[n_out:]
+        bx, bi = bx[n_out:].clone(), bi[n_out:].clone()  # the rows left, copied: a view would hold the whole buffer while the next shard is read
     for x, i in chunks:
         if perm: p = perm(len(x)); x, i = x[p], i[p]
         bx, bi = (x, i) if bx is None else (torch.cat([bx, x]), torch.cat([bi, i]))
@@ -364,15 +364,14 @@ def _iter_batches(self:ActivationStore,
     g = torch.Generator().manual_seed(seed) if shuffle else None
     order = torch.randperm(len(self.sizes), generator=g).tolist() if shuffle else range(len(self.sizes))
     scale = self.scale(flatten_spatial) if (self.normalize if normalize is None else normalize) else None
-    def chunks():
-        for j in order:
-            if not self.sizes[j]: continue
-            x = self._read(j)
-            reps = x[0].numel() // self.d_in if flatten_spatial and x.ndim > 2 else 1
-            i = torch.arange(self.offsets[j], self.offsets[j + 1]).repeat_interleave(reps)
-            x = flatten_rows(x) if flatten_spatial else x
-            x = x if dtype is None else x.to(dtype)
-            yield (x if scale is None else x * scale), i
+    def shard(j):
+        x = self._read(j)
+        reps = x[0].numel() // self.d_in if flatten_spatial and x.ndim > 2 else 1
+        i = torch.arange(self.offsets[j], self.offsets[j + 1]).repeat_interleave(reps)
+        x = flatten_rows(x) if flatten_spatial else x
+        x = x if dtype is None else x.to(dtype)
+        return (x if scale is None else x * scale), i
+    chunks = lambda: (shard(j) for j in order if self.sizes[j])  # yields each shard's rows without keeping them: the buffer alone holds them
     for x, i in buffer_batches(chunks(), batch_size, buffer_size, g, drop_last, stats): yield (x, i) if return_index else x
 
 def _to_tensor(self:ActivationStore, flatten_spatial:bool=False, normalize:bool|None=None) -> torch.Tensor:

@@ -99,11 +99,10 @@ def _plan(self:StoreBatches, epoch:int) -> tuple[list[list[int]], int]:
 def _stream(self:StoreBatches, s:int, shards:list[int], epoch:int) -> Iterator[torch.Tensor]:
     "Stream `s` of an epoch: its shards' rows through its own buffer, in batches of `batch_size / streams`."
     g = torch.Generator().manual_seed((self.seed * 100_003 + epoch) * 1_000 + s) if self.shuffle else None
-    def chunks():
-        for j in shards:
-            if not self.store.sizes[j]: continue
-            x = flatten_rows(self.store._read(j)).float()
-            yield (x if self.scale is None else x * self.scale), torch.empty(len(x), dtype=torch.long)
+    def rows(j):
+        x = flatten_rows(self.store._read(j)).float()
+        return (x if self.scale is None else x * self.scale), torch.empty(len(x), dtype=torch.long)
+    chunks = lambda: (rows(j) for j in shards if self.store.sizes[j])  # yields each shard's rows without keeping them: the buffer alone holds them
     for x, _ in buffer_batches(chunks(), self.bs // self.streams, self.buffer_size, g, drop_last=True, stats=self.stats): yield x
 
 def _start(self:StoreBatches):
