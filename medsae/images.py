@@ -65,9 +65,16 @@ def image_bits_setting() -> int|None:
 
 _RULE_DEPTHS: dict[int, str] = {}  # this process's images of more than 8 bits read at each depth by the rule: the first of each
 DEPTH_RECORD = 'MEDSAE_DEPTH_RECORD'  # names the folder where a run's processes note those depths (a data loader's workers inherit it)
+def _forget_dead_runs(folder:Path):
+    "Remove the depth notes of runs whose starting process is gone (killed before its exit could remove them)."
+    for old in folder.glob('medsae-depths-*'):
+        try: os.kill(int(old.name.split('-')[2]), 0)
+        except ProcessLookupError: shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError, OSError): pass  # not ours to judge: another user's, or another name
 if DEPTH_RECORD not in os.environ:  # the process that starts a run names it; the folder is made when a first such image is read, and goes when this process ends
     os.environ[DEPTH_RECORD] = str(Path(tempfile.gettempdir())/f'medsae-depths-{os.getpid()}-{time.time_ns()}')
     atexit.register(shutil.rmtree, os.environ[DEPTH_RECORD], True)
+    _forget_dead_runs(Path(tempfile.gettempdir()))
 
 def forget_depths():
     "Forget the depths this run has read images at so far (this process's and its workers' notes)."
