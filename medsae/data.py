@@ -321,7 +321,7 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
                            texts=texts, transform=transform, on_error=on_error, mode=mode)
 
 # %% ../nbs/01_data.ipynb #43dbe6ed
-PATIENT_PATTERNS = (re.compile(r'(?:^|[/\\])(patient\d+)(?=[/\\])'),  # CheXpert, CheXpert Plus: .../patient00001/study1/view1_frontal.jpg
+PATIENT_PATTERNS = (re.compile(r'(?:^|[/\\])(patient(?:\d+|[-_][^/\\]+))(?=[/\\])'),  # CheXpert, CheXpert Plus: .../patient00001/study1/view1_frontal.jpg; yours: patient-{id}/...
                     re.compile(r'(?:^|[/\\])(p\d+)[/\\]s\d+(?=[/\\]|$)'))  # MIMIC-CXR: [files/p10/]p10000032/s50414267/...
 
 def patient_id(sample_id:str, # a sample's id: an image path, or MIMIC-CXR's p{subject}/s{study}/{dicom_id}

@@ -12,19 +12,34 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import MedsaeError, load_table
+from .core import MedsaeError, load_table, log
 from .data import (CHEXPERT_LABELS, CsvImageDataset, Layout, _find_csv, check_choice, parse_labels, register_dataset,
                          register_layout, resolve_dataset_root)
 
 # %% auto #0
 __all__ = ['MIMIC_SPLITS', 'MIMIC_FILES', 'FRONTAL_VIEWS', 'MIMIC_REPORT_DIRS', 'CHEXPERT_PLUS_SPLITS', 'CHEXBERT_LABEL_FILES',
-           'mimic_study_path', 'read_mimic_table', 'StudyReports', 'mimic_cxr_jpg', 'chexpert_plus_csv',
+           'one_row_per', 'mimic_study_path', 'read_mimic_table', 'StudyReports', 'mimic_cxr_jpg', 'chexpert_plus_csv',
            'read_chexbert_labels', 'chexpert_plus']
 
 # %% ../nbs/01c_layouts.ipynb #18e13889
 MIMIC_SPLITS = {'train': 'train', 'val': 'validate', 'validate': 'validate', 'test': 'test'}  # medsae's split -> the split file's
 MIMIC_FILES = {'split': 'mimic-cxr-2.0.0-split', 'metadata': 'mimic-cxr-2.0.0-metadata', 'labels': 'mimic-cxr-2.0.0-chexpert'}  # each .csv.gz (or .csv)
 FRONTAL_VIEWS = ('PA', 'AP')
+
+def one_row_per(df:pd.DataFrame, # a publisher's table
+                key:list[str], # the columns naming what each row is about
+                columns:list[str], # what two rows of one key must agree on
+                source:Path, what:str, # the file, and what a key is ('image', 'study'), for the messages
+               ) -> pd.DataFrame:
+    "`df` with one row per key: a key listed again with the same `columns` is read once (and logged); with other values, refused naming the file and the key."
+    twice = df.duplicated(key, keep=False)
+    if not twice.any(): return df
+    clash = df[twice].fillna(-9).groupby(key, sort=False)[columns].nunique().gt(1).any(axis=1)
+    first = (clash.index[clash.to_numpy()] if clash.any() else clash.index)[0]
+    shown = ' '.join(f'{k}={v}' for k, v in zip(key, first if isinstance(first, tuple) else (first,)))
+    if clash.any(): raise MedsaeError(f"{source}: {int(clash.sum())} {what}(s) listed more than once with different {', '.join(columns) if len(columns) < 4 else 'labels'}, e.g. {shown}; keep one row each")
+    log(f"{source}: {len(clash)} {what}(s) listed more than once, alike, e.g. {shown}; each read once")
+    return df.drop_duplicates(key)
 
 def mimic_study_path(subject_id:int|str, study_id:int|str) -> str:
     "A study's folder under `files/`: `p{first two digits}/p{subject}/s{study}`."
@@ -37,9 +52,9 @@ def read_mimic_table(folder:Path, # the MIMIC-CXR-JPG folder
     "One row per image of `split` (the split file's row number in `row`), with its view and its study's labels; and the three files read (`MIMIC_FILES`' keys)."
     check_choice('split', split, MIMIC_SPLITS)
     files = {k: _find_csv(folder, [stem], 'mimic-cxr') for k, stem in MIMIC_FILES.items()}
-    splits = load_table(files['split'], required=['dicom_id', 'study_id', 'subject_id', 'split'])
-    views = load_table(files['metadata'], required=['dicom_id', 'ViewPosition'])[['dicom_id', 'ViewPosition']]
-    labels = load_table(files['labels'], required=['subject_id', 'study_id', *CHEXPERT_LABELS], only_blank_missing=True).drop_duplicates(['subject_id', 'study_id'])
+    splits = one_row_per(load_table(files['split'], required=['dicom_id', 'study_id', 'subject_id', 'split']), ['dicom_id'], ['study_id', 'subject_id', 'split'], files['split'], 'image')
+    views = one_row_per(load_table(files['metadata'], required=['dicom_id', 'ViewPosition'])[['dicom_id', 'ViewPosition']], ['dicom_id'], ['ViewPosition'], files['metadata'], 'image')
+    labels = one_row_per(load_table(files['labels'], required=['subject_id', 'study_id', *CHEXPERT_LABELS], only_blank_missing=True), ['subject_id', 'study_id'], CHEXPERT_LABELS, files['labels'], 'study')
     df = splits[splits['split'] == MIMIC_SPLITS[split]].rename_axis('row').reset_index().merge(views, on='dicom_id', how='left')
     if frontal_only: df = df[df['ViewPosition'].isin(FRONTAL_VIEWS)]
     return df.merge(labels.assign(labelled=True), on=['subject_id', 'study_id'], how='left').reset_index(drop=True), files
@@ -106,7 +121,7 @@ def read_chexbert_labels(path:Path, # a CheXbert label file of JSON lines, each 
     except ValueError as e: raise MedsaeError(f"{path} is not a JSON-lines file ({str(e).splitlines()[0]})") from e
     missing = [c for c in ['path_to_image', *CHEXPERT_LABELS] if c not in df.columns]
     if missing: raise MedsaeError(f"{path} lacks the column(s) {missing}; it has {list(df.columns)}")
-    return df.drop_duplicates('path_to_image')
+    return one_row_per(df, ['path_to_image'], CHEXPERT_LABELS, path, 'image')
 
 # %% ../nbs/01c_layouts.ipynb #b1b92018
 def _image_files(root:Path, paths:list[str]) -> list[str]:

@@ -452,7 +452,8 @@ def probe_command(feats:Group(features_from_flags), data_root:str|None=None,
     ckpt = save_probe(probe, name, data_root)
     kind = ('probe' if on == 'features' else 'probe_activations') + (f'_{name}' if named else '')  # a probe named by the user: its own results files
     by = probe.metrics.held_out_by.iloc[0] if len(probe.metrics) else ''
-    rows = {'patient': 'held-out (whole patients)', 'sample': 'held-out', '': 'training-set (nothing held out: --val_fraction 0)'}[by]
+    rows = {'patient': 'held-out (whole patients)', 'sample': 'held-out (by image: ' + ('--split_by sample)' if split_by == 'sample' else 'no sample id names a patient)'),
+            '': 'training-set (nothing held out: --val_fraction 0)'}[by]
     save_result(feats, kind, probe.metrics, data_root, on=on, l1=l1, l2=l2, steps=steps, batch_size=batch_size, val_fraction=val_fraction, seed=seed,
                 split_by=split_by, held_out_by=by, probe=str(ckpt))
     fig = plot_class_bars(probe.metrics, title=f'{name}: {rows} scores')

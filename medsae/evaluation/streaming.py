@@ -163,8 +163,8 @@ def best_index(scores:torch.Tensor, # scores, NaN where there is none
 # %% ../../nbs/08_evaluation/00_streaming.ipynb #85cab224
 def sample_ids(values:FeatureStore|ActivationStore|torch.Tensor, # SAE features, activations or a tensor
               ) -> Iterator[str]|None:
-    "Sample ids of a shard folder, read lazily shard by shard (None for a tensor or a user's tensor file or folder, which only have positions)."
-    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and not values.foreign):
+    "Sample ids of a shard folder, read lazily shard by shard (None for a tensor, or a user's tensor file or folder whose labels name no ids: those only have positions)."
+    if isinstance(values, FeatureStore) or (isinstance(values, ActivationStore) and (not values.foreign or values._ids is not None)):
         return (i for j in range(len(values.sizes)) for i in values.shard_ids(j))
     return None
 
