@@ -134,16 +134,28 @@ def write_map_shards(folder:str|Path, # the activations folder
     return written
 
 # %% ../nbs/03_activations.ipynb #32def3e0
+def _stream_plan(folder:Path, plan:dict, rank:int, world:int):
+    "Start a streamed extraction again where the shards on disk were written by another number of processes or workers: each reads other samples of the stream then, and resuming would skip or repeat some."
+    record = folder/'.stream-plan.json'
+    if rank == 0:
+        stale = list(folder.glob('acts_r*.safetensors')) if not record.exists() or load_json(record) != plan else []
+        if stale: log(f"{folder}: its {len(stale)} shard(s) were written with another split of the stream among processes and workers than {plan}; writing them again")
+        for f in stale: f.unlink()
+        save_json(record, plan)
+    if world > 1: dist.barrier()  # no process counts its shards before the stale ones are gone
+
 def write_stream_shards(folder:str|Path, # the activations folder
                         dataset:IterableDataset, # a streamed dataset of item dicts
                         forward:Callable[[torch.Tensor], torch.Tensor], # images → activations on the CPU
                         shard_size:int=1024, batch_size:int=64, # samples per shard, per forward pass
                         rank:int=0, # this process: it writes `acts_r{rank}_*` shards
                         info:dict|None=None, # facts for every shard's header
+                        world:int=1, # processes writing the folder
                         **loader_kw, # for the DataLoader
                        ) -> int:
     "Compute and write the shards of a streamed dataset, resuming after those on disk; return how many it wrote."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    _stream_plan(folder, {'world_size': world, 'num_workers': loader_kw.get('num_workers', 0)}, rank, world)
     j = len(list(folder.glob(f'acts_r{rank:03d}_*.safetensors')))
     skip, seen, parts, rows, j0 = j * shard_size, 0, [], 0, j
     loader = DataLoader(dataset, batch_size=batch_size, **{'collate_fn': ExtractionCollate(), **loader_kw})
@@ -519,6 +531,8 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
     if device.type == 'cuda' and device.index is None and world > 1: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
     dtype = get_dtype(dtype, device)
     model, dataset = _resolve(model, dataset, split, weights, tiny, device, dtype, dataset_root, dataset_kwargs)
+    if world > 1 and isinstance(net := getattr(model, 'model', None), torch.nn.Module):  # every process encodes with rank 0's weights: a model built at random (--tiny, open_clip with no weights) differs in each otherwise
+        for t in [*net.parameters(), *net.buffers()]: dist.broadcast(cpu := t.data.cpu(), 0); t.data.copy_(cpu)
     hook_point = _check_hook_point(model, hook_point or model.embed_hook)
     request = activations_request(model, dataset, split, hook_point, dtype, shard_size, weights, tiny, dataset_kwargs)
     if request['n_samples'] == 0: raise MedsaeError(f"the {request['dataset']} {split} split has no samples; nothing to extract")
@@ -530,7 +544,7 @@ def extract_activations(model:str|Any, # a registry name (`CLIP-RN50`, ...) or a
     def compute(folder):
         model.to(device)
         forward = make_forward(model, hook_point, hook_fn, device, dtype, channels_last)
-        if isinstance(dataset, IterableDataset): write_stream_shards(folder, dataset, forward, shard_size, batch_size, rank, info, **loader_kw)
+        if isinstance(dataset, IterableDataset): write_stream_shards(folder, dataset, forward, shard_size, batch_size, rank, info, world=world, **loader_kw)
         else: write_map_shards(folder, dataset, forward, shard_size, batch_size, rank, world, info, **loader_kw)
         urls = getattr(dataset, 'urls', None) or []
         if world == 1 and not list_shards(folder):
@@ -565,7 +579,7 @@ def parse_dataset_options(text:str|None, # `key=value,key=value`
         raise UsageError(f"--dataset_options: {', '.join(wrong)} is a switch: write {wrong[0]}=true or {wrong[0]}=false")
     return out
 
-@command('medsae activations', docs_from=extract_activations,
+@command('medsae activations', docs_from=extract_activations, distributed=True,
          description="Run a dataset split through a model and save the activations at a hook point as shards under data/activations/.",
          examples=['medsae activations --model_name MedCLIP-RN50 --dataset chexpert --split train',
                    'medsae activations --model_name CLIP-RN50 --dataset cc3m --split validation --hook_point visual.layer4',

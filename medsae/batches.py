@@ -82,7 +82,8 @@ class StoreBatches:
         self.scale = self.store.scale(True) if self.normalize else None
         self.epoch, self.pos, self._its = 0, 0, None
         if len(self) == 0: raise MedsaeError(f"{self.store.path}: with {self.streams} streams of batches of {batch_size // self.streams}, a stream's shards hold too few rows for one batch; give fewer streams or a smaller --batch_size"
-                                             + (f" (it reads as {len(self.store.sizes)} shard(s), dealt whole to streams: give --streams {len(self.store.sizes)} or fewer)" if self.streams > len(self.store.sizes) else ''))
+                                             + ('' if self.streams <= len(self.store.sizes) else f" (it reads as {len(self.store.sizes)} shard(s), dealt whole to streams: " + (f"give --streams {len(self.store.sizes)} or fewer)" if len(self.store.sizes) >= world_size
+                                                else f"fewer than the {world_size} processes, each of which needs one: train it in one process, without torchrun)")))
     mine = property(lambda self: range(self.rank * self.streams // self.world, (self.rank + 1) * self.streams // self.world), doc="The streams this process reads.")
     def __len__(self): return self._plan(0)[1]
     def __iter__(self): return self

@@ -219,9 +219,10 @@ class Command:
                  examples:Sequence[str]=(), # command lines shown under --help
                  docs_from:Callable|None=None, # the library function whose docments (and `...` defaults) parameters without their own take
                  description:str|None=None, # the --help text (default: the function's docstring)
+                 distributed:bool=False, # it runs under torchrun, one process per rank (else it refuses to: two would write the same files)
                 ):
         functools.update_wrapper(self, func)
-        self.func, self.prog, self.examples, self.docs_from, self.description = func, prog, list(examples), docs_from, description
+        self.func, self.prog, self.examples, self.docs_from, self.description, self.distributed = func, prog, list(examples), docs_from, description, distributed
         self.params = inspect.signature(func, eval_str=True).parameters
         for name, (param, doc, inherited) in self.flags().items(): _flag_of(name, param, doc, inherited)  # a parameter that cannot be a flag fails here, where the command is defined
 
@@ -253,6 +254,8 @@ class Command:
         args = vars(p.parse_args(argv))
         outs = WRITE_OUTS.set(tuple((Path(os.path.abspath(args[k])), f'--{k}') for k in ('out', 'out_csv') if isinstance(args.get(k), str)))  # a refused write there suggests the flag
         try:
+            if not self.distributed and int(os.environ.get('WORLD_SIZE', '1')) > 1:
+                raise UsageError(f"{self.prog} runs in one process, and under torchrun each of its {os.environ['WORLD_SIZE']} processes would write the same files: start it without torchrun (medsae activations and medsae train run under it)")
             for name, param in self.params.items():
                 if not isinstance(g := param.annotation, Group): continue
                 kw = {**{m: args[m] for m in g.params}, **g.fixed}
@@ -266,9 +269,10 @@ def command(prog:str, # 'medsae linearity'
             examples:Sequence[str]=(), # command lines shown under --help
             docs_from:Callable|None=None, # a library function whose docments and `...` defaults the parameters take
             description:str|None=None, # the --help text (default: the docstring)
+            distributed:bool=False, # it runs under torchrun (see `Command`)
            ) -> Callable[[Callable], Command]:
     "Decorator: the function becomes the `Command` `prog`, its signature its flags."
-    return lambda func: Command(func, prog, examples, docs_from, description)
+    return lambda func: Command(func, prog, examples, docs_from, description, distributed)
 
 # %% ../nbs/00c_commands.ipynb #36a0083c
 def cache_self_check(folder:str|Path) -> str:

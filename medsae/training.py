@@ -437,8 +437,8 @@ SAE_CHECKPOINT = Kind('sae checkpoint', None, load_sae, is_dir=True, record='con
 def train_request(sae:SAE, # the SAE to train (its architecture and config)
                   cfg:TrainConfig, # how to train it
                  ) -> dict:
-    "What a trained SAE is made from, as its `config.json` records it: a run resumed or reused must have asked for the same (device and logging left out)."
-    return {'arch': sae.arch, 'sae': asdict(sae.cfg), 'train': {k: v for k, v in asdict(cfg).items() if k not in ('device', 'log_every', 'checkpoint_every')}}
+    "What a trained SAE is made from, as its `config.json` records it: a run resumed or reused must have asked for the same (device and logging left out; under torchrun, the streams the processes made when `--streams` was not given)."
+    return {'arch': sae.arch, 'sae': asdict(sae.cfg), 'train': {**{k: v for k, v in asdict(cfg).items() if k not in ('device', 'log_every', 'checkpoint_every')}, 'streams': cfg.streams or (dist_info()[1] if dist_info()[1] > 1 else None)}}
 
 def _prepare_out(out:Path, resume:bool) -> Path:
     if (out/'config.json').exists() and not resume: raise MedsaeError(f"{out} already holds a trained SAE; pass overwrite=True (--overwrite) to retrain it, or resume=True (--resume) to load it")
@@ -553,7 +553,7 @@ def train_config(batch_size:int_range(lo=1)=...,
                  log_every:int_range(lo=1)=...,
                  normalize:bool=False, # scale activation rows to unit mean norm (the factor is saved in the SAE's config)
                  buffer_size:int_range(lo=0)=..., # rows held for shuffling by each stream besides the shard being read (memory: up to 2 × buffer_size × d_in × 4 bytes while it refills, 2 GiB at d_in 1024), 0: rows mix within a shard only
-                 streams:int_range(lo=1)=None, # deal the shards to this many streams (default: one per process); a run gives the same batches on any number of processes dividing it
+                 streams:int_range(lo=1)=None, # deal the shards to this many streams (default: one per process); a run gives the same batches on any number of processes dividing it (the same TopK SAE; a BatchTopK SAE's batch-wide selection is made per process, so it differs slightly)
                 ) -> TrainConfig:
     "The `TrainConfig` of the options `medsae train` and `medsae sweep` share (defaults: `TrainConfig`'s); one of `steps`, `tokens` and `epochs` sets the run's length."
     given = [f'--{k} {v}' for k, v in (('steps', steps), ('tokens', tokens), ('epochs', epochs)) if v is not None]
@@ -563,7 +563,7 @@ def train_config(batch_size:int_range(lo=1)=...,
     return TrainConfig(**{k: v for k, v in opts.items() if v is not ...})  # an option left at `...` keeps TrainConfig's default
 
 # %% ../nbs/05_training.ipynb #db8e0f96
-@command('medsae train', docs_from=find_activations, description='Train a sparse autoencoder on activations and save it (sae.safetensors + config.json).',
+@command('medsae train', docs_from=find_activations, distributed=True, description='Train a sparse autoencoder on activations and save it (sae.safetensors + config.json).',
          examples=['medsae train --model_name MedCLIP-RN50 --dataset chexpert --arch batchtopk --expansion 8 --k 32',
                    'medsae train --model_name CLIP-RN50 --dataset chexpert --hook_point visual.layer4 --arch topk --k 64 --normalize',
                    'medsae train --load_activations_path acts.safetensors --model_name CLIP-RN50 --dataset cc3m --sae_type_name Standard --l1 0.001 --steps 2000',
