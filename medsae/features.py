@@ -554,7 +554,7 @@ def features_command(sae_path:str, # an SAE checkpoint folder of medsae, diction
                      hook_point:str|None=...,
                      load_activations_path:str|None=None, # your own activations (a (N, d_in) tensor file, a folder of them, a saev, dictionary_learning or SAELens cache, or an activations folder) instead of computed ones
                      key:str|None=None, # which tensor of the --load_activations_path file(s), where they hold several (a saev cache: the layer; a datasets folder: the column)
-                     labels:str|None=None, # the labels of the --load_activations_path samples, in their order: a CSV whose header names the classes (an optional first column of ids), or an (n, classes) tensor file; 1 positive, 0 negative, -1 or blank unknown
+                     labels:str|None=None, # the labels of the --load_activations_path samples, in their order: a CSV whose header names the classes (an optional first column of ids; a PatientID, patient_id or subject_id column names each sample's patient, so that probes hold out whole patients), or an (n, classes) tensor file; 1 positive, 0 negative, -1 or blank unknown
                      data_root:str|None=None,
                      batch_size:int_range(lo=1)=..., pooling:Flag(choices=POOLINGS)=...,
                      tiny:bool=False, # the activations of a tiny model (`medsae activations --tiny`)

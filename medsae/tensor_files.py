@@ -15,8 +15,9 @@ import torch
 from .core import MedsaeError, UnsafeFileError, load_pt, load_tensor_file, log, _numeric, _first_line, _pick_key, _check_npy_dtype
 
 # %% auto #0
-__all__ = ['TENSOR_SUFFIXES', 'TensorRows', 'RowPart', 'natural_order', 'saev_parts', 'dictionary_learning_parts', 'ArrowRows',
-           'datasets_parts', 'activation_layout', 'activation_files', 'user_labels']
+__all__ = ['TENSOR_SUFFIXES', 'PATIENT_COLUMNS', 'TensorRows', 'RowPart', 'natural_order', 'saev_parts',
+           'dictionary_learning_parts', 'ArrowRows', 'datasets_parts', 'activation_layout', 'activation_files',
+           'user_labels']
 
 # %% ../nbs/00d_tensor_files.ipynb #ba047c02
 _ST_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
@@ -341,10 +342,12 @@ def _label_table(path:Path):
     words = {'true': '1', 'false': '0'}
     return df, df.apply(lambda c: pd.to_numeric(c.str.strip().map(lambda v: words.get(v.lower(), v) if isinstance(v, str) else v), errors='coerce'))
 
-def user_labels(path:str|Path, # a CSV (header: the classes; an optional first column of ids) or an (n, classes) tensor file
+PATIENT_COLUMNS = ('patient', 'patientid', 'subjectid')  # a labels column naming each sample's patient (PatientID, patient_id, subject_id, ...; case and _ aside)
+
+def user_labels(path:str|Path, # a CSV (header: the classes; an optional first column of ids; a patient column, PatientID say) or an (n, classes) tensor file
                 n:int, # the samples they label
                ) -> tuple[torch.Tensor, list[str], list[str]|None]:
-    "`(labels, class names, ids or None)`: `(n, classes)` float32, 1 positive, 0 negative, NaN unknown (−1 or blank)."
+    "`(labels, class names, ids or None)`: `(n, classes)` float32, 1 positive, 0 negative, NaN unknown (−1 or blank); a patient column goes into the ids as `patient-{patient}/{id}` (01_data's `patient_id` reads it)."
     path = Path(path)
     if not path.is_file(): raise MedsaeError(f"labels {path}: no such file")
     ids = None
@@ -354,10 +357,14 @@ def user_labels(path:str|Path, # a CSV (header: the classes; an optional first c
         names = [f'class_{c}' for c in range(y.shape[1])] if y.ndim == 2 else []
     else:
         df, num = _label_table(path)
+        if (pat := next((c for c in df.columns if str(c).lower().replace('_', '') in PATIENT_COLUMNS), None)) is not None:  # each sample's patient: into its id, where probes read it
+            if df[pat].isna().any(): raise MedsaeError(f"labels {path}: column {pat!r} names each sample's patient, and row {int(df[pat].isna().to_numpy().argmax())} names none")
+            patients, df, num = df[pat].astype(str).str.strip().tolist(), df.drop(columns=pat), num.drop(columns=pat)
         first, text = df.columns[0], df.notna() & num.isna()  # text: cells that are not numbers
         is_ids = (df[first].notna().all() and df[first].is_unique and len(df.columns) > 1 and  # one distinct name per sample: text, whole numbers that are not all labels, or pandas' index
                   (text[first].any() or str(first).startswith('Unnamed: 0') or (num[first] % 1 == 0).all() and not num[first].isin([0, 1, -1]).all()))
         if is_ids: ids, df, num, text = df[first].tolist(), df.iloc[:, 1:], num.iloc[:, 1:], text.iloc[:, 1:]
+        if pat is not None: ids = [f'patient-{q}/{i}' for q, i in zip(patients, ids or range(len(df)))]
         if bad := [c for c in df.columns if text[c].any()]:
             raise MedsaeError(f"labels {path}: column {bad[0]!r} holds values that are not numbers (e.g. {df.loc[text[bad[0]], bad[0]].iloc[0]!r}); a label is 1, 0, -1 or blank"
                               + (" (a first column of sample ids needs a distinct id on every row)" if bad[0] == first else ''))
