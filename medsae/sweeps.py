@@ -80,6 +80,7 @@ def _ddp_worker(rank:int, world:int, init_file:str, x:torch.Tensor, arch:str, sa
         seed_everything(cfg.seed)
         res = train_sae(sae_class(arch)(**sae_kw), x, cfg)
         if rank == 0: save_tensors(result, res.sae.state_dict())
+        dist.barrier()  # both done before either leaves: a process whose peer tears the group down under it can abort (SIGABRT, seen once in CI)
     finally: dist.destroy_process_group()
 
 def train_distributed(world_size:int, # processes
