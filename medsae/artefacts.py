@@ -78,7 +78,8 @@ def artefact_root(path:str|Path, # an artefact (a file, or a folder)
                  ) -> Path|None:
     "The folder the paths of an artefact's request are stored relative to: the data root of `root/<kind>/<name>`, the folder holding `results/<name>` or `results-{root}/<name>` (made absolute, not resolved); None elsewhere."
     path = Path(os.path.abspath(path))
-    results = path.parent.name == 'results' or path.parent.name.startswith('results-')  # 00_core's results_root: results/, or results-{root}/
+    name = path.parent.name
+    results = name == 'results' or name.startswith('results-') and (path.parent.parent/name[len('results-'):]).is_dir()  # 00_core's results_root: results/, or results-{root}/ beside its root
     return path.parent.parent if (path.parent.name in ARTEFACT_DIRS or results) and len(path.parts) > 3 else None
 
 def _map_strings(x, f):

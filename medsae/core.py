@@ -95,7 +95,8 @@ def results_root(results:str|Path|None=None, # explicit folder; wins over the en
     "Where plots and tables go: `results` if given, else `$MEDSAE_RESULTS`, else `results/` beside the data root (`results-{name}/` beside a root not named `data`)."
     if results or os.environ.get('MEDSAE_RESULTS'): return Path(results or os.environ['MEDSAE_RESULTS']).expanduser()
     root = resolve_data_root(data_root); whole = Path(os.path.abspath(root))
-    return (root.parent if root.name else whole.parent)/('results' if whole.name == 'data' else f'results-{whole.name}')  # '.': beside the current folder
+    plain = root.name not in ('', '.', '..') and '..' not in root.parts  # 'data', 'x/data': the results beside it, as spelled; '.', '..', 'x/..': beside the folder they name
+    return (root.parent if plain else whole.parent)/('results' if whole.name == 'data' else f'results-{whole.name or "root"}')
 
 # %% ../nbs/00_core.ipynb #6ab24531
 @dataclass(frozen=True)

@@ -321,13 +321,13 @@ def chexpert(split:str='train', # 'train', 'val', 'test' or 'trainval' (a balanc
                            texts=texts, transform=transform, on_error=on_error, mode=mode)
 
 # %% ../nbs/01_data.ipynb #43dbe6ed
-PATIENT_PATTERNS = (re.compile(r'(?:^|[/\\])(patient(?:\d+|[-_][^/\\]+))(?=[/\\])'),  # CheXpert, CheXpert Plus: .../patient00001/study1/view1_frontal.jpg; yours: patient-{id}/...
+PATIENT_PATTERNS = (re.compile(r'(?:^|[/\\])(patient(?:\d+|-[^/\\]+))(?=[/\\])'),  # CheXpert, CheXpert Plus: .../patient00001/study1/view1_frontal.jpg; yours: patient-{id}/...
                     re.compile(r'(?:^|[/\\])(p\d+)[/\\]s\d+(?=[/\\]|$)'))  # MIMIC-CXR: [files/p10/]p10000032/s50414267/...
 
 def patient_id(sample_id:str, # a sample's id: an image path, or MIMIC-CXR's p{subject}/s{study}/{dicom_id}
               ) -> str|None:
-    "The patient a sample's id names (`PATIENT_PATTERNS`), else None."
-    return next((m.group(1) for pattern in PATIENT_PATTERNS if (m := pattern.search(str(sample_id)))), None)
+    "The patient a sample's id names (`PATIENT_PATTERNS`; of several folders that could, the one nearest the image), else None."
+    return next((found[-1] for pattern in PATIENT_PATTERNS if (found := pattern.findall(str(sample_id)))), None)
 
 def shared_patients(a:Iterable[str], b:Iterable[str], # two sets of samples' ids (two splits, say)
                    ) -> list[str]:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_demo.ipynb #8526c396
 from __future__ import annotations
-import dataclasses, functools, itertools, json, logging, time
+import dataclasses, functools, itertools, json, logging, os, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -90,11 +90,11 @@ DEMO_ADVICE = ('medsae demo names each SAE by its shape and training options (--
                'in a data root (--n_train, --n_val, --n_test, the dataset\'s options): give another --data_root to keep both, or --overwrite to make every stage again.')  # what a refused rerun of the demo can do
 
 def demo_sae_name(cfg:DemoConfig) -> str:
-    "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}][-steps{n}][-lr{lr}][-batch{n}][-seed{n}]` (the hook point unless it is the embedding, each training option unless it is the default), so that runs with other options keep their own SAE and results."
+    "The name of the run's SAE checkpoint: `{model}_{dataset}_batchtopk_d{d_sae}-k{k}[-{hook_point}][-steps{n}][-lr{lr}][-batch{n}][-seed{n}]` (the hook point unless it is the embedding, each training option unless it is the default), so that runs with other options keep their own SAE and tables (the report and atlas in `out` are the last run's)."
     hook = '' if at_embedding(cfg.hook_point) else f'-{cfg.hook_point}'
     d_sae, k, steps = demo_shape(cfg)
     options = (('steps', steps, demo_shape(dataclasses.replace(cfg, steps=None))[2]), ('lr', cfg.lr, DemoConfig.lr), ('batch', cfg.batch_size, DemoConfig.batch_size), ('seed', cfg.seed, DemoConfig.seed))
-    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}' + ''.join(f'-{n}{v:g}' for n, v, default in options if v != default))
+    return sae_name(cfg.model, cfg.dataset, 'batchtopk', f'd{d_sae}-k{k}{hook}' + ''.join(f'-{n}{v:g}' if isinstance(v, float) else f'-{n}{v}' for n, v, default in options if v != default))
 
 def _split_n(cfg:DemoConfig, split:str) -> int: return {cfg.split_train: cfg.n_train, cfg.split_val: cfg.n_val}.get(split, cfg.n_test)
 
@@ -266,11 +266,11 @@ def linearity_folder(cfg:DemoConfig, sae_dir:Path) -> Path:
     return demo_folder(cfg, artefact_name(sae_dir.name, cfg.dataset, cfg.split_test), 'linearity')
 
 # %% ../nbs/13_demo.ipynb #587138bf
-def warn_shared_patients(splits:dict[str, Any], # split name -> its activations or features (anything with `ids`)
+def warn_shared_patients(splits:dict[str, Any], # split name -> its activations or features (anything with `ids`), the held-out split last
                         ) -> list[str]:
-    "Warn, for each pair of splits, about the patients with images in both (01_data's `shared_patients`); the warnings."
-    said = []
-    for (a, x), (b, y) in itertools.combinations([(s, v.ids) for s, v in splits.items()], 2):
+    "Warn, for the held-out split and each other, about the patients with images in both (01_data's `shared_patients`); the warnings."
+    said, (held, z) = [], list(splits.items())[-1]
+    for (a, x), (b, y) in [((s, v.ids), (held, z.ids)) for s, v in list(splits.items())[:-1]]:
         if common := shared_patients(x, y):
             said.append(f"{len(common):,} patients have images in both the {a} and the {b} split (e.g. {common[0]}): scores on one are partly on patients "
                         "the other has shown the SAE, the choice of latents or the probe; use splits that keep patients apart")
@@ -528,7 +528,7 @@ def run_demo(cfg:DemoConfig|None=None, # what to run (default: `DemoConfig()`)
     cfg = dataclasses.replace(cfg, **dict(zip(('d_sae', 'k', 'steps'), demo_shape(cfg))))
     out = Path(cfg.out) if cfg.out else get_paths(cfg.data_root).results/'demo'  # from the root as given: the page's path is printed so
     if out.exists() and not out.is_dir(): raise MedsaeError(f"{out} is a file: the report and its atlas are written into a folder; give --out a folder's path")
-    cfg = dataclasses.replace(cfg, data_root=str(resolve_data_root(cfg.data_root).resolve()))  # the stages record paths in the root: one spelling of it, however it was given
+    cfg = dataclasses.replace(cfg, data_root=os.path.abspath(resolve_data_root(cfg.data_root)))  # the stages record paths in the root: one spelling of it, however it was given (links kept: the results folder is named by the root as named)
     paths, steps, t0 = get_paths(cfg.data_root), StageLog(), time.time()
     model = _lazy(lambda: get_model(cfg.model))
     fresh = lambda done: done and not cfg.overwrite

@@ -358,8 +358,10 @@ def user_labels(path:str|Path, # a CSV (header: the classes; an optional first c
     else:
         df, num = _label_table(path)
         if (pat := next((c for c in df.columns if str(c).lower().replace('_', '') in PATIENT_COLUMNS), None)) is not None:  # each sample's patient: into its id, where probes read it
-            if df[pat].isna().any(): raise MedsaeError(f"labels {path}: column {pat!r} names each sample's patient, and row {int(df[pat].isna().to_numpy().argmax())} names none")
-            patients, df, num = df[pat].astype(str).str.strip().tolist(), df.drop(columns=pat), num.drop(columns=pat)
+            who = df[pat].fillna('').astype(str).str.strip()
+            if (bad := (who == '') | who.str.contains('/|\\\\')).any():
+                raise MedsaeError(f"labels {path}: column {pat!r} names each sample's patient, and row {int(bad.to_numpy().argmax())} names " + ("none" if who[bad].iloc[0] == '' else f"{who[bad].iloc[0]!r}, with a slash (write it without)"))
+            patients, df, num = who.tolist(), df.drop(columns=pat), num.drop(columns=pat)
         first, text = df.columns[0], df.notna() & num.isna()  # text: cells that are not numbers
         is_ids = (df[first].notna().all() and df[first].is_unique and len(df.columns) > 1 and  # one distinct name per sample: text, whole numbers that are not all labels, or pandas' index
                   (text[first].any() or str(first).startswith('Unnamed: 0') or (num[first] % 1 == 0).all() and not num[first].isin([0, 1, -1]).all()))

@@ -356,6 +356,9 @@ def train_probe(source:FeatureStore|ActivationStore|torch.Tensor, # SAE features
     batches = lambda: _batches(source, lab, batch_size)
     if n_rows(source) <= batch_size: batches = (lambda kept: lambda: iter(kept))(list(batches()))  # one batch: read once
     keys = patient_keys(source) if by_patient and val_fraction else None
+    if keys is not None and not held_out(torch.arange(len(keys)), seed, val_fraction, keys).any():
+        raise MedsaeError(f"val_fraction={val_fraction} holds out none of the {len(set(keys.tolist())):,} patients (seed {seed}): too few patients for that share; give a larger "
+                          "val_fraction (--val_fraction), another seed (--seed), or hold out images (--split_by sample, by_patient=False)")
     mu, sd, prior = _train_moments(batches(), d, lab.n_classes, seed, val_fraction, keys)
     P = _adam(batches, torch.cat([torch.zeros(d, lab.n_classes, dtype=torch.float64), prior[None]]), mu, sd, l1, l2, steps, lr, seed, val_fraction, keys)
     what = f"features {source.path}" if isinstance(source, FeatureStore) else f"activations {source.path}" if isinstance(source, ActivationStore) else 'a tensor'
