@@ -517,10 +517,10 @@ def name_command(method:Flag(choices=('vocab', 'zero-shot', 'vlm'), help="by a d
                 ) -> int:
     "`medsae name`: name every latent of an SAE, by vocabulary (text similarity of its decoder direction, or zero-shot scores of images) or by a vision-language model."
     changed = lambda f, values: {k: v != inspect.signature(f).parameters[k].default for k, v in values.items()}  # given: another value than its default
-    only = {'vlm': {**changed(name_by_vlm, dict(n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)), 'overwrite': overwrite, **changed(vlm_from_flags, model.keywords)},
-            'zero-shot': {'embeddings': embeddings is not None}, 'vlm zero-shot': {k: feats.keywords[k] is not None for k in ('features', 'dataset', 'split')},
-            'vocab zero-shot': {'vocab': vocab != 'medical', 'template': template != '{}', 'restrict_to': restrict_to, 'sentences': sentences, 'top_m': top_m != 5, 'sections': sections}}
-    unused_flags(f'with --method {method}', **{k: v for methods, flags in only.items() if method not in methods.split() for k, v in flags.items()})
+    only = [(('vlm',), {**changed(name_by_vlm, dict(n_top=n_top, n_low=n_low, use_reports=use_reports, min_firing=min_firing, retries=retries)), 'overwrite': overwrite, **changed(vlm_from_flags, model.keywords)}),
+            (('zero-shot',), {'embeddings': embeddings is not None}), (('vlm', 'zero-shot'), {k: feats.keywords[k] is not None for k in ('features', 'dataset', 'split')}),
+            (('vocab', 'zero-shot'), {'vocab': vocab != 'medical', 'template': template != '{}', 'restrict_to': restrict_to, 'sentences': sentences, 'top_m': top_m != 5, 'sections': sections})]  # (the methods that read them, the flags given)
+    unused_flags(f'with --method {method}', **{k: v for methods, flags in only if method not in methods for k, v in flags.items()})
     texts = {k: True if v == 'model' else v for k, v in (('restrict_to', restrict_to), ('sentences', sentences))}
     if method == 'vocab':
         if not (sae_path and model_name): raise UsageError('--method vocab needs --sae_path and --model_name')
