@@ -587,7 +587,7 @@ def parse_dataset_options(text:str|None, # `key=value,key=value`
                    'medsae activations --load_activations_path my_acts.safetensors'])
 def activations_command(model_name:Flag(registry='medsae.models:MODELS', help='a registered model, or a name scheme such as open_clip:ARCH[:PRETRAINED] or hf:FOLDER (both listed below)')=None,
                         dataset:Flag(registry='medsae.data:DATASETS', help='a registered dataset (listed below)')=None,
-                        split:str=..., hook_point:str|None=..., batch_size:int_range(lo=1)=..., num_workers:int_range(lo=0)=..., shard_size:int_range(lo=1)=...,
+                        split:str=..., hook_point:str|None=..., batch_size:int_range(lo=1)=..., num_workers:int_range(lo=0, hi=128)=..., shard_size:int_range(lo=1)=...,
                         device:str|None=None, dtype:str|None=None, # float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 elsewhere)
                         weights:str|None=None, # a local weights file for the model
                         tiny:bool=False, # a tiny randomly-initialised model of the same architecture (for trying things out)

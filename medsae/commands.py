@@ -212,6 +212,14 @@ class Group:
     def __repr__(self): return f'Group({self.func.__name__})'
 
 # %% ../nbs/00c_commands.ipynb #72861825
+def _in_group() -> bool:
+    "Whether this process is in a `torch.distributed` process group."
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+def _leave_group():
+    "Wait for every process, then leave the process group: a process that leaves while another still talks to it can abort that one (SIGABRT)."
+    torch.distributed.barrier(); torch.distributed.destroy_process_group()
+
 class Command:
     "A `medsae` subcommand made from a function: its flags are the function's parameters, their help its docments."
     def __init__(self, func:Callable, # takes the flags as keyword arguments; returns the exit status (None: 0)
@@ -260,7 +268,10 @@ class Command:
                 if not isinstance(g := param.annotation, Group): continue
                 kw = {**{m: args[m] for m in g.params}, **g.fixed}
                 args[name] = functools.partial(g.func, **kw) if g.lazy else g.func(**kw)
-            return self.func(**{k: args[k] for k in self.params}) or 0
+            joined = _in_group()
+            status = self.func(**{k: args[k] for k in self.params}) or 0
+            if self.distributed and not joined and _in_group(): _leave_group()
+            return status
         except UsageError as e: p.error(str(e))
         finally: WRITE_OUTS.reset(outs)
 

@@ -308,7 +308,7 @@ def save_result(features:FeatureStore|None, # the features scored (None: a score
                ) -> Path:
     "Write `table` to `results_file(features, kind)` (or `to`) and its record (`result_record`); return the table's path."
     out = Path(to) if to else results_file(features, kind, data_root=data_root)
-    result_record(out).unlink(missing_ok=True)  # never a new table beside an old record
+    save_json(result_record(out), {'kind': kind, 'writing': True})  # until the table is written: a run stopped before then leaves neither table without its own record
     save_table(out, table)
     save_json(result_record(out), portable({'features': os.path.abspath(features.path) if features else None, 'features_created': features.meta.get('created') if features else None, 'kind': kind, 'options': options,
                                             'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, out))  # paths under the root as {root}/...: it moves whole
@@ -321,6 +321,7 @@ def check_result(table:str|Path, # a results table
     rec = result_record(table)
     if not rec.exists(): return
     r = localised(load_json(rec), table)
+    if r.get('writing'): raise MedsaeError(f"{table} was being written when its run stopped: score these features again (medsae score {r.get('kind', '...')} --features {features.path})")
     if not r.get('features') or Path(r['features']).resolve() != features.path.resolve() or r.get('features_created') != features.meta.get('created'):
         raise MedsaeError(f"{table} scores the features at {r.get('features')} made {r.get('features_created')}, not {features.path} made {features.meta.get('created')}: "
                           f"score these features again (medsae score {r.get('kind', '...')} --features {features.path})")
