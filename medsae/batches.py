@@ -4,9 +4,9 @@
 
 # %% ../nbs/03b_batches.ipynb #ade52771
 from __future__ import annotations
-import copy, math, os
+import contextlib, copy, math, os, queue, threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -158,30 +158,61 @@ def data_summary(source, # the data source a run trained on (see `as_batches`)
 
 # %% ../nbs/03b_batches.ipynb #p7e1f2a3
 class Prefetch:
-    "A data source reading one batch ahead: on CUDA it pins that batch and copies it on a side stream while the current one trains; its state is where the batches *taken* end."
+    "A data source read ahead by a thread: each batch is read (the out-of-core reader), checked and, for CUDA, pinned while the steps before it train, then copied to the device on a side stream one step ahead. Its state is where the batches *taken* end."
     def __init__(self, source, # a data source (see `as_batches`)
-                 device:torch.device|str, dtype:torch.dtype=torch.float32):
-        self.source, self.device, self.dtype = source, torch.device(device), dtype
+                 device:torch.device|str, dtype:torch.dtype=torch.float32,
+                 check:Callable|None=None, # called in the thread as check(x, i) on the i-th batch read (from 0): what it raises, the batch's `next` raises
+                 depth:int=2, # batches read ahead
+                ):
+        self.source, self.device, self.dtype, self.check, self.depth = source, torch.device(device), dtype, check, depth
         self.stream = torch.cuda.Stream(self.device) if self.device.type == 'cuda' else None
-        self.ahead = None  # (the next batch or None at the end, the source's state before it was read)
+        self.ahead, self.thread = None, None  # ahead: (the next batch or None, the source's state before it, its error)
     def __iter__(self): return self
     def __len__(self): return len(self.source)
-    def _fetch(self):
-        state = copy.deepcopy(self.source.state_dict())
-        try: x = next(self.source)
-        except StopIteration: return None, state
-        if self.stream is None: return x.to(self.device, self.dtype), state
-        with torch.cuda.stream(self.stream): x = x.pin_memory().to(self.device, self.dtype, non_blocking=True)
-        return x, state
+    def _read(self, q:queue.Queue, stop:threading.Event):
+        "The thread: (batch or None at the end, the state before it, an error) for each batch, in order, until the end, an error or `stop`."
+        i, item = 0, (1, None, None)
+        while item[0] is not None and not stop.is_set():
+            state = copy.deepcopy(self.source.state_dict())
+            try:
+                x = next(self.source)
+                if self.check: self.check(x, i)
+                item = (x.pin_memory() if self.stream is not None and not x.is_cuda else x, state, None)
+            except StopIteration: item = (None, state, None)
+            except Exception as e: item = (None, state, e)
+            while not stop.is_set():
+                try: q.put(item, timeout=0.1); break
+                except queue.Full: pass
+            i += 1
+    def _take(self, wait:bool=True) -> tuple|None:
+        "The next batch read, its copy to the device issued, with the state before it and its error (None if not `wait` and it is not read yet)."
+        if self.thread is None:
+            self.queue, self.stop = queue.Queue(self.depth), threading.Event()
+            self.thread = threading.Thread(target=self._read, args=(self.queue, self.stop), name='medsae prefetch', daemon=True); self.thread.start()
+        try: x, state, err = self.queue.get(block=wait)
+        except queue.Empty: return None
+        if x is not None:
+            with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext(): x = x.to(self.device, self.dtype, non_blocking=self.stream is not None)
+        return x, state, err
     def __next__(self) -> torch.Tensor:
-        x = (self.ahead or self._fetch())[0]
-        if x is None: raise StopIteration
+        self.ahead = self.ahead or self._take()
+        x, _, err = self.ahead
+        if err is not None: self.close(); self.ahead = None; raise err
+        if x is None: raise StopIteration  # and again at every call: the end stays ahead
         if self.stream is not None:  # the copy must have landed before the step reads it
             torch.cuda.current_stream(self.device).wait_stream(self.stream); x.record_stream(torch.cuda.current_stream(self.device))
-        self.ahead = self._fetch()
+        self.ahead = self._take(wait=False)  # the next batch's copy starts now if it is read, else when it is asked for: never wait here
         return x
-    def state_dict(self): return self.ahead[1] if self.ahead else self.source.state_dict()
-    def load_state_dict(self, s): self.source.load_state_dict(s); self.ahead = None
+    def close(self):
+        "Stop the thread (once it has read the batch it is reading); what it read ahead is dropped."
+        if self.thread is None: return
+        self.stop.set(); self.thread.join(); self.thread = None
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+    def state_dict(self):
+        if self.ahead is None and self.thread is not None: self.ahead = self._take()  # the state before the next batch, once the thread has read it
+        return self.ahead[1] if self.ahead else self.source.state_dict()
+    def load_state_dict(self, s): self.close(); self.source.load_state_dict(s); self.ahead = None
 
 # %% ../nbs/03b_batches.ipynb #d632e449
 def find_activations(model_name:str|None=None, # model whose activations to train on (names the output)

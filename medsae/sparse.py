@@ -17,9 +17,10 @@ __all__ = ['DENSE_WORDS', 'BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_deco
            'screened_topk', 'screened_batch_topk', 'bf16_speedup', 'to_csr', 'csr_to_dense', 'cat_csr']
 
 # %% ../nbs/03c_sparse.ipynb #d328ce29
-def _offsets(rows:torch.Tensor, n:int) -> torch.Tensor:
-    "Start of each of `n` bags in `rows` (sorted ascending)."
-    counts = torch.bincount(rows, minlength=n)
+def _offsets(rows:torch.Tensor, n:int, search:bool|None=None) -> torch.Tensor:
+    "Start of each of `n` bags in `rows` (sorted ascending): found by binary search (`search`, the default on a GPU) or from the counts."
+    if rows.is_cuda if search is None else search: return torch.searchsorted(rows, torch.arange(n, device=rows.device))  # bincount asks the host for the largest value: a GPU sync per call
+    counts = torch.bincount(rows, minlength=n)  # on the CPU, faster than searching for 65,536 starts
     return torch.cumsum(counts, 0) - counts
 
 def _entry_dots(a:torch.Tensor, W:torch.Tensor, rows:torch.Tensor, cols:torch.Tensor) -> torch.Tensor:

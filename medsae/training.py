@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_training.ipynb #80d47bcb
 from __future__ import annotations
-import dataclasses, math, shutil
+import contextlib, dataclasses, math, shutil
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -280,7 +280,7 @@ def _loss_and_grads(self:SAETrainer, x:torch.Tensor, dead:torch.Tensor) -> dict:
             if sae.unit_decoder and not out.get('tangent'): remove_parallel_grad(sae)  # a sparse TopK step's decoder gradient already is
         with record_function('medsae: gradient clipping'): norm = clip_gradients(sae, self.opt, cfg.grad_clip)
         for p, a in self.aliases: a.grad = None if p.grad is None else p.grad.t()  # the same memory, row-major
-        if torch.isfinite(loss) and torch.isfinite(norm): return out
+        if torch.isfinite(torch.stack([loss.detach().float(), norm.float()])).all(): return out  # one host sync per step for both
         if self.mixed and self.nan_fallbacks < cfg.max_nan_fallbacks:
             self.nan_fallbacks += 1; self.mixed = False
             log(f"non-finite loss at step {self.step_n} under mixed precision: continuing in float32 ({self.nan_fallbacks}/{cfg.max_nan_fallbacks} fallbacks)")
@@ -385,20 +385,20 @@ def fit(trainers:list[SAETrainer], # trained together on the same batches
         desc:str='train',
        ) -> list[SAETrainer]:
     "Train every trainer for its total steps on the batches of `source`."
-    t0, rank = trainers[0], dist_info()[0]
-    if t0.sae.device.type == 'cuda': source = Prefetch(source, t0.sae.device, t0.sae.dtype)
+    t0, rank, first = trainers[0], dist_info()[0], trainers[0].step_n
+    ahead = t0.sae.device.type == 'cuda'  # on a GPU the batches are read and checked by a thread (checked on the GPU, each would make the host wait for it)
     bar, x = progress(total=t0.total, initial=t0.step_n, desc=desc) if rank == 0 else None, None
-    while t0.step_n < t0.total:
-        try: x = next(source)
-        except StopIteration: log(f"the data ran out after {t0.step_n} steps"); break
-        _check_batch(x, t0.step_n, t0.sae.d_in)
-        for t in trainers: t.step(x.to(t.sae.device, t.sae.dtype, non_blocking=True))
-        every = t0.cfg.checkpoint_every
-        if checkpoint_dirs and every and t0.step_n % every == 0 and t0.step_n < t0.total and rank == 0:
-            for t, d, r in zip(trainers, checkpoint_dirs, requests): save_checkpoint(t, d, source.state_dict(), r)
-        if bar is None: continue
-        bar.update(1)
-        if t0.history and t0.history[-1]['step'] == t0.step_n: bar.set_postfix({k: f"{t0.history[-1][k]:.3g}" for k in ('fvu', 'l0', 'dead_frac')})
+    with Prefetch(source, t0.sae.device, t0.sae.dtype, check=lambda x, i: _check_batch(x, first + i, t0.sae.d_in)) if ahead else contextlib.nullcontext(source) as source:
+        while t0.step_n < t0.total:
+            try: x = next(source)
+            except StopIteration: log(f"the data ran out after {t0.step_n} steps"); break
+            if not ahead: _check_batch(x, t0.step_n, t0.sae.d_in)
+            for t in trainers: t.step(x.to(t.sae.device, t.sae.dtype, non_blocking=True))
+            if checkpoint_dirs and (every := t0.cfg.checkpoint_every) and t0.step_n % every == 0 and t0.step_n < t0.total and rank == 0:
+                for t, d, r in zip(trainers, checkpoint_dirs, requests): save_checkpoint(t, d, source.state_dict(), r)
+            if bar is None: continue
+            bar.update(1)
+            if t0.history and t0.history[-1]['step'] == t0.step_n: bar.set_postfix({k: f"{t0.history[-1][k]:.3g}" for k in ('fvu', 'l0', 'dead_frac')})
     if bar is not None: bar.close()
     for t in trainers: t.inference = check_inference(t.sae, x)
     release_scratch()
