@@ -4,10 +4,11 @@
 
 # %% ../nbs/12_explainer.ipynb #c76bd59a
 from __future__ import annotations
-import math
+import dataclasses, math
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -15,13 +16,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .evaluation import fidelity
-from .core import MedsaeError, get_paths, sae_name
+from .core import MedsaeError, MetaMismatchError, get_paths, sae_name
 from .data import list_datasets
 from .models import ImageTextModel, get_model, get_hook_point, hook_activations, openclip_from_module, synth_prompts
 from .activations import ActivationStore, extract_activations, default_extra
 from .sae import SAE, sae_class
 from .training import TrainConfig, train_sae
-from .features import FeatureStore, sae_features, feature_stats, features_dataset, sample_images, load_sae_checkpoint, top_samples
+from .features import FeatureStore, sae_features, sae_digest, feature_stats, features_dataset, sample_images, load_sae_checkpoint, top_samples
 from .browser import latent_heatmap, heatmap_overlay
 from .naming import decoder_directions, joint_embeddings, name_by_vocab, name_by_zero_shot
 from .vlm import VLM, name_by_vlm
@@ -51,6 +52,7 @@ class SAEExplainer:
     def __init__(self, model_with_split_points:str|ImageTextModel|nn.Module, # a registry name, an `ImageTextModel`, or an open_clip model
                  *, nb_concepts:int, # latents of the SAE (d_sae)
                  split_point:str|None=None, # the hook point read (default: the model's joint embedding)
+                 encoder_module:Any=None, # interpreto's: a module between the split point and the concept model; here the SAE reads the split point itself (refused)
                  device:str='cpu', # where the model and the SAE run
                  dictionary_params:dict|None=None, # more fields of the SAE's config (interpreto's name for them)
                  data_root:str|Path|None=None, # data root for activations, checkpoints and features
@@ -58,15 +60,23 @@ class SAEExplainer:
                  **sae_kwargs, # the architecture's hyper-parameters: k, l1, l0, group_sizes, ...
                 ):
         if self.arch is None: raise MedsaeError("SAEExplainer is the base class: use VanillaSAEConcepts, TopKSAEConcepts, BatchTopKSAEConcepts, JumpReLUSAEConcepts or MatryoshkaBatchTopKSAEConcepts")
+        if encoder_module is not None: raise MedsaeError("encoder_module: the concept model here reads the split point's activations with its own encoder; leave encoder_module out and name the layer with split_point=")
         self.model_with_split_points = as_image_text_model(model_with_split_points, device)
         self.split_point = get_hook_point(self.model_with_split_points, split_point or self.model_with_split_points.embed_hook).name
-        self.nb_concepts, self.device, self.data_root, self.seed = nb_concepts, device, data_root, seed
+        self._nb_concepts, self.device, self.data_root, self.seed = nb_concepts, device, data_root, seed
         self.sae_config = {**(dictionary_params or {}), **sae_kwargs, 'd_in': self.hook_point.d_in, 'd_sae': nb_concepts}
         self.concept_model = self._new_sae()
         self.is_fitted, self.act_scale, self.sae_path, self.metrics, self.dataset_name = False, None, None, None, None
         self._refit, self._encoded = False, set()
 
     hook_point = property(lambda self: get_hook_point(self.model_with_split_points, self.split_point), doc="The split point's `HookPoint`.")
+
+    @property
+    def nb_concepts(self) -> int:
+        "The concept model's latents: fixed when the explainer is made."
+        return self._nb_concepts
+    @nb_concepts.setter
+    def nb_concepts(self, n): raise MedsaeError(f"nb_concepts is fixed when the explainer is made (its SAE has {self._nb_concepts} latents): make a new explainer with nb_concepts={n}")
 
     def _new_sae(self) -> SAE:
         with torch.random.fork_rng(devices=[]):
@@ -114,7 +124,8 @@ def _training_data(self:SAEExplainer, data:Any, split:str, n:int|None, dataset_k
         raise MedsaeError(f"cannot fit on {data!r}: it is neither a file or folder of activations nor a dataset ({', '.join(list_datasets())})")
     if not isinstance(data, (str, Dataset)): raise MedsaeError(f"cannot fit on a {type(data).__name__}: give a tensor (N, d), an ActivationStore, an activations folder, or a dataset")
     kw = {**(dataset_kwargs or {}), **({'n': n} if n is not None else {})}
-    store = extract_activations(self.model_with_split_points, data, split, self.split_point, data_root=self.data_root, device=self.device, **(extract_kwargs or {}), **kw)
+    try: store = extract_activations(self.model_with_split_points, data, split, self.split_point, data_root=self.data_root, device=self.device, **(extract_kwargs or {}), **kw)
+    except MetaMismatchError as e: raise MetaMismatchError(f"{e} (from fit(): extract_kwargs={{'overwrite': True}})") from e
     return store, getattr(data, 'name', data)
 
 SAEExplainer._training_data = _training_data
@@ -124,6 +135,21 @@ def _rows(data:Any, d_in:int) -> int:
     "Activation rows `train_sae` sees in one epoch of `data` (positions count as rows)."
     return data.numel() // d_in if isinstance(data, torch.Tensor) else data.n * math.prod(data.shape) // data.d_in
 
+def _stamp(sae_path:Path) -> tuple:
+    "When and how large the checkpoint's weights file was written: another fit at the same path changes it."
+    st = (Path(sae_path)/'sae.safetensors').stat()
+    return st.st_mtime_ns, st.st_size
+
+def _checkpoint_name(self:SAEExplainer, dataset:str) -> str:
+    "`{model}_{dataset}_{arch}_d{nb_concepts}[-{option}{value}...][-seed{n}][-{split point}]`: each option of the SAE's config that differs from the architecture's default, and the seed unless 0, so that explainers of other shapes, options or seeds keep their own checkpoints."
+    defaults = {f.name: f.default for f in dataclasses.fields(sae_class(self.arch).config_cls)}
+    show = lambda v: f'{v:g}' if isinstance(v, float) else '.'.join(map(show, v)) if isinstance(v, (list, tuple)) else str(v)
+    opts = ''.join(f'-{k}{show(v)}' for k, v in sorted(self.sae_config.items()) if k not in ('d_in', 'd_sae') and v != defaults.get(k))
+    extra = default_extra(self.model_with_split_points, self.split_point)
+    return sae_name(self.model_with_split_points.name, dataset, self.arch, f'd{self.nb_concepts}{opts}' + (f'-seed{self.seed}' if self.seed else '') + (f'-{extra}' if extra else ''))
+
+SAEExplainer._checkpoint_name = _checkpoint_name
+
 def _fit(self:SAEExplainer, activations_or_dataset:Any, # a tensor (N, d), an ActivationStore / activations folder / tensor file, or a dataset (name or object)
          *, split:str='train', # the dataset split (datasets only)
          steps:int|None=None, # optimizer steps (default: one epoch)
@@ -132,22 +158,31 @@ def _fit(self:SAEExplainer, activations_or_dataset:Any, # a tensor (N, d), an Ac
          n:int|None=None, # images of the dataset to use (datasets only)
          normalize:bool|None=None, # scale rows to unit mean norm (default: True for stores and datasets; tensors are never scaled)
          overwrite:bool=False, # fit again, from a fresh SAE, discarding the checkpoint
+         resume:bool=False, # go on from the checkpoint a stopped fit left (or load a finished one)
          dataset_kwargs:dict|None=None, # more options for `get_dataset` (size, seed, ...)
          extract_kwargs:dict|None=None, # more options for `extract_activations` (num_workers, batch_size, ...)
          **train_kwargs, # more `TrainConfig` fields (warmup_steps, log_every, ...)
         ) -> SAEExplainer:
     "Fit the concept model (train the SAE) and save it in the data root; returns the explainer."
+    for theirs, ours in _FIT_NAMES.items():
+        if theirs in train_kwargs: raise MedsaeError(f"fit() takes no {theirs}= here (interpreto's name): {ours}")
+    if unknown := sorted(set(train_kwargs) - {f.name for f in dataclasses.fields(TrainConfig)}): raise MedsaeError(f"fit() takes no {', '.join(unknown)}: its options are its own and TrainConfig's fields ({', '.join(f.name for f in dataclasses.fields(TrainConfig))})")
+    if not isinstance(train_kwargs.get('criterion', ''), str): raise MedsaeError(f"criterion= takes 'mse' (the architecture's own loss) or 'dead_neuron' here, not {train_kwargs['criterion']!r}")
     if self.is_fitted and not overwrite: raise MedsaeError(f"{self!r} is already fitted; pass overwrite=True to fit it again from a fresh SAE")
     data, dataset = self._training_data(activations_or_dataset, split, n, dataset_kwargs, extract_kwargs)
     if normalize is None: normalize = True if isinstance(data, ActivationStore) else None
     cfg = TrainConfig(batch_size=batch_size or min(4096, _rows(data, self.hook_point.d_in)), steps=steps, lr=lr, normalize=normalize,
                       device=self.device, **{'seed': self.seed, **train_kwargs})
-    out = get_paths(self.data_root).sae_checkpoints/sae_name(self.model_with_split_points.name, dataset, self.arch, default_extra(self.model_with_split_points, self.split_point))
-    res = train_sae(self._new_sae(), data, cfg, out=out, overwrite=overwrite)  # the explainer changes only once training succeeds
+    res = train_sae(self._new_sae(), data, cfg, out=get_paths(self.data_root).sae_checkpoints/self._checkpoint_name(dataset), resume=resume, overwrite=overwrite)  # the explainer changes only once training succeeds
     self.concept_model, self.metrics, self.sae_path, self.dataset_name = res.sae.eval(), res.metrics, res.out, dataset
-    self.act_scale, self.is_fitted = load_sae_checkpoint(res.out)[1]['act_scale'], True
+    self.act_scale, self.is_fitted, self._weights_stamp = load_sae_checkpoint(res.out)[1]['act_scale'], True, _stamp(res.out)
     self._refit, self._encoded = overwrite, set()  # after a refit each split's features are computed again, once
     return self
+
+_FIT_NAMES = {'nb_epochs': 'give epochs= (or steps=)', 'use_amp': 'give mixed_precision=True (bf16 autocast; the default on a GPU)',
+              'device': "the explainer's device is chosen when it is made (device=)", 'clip_grad': 'give grad_clip=',
+              'optimizer_class': "give optimizer= (the name of a torch.optim class: 'Adam', ...)", 'scheduler_class': 'give scheduler= (the name of a torch.optim.lr_scheduler class)',
+              'monitoring': 'give log_every= (steps between logged metrics)'}
 
 SAEExplainer.fit = _fit
 
@@ -155,18 +190,31 @@ SAEExplainer.fit = _fit
 def _check_fitted(self:SAEExplainer):
     if not self.is_fitted: raise MedsaeError(f"{type(self).__name__} is not fitted: call .fit(activations or dataset) first")
 
+def _as_list(concepts) -> list:
+    "A list of the concepts given as a list, tuple, range or tensor."
+    try: return list(concepts)
+    except TypeError: raise MedsaeError(f"concepts_indices is 'all', a concept or a list of them; got {concepts!r}") from None
+
+def _check_concept(self:SAEExplainer, concept:int) -> int:
+    if isinstance(concept, torch.Tensor) and concept.numel() == 1: concept = concept.item()
+    if isinstance(concept, bool) or not isinstance(concept, (int, np.integer)): raise MedsaeError(f"a concept is an index from 0 to {self.nb_concepts - 1}; got {concept!r}")
+    if not 0 <= int(concept) < self.nb_concepts: raise MedsaeError(f"concept {concept} is out of range: this explainer has nb_concepts={self.nb_concepts}, numbered 0 to {self.nb_concepts - 1}")
+    return int(concept)
+
 def _encode_activations(self:SAEExplainer, activations:torch.Tensor, # (..., d) activations at the split point, in the model's units
                        ) -> torch.Tensor: # (..., nb_concepts)
     "The concepts of `activations`: scaled as in training, then encoded by the SAE."
     self._check_fitted()
-    x = activations.to(self.concept_model.device, self.concept_model.dtype)
+    x = torch.as_tensor(activations).to(self.concept_model.device, self.concept_model.dtype)
     return self.concept_model.encode(x * self.act_scale if self.act_scale is not None else x)
 
 def _decode_concepts(self:SAEExplainer, concepts:torch.Tensor, # (..., nb_concepts)
                     ) -> torch.Tensor: # (..., d), in the model's units
     "Activations rebuilt from `concepts`: decoded by the SAE, then unscaled."
     self._check_fitted()
-    x_hat = self.concept_model.decode(concepts.to(self.concept_model.device, self.concept_model.dtype))
+    f = torch.as_tensor(concepts)
+    if f.ndim == 0 or f.shape[-1] != self.nb_concepts: raise MedsaeError(f"decode_concepts takes concepts of shape (..., nb_concepts={self.nb_concepts}); got shape {tuple(f.shape)}")
+    x_hat = self.concept_model.decode(f.to(self.concept_model.device, self.concept_model.dtype))
     return x_hat / self.act_scale if self.act_scale is not None else x_hat
 
 def _get_dictionary(self:SAEExplainer) -> torch.Tensor: # (nb_concepts, d)
@@ -174,13 +222,15 @@ def _get_dictionary(self:SAEExplainer) -> torch.Tensor: # (nb_concepts, d)
     self._check_fitted()
     return decoder_directions(self.concept_model) / (self.act_scale or 1.)
 
-SAEExplainer._check_fitted, SAEExplainer.encode_activations, SAEExplainer.decode_concepts, SAEExplainer.get_dictionary = _check_fitted, _encode_activations, _decode_concepts, _get_dictionary
+SAEExplainer._check_fitted, SAEExplainer._check_concept, SAEExplainer.encode_activations, SAEExplainer.decode_concepts, SAEExplainer.get_dictionary = _check_fitted, _check_concept, _encode_activations, _decode_concepts, _get_dictionary
 
 # %% ../nbs/12_explainer.ipynb #afac23d3
 INTERPRET_METHODS = ('top-images', 'vocab', 'zero-shot', 'vlm')
 
 def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dataset_kwargs:dict|None, extract_kwargs:dict|None) -> FeatureStore:
-    "The SAE's features on a dataset split (computed once, cached under the data root)."
+    "The SAE's features on a dataset split (computed once, cached under the data root), refused where its checkpoint now holds another SAE."
+    self._check_fitted()
+    if _stamp(self.sae_path) != self._weights_stamp: raise MedsaeError(f"{self.sae_path} now holds another SAE than this explainer's (fitted again since, by another explainer or `medsae train`): fit this explainer again (overwrite=True)")
     dataset = dataset if dataset is not None else self.dataset_name
     if dataset is None or dataset == 'custom': raise MedsaeError("say which images to interpret the concepts on: pass dataset= (a dataset name or object)")
     kw = {**(dataset_kwargs or {}), **({'n': n} if n is not None else {})}
@@ -205,7 +255,11 @@ def _interpret(self:SAEExplainer, interpretation_method:str, # 'top-images', 'vo
     "Interpret concepts: {concept: its top images (a list of PIL images) or its name}."
     self._check_fitted()
     if interpretation_method not in INTERPRET_METHODS: raise MedsaeError(f"unknown interpretation method {interpretation_method!r}; choose from {INTERPRET_METHODS}")
-    idx = None if concepts_indices == 'all' else [int(concepts_indices)] if isinstance(concepts_indices, int) else [int(c) for c in concepts_indices]
+    if given := sorted({'inputs', 'latent_activations', 'concepts_activations'} & set(kwargs)):
+        raise MedsaeError(f"interpret() takes no {', '.join(given)} here (interpreto's): it reads the concepts' values from the features of dataset= and split=")
+    if interpretation_method == 'top-images' and kwargs: raise MedsaeError(f"interpret('top-images') takes no {', '.join(sorted(kwargs))}; its options are dataset, split, n, n_top, dataset_kwargs and extract_kwargs")
+    if isinstance(concepts_indices, str) and concepts_indices != 'all': raise MedsaeError(f"concepts_indices is 'all', a concept or a list of them; got {concepts_indices!r}")
+    idx = None if concepts_indices == 'all' else [self._check_concept(c) for c in ([concepts_indices] if isinstance(concepts_indices, int) else _as_list(concepts_indices))]
     if interpretation_method == 'vocab':
         df = name_by_vocab(self.concept_model, self.model_with_split_points, vocab, hook_point=self.split_point, latents=idx, sae_name=self.sae_path.name, data_root=self.data_root,
                            **{'save': idx is None, **kwargs})  # a few concepts' names do not replace the SAE's whole table
@@ -232,11 +286,7 @@ def _input_tensor(self:SAEExplainer, image:Image.Image|torch.Tensor) -> torch.Te
     if not isinstance(x, torch.Tensor) or x.ndim != 3: raise MedsaeError(f"image must be a PIL image or a preprocessed (3, H, W) tensor; got {getattr(x, 'shape', type(x).__name__)}")
     return x.float()
 
-def _check_concept(self:SAEExplainer, concept:int) -> int:
-    if not 0 <= int(concept) < self.nb_concepts: raise MedsaeError(f"concept {concept} is out of range: this explainer has nb_concepts={self.nb_concepts}, numbered 0 to {self.nb_concepts - 1}")
-    return int(concept)
-
-SAEExplainer._input_tensor, SAEExplainer._check_concept = _input_tensor, _check_concept
+SAEExplainer._input_tensor = _input_tensor
 
 # %% ../nbs/12_explainer.ipynb #b821583f
 @torch.inference_mode()
@@ -247,9 +297,11 @@ def occlusion_map(score:Callable[[torch.Tensor], torch.Tensor], # (B, 3, H, W) i
                   baseline:float=0., # the value occluded pixels get
                   batch_size:int=64, # occluded images scored at once
                  ) -> torch.Tensor: # (H, W)
-    "Each pixel's mean drop of `score` when a square covering it is set to `baseline` (0 where no square covers it)."
+    "Each pixel's mean drop of `score` when a square covering it is set to `baseline`; the last squares of each row and column sit on the image's edge, so every pixel is covered."
     stride, (_, H, W) = stride or patch, image.shape
-    corners = [(y, x) for y in range(0, H - patch + 1, stride) for x in range(0, W - patch + 1, stride)]
+    if not 1 <= patch <= min(H, W): raise MedsaeError(f"patch must be from 1 to the image's side ({min(H, W)} pixels); got {patch}")
+    starts = lambda n: sorted(set(range(0, n - patch + 1, stride)) | {n - patch})  # the edge's square too, where the stride steps over it
+    corners = [(y, x) for y in starts(H) for x in starts(W)]
     drops = []
     for i in range(0, len(corners), batch_size):
         batch = image[None].repeat(len(corners[i:i + batch_size]), 1, 1, 1)
@@ -285,22 +337,24 @@ SAEExplainer.input_concept_attribution, SAEExplainer.concept_attribution_overlay
 
 # %% ../nbs/12_explainer.ipynb #763eabe5
 def _concept_output_attribution(self:SAEExplainer, inputs:torch.Tensor|list, # (N, 3, H, W) preprocessed images, or a list of PIL images
-                                target_class:str|list[str]|None=None, # the class(es) to explain (default: every class of `prompts`)
+                                target_class:str|int|list|None=None, # the class(es) to explain, by name or by position in `prompts` (default: every class)
                                 *, prompts:dict|None=None, # class: (positive, negative) sentences (default `synth_prompts()`)
                                 batch_size:int=64, # images per forward pass
                                ) -> fidelity.Attribution:
-    "Each concept's exact contribution to each image's zero-shot score of the target class(es)."
+    "Each concept's exact contribution to each image's zero-shot score of the target class(es), as the SAE reconstructs the image; with the SAE's error term, they add up to the model's own score (`Attribution.scores`)."
     self._check_fitted()
     model = self.model_with_split_points
     fidelity.check_embed_hook(model, self.split_point, self.concept_model.d_in)
     prompts = synth_prompts() if prompts is None else prompts
     if target_class is not None:
-        wanted = [target_class] if isinstance(target_class, str) else list(target_class)
+        wanted = [target_class] if isinstance(target_class, (str, int)) else list(target_class)
+        if bad := [c for c in wanted if isinstance(c, int) and not 0 <= c < len(prompts)]: raise MedsaeError(f"class position(s) {bad} out of range: prompts has {len(prompts)} classes ({list(prompts)})")
+        wanted = [list(prompts)[c] if isinstance(c, int) else c for c in wanted]
         if any(c not in prompts for c in wanted): raise MedsaeError(f"no prompts for class(es) {[c for c in wanted if c not in prompts]}; the classes are {list(prompts)}")
         prompts = {c: prompts[c] for c in wanted}
     x = torch.stack([self._input_tensor(im) for im in inputs]) if isinstance(inputs, (list, tuple)) else inputs
     emb = torch.cat([hook_activations(model, x[i:i + batch_size], self.split_point).float() for i in range(0, len(x), batch_size)])
     with torch.no_grad(): f = self.encode_activations(emb)
-    return fidelity.concept_output_attribution(self.concept_model, f, model, prompts, self.act_scale, self.split_point)
+    return fidelity.concept_output_attribution(self.concept_model, f, model, prompts, self.act_scale, self.split_point, embeddings=emb)
 
 SAEExplainer.concept_output_attribution = _concept_output_attribution

@@ -229,7 +229,9 @@ class Attribution:
     contributions: torch.Tensor # (n, d_sae, n_classes) f_i <d_i, t_c> / (s ||x_hat||)
     bias: torch.Tensor # (n, n_classes) <b_dec, t_c> / (s ||x_hat||)
     norms: torch.Tensor # (n,) ||x_hat||, in the model's units
+    error: torch.Tensor|None = None # (n, n_classes) the model's own score minus the reconstruction's (None: the images' embeddings were not given)
     logits = property(lambda self: self.contributions.sum(1) + self.bias, doc="(n, n_classes) zero-shot scores of the reconstructions.")
+    scores = property(lambda self: None if self.error is None else self.logits + self.error, doc="(n, n_classes) the model's own zero-shot scores: the contributions, the bias and the SAE's error term add up to them.")
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #a049ded8
 @torch.inference_mode()
@@ -239,8 +241,9 @@ def concept_output_attribution(sae:SAE, # an SAE of the joint embedding
                                prompts:dict|None=None, # class: (positive, negative) sentences (default `synth_prompts()`)
                                act_scale:float|None=None, # the SAE's input scale
                                hook_point:str|None=None, # where the SAE reads: must be the joint embedding
+                               embeddings:torch.Tensor|None=None, # (n, d_in) the images' own embeddings, in the model's units: gives the error term
                               ) -> Attribution:
-    "Each latent's exact contribution to each image's zero-shot score of each class (memory: n × d_sae × n_classes)."
+    "Each latent's exact contribution to each image's zero-shot score of each class, as the SAE reconstructs the image (and, given the embeddings, the SAE's error term); memory: n × d_sae × n_classes."
     check_embed_hook(model, hook_point, sae.d_in)
     prompts = synth_prompts() if prompts is None else prompts
     f = (features.to_dense() if isinstance(features, FeatureStore) else features).float().cpu()
@@ -249,7 +252,12 @@ def concept_output_attribution(sae:SAE, # an SAE of the joint embedding
     W, b = sae.W_dec.detach().float().cpu(), sae.b_dec.detach().float().cpu()
     norms = ((f @ W + b) / s).norm(dim=1)  # ||x_hat||
     denom = (s * norms).clamp_min(1e-12)
-    return Attribution(list(prompts), f, f[:, :, None] * (W @ T.T)[None] / denom[:, None, None], (b @ T.T)[None] / denom[:, None], norms)
+    attr = Attribution(list(prompts), f, f[:, :, None] * (W @ T.T)[None] / denom[:, None, None], (b @ T.T)[None] / denom[:, None], norms)
+    if embeddings is not None:
+        e = embeddings.detach().float().cpu()
+        if e.shape != (len(f), sae.d_in): raise MedsaeError(f"embeddings must be (n={len(f)}, d_in={sae.d_in}), one per row of the features; got shape {tuple(e.shape)}")
+        attr.error = e @ T.T / e.norm(dim=1, keepdim=True).clamp_min(1e-12) - attr.logits
+    return attr
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #78466c0c
 def top_contributions(attr:Attribution, # from `concept_output_attribution`
