@@ -66,7 +66,7 @@ class DemoConfig:
     naming: str = 'zero-shot' # how (07_naming): 'zero-shot', by the model's zero-shot scores of the validation images (any hook point); 'vocab', by decoder direction (the joint embedding only)
     name_sections: list|None = field(default_factory=lambda: ['labels', 'devices', 'findings']) # name latents only from these sections of the vocabulary (07's `vocab_sections`): what a latent detects, not where or how much; None: all
     known_words: bool = True # where the model knows the texts it was trained on (synthetic-cxr-clip), name in them: only their words (07's `restrict_to`), each concept read in their sentences that state it (07's `sentences`)
-    n_composites: int = 50 # composites of the linearity check
+    n_composites: int = 50 # composites of the linearity check (at least 2: each is also fitted by another's parts)
     seed: int = 0 # seeds the SAE's initialisation and its batches
     n_browser: int = 32 # latents embedded in the report's feature browser
     dataset_kwargs: dict = field(default_factory=dict) # more options for `get_dataset` (size, dataset_root, ...)
@@ -568,7 +568,7 @@ def demo_command(model:Flag(registry=MODELS)=..., dataset:Flag(registry=DATASETS
                  n_train:int_range(lo=1)=..., n_test:int_range(lo=1)=..., n_val:int_range(lo=1)=..., d_sae:int_range(lo=1)=..., k:int_range(lo=1)=..., steps:int_range(lo=1)=...,
                  batch_size:int_range(lo=1)=..., lr:float_range(lo=0, lo_open=True)=..., vocab:str=..., naming:Flag(choices=('zero-shot', 'vocab'))=..., name_sections:Flag(many=True, help="name latents only from these sections of the vocabulary (07's `vocab_sections`): what a latent detects, not where or how much; all: every section (default: labels devices findings)")=...,
                  all_words:bool=False, # name from the whole vocabulary's phrasings, even where the model knows its training texts (by default only their words, read in their sentences)
-                 n_composites:int_range(lo=1)=..., seed=..., n_browser:int_range(lo=1)=...,
+                 n_composites:int_range(lo=2)=..., seed=..., n_browser:int_range(lo=1)=...,
                  size:int_range(lo=SYNTH_MIN_SIZE)=None, # synthetic-cxr: image side in pixels (default: 128)
                  dataset_root:str|None=None, # the dataset's own folder, e.g. CheXpert-v1.0-small (default: $MEDSAE_{NAME}_ROOT)
                  data_root:str|None=None, out:str|None=..., overwrite:bool=...,

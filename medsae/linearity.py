@@ -21,8 +21,8 @@ from .features import load_sae_checkpoint, encode_batch
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'METHODS', 'layout_cells', 'composite', 'nnls', 'mix_weights', 'fit_mixtures', 'encode_images',
-           'composite_vectors', 'draw_parts', 'linearity_check', 'linearity_summary', 'linearity_sentence',
-           'plot_linearity', 'linearity_command']
+           'composite_vectors', 'draw_parts', 'control_partners', 'linearity_check', 'linearity_summary',
+           'linearity_sentence', 'plot_linearity', 'linearity_command']
 
 # %% ../nbs/09_linearity.ipynb #1723b371
 LAYOUTS = {'grid': ((2, 2), ((0, 0), (1, 0), (0, 1), (1, 1))), # name: ((columns, rows) of cells, the (column, row) of each part)
@@ -106,6 +106,7 @@ def fit_mixtures(parts:torch.Tensor, # (N, k, d) the part vectors of N composite
                 ) -> pd.DataFrame:
     "Per composite: weights `w_i` of $z \\approx \\sum_i w_i z_i$, `w_sum`, `cos` of $(\\hat z, z)$ and relative `residual`."
     A, b = parts.double().cpu().transpose(1, 2), target.double().cpu()  # A: (N, d, k), a column per part
+    if not (torch.isfinite(A).all() and torch.isfinite(b).all()): raise MedsaeError("the parts' or the composites' vectors hold NaN or infinite values: check the model (or the SAE) that made them")
     w = mix_weights(A, b, method)
     z_hat = (A @ w[..., None])[..., 0]
     norm = b.norm(dim=1)
@@ -150,6 +151,15 @@ def draw_parts(n_images:int, # images to draw from
     rng = np.random.default_rng(seed)
     return np.array([rng.choice(n_images, n_parts, replace=False) for _ in range(n_composites)], dtype=np.int64).reshape(n_composites, n_parts)
 
+def control_partners(parts:np.ndarray, # (N, k) each composite's parts
+                    ) -> np.ndarray: # (N,) the composite whose parts each control fit uses
+    "For each composite, the nearest one before it (cyclically: j - 1, j - 2, ...) that shares none of its images."
+    sets, n = [set(map(int, r)) for r in np.asarray(parts)], len(parts)
+    if n < 2: raise MedsaeError("a control fits each composite by another composite's parts: draw at least 2 composites (--n_composites)")
+    out = [next(((j - d) % n for d in range(1, n) if not sets[j] & sets[(j - d) % n]), None) for j in range(n)]
+    if None in out: raise MedsaeError(f"composite {out.index(None)} shares an image with every other composite, so no other composite's parts make a control for it: draw from more images, or fewer composites")
+    return np.array(out, dtype=np.int64)
+
 def _sae_and_scale(sae:SAE|str|Path|None, act_scale:float|None, sae_type_name:str|None) -> tuple[SAE|None, float|None, str|None]:
     "The SAE (loaded if a path), its input scale (from its checkpoint unless given) and its checkpoint's name."
     if sae is None or isinstance(sae, SAE): return sae, act_scale, None
@@ -165,7 +175,7 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
                     method:str='nnls', # nnls: non-negative weights; signed: least squares of any sign
                     seed:int=0, # which composites
                     act_scale:float|None=None, # the SAE's input scale (default: its checkpoint's; none for an SAE object)
-                    control:bool=False, # also fit each composite by another composite's parts (the previous one's; its part_i columns name them)
+                    control:bool=False, # also fit each composite by another composite's parts (`control_partners`; its part_i columns name them)
                     size:int|None=None, # side of a cell, pixels (default: the first part's width)
                     batch_size:int=64, # images per forward pass
                     sae_type_name:str|None=None, # the reference project's architecture name, for a `.pt` SAE
@@ -175,15 +185,15 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
     _check_method(method)
     sae, act_scale, _ = _sae_and_scale(sae, act_scale, sae_type_name)
     parts = draw_parts(len(dataset), n_composites, len(cells), seed)
+    fits = [('parts', np.arange(len(parts)))] + [('control', control_partners(parts))] * control  # whose parts each fit uses
     Z, z = composite_vectors(model, dataset, parts, layout, size, batch_size)
     spaces = {'embedding': (Z, z)}
     if sae is not None:
         if sae.d_in != z.shape[1]: raise MedsaeError(f"the SAE takes vectors of width d_in={sae.d_in}, but the model's joint embedding has {z.shape[1]}; use an SAE trained on the joint embedding (image_embeds)")
         spaces['features'] = (encode_batch(sae, Z.flatten(0, 1), act_scale=act_scale).reshape(*Z.shape[:2], -1), encode_batch(sae, z, act_scale=act_scale))
-    fits = [('parts', 0)] + [('control', 1)] * control
-    head = lambda shift: pd.DataFrame(np.roll(np.asarray(parts), shift, 0), columns=[f'part_{i}' for i in range(len(cells))]).assign(layout=layout, method=method)  # the parts the fit uses
-    rows = [head(shift).assign(composite=range(len(parts)), space=space, fit=fit).join(fit_mixtures(P.roll(shift, 0), y, method))
-            for space, (P, y) in spaces.items() for fit, shift in fits]
+    head = lambda src: pd.DataFrame(np.asarray(parts)[src], columns=[f'part_{i}' for i in range(len(cells))]).assign(layout=layout, method=method)  # the parts the fit uses
+    rows = [head(src).assign(composite=range(len(parts)), space=space, fit=fit).join(fit_mixtures(P[torch.from_numpy(src)], y, method))
+            for space, (P, y) in spaces.items() for fit, src in fits]
     cols = ['layout', 'method', 'space', 'fit', 'composite', *[f'part_{i}' for i in range(len(cells))]]
     return pd.concat(rows, ignore_index=True).pipe(lambda d: d[cols + [c for c in d.columns if c not in cols]])
 
@@ -193,10 +203,10 @@ def linearity_summary(df:pd.DataFrame, # from `linearity_check` (several may be 
     "Per layout, method, space and fit, over the composites whose fit is defined (n; `undefined`: those whose vector is 0): mean/median/std cos, mean weight, mean sum of weights, share of weights <= 0."
     w = df.filter(regex=r'^w_\d+$')
     ok = df.cos.notna()  # every statistic over the same composites
-    d = df.assign(_w=w.mean(axis=1).where(ok), _le0=((w <= 0).sum(axis=1) / w.notna().sum(axis=1)).where(ok), _undefined=~ok)
+    d = df.assign(_w=w.mean(axis=1).where(ok), _wsum=df.w_sum.where(ok), _le0=((w <= 0).sum(axis=1) / w.notna().sum(axis=1)).where(ok), _undefined=~ok)
     return (d.groupby(['layout', 'method', 'space', 'fit'], sort=False)
              .agg(n=('cos', 'count'), undefined=('_undefined', 'sum'), cos_mean=('cos', 'mean'), cos_median=('cos', 'median'), cos_std=('cos', 'std'),
-                  w_mean=('_w', 'mean'), w_sum=('w_sum', 'mean'), w_le0=('_le0', 'mean')).reset_index())
+                  w_mean=('_w', 'mean'), w_sum=('_wsum', 'mean'), w_le0=('_le0', 'mean')).reset_index())
 
 # %% ../nbs/09_linearity.ipynb #6c6bca0a
 def linearity_sentence(summary:pd.DataFrame) -> str:
@@ -206,7 +216,9 @@ def linearity_sentence(summary:pd.DataFrame) -> str:
         cos, named = g.set_index('fit')['cos_mean'], dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         if not {'parts', 'control'} <= set(cos.index): continue
         margin, which = cos['parts'] - cos['control'], ', '.join(f'{k} {v}' for k, v in named.items() if k != 'space')
-        what = ("hardly more a mix of its own parts than of as many unrelated images" if margin < .05 else "largely a non-negative mix of its parts")
+        mix = 'non-negative mix' if set(g.get('method', ['nnls'])) == {'nnls'} else 'mix'  # signed weights: a mix of any sign
+        what = (f"hardly more a {mix} of its own parts than of as many unrelated images" if margin < .05 else
+                f"largely a {mix} of its parts" if cos['parts'] >= .8 else f"nearer a {mix} of its own parts than of unrelated images, but far from one (mean cosine under 0.8)")
         out.append(f"In the {named['space']} space{f' ({which})' if which else ''} a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
                    f"{cos['control']:.2f}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
     return ' '.join(out)
