@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import MedsaeError, get_paths, artefact_name, save_table, save_figure
+from .core import MedsaeError, get_paths, artefact_name, save_table, save_figure, log
 from .commands import Flag, command, int_range, unused_flags
 from .models import MODELS, get_model
 from .data import DATASETS, get_dataset
@@ -152,13 +152,11 @@ def draw_parts(n_images:int, # images to draw from
     return np.array([rng.choice(n_images, n_parts, replace=False) for _ in range(n_composites)], dtype=np.int64).reshape(n_composites, n_parts)
 
 def control_partners(parts:np.ndarray, # (N, k) each composite's parts
-                    ) -> np.ndarray: # (N,) the composite whose parts each control fit uses
-    "For each composite, the nearest one before it (cyclically: j - 1, j - 2, ...) that shares none of its images."
+                    ) -> np.ndarray: # (N,) the composite whose parts each control fit uses; -1: none
+    "For each composite, the nearest one before it (cyclically: j - 1, j - 2, ...) that shares none of its images (-1 where every other shares one)."
     sets, n = [set(map(int, r)) for r in np.asarray(parts)], len(parts)
     if n < 2: raise MedsaeError("a control fits each composite by another composite's parts: draw at least 2 composites (--n_composites)")
-    out = [next(((j - d) % n for d in range(1, n) if not sets[j] & sets[(j - d) % n]), None) for j in range(n)]
-    if None in out: raise MedsaeError(f"composite {out.index(None)} shares an image with every other composite, so no other composite's parts make a control for it: draw from more images, or fewer composites")
-    return np.array(out, dtype=np.int64)
+    return np.array([next(((j - d) % n for d in range(1, n) if not sets[j] & sets[(j - d) % n]), -1) for j in range(n)], dtype=np.int64)
 
 def _sae_and_scale(sae:SAE|str|Path|None, act_scale:float|None, sae_type_name:str|None) -> tuple[SAE|None, float|None, str|None]:
     "The SAE (loaded if a path), its input scale (from its checkpoint unless given) and its checkpoint's name."
@@ -185,15 +183,19 @@ def linearity_check(model:Any, # an `ImageTextModel` (or anything with `preproce
     _check_method(method)
     sae, act_scale, _ = _sae_and_scale(sae, act_scale, sae_type_name)
     parts = draw_parts(len(dataset), n_composites, len(cells), seed)
-    fits = [('parts', np.arange(len(parts)))] + [('control', control_partners(parts))] * control  # whose parts each fit uses
+    fits = [('parts', np.arange(len(parts)), np.arange(len(parts)))]  # (fit, the composites fitted, whose parts each uses)
+    if control:
+        partner = control_partners(parts); lone = partner < 0
+        if lone.any(): log(f"linearity: {int(lone.sum())} of {len(parts)} composites share an image with every other composite, so they have no control fit; draw from more images, or fewer composites")
+        if (~lone).any(): fits.append(('control', np.flatnonzero(~lone), partner[~lone]))
     Z, z = composite_vectors(model, dataset, parts, layout, size, batch_size)
     spaces = {'embedding': (Z, z)}
     if sae is not None:
         if sae.d_in != z.shape[1]: raise MedsaeError(f"the SAE takes vectors of width d_in={sae.d_in}, but the model's joint embedding has {z.shape[1]}; use an SAE trained on the joint embedding (image_embeds)")
         spaces['features'] = (encode_batch(sae, Z.flatten(0, 1), act_scale=act_scale).reshape(*Z.shape[:2], -1), encode_batch(sae, z, act_scale=act_scale))
     head = lambda src: pd.DataFrame(np.asarray(parts)[src], columns=[f'part_{i}' for i in range(len(cells))]).assign(layout=layout, method=method)  # the parts the fit uses
-    rows = [head(src).assign(composite=range(len(parts)), space=space, fit=fit).join(fit_mixtures(P[torch.from_numpy(src)], y, method))
-            for space, (P, y) in spaces.items() for fit, src in fits]
+    rows = [head(src).assign(composite=who, space=space, fit=fit).join(fit_mixtures(P[torch.from_numpy(src)], y[torch.from_numpy(who)], method))
+            for space, (P, y) in spaces.items() for fit, who, src in fits]
     cols = ['layout', 'method', 'space', 'fit', 'composite', *[f'part_{i}' for i in range(len(cells))]]
     return pd.concat(rows, ignore_index=True).pipe(lambda d: d[cols + [c for c in d.columns if c not in cols]])
 
