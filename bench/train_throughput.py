@@ -103,7 +103,7 @@ def medsae_adapter(a, sparse, arch='batchtopk', keep=None, screen=None):
 
 
 def sparsify_adapter(a):
-    os.environ.setdefault('SPARSIFY_DISABLE_TRITON', '1')  # its Triton decoder is CUDA-only
+    if torch.device(a.device).type != 'cuda': os.environ.setdefault('SPARSIFY_DISABLE_TRITON', '1')  # its Triton decoder is CUDA-only: on a GPU it runs, as sparsify's users get it
     from sparsify import SparseCoder, SparseCoderConfig
     torch.manual_seed(0)
     sae = SparseCoder(a.d_in, SparseCoderConfig(num_latents=a.d_sae, k=a.k), device=a.device)
@@ -173,15 +173,20 @@ def run(adapter, a, warm, timed_batches, held_out):
 PHASES = ['encoder product', 'top-k selection', 'forward', 'backward', 'gradient clipping', 'optimizer', 'decoder norms']
 
 def breakdown(trainer, batches):
-    "Milliseconds per step of each phase of medsae's step, from the trainer's record_function ranges; 'forward' is the rest of the forward."
+    """Milliseconds per step of each phase of medsae's step, from the trainer's record_function ranges; 'forward' is the rest of the forward.
+    On the CPU a range's time is its CPU time; on CUDA it is the GPU time of the kernels launched in it (its CPU time there is launches and waits),
+    and 'other' is the rest of the step's wall time: the GPU's idle time included."""
     from torch.profiler import profile, ProfilerActivity
-    with profile(activities=[ProfilerActivity.CPU]) as p:
-        t = time.perf_counter()
+    dev = trainer.sae.device
+    cuda = dev.type == 'cuda'
+    with profile(activities=[ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda) as p:
+        sync(dev); t = time.perf_counter()
         for x in batches: trainer.step(x)
-        total = time.perf_counter() - t
+        sync(dev); total = time.perf_counter() - t
     ms = {ph: 0. for ph in PHASES}
+    spent = (lambda e: getattr(e, 'device_time_total', None) or e.cuda_time_total) if cuda else (lambda e: e.cpu_time_total)
     for e in p.events():
-        if e.name.startswith('medsae: ') and e.name[8:] in ms: ms[e.name[8:]] += e.cpu_time_total / 1e3 / len(batches)
+        if e.name.startswith('medsae: ') and e.name[8:] in ms: ms[e.name[8:]] += spent(e) / 1e3 / len(batches)
     ms['forward'] -= ms['encoder product'] + ms['top-k selection']
     ms['step'] = total * 1e3 / len(batches)
     ms['other'] = ms['step'] - sum(ms[ph] for ph in PHASES)
@@ -237,7 +242,8 @@ def markdown(rows, a):
         out.append(f"| {r['d_sae']:,} | {r['k']} | {r['trainer']} | {r['act_s']:,.0f} | {r['of_bound']:.0%} | {r['fvu']:.4f} | {ratio} |")
     bd = [r for r in rows if 'breakdown_ms' in r]
     if bd:
-        out += ['', "medsae's BatchTopK step, milliseconds per step by phase (`record_function` ranges under torch.profiler, after the timed steps):", '',
+        timed = 'the GPU time of the kernels each range launched; other: the rest of the wall time, idle GPU included' if torch.device(a.device).type == 'cuda' else 'CPU time'
+        out += ['', f"medsae's BatchTopK step, milliseconds per step by phase (`record_function` ranges under torch.profiler, after the timed steps; {timed}):", '',
                 '| d_sae | k | ' + ' | '.join(PHASES) + ' | other | step | encoder product ÷ step |', '|' + '---|' * (len(PHASES) + 5)]
         for r in bd:
             m = r['breakdown_ms']
