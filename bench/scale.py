@@ -64,6 +64,11 @@ def _gpu_peak(device):
     return {'gpu_peak_mib': round(torch.cuda.max_memory_allocated() / 2**20)} if device.startswith('cuda') else {}
 
 
+def _sync(device):
+    import torch
+    if device.startswith('cuda'): torch.cuda.synchronize()
+
+
 TRAIN_BUFFER = 2**16  # shuffle-buffer rows: below the smallest file, so every size trains through the same buffer
 
 def stage_train(work, n, d_in, d_sae, k, train_tokens, device, **_):
@@ -72,9 +77,15 @@ def stage_train(work, n, d_in, d_sae, k, train_tokens, device, **_):
     from medsae.training import train_command
     argv = ['--load_activations_path', str(work/'acts.npy'), '--arch', 'topk', '--k', str(k), '--d_sae', str(d_sae), '--batch_size', '4096',
             '--tokens', str(tokens), '--buffer_size', str(TRAIN_BUFFER), '--checkpoint_every', '0', '--out', str(work/f'sae_{d_sae}'), '--overwrite', '--device', device]
+    import medsae.training as training
+    fit, loop = training.fit, {}
+    def timed_fit(*a, **kw):  # the training loop alone: no SAE initialisation, no saving
+        _sync(device); t = time.perf_counter(); out = fit(*a, **kw); _sync(device); loop['s'] = time.perf_counter() - t
+        return out
+    training.fit = timed_fit
     t0 = time.perf_counter()
     if train_command(argv): raise SystemExit('medsae train failed')
-    return {'rows_per_s': round(tokens / (time.perf_counter() - t0)), **_gpu_peak(device)}
+    return {'rows_per_s': round(tokens / (time.perf_counter() - t0)), 'loop_rows_per_s': round(tokens / loop['s']), **_gpu_peak(device)}
 
 
 def _sae(work, d_sae):
@@ -85,8 +96,10 @@ def _sae(work, d_sae):
 def stage_features(work, n, d_sae, device, **_):
     from medsae.features import compute_features
     sae, info = _sae(work, d_sae)
+    sae = sae.to(device); _sync(device)  # the copy to the GPU is set-up, not feature writing
     t0 = time.perf_counter()
-    compute_features(sae.to(device), work/'acts', work/f'feats_{d_sae}', act_scale=info['act_scale'], overwrite=True)
+    compute_features(sae, work/'acts', work/f'feats_{d_sae}', act_scale=info['act_scale'], overwrite=True)
+    _sync(device)
     return {'rows_per_s': round(n / (time.perf_counter() - t0)), **_gpu_peak(device)}
 
 
@@ -152,6 +165,7 @@ def main():
         args.rows, args.latents, args.d_sae_rows, args.d_in, args.k, args.device = [2**20], [], 65536, 2048, 64, 'cuda'
         args.train_tokens, args.stages, args.threads = 2**20, ['gen', 'train', 'features'], os.cpu_count()
         args.out = str(Path(args.out).with_name('gpu.md')) if args.out == str(HERE/'scale.md') else args.out
+        print(f"--gpu: rows 2^20, d_in 2048, d_sae 65,536, k 64, {args.train_tokens:,} training rows, stages gen, train and features, {args.threads} threads, on cuda (the size flags given are not used)", flush=True)
     rows = [int(r) for r in args.rows]
     need = 2 * max(rows) * args.d_in * 4 * 1.1
     free = shutil.disk_usage(Path(args.work).parent if not Path(args.work).exists() else args.work).free
@@ -169,6 +183,11 @@ def main():
             print(json.dumps(results[-1]), flush=True)
         for p in work.glob('feats_*'): shutil.rmtree(p, ignore_errors=True)
     write_report(results, args)
+
+
+def _device_name():
+    import torch
+    return torch.cuda.get_device_name(0)
 
 
 def md_table(df):
@@ -203,8 +222,10 @@ def write_report(results, args):
              f"## Rows ({args.d_sae_rows} latents)\n", "Peak RSS (MiB) per stage and number of rows, and its spread (max − min over min):\n",
              md_table(rss.assign(spread_pct=spread)), "\nWall time (s):\n", md_table(wall), "\n![RSS and time against rows](scale.png)\n"]
     if 'rows_per_s' in df:
-        fast = df.dropna(subset=['rows_per_s']).set_index(['stage', 'rows', 'd_sae'])[[c for c in ('rows_per_s', 'gpu_peak_mib') if c in df]]
-        lines += ["## Throughput\n", "Activations per second inside each stage (after imports and set-up), and the GPU's peak allocated memory where it ran on one:\n",
+        fast = df.dropna(subset=['rows_per_s']).set_index(['stage', 'rows', 'd_sae'])[[c for c in ('rows_per_s', 'loop_rows_per_s', 'gpu_peak_mib') if c in df]]
+        lines += ["## Throughput\n", "Activations per second inside each stage, after imports: `rows_per_s` over the whole stage (training: the SAE's initialisation and its saving included; "
+                  "features: the SAE already on the device), `loop_rows_per_s` over the training loop alone (its first step's set-up included); the GPU's peak allocated memory where it ran on one"
+                  + (f" ({_device_name()})" if args.device.startswith('cuda') else '') + ":\n",
                   md_table(fast.reset_index().set_index('stage')), '']
     lat = df[df.sweep == 'latents']
     if len(lat):
