@@ -19,6 +19,7 @@ Rows grow at a fixed width (d_sae --d_sae_rows); then latents grow at a fixed nu
     python bench/scale.py --quick            # under 5 minutes: 10^5 and 4·10^5 rows, 4k latents
     python bench/scale.py                    # 10^5 → 10^7 rows at 4k latents, then 4k → 64k latents at 10^5 rows
     python bench/scale.py --rows 1e5 1e6 --latents 4096 16384 --work /big/disk/scale
+    python bench/scale.py --gpu              # bench/gpu.sh's part: train and features on CUDA, d_in 2048, 2^19 rows (--gpu_rows)
 """
 import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
@@ -70,6 +71,9 @@ def _sync(device):
 
 
 TRAIN_BUFFER = 2**16  # shuffle-buffer rows: below the smallest file, so every size trains through the same buffer
+GPU_ROWS = 2**19  # --gpu's rows: 4 GiB per copy at d_in 2048, 8 times the buffer's 512 MiB. Generating them is one core's work (numpy's
+                  # generator, ~5 s per 65,536-row shard on this project's 2-core machine: ~45 s for 2^19 rows, ~90 s for 2^20), and
+                  # the GPU machine is lent for minutes at a time (bench/GPU.md)
 
 def stage_train(work, n, d_in, d_sae, k, train_tokens, device, **_):
     "medsae train on the .npy: --train_tokens rows at every size (epochs over a smaller file), so that only the file's size changes."
@@ -148,7 +152,8 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--device', default='cpu', help="where train and features run ('cuda' on a GPU machine: see bench/gpu.sh)")
     ap.add_argument('--stages', nargs='+', default=STAGES, choices=STAGES, help='the stages to run (gen runs when its data is missing)')
-    ap.add_argument('--gpu', action='store_true', help="bench/gpu.sh's run: train and features on CUDA at d_in 2048, d_sae 65,536, k 64")
+    ap.add_argument('--gpu', action='store_true', help="bench/gpu.sh's run: train and features on CUDA at d_in 2048, d_sae 65,536, k 64, on --gpu_rows rows")
+    ap.add_argument('--gpu_rows', type=int, default=GPU_ROWS, help="rows of the --gpu run (2^19: a 4 GiB .npy, 8 times the 2^16-row shuffle buffer; 2^20 doubles the data-generation time and the disk)")
     ap.add_argument('--work', default='/tmp/medsae-scale', help='where the data is written (needs ~2 × rows × d_in × 4 bytes)')
     ap.add_argument('--out', default=str(HERE/'scale.md'))
     ap.add_argument('--stage', choices=STAGES, help=argparse.SUPPRESS)
@@ -162,10 +167,10 @@ def main():
         return
     if args.quick: args.rows, args.latents, args.train_tokens = [1e5, 4e5], [], 2**17
     if args.gpu:
-        args.rows, args.latents, args.d_sae_rows, args.d_in, args.k, args.device = [2**20], [], 65536, 2048, 64, 'cuda'
+        args.rows, args.latents, args.d_sae_rows, args.d_in, args.k, args.device = [args.gpu_rows], [], 65536, 2048, 64, 'cuda'
         args.train_tokens, args.stages, args.threads = 2**20, ['gen', 'train', 'features'], os.cpu_count()
         args.out = str(Path(args.out).with_name('gpu.md')) if args.out == str(HERE/'scale.md') else args.out
-        print(f"--gpu: rows 2^20, d_in 2048, d_sae 65,536, k 64, {args.train_tokens:,} training rows, stages gen, train and features, {args.threads} threads, on cuda (the size flags given are not used)", flush=True)
+        print(f"--gpu: {args.gpu_rows:,} rows, d_in 2048, d_sae 65,536, k 64, {args.train_tokens:,} training rows, stages gen, train and features, {args.threads} threads, on cuda (the size flags given are not used)", flush=True)
     rows = [int(r) for r in args.rows]
     need = 2 * max(rows) * args.d_in * 4 * 1.1
     free = shutil.disk_usage(Path(args.work).parent if not Path(args.work).exists() else args.work).free

@@ -7,10 +7,13 @@ transformer-lens, ... which medsae does not need):
     /tmp/benchvenv/bin/pip install --upgrade pip
     /tmp/benchvenv/bin/pip install -e /work/main            # medsae itself (and torch)
     /tmp/benchvenv/bin/pip install sae-lens dictionary-learning overcomplete eai-sparsify
-    /tmp/benchvenv/bin/pip install "matplotlib<3.9"           # overcomplete 0.3.0 calls matplotlib.cm.get_cmap, gone in 3.9
 
 (the PyPI names; they import as `sae_lens`, `dictionary_learning`, `overcomplete`, `sparsify`. Tested with
 sae-lens 6.54.12, dictionary-learning 0.1.0, overcomplete 0.3.0, eai-sparsify 1.3.3, matplotlib 3.8.4, torch 2.14.1.)
+overcomplete 0.3.0 calls matplotlib.cm.get_cmap, gone in matplotlib 3.9, when its package is imported: its adapter
+below puts the same lookup back under that name where it is missing, so `matplotlib<3.9` is no longer needed.
+On a GPU machine that reaches no registry, bench/gpu_wheels.sh fetches the peers as wheels beforehand and
+bench/gpu_device.sh installs them there (bench/GPU.md).
 
 Run it on a quiet machine, from the repository root:
 
@@ -103,7 +106,7 @@ def medsae_adapter(a, sparse, arch='batchtopk', keep=None, screen=None):
 
 
 def sparsify_adapter(a):
-    if torch.device(a.device).type != 'cuda': os.environ.setdefault('SPARSIFY_DISABLE_TRITON', '1')  # its Triton decoder is CUDA-only: on a GPU it runs, as sparsify's users get it
+    if torch.device(a.device).type != 'cuda': os.environ.setdefault('SPARSIFY_DISABLE_TRITON', '1')  # its Triton decoder is CUDA-only; on a GPU it keeps its default (Triton), read once when sparsify is first imported
     from sparsify import SparseCoder, SparseCoderConfig
     torch.manual_seed(0)
     sae = SparseCoder(a.d_in, SparseCoderConfig(num_latents=a.d_sae, k=a.k), device=a.device)
@@ -148,6 +151,9 @@ def dictionary_learning_adapter(a):
 
 
 def overcomplete_adapter(a):
+    import matplotlib.cm
+    if not hasattr(matplotlib.cm, 'get_cmap'):  # overcomplete 0.3.0's package import builds colormaps through matplotlib.cm.get_cmap, gone in matplotlib 3.9;
+        import matplotlib; matplotlib.cm.get_cmap = matplotlib.colormaps.get_cmap  # its training never draws: the same lookup under its new name
     from overcomplete.sae import BatchTopKSAE
     from overcomplete.sae.losses import top_k_auxiliary_loss
     from overcomplete.sae.train import train_sae
@@ -279,11 +285,14 @@ def main():
     for d_sae in widths:
         for k in map(int, a.k.split(',')):
             one_config(argparse.Namespace(**{**vars(a), 'steps': max(2, a.steps * min(widths) // d_sae)}), d_sae, k, names, rows)
-    md = markdown(rows, a)
-    print('\n' + md)
-    if a.out:
-        Path(a.out + '.md').write_text(md)
-        Path(a.out + '.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+            if a.out: write_out(rows, a)  # after every width and k: a run stopped by a time limit keeps what it measured
+    print('\n' + markdown(rows, a))
+
+
+def write_out(rows, a):
+    "PREFIX.md (the tables) and PREFIX.jsonl (one line per trainer and width) of the rows so far."
+    Path(a.out + '.md').write_text(markdown(rows, a))
+    Path(a.out + '.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
 
 
 if __name__ == '__main__':
