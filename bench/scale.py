@@ -170,7 +170,7 @@ def main():
         args.rows, args.latents, args.d_sae_rows, args.d_in, args.k, args.device = [args.gpu_rows], [], 65536, 2048, 64, 'cuda'
         args.train_tokens, args.stages, args.threads = 2**20, ['gen', 'train', 'features'], os.cpu_count()
         args.out = str(Path(args.out).with_name('gpu.md')) if args.out == str(HERE/'scale.md') else args.out
-        print(f"--gpu: {args.gpu_rows:,} rows, d_in 2048, d_sae 65,536, k 64, {args.train_tokens:,} training rows, stages gen, train and features, {args.threads} threads, on cuda (the size flags given are not used)", flush=True)
+        print(f"--gpu: {args.gpu_rows:,} rows, d_in 2048, d_sae 65,536, k 64, {args.train_tokens:,} training rows, stages gen, train and features, {args.threads} threads, on cuda (--rows, --latents, --d_in, --k and --train_tokens are not used)", flush=True)
     rows = [int(r) for r in args.rows]
     need = 2 * max(rows) * args.d_in * 4 * 1.1
     free = shutil.disk_usage(Path(args.work).parent if not Path(args.work).exists() else args.work).free
