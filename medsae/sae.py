@@ -186,7 +186,8 @@ class SAE(nn.Module):
     def _trainable(self):
         if self.cfg.normalize_activations != 'none': raise MedsaeError(f"this SAE normalises its inputs (normalize_activations={self.cfg.normalize_activations!r}, as SAELens); medsae only encodes with it and does not train it: train a new SAE (medsae scales inputs with --normalize)")
     def _check(self, x):
-        if x.shape[-1] != self.d_in: raise MedsaeError(f"this SAE takes activations of width d_in={self.d_in}, got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.d_in: raise MedsaeError(f"this SAE takes activations of width d_in={self.d_in}, got shape {tuple(x.shape)}"
+                                                        + ("; a (B, C, H, W) map goes channels last: x.permute(0, 2, 3, 1)" if x.ndim == 4 and x.shape[1] == self.d_in else ''))
     def update_stats(self, out:dict, step:int=0): "Update running statistics after training step `step` (counted from 0; nothing for most architectures)."
     def extra_repr(self): return f"arch={self.arch!r}, d_in={self.d_in}, d_sae={self.d_sae}"
 
