@@ -309,6 +309,7 @@ def save_result(features:FeatureStore|None, # the features scored (None: a score
     "Write `table` to `results_file(features, kind)` (or `to`) and its record (`result_record`); return the table's path."
     out = Path(to) if to else results_file(features, kind, data_root=data_root)
     save_json(result_record(out), {'kind': kind, 'writing': True})  # until the table is written: a run stopped before then leaves neither table without its own record
+    out.with_suffix('.png').unlink(missing_ok=True)  # the old table's figure: the command draws the new one after, and one stopped before leaves none rather than the old
     save_table(out, table)
     save_json(result_record(out), portable({'features': os.path.abspath(features.path) if features else None, 'features_created': features.meta.get('created') if features else None, 'kind': kind, 'options': options,
                                             'created': datetime.datetime.now().astimezone().isoformat(timespec='seconds')}, out))  # paths under the root as {root}/...: it moves whole
