@@ -229,7 +229,9 @@ def export_saelens(sae:SAE|str|Path, # any medsae SAE, or a medsae checkpoint fo
     "Write `sae` in SAELens's format: `cfg.json` + `sae_weights.safetensors`, an input scale folded into the weights (SAELens then computes on raw activations what medsae does)."
     if isinstance(sae, (str, Path)): act_scale, sae = training_record(sae).get('act_scale') if act_scale is None else act_scale, load_sae(sae)
     folder = Path(folder)
-    scale = float(act_scale or 1.) if sae.cfg.normalize_activations == 'none' else 1.  # an SAE that normalises its inputs is blind to their scale: nothing to fold (folding broke it)
+    if sae.cfg.normalize_activations == 'layer_norm' and float(act_scale or 1.) != 1.:
+        raise MedsaeError(f"an SAE that layer-normalises its inputs, trained on inputs scaled by {act_scale:g}, has no exact SAELens form: layer_norm's epsilon meets the scaled row in medsae and the raw one in SAELens (codes differ by up to 1.8 on rows of std 0.001)")
+    scale = float(act_scale or 1.) if sae.cfg.normalize_activations == 'none' else 1.  # constant_norm_rescale is blind to the scale: nothing to fold (folding broke it)
     st = _fold_scale({k: getattr(sae, k).detach() for k in ('W_enc', 'b_enc', 'W_dec', 'b_dec')}, scale)  # SAELens's functions of x
     if isinstance(sae, StandardSAE): arch = 'standard'
     elif isinstance(sae, GatedSAE): arch, st['b_gate'], st['b_mag'], st['r_mag'] = 'gated', st.pop('b_enc'), sae.b_mag.detach(), sae.r_mag.detach()
@@ -238,7 +240,7 @@ def export_saelens(sae:SAE|str|Path, # any medsae SAE, or a medsae checkpoint fo
         if sae.threshold < 0 and sae.cfg.fallback == 'topk': raise MedsaeError("this BatchTopK SAE has no inference threshold yet (train it first); SAELens needs one")
         arch, st['threshold'] = 'jumprelu', sae.threshold.detach().expand(sae.d_sae).clone()
     elif isinstance(sae, TopKSAE): arch = 'topk'
-    else: raise MedsaeError(f"no SAELens export for architecture {sae.arch!r}")
+    else: raise MedsaeError(f"no SAELens export for architecture {getattr(sae, 'arch', type(sae).__name__)!r}")
     cfg = {'architecture': arch, 'd_in': sae.d_in, 'd_sae': sae.d_sae, 'apply_b_dec_to_input': sae.cfg.apply_b_dec_to_input,
            'normalize_activations': sae.cfg.normalize_activations, 'dtype': str(sae.dtype).removeprefix('torch.'), 'device': 'cpu', **cfg_extra}
     if arch == 'topk': cfg['k'] = sae.cfg.k
