@@ -164,7 +164,7 @@ def _top1(scores:dict[str, np.ndarray], y:np.ndarray) -> float:
 def _recovered(orig, sae_val, abl):
     "(sae - ablation) / (original - ablation); NaN where the original is no better than the ablation."
     gap = orig - abl
-    return (sae_val - abl) / gap if abs(gap) > 1e-9 else float('nan')
+    return (sae_val - abl) / gap if gap > 1e-9 else float('nan')
 
 # %% ../../nbs/08_evaluation/04_fidelity.ipynb #fce86448
 CONDITIONS = ('original', 'sae', 'zero_ablation', 'mean_ablation')
