@@ -191,8 +191,9 @@ def breakdown(trainer, batches):
         sync(dev); total = time.perf_counter() - t
     ms = {ph: 0. for ph in PHASES}
     spent = (lambda e: getattr(e, 'device_time_total', None) or e.cuda_time_total) if cuda else (lambda e: e.cpu_time_total)
-    for e in p.events():
-        if e.name.startswith('medsae: ') and e.name[8:] in ms: ms[e.name[8:]] += spent(e) / 1e3 / len(batches)
+    from torch.autograd import DeviceType
+    for e in p.events():  # on CUDA each range is also a GPU-side annotation spanning it whole: counted once, from its CPU event's kernels
+        if e.name.startswith('medsae: ') and e.name[8:] in ms and getattr(e, 'device_type', DeviceType.CPU) == DeviceType.CPU: ms[e.name[8:]] += spent(e) / 1e3 / len(batches)
     ms['forward'] -= ms['encoder product'] + ms['top-k selection']
     ms['step'] = total * 1e3 / len(batches)
     ms['other'] = ms['step'] - sum(ms[ph] for ph in PHASES)

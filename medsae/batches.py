@@ -166,20 +166,21 @@ class Prefetch:
                 ):
         self.source, self.device, self.dtype, self.check, self.depth = source, torch.device(device), dtype, check, depth
         self.stream = torch.cuda.Stream(self.device) if self.device.type == 'cuda' else None
-        self.ahead, self.thread = None, None  # ahead: (the next batch or None, the source's state before it, its error)
+        self.ahead, self.thread, self.reading = None, None, None  # ahead: (the next batch or None, the source's state before it, its error)
     def __iter__(self): return self
     def __len__(self): return len(self.source)
     def _read(self, q:queue.Queue, stop:threading.Event):
-        "The thread: (batch or None at the end, the state before it, an error) for each batch, in order, until the end, an error or `stop`."
+        "The thread: (batch or None at the end, the state before it, an error) for each batch, in order, until the end, an error or `stop`; `reading` is the state before the batch it reads."
         i, item = 0, (1, None, None)
         while item[0] is not None and not stop.is_set():
-            state = copy.deepcopy(self.source.state_dict())
+            state = None
             try:
+                state = self.reading = copy.deepcopy(self.source.state_dict())
                 x = next(self.source)
                 if self.check: self.check(x, i)
                 item = (x.pin_memory() if self.stream is not None and not x.is_cuda else x, state, None)
             except StopIteration: item = (None, state, None)
-            except Exception as e: item = (None, state, e)
+            except BaseException as e: item = (None, state, e)  # whatever the source raises, its state included: the batch's `next` raises it (the thread must not die silently)
             while not stop.is_set():
                 try: q.put(item, timeout=0.1); break
                 except queue.Full: pass
@@ -197,16 +198,21 @@ class Prefetch:
     def __next__(self) -> torch.Tensor:
         self.ahead = self.ahead or self._take()
         x, _, err = self.ahead
-        if err is not None: self.close(); self.ahead = None; raise err
+        if err is not None: self.close(); raise err
         if x is None: raise StopIteration  # and again at every call: the end stays ahead
         if self.stream is not None:  # the copy must have landed before the step reads it
             torch.cuda.current_stream(self.device).wait_stream(self.stream); x.record_stream(torch.cuda.current_stream(self.device))
         self.ahead = self._take(wait=False)  # the next batch's copy starts now if it is read, else when it is asked for: never wait here
         return x
     def close(self):
-        "Stop the thread (once it has read the batch it is reading); what it read ahead is dropped."
+        "Stop the thread (once it has read the batch it is reading) and set the source back to where the batches taken end: what was read ahead is read again by whoever goes on."
         if self.thread is None: return
         self.stop.set(); self.thread.join(); self.thread = None
+        queued = []
+        while not self.queue.empty(): queued.append(self.queue.get_nowait())
+        untaken = self.ahead or (queued[0] if queued else None)
+        state, self.ahead = untaken[1] if untaken else self.reading, None
+        if state is not None and hasattr(self.source, 'load_state_dict'): self.source.load_state_dict(state)
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
     def state_dict(self):

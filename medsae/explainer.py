@@ -137,7 +137,8 @@ def _rows(data:Any, d_in:int) -> int:
 
 def _stamp(sae_path:Path) -> tuple:
     "When and how large the checkpoint's weights file was written: another fit at the same path changes it."
-    st = (Path(sae_path)/'sae.safetensors').stat()
+    try: st = (Path(sae_path)/'sae.safetensors').stat()
+    except FileNotFoundError: raise MedsaeError(f"{sae_path}: this explainer's checkpoint is gone (moved or deleted since it was fitted): fit it again") from None
     return st.st_mtime_ns, st.st_size
 
 def _checkpoint_name(self:SAEExplainer, dataset:str) -> str:
@@ -237,7 +238,13 @@ def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dat
     key = repr((getattr(dataset, 'name', dataset), split, sorted(kw.items())))
     redo = key not in self._encoded  # the first features of this split since a fit: a refit's SAE replaced the one cached ones were made with
     self._encoded.add(key)
-    return sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, data_root=self.data_root, extract_kwargs=extract_kwargs, overwrite=redo and self._refit, **kw)
+    other = MedsaeError(f"{self.sae_path} now holds another SAE than this explainer's (fitted again since, by another explainer or `medsae train`): fit this explainer again (overwrite=True)")
+    try: feats = sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, data_root=self.data_root, extract_kwargs=extract_kwargs, overwrite=redo and self._refit, **kw)
+    except MetaMismatchError as e:
+        if 'sae_digest' in str(e): raise other from e  # the cached features are this explainer's, the checkpoint another's (written within the stamp's tick)
+        raise
+    if feats.request.get('sae_digest') != sae_digest(self.concept_model): raise other
+    return feats
 
 SAEExplainer.concept_features = _concept_features
 
@@ -300,6 +307,7 @@ def occlusion_map(score:Callable[[torch.Tensor], torch.Tensor], # (B, 3, H, W) i
     "Each pixel's mean drop of `score` when a square covering it is set to `baseline`; the last squares of each row and column sit on the image's edge, so every pixel is covered."
     stride, (_, H, W) = stride or patch, image.shape
     if not 1 <= patch <= min(H, W): raise MedsaeError(f"patch must be from 1 to the image's side ({min(H, W)} pixels); got {patch}")
+    if not 1 <= stride <= patch: raise MedsaeError(f"stride must be from 1 to the patch ({patch}): a longer step leaves pixels between the squares untried; got {stride}")
     starts = lambda n: sorted(set(range(0, n - patch + 1, stride)) | {n - patch})  # the edge's square too, where the stride steps over it
     corners = [(y, x) for y in starts(H) for x in starts(W)]
     drops = []

@@ -206,23 +206,32 @@ def linearity_summary(df:pd.DataFrame, # from `linearity_check` (several may be 
     w = df.filter(regex=r'^w_\d+$')
     ok = df.cos.notna()  # every statistic over the same composites
     d = df.assign(_w=w.mean(axis=1).where(ok), _wsum=df.w_sum.where(ok), _le0=((w <= 0).sum(axis=1) / w.notna().sum(axis=1)).where(ok), _undefined=~ok)
-    return (d.groupby(['layout', 'method', 'space', 'fit'], sort=False)
-             .agg(n=('cos', 'count'), undefined=('_undefined', 'sum'), cos_mean=('cos', 'mean'), cos_median=('cos', 'median'), cos_std=('cos', 'std'),
-                  w_mean=('_w', 'mean'), w_sum=('_wsum', 'mean'), w_le0=('_le0', 'mean')).reset_index())
+    keys = ['layout', 'method', 'space']
+    out = (d.groupby(keys + ['fit'], sort=False)
+            .agg(n=('cos', 'count'), undefined=('_undefined', 'sum'), cos_mean=('cos', 'mean'), cos_median=('cos', 'median'), cos_std=('cos', 'std'),
+                 w_mean=('_w', 'mean'), w_sum=('_wsum', 'mean'), w_le0=('_le0', 'mean')).reset_index())
+    # the composites that also have a control fit: the fit by their own parts over them alone, to compare with the control over the same composites
+    both = d[d.fit == 'parts'].merge(d[d.fit == 'control'][keys + ['composite']], on=keys + ['composite'])
+    paired = both.groupby(keys, sort=False).agg(n_paired=('cos', 'count'), cos_mean_paired=('cos', 'mean')).reset_index().assign(fit='parts')
+    return out.merge(paired, on=keys + ['fit'], how='left') if len(paired) else out.assign(n_paired=np.nan, cos_mean_paired=np.nan)
 
 # %% ../nbs/09_linearity.ipynb #6c6bca0a
 def linearity_sentence(summary:pd.DataFrame) -> str:
     "The margin of each space's fit by a composite's own parts over the fit by another composite's parts, and what it means (per layout and method where the summary has several; a group without both fits is left out)."
     keys, out = [k for k in ('layout', 'method') if k in summary and summary[k].nunique() > 1] + ['space'], []
     for key, g in summary.groupby(keys, sort=False):
-        cos, named = g.set_index('fit')['cos_mean'], dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        if not {'parts', 'control'} <= set(cos.index): continue
+        by, named = g.set_index('fit'), dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        if not {'parts', 'control'} <= set(by.index): continue
+        cos = by['cos_mean'].copy()
+        few = 'cos_mean_paired' in by and pd.notna(by.at['parts', 'cos_mean_paired']) and by.at['parts', 'n_paired'] < by.at['parts', 'n']
+        if few: cos['parts'] = by.at['parts', 'cos_mean_paired']  # over the same composites as the control: those with a partner
         margin, which = cos['parts'] - cos['control'], ', '.join(f'{k} {v}' for k, v in named.items() if k != 'space')
         mix = 'non-negative mix' if set(g.get('method', ['nnls'])) == {'nnls'} else 'mix'  # signed weights: a mix of any sign
         what = (f"hardly more a {mix} of its own parts than of as many unrelated images" if margin < .05 else
                 f"largely a {mix} of its parts" if cos['parts'] >= .8 else f"nearer a {mix} of its own parts than of unrelated images, but far from one (mean cosine under 0.8)")
+        over = f" (over the {int(by.at['parts', 'n_paired'])} of {int(by.at['parts', 'n'])} composites that have a control)" if few else ''
         out.append(f"In the {named['space']} space{f' ({which})' if which else ''} a composite is fitted by its parts with mean cosine {cos['parts']:.2f} and by another composite's parts with "
-                   f"{cos['control']:.2f}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
+                   f"{cos['control']:.2f}{over}: a margin of {margin:+.2f}, so a composite's vector there is {what}.")
     return ' '.join(out)
 
 # %% ../nbs/09_linearity.ipynb #bcf1a566
