@@ -445,6 +445,11 @@ def ground_truth_cells(r:DemoResults) -> list[nbformat.NotebookNode]:
     return cells
 
 # %% ../nbs/13_demo.ipynb #0d55e3bc
+def _linearity_words(summary:pd.DataFrame) -> str:
+    "09's sentence, or why there is none: drawn from a few images, every composite may share one with every other, and then none has a control."
+    if (summary.fit == 'control').any(): return linearity_sentence(summary)
+    return "No composite has a control here: each shares an image with every other one (draw them from more held-out images, --n_test)."
+
 def _config_table(cfg:DemoConfig) -> pd.DataFrame:
     return pd.DataFrame([(k, json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in asdict(cfg).items() if k not in ('overwrite',)],
                         columns=['option', 'value'])
@@ -483,7 +488,7 @@ def report_notebook(r:DemoResults) -> nbformat.NotebookNode:
                  "the gap above the ablation the SAE keeps). " + fidelity_sentence(r.fidelity['reconstruction'])),
               output_cell(table_output(r.fidelity['reconstruction'], digits=5, index=False), table_output(r.fidelity['downstream'], index=False))]
     cells += [md("## Linearity\n\nIs the embedding (and the SAE code) of a 2×2 composite of held-out images a non-negative mix of its "
-                 "parts'? Cosine of the best fit, against controls fitted by another composite's parts. " + linearity_sentence(r.linearity['summary'])),
+                 "parts'? Cosine of the best fit, against controls fitted by another composite's parts. " + _linearity_words(r.linearity['summary'])),
               output_cell(table_output(r.linearity['summary'], index=False), figure_output(plot_linearity(r.linearity['linearity'])))]
     cells += [md("## Sparsity\n\nHow often each latent fires on the held-out images (dead latents never do)."),
               output_cell(figure_output(plot_feature_sparsity(r.stats)))]
