@@ -221,13 +221,22 @@ def load_saelens(folder:str|Path) -> SAE:
     return build_sae(foreign_names('saelens')[arch], {k: v.contiguous() for k, v in st.items()}, wfile, **kw).eval()
 
 # %% ../nbs/04b_interop.ipynb #0d9917eb
+def _trained_on(record:dict, # an SAE checkpoint's training record (`training_record`)
+               ) -> dict:
+    "`model_name` and `hook_name` of the activations the record names, as their folder's meta says (nothing where it is a user's file, or gone)."
+    meta = Path(record['activations'])/'meta.json' if record.get('activations') else None
+    req = load_json(meta).get('request', {}) if meta is not None and meta.is_file() else {}
+    return {k: req[v] for k, v in (('model_name', 'model'), ('hook_name', 'hook_point')) if req.get(v)}
+
 def export_saelens(sae:SAE|str|Path, # any medsae SAE, or a medsae checkpoint folder (whose training record gives its input scale)
                    folder:str|Path, # the folder to write
                    act_scale:float|None=None, # the factor the SAE's inputs were scaled by in training (`--normalize`); default: the folder's record, else none
-                   **cfg_extra, # more cfg.json fields (model_name, hook_name, ...)
+                   **cfg_extra, # more cfg.json fields (model_name, hook_name, ...; from a checkpoint folder, its activations' model and hook point unless given)
                   ) -> Path:
     "Write `sae` in SAELens's format: `cfg.json` + `sae_weights.safetensors`, an input scale folded into the weights (SAELens then computes on raw activations what medsae does)."
-    if isinstance(sae, (str, Path)): act_scale, sae = training_record(sae).get('act_scale') if act_scale is None else act_scale, load_sae(sae)
+    if isinstance(sae, (str, Path)):
+        record = training_record(sae)
+        act_scale, cfg_extra, sae = record.get('act_scale') if act_scale is None else act_scale, {**_trained_on(record), **cfg_extra}, load_sae(sae)
     folder = Path(folder)
     if sae.cfg.normalize_activations == 'layer_norm' and float(act_scale or 1.) != 1.:
         raise MedsaeError(f"an SAE that layer-normalises its inputs, trained on inputs scaled by {act_scale:g}, has no exact SAELens form: layer_norm's epsilon meets the scaled row in medsae and the raw one in SAELens (codes differ by up to 1.8 on rows of std 0.001)")
