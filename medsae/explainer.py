@@ -141,13 +141,14 @@ def _stamp(sae_path:Path) -> tuple:
     except FileNotFoundError: raise MedsaeError(f"{sae_path}: this explainer's checkpoint is gone (moved or deleted since it was fitted): fit it again") from None
     return st.st_mtime_ns, st.st_size
 
-def _checkpoint_name(self:SAEExplainer, dataset:str) -> str:
+def _checkpoint_name(self:SAEExplainer, dataset:str, train_seed:int|None=None) -> str:
     "`{model}_{dataset}_{arch}_d{nb_concepts}[-{option}{value}...][-seed{n}][-{split point}]`: each option of the SAE's config that differs from the architecture's default, and the seed unless 0, so that explainers of other shapes, options or seeds keep their own checkpoints."
     defaults = {f.name: f.default for f in dataclasses.fields(sae_class(self.arch).config_cls)}
     show = lambda v: f'{v:g}' if isinstance(v, float) else '.'.join(map(show, v)) if isinstance(v, (list, tuple)) else str(v)
     opts = ''.join(f'-{k}{show(v)}' for k, v in sorted(self.sae_config.items()) if k not in ('d_in', 'd_sae') and v != defaults.get(k))
     extra = default_extra(self.model_with_split_points, self.split_point)
-    return sae_name(self.model_with_split_points.name, dataset, self.arch, f'd{self.nb_concepts}{opts}' + (f'-seed{self.seed}' if self.seed else '') + (f'-{extra}' if extra else ''))
+    return sae_name(self.model_with_split_points.name, dataset, self.arch, f'd{self.nb_concepts}{opts}' + (f'-seed{self.seed}' if self.seed else '')
+                   + (f'-trainseed{train_seed}' if train_seed not in (None, self.seed) else '') + (f'-{extra}' if extra else ''))
 
 SAEExplainer._checkpoint_name = _checkpoint_name
 
@@ -174,7 +175,7 @@ def _fit(self:SAEExplainer, activations_or_dataset:Any, # a tensor (N, d), an Ac
     if normalize is None: normalize = True if isinstance(data, ActivationStore) else None
     cfg = TrainConfig(batch_size=batch_size or min(4096, _rows(data, self.hook_point.d_in)), steps=steps, lr=lr, normalize=normalize,
                       device=self.device, **{'seed': self.seed, **train_kwargs})
-    res = train_sae(self._new_sae(), data, cfg, out=get_paths(self.data_root).sae_checkpoints/self._checkpoint_name(dataset), resume=resume, overwrite=overwrite)  # the explainer changes only once training succeeds
+    res = train_sae(self._new_sae(), data, cfg, out=get_paths(self.data_root).sae_checkpoints/self._checkpoint_name(dataset, cfg.seed), resume=resume, overwrite=overwrite)  # the explainer changes only once training succeeds
     self.concept_model, self.metrics, self.sae_path, self.dataset_name = res.sae.eval(), res.metrics, res.out, dataset
     self.act_scale, self.is_fitted, self._weights_stamp = load_sae_checkpoint(res.out)[1]['act_scale'], True, _stamp(res.out)
     self._refit, self._encoded = overwrite, set()  # after a refit each split's features are computed again, once
