@@ -157,6 +157,23 @@ def data_summary(source, # the data source a run trained on (see `as_batches`)
     return {**data_identity(source), 'activations': os.path.abspath(source.store.path), 'act_scale': source.scale} if isinstance(source, StoreBatches) else {}
 
 # %% ../nbs/03b_batches.ipynb #p7e1f2a3
+def _read_ahead(source, check:Callable|None, pin:bool, q:queue.Queue, stop:threading.Event, box:dict):
+    "`Prefetch`'s thread: (batch or None at the end, the state before it, an error) for each batch, in order, until the end, an error or `stop`; `box['reading']` is the state before the batch it reads. It holds no reference to its `Prefetch`, which can then be collected (and stop it) when forgotten."
+    i, item = 0, (1, None, None)
+    while item[0] is not None and not stop.is_set():
+        state = None
+        try:
+            state = box['reading'] = copy.deepcopy(source.state_dict())
+            x = next(source)
+            if check: check(x, i)
+            item = (x.pin_memory() if pin and not x.is_cuda else x, state, None)
+        except StopIteration: item = (None, state, None)
+        except BaseException as e: item = (None, state, e)  # whatever the source raises, its state included: the batch's `next` raises it (the thread must not die silently)
+        while not stop.is_set():
+            try: q.put(item, timeout=0.1); break
+            except queue.Full: pass
+        i += 1
+
 class Prefetch:
     "A data source read ahead by a thread: each batch is read (the out-of-core reader), checked and, for CUDA, pinned while the steps before it train, then copied to the device on a side stream one step ahead. Its state is where the batches *taken* end."
     def __init__(self, source, # a data source (see `as_batches`)
@@ -166,30 +183,15 @@ class Prefetch:
                 ):
         self.source, self.device, self.dtype, self.check, self.depth = source, torch.device(device), dtype, check, depth
         self.stream = torch.cuda.Stream(self.device) if self.device.type == 'cuda' else None
-        self.ahead, self.thread, self.reading = None, None, None  # ahead: (the next batch or None, the source's state before it, its error)
+        self.ahead, self.thread, self.box = None, None, {'reading': None}  # ahead: (the next batch or None, the source's state before it, its error)
     def __iter__(self): return self
     def __len__(self): return len(self.source)
-    def _read(self, q:queue.Queue, stop:threading.Event):
-        "The thread: (batch or None at the end, the state before it, an error) for each batch, in order, until the end, an error or `stop`; `reading` is the state before the batch it reads."
-        i, item = 0, (1, None, None)
-        while item[0] is not None and not stop.is_set():
-            state = None
-            try:
-                state = self.reading = copy.deepcopy(self.source.state_dict())
-                x = next(self.source)
-                if self.check: self.check(x, i)
-                item = (x.pin_memory() if self.stream is not None and not x.is_cuda else x, state, None)
-            except StopIteration: item = (None, state, None)
-            except BaseException as e: item = (None, state, e)  # whatever the source raises, its state included: the batch's `next` raises it (the thread must not die silently)
-            while not stop.is_set():
-                try: q.put(item, timeout=0.1); break
-                except queue.Full: pass
-            i += 1
     def _take(self, wait:bool=True) -> tuple|None:
         "The next batch read, its copy to the device issued, with the state before it and its error (None if not `wait` and it is not read yet)."
         if self.thread is None:
             self.queue, self.stop = queue.Queue(self.depth), threading.Event()
-            self.thread = threading.Thread(target=self._read, args=(self.queue, self.stop), name='medsae prefetch', daemon=True); self.thread.start()
+            self.thread = threading.Thread(target=_read_ahead, args=(self.source, self.check, self.stream is not None, self.queue, self.stop, self.box), name='medsae prefetch', daemon=True)
+            self.thread.start()
         try: x, state, err = self.queue.get(block=wait)
         except queue.Empty: return None
         if x is not None:
@@ -211,10 +213,12 @@ class Prefetch:
         queued = []
         while not self.queue.empty(): queued.append(self.queue.get_nowait())
         untaken = self.ahead or (queued[0] if queued else None)
-        state, self.ahead = untaken[1] if untaken else self.reading, None
+        state, self.ahead = untaken[1] if untaken else self.box['reading'], None
         if state is not None and hasattr(self.source, 'load_state_dict'): self.source.load_state_dict(state)
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
+    def __del__(self):
+        if getattr(self, 'thread', None) is not None: self.stop.set()  # forgotten without close: its thread ends (no join here)
     def state_dict(self):
         if self.ahead is None and self.thread is not None: self.ahead = self._take()  # the state before the next batch, once the thread has read it
         return self.ahead[1] if self.ahead else self.source.state_dict()
