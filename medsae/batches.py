@@ -210,9 +210,7 @@ class Prefetch:
         "Stop the thread (once it has read the batch it is reading) and set the source back to where the batches taken end: what was read ahead is read again by whoever goes on."
         if self.thread is None: return
         self.stop.set(); self.thread.join(); self.thread = None
-        queued = []
-        while not self.queue.empty(): queued.append(self.queue.get_nowait())
-        untaken = self.ahead or (queued[0] if queued else None)
+        untaken = self.ahead or (None if self.queue.empty() else self.queue.get_nowait())  # the first batch not taken (the thread has stopped: nothing more comes)
         state, self.ahead = untaken[1] if untaken else self.box['reading'], None
         if state is not None and hasattr(self.source, 'load_state_dict'): self.source.load_state_dict(state)
     def __enter__(self): return self

@@ -178,6 +178,7 @@ def _fit(self:SAEExplainer, activations_or_dataset:Any, # a tensor (N, d), an Ac
     res = train_sae(self._new_sae(), data, cfg, out=get_paths(self.data_root).sae_checkpoints/self._checkpoint_name(dataset, cfg.seed), resume=resume, overwrite=overwrite)  # the explainer changes only once training succeeds
     self.concept_model, self.metrics, self.sae_path, self.dataset_name = res.sae.eval(), res.metrics, res.out, dataset
     self.act_scale, self.is_fitted, self._weights_stamp = load_sae_checkpoint(res.out)[1]['act_scale'], True, _stamp(res.out)
+    self._weights_digest = sae_digest(self.concept_model)  # once: every interpret compares the features' SAE with it (a digest of 1 GiB of weights takes seconds)
     self._refit, self._encoded = overwrite, set()  # after a refit each split's features are computed again, once
     return self
 
@@ -232,19 +233,19 @@ INTERPRET_METHODS = ('top-images', 'vocab', 'zero-shot', 'vlm')
 def _concept_features(self:SAEExplainer, dataset:Any, split:str, n:int|None, dataset_kwargs:dict|None, extract_kwargs:dict|None) -> FeatureStore:
     "The SAE's features on a dataset split (computed once, cached under the data root), refused where its checkpoint now holds another SAE."
     self._check_fitted()
-    if _stamp(self.sae_path) != self._weights_stamp: raise MedsaeError(f"{self.sae_path} now holds another SAE than this explainer's (fitted again since, by another explainer or `medsae train`): fit this explainer again (overwrite=True)")
+    other = MedsaeError(f"{self.sae_path} now holds another SAE than this explainer's (fitted again since, by another explainer or `medsae train`): fit this explainer again (overwrite=True)")
+    if _stamp(self.sae_path) != self._weights_stamp: raise other
     dataset = dataset if dataset is not None else self.dataset_name
     if dataset is None or dataset == 'custom': raise MedsaeError("say which images to interpret the concepts on: pass dataset= (a dataset name or object)")
     kw = {**(dataset_kwargs or {}), **({'n': n} if n is not None else {})}
     key = repr((getattr(dataset, 'name', dataset), split, sorted(kw.items())))
     redo = key not in self._encoded  # the first features of this split since a fit: a refit's SAE replaced the one cached ones were made with
     self._encoded.add(key)
-    other = MedsaeError(f"{self.sae_path} now holds another SAE than this explainer's (fitted again since, by another explainer or `medsae train`): fit this explainer again (overwrite=True)")
     try: feats = sae_features(self.sae_path, self.model_with_split_points, dataset, split, self.split_point, data_root=self.data_root, extract_kwargs=extract_kwargs, overwrite=redo and self._refit, **kw)
     except MetaMismatchError as e:
         if 'sae_digest' in str(e): raise other from e  # the cached features are this explainer's, the checkpoint another's (written within the stamp's tick)
         raise
-    if feats.request.get('sae_digest') != sae_digest(self.concept_model): raise other
+    if feats.request.get('sae_digest') != self._weights_digest: raise other
     return feats
 
 SAEExplainer.concept_features = _concept_features

@@ -19,7 +19,8 @@ __all__ = ['DENSE_WORDS', 'BF16_U', 'SCREEN_BLOCK', 'SparseDecode', 'sparse_deco
 # %% ../nbs/03c_sparse.ipynb #d328ce29
 def _offsets(rows:torch.Tensor, n:int, search:bool|None=None) -> torch.Tensor:
     "Start of each of `n` bags in `rows` (sorted ascending): found by binary search (`search`, the default on a GPU) or from the counts."
-    if rows.is_cuda if search is None else search: return torch.searchsorted(rows, torch.arange(n, device=rows.device))  # bincount asks the host for the largest value: a GPU sync per call
+    if search is None: search = rows.is_cuda
+    if search: return torch.searchsorted(rows, torch.arange(n, device=rows.device))  # bincount asks the host for the largest value: a GPU sync per call
     counts = torch.bincount(rows, minlength=n)  # on the CPU, faster than searching for 65,536 starts
     return torch.cumsum(counts, 0) - counts
 
